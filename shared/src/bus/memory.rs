@@ -1,0 +1,45 @@
+use super::{BusError, EventBus, RejectedEntry};
+use crate::envelope::{EventEnvelope, EventId};
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+/// A bus that records what it was given; events listed in `refuse` are refused, for tests.
+#[derive(Default)]
+pub struct InMemoryBus {
+    published: Mutex<Vec<EventEnvelope>>,
+    refuse: Mutex<HashSet<EventId>>,
+}
+
+impl InMemoryBus {
+    pub fn published(&self) -> Vec<EventEnvelope> {
+        self.published.lock().expect("bus lock").clone()
+    }
+
+    /// Refuses `event_id` on every publish until [`InMemoryBus::accept`] is called.
+    pub fn refuse(&self, event_id: EventId) {
+        self.refuse.lock().expect("bus lock").insert(event_id);
+    }
+
+    pub fn accept(&self, event_id: EventId) {
+        self.refuse.lock().expect("bus lock").remove(&event_id);
+    }
+}
+
+impl EventBus for InMemoryBus {
+    async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<RejectedEntry>, BusError> {
+        let refuse = self.refuse.lock().expect("bus lock").clone();
+        let mut rejected = Vec::new();
+        let mut published = self.published.lock().expect("bus lock");
+        for (index, event) in events.iter().enumerate() {
+            if refuse.contains(&event.event_id) {
+                rejected.push(RejectedEntry {
+                    index,
+                    reason: "refused by the test bus".into(),
+                });
+            } else {
+                published.push(event.clone());
+            }
+        }
+        Ok(rejected)
+    }
+}

@@ -1,0 +1,109 @@
+//! Function configuration from the environment, with errors that say what is missing.
+
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {name} is not set: it names {purpose}")]
+    Missing {
+        name: &'static str,
+        purpose: &'static str,
+    },
+    #[error("environment variable {name}={value} is not valid: {expected}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+/// A required variable; `purpose` goes into the error so the fix is obvious.
+pub fn required(name: &'static str, purpose: &'static str) -> Result<String, ConfigError> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => Ok(value),
+        _ => Err(ConfigError::Missing { name, purpose }),
+    }
+}
+
+/// An optional variable parsed as `T`, or `default` when unset.
+pub fn parsed_or<T: std::str::FromStr>(
+    name: &'static str,
+    default: T,
+    expected: &'static str,
+) -> Result<T, ConfigError> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => {
+            value.trim().parse().map_err(|_| ConfigError::Invalid {
+                name,
+                value,
+                expected,
+            })
+        }
+        _ => Ok(default),
+    }
+}
+
+pub fn event_store_table() -> Result<String, ConfigError> {
+    required("EVENT_STORE_TABLE", "the DynamoDB table of the event store")
+}
+
+pub fn order_view_table() -> Result<String, ConfigError> {
+    required(
+        "ORDER_VIEW_TABLE",
+        "the DynamoDB table of the order read model",
+    )
+}
+
+pub fn event_bus_name() -> Result<String, ConfigError> {
+    required(
+        "EVENT_BUS_NAME",
+        "the EventBridge bus events are published to",
+    )
+}
+
+pub fn dead_letter_queue_url() -> Result<String, ConfigError> {
+    required(
+        "DEAD_LETTER_QUEUE_URL",
+        "the SQS queue for records this function can never process",
+    )
+}
+
+/// The validator's limits: `MAX_ORDER_TOTAL_MINOR` and `MAX_LINE_QUANTITY`, else the defaults.
+pub fn validation_policy() -> Result<crate::domain::ValidationPolicy, ConfigError> {
+    let default = crate::domain::ValidationPolicy::default();
+    Ok(crate::domain::ValidationPolicy {
+        max_order_total_minor: parsed_or(
+            "MAX_ORDER_TOTAL_MINOR",
+            default.max_order_total_minor,
+            "an amount in minor units",
+        )?,
+        max_line_quantity: parsed_or(
+            "MAX_LINE_QUANTITY",
+            default.max_line_quantity,
+            "a whole number",
+        )?,
+        ..default
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn it_names_the_missing_variable_and_its_purpose() {
+        let error = required("ORDERFLOW_TEST_SURELY_UNSET", "a test value").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "environment variable ORDERFLOW_TEST_SURELY_UNSET is not set: it names a test value"
+        );
+    }
+
+    #[test]
+    fn it_uses_the_default_when_unset() {
+        assert_eq!(
+            parsed_or("ORDERFLOW_TEST_SURELY_UNSET", 7u32, "a number"),
+            Ok(7)
+        );
+    }
+}

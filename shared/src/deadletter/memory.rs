@@ -1,0 +1,20 @@
+use super::{DeadLetter, DeadLetterError, DeadLetters};
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct InMemoryDeadLetters {
+    letters: Mutex<Vec<DeadLetter>>,
+}
+
+impl InMemoryDeadLetters {
+    pub fn letters(&self) -> Vec<DeadLetter> {
+        self.letters.lock().expect("dead letters lock").clone()
+    }
+}
+
+impl DeadLetters for InMemoryDeadLetters {
+    async fn park(&self, letter: DeadLetter) -> Result<(), DeadLetterError> {
+        self.letters.lock().expect("dead letters lock").push(letter);
+        Ok(())
+    }
+}

@@ -1,0 +1,45 @@
+use super::{DeadLetter, DeadLetterError, DeadLetters};
+use crate::aws::error_text;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::MessageAttributeValue;
+
+/// Sends each dead letter to an SQS queue; the reason is also a message attribute so
+/// tools can list failures without parsing bodies.
+#[derive(Clone)]
+pub struct SqsDeadLetters {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsDeadLetters {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+fn string_attribute(value: &str) -> Result<MessageAttributeValue, DeadLetterError> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| DeadLetterError(e.to_string()))
+}
+
+impl DeadLetters for SqsDeadLetters {
+    async fn park(&self, letter: DeadLetter) -> Result<(), DeadLetterError> {
+        let body = serde_json::to_string(&letter).map_err(|e| DeadLetterError(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .message_attributes("consumer", string_attribute(&letter.consumer)?)
+            .message_attributes("reason", string_attribute(&letter.reason)?)
+            .send()
+            .await
+            .map_err(|e| DeadLetterError(error_text(&e)))?;
+        Ok(())
+    }
+}

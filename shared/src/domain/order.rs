@@ -1,0 +1,686 @@
+//! The order aggregate: `PlaceOrder` is checked at the edge, the validator decides
+//! `OrderValidated` or `OrderRejected`, and state is rebuilt by folding events.
+
+use super::money::{Currency, Money};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::envelope::{Causality, EventEnvelope, EventId, NewEvent, StreamId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OrderId(pub Uuid);
+
+impl OrderId {
+    pub fn generate() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Uuid::parse_str(text).ok().map(Self)
+    }
+
+    /// The event-store stream that holds this order's events.
+    pub fn stream_id(&self) -> StreamId {
+        StreamId::new(format!("{}{}", Self::STREAM_PREFIX, self.0))
+    }
+
+    pub const STREAM_PREFIX: &'static str = "order-";
+}
+
+impl fmt::Display for OrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderLine {
+    pub sku: String,
+    pub quantity: u32,
+    pub unit_price: Money,
+}
+
+/// The command behind `POST /orders`, already checked: build it with [`PlaceOrder::parse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceOrder {
+    pub customer_id: String,
+    pub lines: Vec<OrderLine>,
+    pub total: Money,
+}
+
+/// Why a command was refused at the edge; `field` is a JSON path into the request body.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{field}: {message}")]
+pub struct InvalidCommand {
+    pub field: String,
+    pub message: String,
+}
+
+impl InvalidCommand {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PlaceOrderBody {
+    customer_id: String,
+    currency: Currency,
+    lines: Vec<OrderLineBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OrderLineBody {
+    sku: String,
+    quantity: u32,
+    unit_price_minor: i64,
+}
+
+const MAX_ID_LEN: usize = 64;
+const MAX_LINES: usize = 100;
+
+impl PlaceOrder {
+    /// Parses and checks a request body; the error names the first bad field.
+    pub fn parse(body: &[u8]) -> Result<Self, InvalidCommand> {
+        let deserializer = &mut serde_json::Deserializer::from_slice(body);
+        let parsed: PlaceOrderBody =
+            serde_path_to_error::deserialize(deserializer).map_err(|e| {
+                let path = e.path().to_string();
+                let field = if path == "." {
+                    "body".to_string()
+                } else {
+                    path
+                };
+                InvalidCommand::new(field, e.into_inner().to_string())
+            })?;
+        check_identifier("customerId", &parsed.customer_id)?;
+        if parsed.lines.is_empty() {
+            return Err(InvalidCommand::new(
+                "lines",
+                "an order needs at least one line",
+            ));
+        }
+        if parsed.lines.len() > MAX_LINES {
+            return Err(InvalidCommand::new(
+                "lines",
+                format!("at most {MAX_LINES} lines"),
+            ));
+        }
+        let lines = parsed
+            .lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, line)| line.check(i, &parsed.currency))
+            .collect::<Result<Vec<_>, _>>()?;
+        PlaceOrder::new(parsed.customer_id, parsed.currency, lines)
+    }
+
+    /// A command with its total; fails when the total does not fit in 64 bits.
+    pub fn new(
+        customer_id: String,
+        currency: Currency,
+        lines: Vec<OrderLine>,
+    ) -> Result<Self, InvalidCommand> {
+        let total = order_total(&lines, &currency)
+            .ok_or_else(|| InvalidCommand::new("lines", "the order total overflows"))?;
+        Ok(PlaceOrder {
+            customer_id,
+            lines,
+            total,
+        })
+    }
+}
+
+impl OrderLineBody {
+    fn check(self, index: usize, currency: &Currency) -> Result<OrderLine, InvalidCommand> {
+        let at = |field: &str| format!("lines[{index}].{field}");
+        check_identifier(&at("sku"), &self.sku)?;
+        if self.quantity == 0 {
+            return Err(InvalidCommand::new(at("quantity"), "must be at least 1"));
+        }
+        if self.unit_price_minor < 0 {
+            return Err(InvalidCommand::new(
+                at("unitPriceMinor"),
+                "must not be negative",
+            ));
+        }
+        Ok(OrderLine {
+            sku: self.sku,
+            quantity: self.quantity,
+            unit_price: Money {
+                amount_minor: self.unit_price_minor,
+                currency: currency.clone(),
+            },
+        })
+    }
+}
+
+fn check_identifier(field: &str, value: &str) -> Result<(), InvalidCommand> {
+    let valid_chars = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if value.is_empty() || value.len() > MAX_ID_LEN || !valid_chars {
+        return Err(InvalidCommand::new(
+            field,
+            format!("must be 1 to {MAX_ID_LEN} characters of A-Z, a-z, 0-9, '-' or '_'"),
+        ));
+    }
+    Ok(())
+}
+
+fn order_total(lines: &[OrderLine], currency: &Currency) -> Option<Money> {
+    let amount_minor = lines.iter().try_fold(0i64, |sum, line| {
+        line.unit_price
+            .amount_minor
+            .checked_mul(i64::from(line.quantity))?
+            .checked_add(sum)
+    })?;
+    Some(Money {
+        amount_minor,
+        currency: currency.clone(),
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderPlaced {
+    pub order_id: OrderId,
+    pub customer_id: String,
+    pub lines: Vec<OrderLine>,
+    pub total: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderValidated {
+    pub order_id: OrderId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderRejected {
+    pub order_id: OrderId,
+    pub reasons: Vec<String>,
+}
+
+/// Every event of the order stream; the variant name is the event type on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "eventType", content = "payload")]
+pub enum OrderEvent {
+    OrderPlaced(OrderPlaced),
+    OrderValidated(OrderValidated),
+    OrderRejected(OrderRejected),
+}
+
+impl OrderEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            OrderEvent::OrderPlaced(_) => "OrderPlaced",
+            OrderEvent::OrderValidated(_) => "OrderValidated",
+            OrderEvent::OrderRejected(_) => "OrderRejected",
+        }
+    }
+}
+
+/// Why a stored or published event could not be read as an [`OrderEvent`].
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DecodeError {
+    #[error("event type {0} is not an order event")]
+    UnknownType(String),
+    #[error(
+        "{event_type} schema version {found} is not supported (this build reads version {supported})"
+    )]
+    UnsupportedVersion {
+        event_type: String,
+        found: u32,
+        supported: u32,
+    },
+    #[error("{event_type} payload does not match its schema: {reason}")]
+    BadPayload { event_type: String, reason: String },
+}
+
+impl OrderEvent {
+    pub const SCHEMA_VERSION: u32 = 1;
+    const TYPES: [&'static str; 3] = ["OrderPlaced", "OrderValidated", "OrderRejected"];
+
+    pub fn order_id(&self) -> OrderId {
+        match self {
+            OrderEvent::OrderPlaced(e) => e.order_id,
+            OrderEvent::OrderValidated(e) => e.order_id,
+            OrderEvent::OrderRejected(e) => e.order_id,
+        }
+    }
+
+    /// Wraps the event for the store, with a fresh event id.
+    pub fn into_new_event(
+        self,
+        causality: Causality,
+        occurred_at: chrono::DateTime<chrono::Utc>,
+    ) -> NewEvent {
+        let event_type = self.event_type().to_string();
+        let payload = match serde_json::to_value(&self) {
+            Ok(serde_json::Value::Object(mut tagged)) => {
+                tagged.remove("payload").unwrap_or_default()
+            }
+            _ => unreachable!("an adjacently tagged enum serializes to an object"),
+        };
+        NewEvent {
+            event_id: EventId::generate(),
+            event_type,
+            schema_version: Self::SCHEMA_VERSION,
+            occurred_at,
+            causality,
+            payload,
+        }
+    }
+
+    pub fn from_envelope(envelope: &EventEnvelope) -> Result<Self, DecodeError> {
+        let event_type = envelope.event_type.clone();
+        if !Self::TYPES.contains(&event_type.as_str()) {
+            return Err(DecodeError::UnknownType(event_type));
+        }
+        if envelope.schema_version != Self::SCHEMA_VERSION {
+            return Err(DecodeError::UnsupportedVersion {
+                event_type,
+                found: envelope.schema_version,
+                supported: Self::SCHEMA_VERSION,
+            });
+        }
+        let tagged = serde_json::json!({ "eventType": event_type, "payload": envelope.payload });
+        serde_json::from_value(tagged).map_err(|e| DecodeError::BadPayload {
+            event_type,
+            reason: e.to_string(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderStatus {
+    Placed,
+    Validated,
+    Rejected,
+}
+
+impl OrderStatus {
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, OrderStatus::Placed)
+    }
+}
+
+/// Errors of the order's own rules; `PartialEq` so tests can compare them.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum OrderError {
+    #[error("order history must start with OrderPlaced, found {0}")]
+    HistoryWithoutPlacement(&'static str),
+    #[error("order {0} was placed twice")]
+    PlacedTwice(OrderId),
+    #[error("order {order_id} was already decided ({status:?}), it cannot become {event}")]
+    AlreadyDecided {
+        order_id: OrderId,
+        status: OrderStatus,
+        event: &'static str,
+    },
+}
+
+/// Limits the validator enforces; configured per deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationPolicy {
+    pub max_order_total_minor: i64,
+    pub max_line_quantity: u32,
+    pub accepted_currencies: Vec<Currency>,
+}
+
+impl Default for ValidationPolicy {
+    fn default() -> Self {
+        Self {
+            max_order_total_minor: 1_000_000,
+            max_line_quantity: 100,
+            accepted_currencies: ["EUR", "USD", "GBP"]
+                .into_iter()
+                .map(|c| Currency::try_from(c.to_string()).expect("valid literal"))
+                .collect(),
+        }
+    }
+}
+
+/// Order state, rebuilt from its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: OrderId,
+    pub customer_id: String,
+    pub lines: Vec<OrderLine>,
+    pub total: Money,
+    pub status: OrderStatus,
+}
+
+impl Order {
+    /// Decides the event for a new order.
+    pub fn place(id: OrderId, command: PlaceOrder) -> OrderEvent {
+        OrderEvent::OrderPlaced(OrderPlaced {
+            order_id: id,
+            customer_id: command.customer_id,
+            lines: command.lines,
+            total: command.total,
+        })
+    }
+
+    /// Folds a history, oldest first, into the current state (`None` for no events).
+    pub fn replay<'a>(
+        events: impl IntoIterator<Item = &'a OrderEvent>,
+    ) -> Result<Option<Order>, OrderError> {
+        events
+            .into_iter()
+            .try_fold(None, |state, event| Order::apply(state, event).map(Some))
+    }
+
+    pub fn apply(state: Option<Order>, event: &OrderEvent) -> Result<Order, OrderError> {
+        match (state, event) {
+            (None, OrderEvent::OrderPlaced(placed)) => Ok(Order {
+                id: placed.order_id,
+                customer_id: placed.customer_id.clone(),
+                lines: placed.lines.clone(),
+                total: placed.total.clone(),
+                status: OrderStatus::Placed,
+            }),
+            (None, other) => Err(OrderError::HistoryWithoutPlacement(other.event_type())),
+            (Some(order), OrderEvent::OrderPlaced(_)) => Err(OrderError::PlacedTwice(order.id)),
+            (Some(order), OrderEvent::OrderValidated(_)) => {
+                order.transition(OrderStatus::Validated, event)
+            }
+            (Some(order), OrderEvent::OrderRejected(_)) => {
+                order.transition(OrderStatus::Rejected, event)
+            }
+        }
+    }
+
+    fn transition(self, to: OrderStatus, event: &OrderEvent) -> Result<Order, OrderError> {
+        if self.status.is_terminal() {
+            return Err(OrderError::AlreadyDecided {
+                order_id: self.id,
+                status: self.status,
+                event: event.event_type(),
+            });
+        }
+        Ok(Order { status: to, ..self })
+    }
+
+    /// Checks a placed order against the policy. `None` when it was already decided,
+    /// so a redelivered `OrderPlaced` changes nothing.
+    pub fn validate(&self, policy: &ValidationPolicy) -> Option<OrderEvent> {
+        if self.status != OrderStatus::Placed {
+            return None;
+        }
+        let reasons = self.policy_violations(policy);
+        Some(if reasons.is_empty() {
+            OrderEvent::OrderValidated(OrderValidated { order_id: self.id })
+        } else {
+            OrderEvent::OrderRejected(OrderRejected {
+                order_id: self.id,
+                reasons,
+            })
+        })
+    }
+
+    fn policy_violations(&self, policy: &ValidationPolicy) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if !policy.accepted_currencies.contains(&self.total.currency) {
+            reasons.push(format!("currency {} is not accepted", self.total.currency));
+        }
+        if self.total.amount_minor > policy.max_order_total_minor {
+            let limit = Money {
+                amount_minor: policy.max_order_total_minor,
+                currency: self.total.currency.clone(),
+            };
+            reasons.push(format!(
+                "order total {} exceeds the limit of {limit}",
+                self.total
+            ));
+        }
+        for line in self
+            .lines
+            .iter()
+            .filter(|l| l.quantity > policy.max_line_quantity)
+        {
+            reasons.push(format!(
+                "quantity {} of {} exceeds the limit of {} per line",
+                line.quantity, line.sku, policy.max_line_quantity
+            ));
+        }
+        reasons
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eur(amount_minor: i64) -> Money {
+        Money {
+            amount_minor,
+            currency: Currency::try_from("EUR".to_string()).unwrap(),
+        }
+    }
+
+    fn placed(id: OrderId, quantity: u32, unit_price_minor: i64) -> OrderEvent {
+        let line = OrderLine {
+            sku: "SKU-1".into(),
+            quantity,
+            unit_price: eur(unit_price_minor),
+        };
+        let total = eur(unit_price_minor * i64::from(quantity));
+        OrderEvent::OrderPlaced(OrderPlaced {
+            order_id: id,
+            customer_id: "c-1".into(),
+            lines: vec![line],
+            total,
+        })
+    }
+
+    /// given(events).when(validate).then(expected decision)
+    fn given_when_validated(events: &[OrderEvent]) -> Option<OrderEvent> {
+        let order = Order::replay(events).unwrap().expect("an order");
+        order.validate(&ValidationPolicy::default())
+    }
+
+    #[test]
+    fn it_validates_an_order_within_the_limits() {
+        let id = OrderId::generate();
+        let decision = given_when_validated(&[placed(id, 2, 1_999)]);
+        assert_eq!(
+            decision,
+            Some(OrderEvent::OrderValidated(OrderValidated { order_id: id }))
+        );
+    }
+
+    #[test]
+    fn it_rejects_an_order_whose_line_quantity_exceeds_the_limit() {
+        let id = OrderId::generate();
+        let decision = given_when_validated(&[placed(id, 500, 10)]);
+        assert_eq!(
+            decision,
+            Some(OrderEvent::OrderRejected(OrderRejected {
+                order_id: id,
+                reasons: vec!["quantity 500 of SKU-1 exceeds the limit of 100 per line".into()],
+            }))
+        );
+    }
+
+    #[test]
+    fn it_rejects_an_order_whose_total_exceeds_the_limit() {
+        let id = OrderId::generate();
+        let Some(OrderEvent::OrderRejected(rejected)) =
+            given_when_validated(&[placed(id, 1, 2_000_000)])
+        else {
+            panic!("expected a rejection");
+        };
+        assert_eq!(
+            rejected.reasons,
+            vec!["order total 20000.00 EUR exceeds the limit of 10000.00 EUR"]
+        );
+    }
+
+    #[test]
+    fn it_decides_nothing_for_an_order_already_validated() {
+        let id = OrderId::generate();
+        let validated = OrderEvent::OrderValidated(OrderValidated { order_id: id });
+        assert_eq!(given_when_validated(&[placed(id, 1, 100), validated]), None);
+    }
+
+    #[test]
+    fn it_refuses_a_history_that_does_not_start_with_placement() {
+        let validated = OrderEvent::OrderValidated(OrderValidated {
+            order_id: OrderId::generate(),
+        });
+        assert_eq!(
+            Order::replay(&[validated]),
+            Err(OrderError::HistoryWithoutPlacement("OrderValidated"))
+        );
+    }
+
+    #[test]
+    fn it_refuses_a_second_decision() {
+        let id = OrderId::generate();
+        let history = [
+            placed(id, 1, 100),
+            OrderEvent::OrderValidated(OrderValidated { order_id: id }),
+            OrderEvent::OrderRejected(OrderRejected {
+                order_id: id,
+                reasons: vec![],
+            }),
+        ];
+        assert_eq!(
+            Order::replay(&history),
+            Err(OrderError::AlreadyDecided {
+                order_id: id,
+                status: OrderStatus::Validated,
+                event: "OrderRejected"
+            })
+        );
+    }
+
+    #[test]
+    fn it_parses_a_valid_request_body_and_computes_the_total() {
+        let body = br#"{"customerId":"c-1","currency":"EUR","lines":[{"sku":"A","quantity":2,"unitPriceMinor":150},{"sku":"B","quantity":1,"unitPriceMinor":5}]}"#;
+        let command = PlaceOrder::parse(body).unwrap();
+        assert_eq!(command.total, eur(305));
+        assert_eq!(command.lines.len(), 2);
+    }
+
+    fn field_of(body: &str) -> String {
+        PlaceOrder::parse(body.as_bytes()).unwrap_err().field
+    }
+
+    #[test]
+    fn it_names_the_bad_field_of_a_request_body() {
+        assert_eq!(
+            field_of(
+                r#"{"customerId":"c","currency":"EUR","lines":[{"sku":"A","quantity":"2","unitPriceMinor":1}]}"#
+            ),
+            "lines[0].quantity"
+        );
+        assert_eq!(
+            field_of(
+                r#"{"customerId":"c","currency":"EUR","lines":[{"sku":"A","quantity":0,"unitPriceMinor":1}]}"#
+            ),
+            "lines[0].quantity"
+        );
+        assert_eq!(
+            field_of(r#"{"customerId":"c","currency":"eur","lines":[]}"#),
+            "currency"
+        );
+        assert_eq!(
+            field_of(r#"{"customerId":"","currency":"EUR","lines":[]}"#),
+            "customerId"
+        );
+        assert_eq!(
+            field_of(r#"{"customerId":"c","currency":"EUR","lines":[]}"#),
+            "lines"
+        );
+        assert_eq!(
+            field_of(
+                r#"{"customerId":"c","currency":"EUR","lines":[{"sku":"A","quantity":1,"unitPriceMinor":-1}]}"#
+            ),
+            "lines[0].unitPriceMinor"
+        );
+        assert_eq!(
+            field_of(
+                r#"{"customerId":"c","currency":"EUR","lines":[{"sku":"A","quantity":1,"unitPriceMinor":1}],"x":1}"#
+            ),
+            "x"
+        );
+        assert_eq!(field_of("not json"), "body");
+    }
+
+    #[test]
+    fn it_says_which_field_is_missing() {
+        let error = PlaceOrder::parse(br#"{"currency":"EUR","lines":[]}"#).unwrap_err();
+        assert!(error.message.contains("customerId"), "{error}");
+    }
+
+    #[test]
+    fn it_refuses_an_order_total_that_overflows() {
+        let body = format!(
+            r#"{{"customerId":"c","currency":"EUR","lines":[{{"sku":"A","quantity":4000000000,"unitPriceMinor":{}}}]}}"#,
+            i64::MAX / 2
+        );
+        assert_eq!(
+            PlaceOrder::parse(body.as_bytes()).unwrap_err().field,
+            "lines"
+        );
+    }
+
+    #[test]
+    fn it_round_trips_every_event_through_the_envelope() {
+        use crate::envelope::{CausationId, CorrelationId};
+        let id = OrderId::generate();
+        let causality = Causality {
+            correlation_id: CorrelationId::new("c"),
+            causation_id: CausationId::new("r"),
+        };
+        for event in [
+            placed(id, 1, 100),
+            OrderEvent::OrderValidated(OrderValidated { order_id: id }),
+            OrderEvent::OrderRejected(OrderRejected {
+                order_id: id,
+                reasons: vec!["x".into()],
+            }),
+        ] {
+            let envelope = event
+                .clone()
+                .into_new_event(causality.clone(), chrono::Utc::now())
+                .into_envelope(id.stream_id(), 1);
+            assert_eq!(OrderEvent::from_envelope(&envelope), Ok(event));
+        }
+    }
+
+    #[test]
+    fn it_refuses_unknown_types_and_versions_when_decoding() {
+        use crate::envelope::{CausationId, CorrelationId};
+        let causality = Causality {
+            correlation_id: CorrelationId::new("c"),
+            causation_id: CausationId::new("r"),
+        };
+        let mut envelope = placed(OrderId::generate(), 1, 1)
+            .into_new_event(causality, chrono::Utc::now())
+            .into_envelope(StreamId::new("s"), 1);
+        envelope.schema_version = 9;
+        assert!(matches!(
+            OrderEvent::from_envelope(&envelope),
+            Err(DecodeError::UnsupportedVersion { found: 9, .. })
+        ));
+        envelope.event_type = "Nope".into();
+        assert_eq!(
+            OrderEvent::from_envelope(&envelope),
+            Err(DecodeError::UnknownType("Nope".into()))
+        );
+    }
+}

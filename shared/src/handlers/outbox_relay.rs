@@ -1,0 +1,126 @@
+//! `outbox-relay`: the event store's stream → the EventBridge bus.
+//!
+//! The store is the outbox: an event is published only after it was stored, by this
+//! function alone. Records go out in order, in PutEvents calls of up to 10; refused
+//! entries are retried, and if they still fail the batch is checkpointed at the first
+//! unpublished record. Records that are not events are parked, never retried.
+
+use super::{envelope_of, is_insert};
+use crate::batch::{park_poison, stream_checkpoint, to_json};
+use crate::bus::{EventBus, MAX_EVENTS_PER_PUBLISH};
+use crate::deadletter::DeadLetters;
+use crate::envelope::EventEnvelope;
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use std::time::Duration;
+
+pub const CONSUMER: &str = "outbox-relay";
+const PUBLISH_ATTEMPTS: u32 = 3;
+
+pub struct OutboxRelay<B, D> {
+    bus: B,
+    dead_letters: D,
+    retry_delay: Duration,
+}
+
+/// A stored event waiting to be published, with its stream position.
+struct Pending {
+    sequence_number: String,
+    envelope: EventEnvelope,
+}
+
+impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
+    pub fn new(bus: B, dead_letters: D) -> Self {
+        Self {
+            bus,
+            dead_letters,
+            retry_delay: Duration::from_millis(100),
+        }
+    }
+
+    /// Shortens the pause between publish attempts (tests).
+    pub fn with_retry_delay(self, retry_delay: Duration) -> Self {
+        Self {
+            retry_delay,
+            ..self
+        }
+    }
+
+    pub async fn handle(&self, event: StreamEvent) -> DynamoDbEventResponse {
+        let mut pending: Vec<Pending> = Vec::new();
+        for record in event.records.into_iter().filter(is_insert) {
+            let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
+            match envelope_of(&record) {
+                Ok(envelope) => pending.push(Pending {
+                    sequence_number,
+                    envelope,
+                }),
+                Err(poison) => {
+                    // Publish what came before, then park: stream order is kept.
+                    if let Some(checkpoint) = self.publish_all(std::mem::take(&mut pending)).await {
+                        return stream_checkpoint(checkpoint);
+                    }
+                    if !park_poison(
+                        CONSUMER,
+                        &self.dead_letters,
+                        to_json(&record),
+                        poison.to_string(),
+                    )
+                    .await
+                    {
+                        return stream_checkpoint(sequence_number);
+                    }
+                }
+            }
+        }
+        match self.publish_all(pending).await {
+            Some(checkpoint) => stream_checkpoint(checkpoint),
+            None => DynamoDbEventResponse::default(),
+        }
+    }
+
+    /// Publishes in order; returns the sequence number to resume from when a chunk failed.
+    async fn publish_all(&self, pending: Vec<Pending>) -> Option<String> {
+        for chunk in pending.chunks(MAX_EVENTS_PER_PUBLISH) {
+            if let Some(index) = self.publish_chunk(chunk).await {
+                return Some(chunk[index].sequence_number.clone());
+            }
+        }
+        None
+    }
+
+    /// Publishes one chunk, retrying refused entries; returns the index of the first
+    /// entry that could not be published.
+    async fn publish_chunk(&self, chunk: &[Pending]) -> Option<usize> {
+        let mut unpublished: Vec<usize> = (0..chunk.len()).collect();
+        for attempt in 1..=PUBLISH_ATTEMPTS {
+            let events: Vec<EventEnvelope> = unpublished
+                .iter()
+                .map(|&i| chunk[i].envelope.clone())
+                .collect();
+            match self.bus.publish(&events).await {
+                Ok(rejected) => {
+                    for entry in &rejected {
+                        tracing::warn!(attempt, event_id = %events[entry.index].event_id, reason = %entry.reason, "bus refused an event");
+                    }
+                    unpublished = rejected
+                        .iter()
+                        .map(|entry| unpublished[entry.index])
+                        .collect();
+                }
+                Err(error) => tracing::warn!(attempt, %error, "publishing failed"),
+            }
+            if unpublished.is_empty() {
+                for pending in chunk {
+                    let _span = crate::observability::event_span(&pending.envelope).entered();
+                    tracing::info!("published to the bus");
+                }
+                return None;
+            }
+            if attempt < PUBLISH_ATTEMPTS {
+                tokio::time::sleep(self.retry_delay * attempt).await;
+            }
+        }
+        unpublished.into_iter().min()
+    }
+}

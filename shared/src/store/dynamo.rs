@@ -1,0 +1,156 @@
+//! DynamoDB adapter: one item per event, keyed by `streamId` + `version`. Every put is
+//! conditional on the key being new, so two writers can never both claim a version.
+
+use super::{EventStore, StoreError, envelopes};
+use crate::envelope::{EventEnvelope, NewEvent, StreamId};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use std::collections::HashMap;
+
+const NEW_KEY_ONLY: &str = "attribute_not_exists(streamId)";
+/// TransactWriteItems takes at most 100 items.
+const MAX_EVENTS_PER_APPEND: usize = 100;
+
+#[derive(Clone)]
+pub struct DynamoEventStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoEventStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn put_one(
+        &self,
+        stream_id: &StreamId,
+        expected_version: u64,
+        item: HashMap<String, AttributeValue>,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(NEW_KEY_ONLY)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(StoreError::Conflict {
+                    stream_id: stream_id.clone(),
+                    expected_version,
+                })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn put_all(
+        &self,
+        stream_id: &StreamId,
+        expected_version: u64,
+        items: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<(), StoreError> {
+        let puts = items
+            .into_iter()
+            .map(|item| {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression(NEW_KEY_ONLY)
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                Ok(TransactWriteItem::builder().put(put).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(puts))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
+                Err(StoreError::Conflict {
+                    stream_id: stream_id.clone(),
+                    expected_version,
+                })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+fn unavailable(error: impl std::error::Error) -> StoreError {
+    StoreError::Unavailable(crate::aws::error_text(&error))
+}
+
+impl EventStore for DynamoEventStore {
+    async fn append(
+        &self,
+        stream_id: &StreamId,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
+        if events.len() > MAX_EVENTS_PER_APPEND {
+            return Err(StoreError::Unavailable(format!(
+                "{} events in one append; at most {MAX_EVENTS_PER_APPEND} can be appended atomically",
+                events.len()
+            )));
+        }
+        let stored = envelopes(stream_id, expected_version, events);
+        let mut items = stored
+            .iter()
+            .map(|e| {
+                serde_dynamo::to_item(e)
+                    .map_err(|err| StoreError::Unavailable(format!("cannot encode event: {err}")))
+            })
+            .collect::<Result<Vec<HashMap<String, AttributeValue>>, _>>()?;
+        match items.len() {
+            0 => {}
+            1 => {
+                self.put_one(stream_id, expected_version, items.remove(0))
+                    .await?
+            }
+            _ => self.put_all(stream_id, expected_version, items).await?,
+        }
+        Ok(stored)
+    }
+
+    async fn load(
+        &self,
+        stream_id: &StreamId,
+        after_version: u64,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("streamId = :s AND version > :v")
+            .expression_attribute_values(":s", AttributeValue::S(stream_id.to_string()))
+            .expression_attribute_values(":v", AttributeValue::N(after_version.to_string()))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let items: Vec<HashMap<String, AttributeValue>> =
+            pages.collect::<Result<_, _>>().await.map_err(unavailable)?;
+        items
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+                    stream_id: stream_id.clone(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,58 @@
+//! The event store port: append-only streams with optimistic concurrency.
+
+mod dynamo;
+mod memory;
+
+pub use dynamo::DynamoEventStore;
+pub use memory::InMemoryEventStore;
+
+use crate::envelope::{EventEnvelope, NewEvent, StreamId};
+use std::future::Future;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// Someone appended to the stream since it was read: reload, decide again, retry.
+    #[error(
+        "stream {stream_id} is no longer at version {expected_version}: another writer appended first"
+    )]
+    Conflict {
+        stream_id: StreamId,
+        expected_version: u64,
+    },
+    #[error("stored event in {stream_id} cannot be read: {reason}")]
+    Corrupt { stream_id: StreamId, reason: String },
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub trait EventStore: Send + Sync {
+    /// Appends `events` after `expected_version` (0 for a new stream) atomically and
+    /// returns them as stored. Fails with [`StoreError::Conflict`] when the stream has moved on.
+    fn append(
+        &self,
+        stream_id: &StreamId,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send;
+
+    /// Events of the stream after `after_version`, oldest first.
+    fn load(
+        &self,
+        stream_id: &StreamId,
+        after_version: u64,
+    ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send;
+}
+
+/// Versions the store gives to `events` appended after `expected_version`.
+fn envelopes(
+    stream_id: &StreamId,
+    expected_version: u64,
+    events: Vec<NewEvent>,
+) -> Vec<EventEnvelope> {
+    events
+        .into_iter()
+        .zip(expected_version + 1..)
+        .map(|(event, version)| event.into_envelope(stream_id.clone(), version))
+        .collect()
+}

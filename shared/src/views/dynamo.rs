@@ -1,0 +1,75 @@
+use super::{OrderView, OrderViews, ViewError};
+use crate::aws::error_text;
+use crate::domain::OrderId;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+/// One item per order, keyed by `orderId`; `version` is the optimistic-lock attribute.
+#[derive(Clone)]
+pub struct DynamoOrderViews {
+    client: Client,
+    table: String,
+}
+
+impl DynamoOrderViews {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+impl OrderViews for DynamoOrderViews {
+    async fn get(&self, order_id: OrderId) -> Result<Option<OrderView>, ViewError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("orderId", AttributeValue::S(order_id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| ViewError::Unavailable(error_text(&e)))?;
+        output
+            .item
+            .map(|item| {
+                serde_dynamo::from_item(item).map_err(|e| ViewError::Corrupt {
+                    order_id,
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    async fn save(&self, view: &OrderView, expected_version: u64) -> Result<(), ViewError> {
+        let item = serde_dynamo::to_item(view)
+            .map_err(|e| ViewError::Unavailable(format!("cannot encode view: {e}")))?;
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let request = if expected_version == 0 {
+            request.condition_expression("attribute_not_exists(orderId)")
+        } else {
+            request
+                .condition_expression("version = :expected")
+                .expression_attribute_values(
+                    ":expected",
+                    AttributeValue::N(expected_version.to_string()),
+                )
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(ViewError::Stale {
+                    order_id: view.order_id,
+                    expected_version,
+                })
+            }
+            Err(e) => Err(ViewError::Unavailable(error_text(&e))),
+        }
+    }
+}

@@ -1,0 +1,34 @@
+use super::{OrderView, OrderViews, ViewError};
+use crate::domain::OrderId;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Order views in memory, with the same optimistic check as DynamoDB: for tests.
+#[derive(Default)]
+pub struct InMemoryOrderViews {
+    views: Mutex<HashMap<OrderId, OrderView>>,
+}
+
+impl OrderViews for InMemoryOrderViews {
+    async fn get(&self, order_id: OrderId) -> Result<Option<OrderView>, ViewError> {
+        Ok(self
+            .views
+            .lock()
+            .expect("views lock")
+            .get(&order_id)
+            .cloned())
+    }
+
+    async fn save(&self, view: &OrderView, expected_version: u64) -> Result<(), ViewError> {
+        let mut views = self.views.lock().expect("views lock");
+        let stored_version = views.get(&view.order_id).map_or(0, |v| v.version);
+        if stored_version != expected_version {
+            return Err(ViewError::Stale {
+                order_id: view.order_id,
+                expected_version,
+            });
+        }
+        views.insert(view.order_id, view.clone());
+        Ok(())
+    }
+}

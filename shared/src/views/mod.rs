@@ -1,0 +1,41 @@
+//! Read models (the query side of CQRS), projected from the event store's stream.
+
+mod dynamo;
+mod memory;
+mod order_view;
+
+pub use dynamo::DynamoOrderViews;
+pub use memory::InMemoryOrderViews;
+pub use order_view::{OrderView, TimelineEntry};
+
+use crate::domain::OrderId;
+use std::future::Future;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ViewError {
+    /// The view changed since it was read (another projector instance wrote it).
+    #[error("order view {order_id} is no longer at version {expected_version}")]
+    Stale {
+        order_id: OrderId,
+        expected_version: u64,
+    },
+    #[error("stored order view {order_id} cannot be read: {reason}")]
+    Corrupt { order_id: OrderId, reason: String },
+    #[error("read model unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub trait OrderViews: Send + Sync {
+    fn get(
+        &self,
+        order_id: OrderId,
+    ) -> impl Future<Output = Result<Option<OrderView>, ViewError>> + Send;
+
+    /// Saves `view` only if the stored one is still at `expected_version` (0: none stored).
+    fn save(
+        &self,
+        view: &OrderView,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<(), ViewError>> + Send;
+}

@@ -1,0 +1,90 @@
+use crate::domain::{Money, OrderEvent, OrderId, OrderLine, OrderStatus};
+use crate::envelope::EventEnvelope;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What `GET /orders/{id}` answers: the order's state and the timeline of its events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    pub order_id: OrderId,
+    pub customer_id: String,
+    pub status: OrderStatus,
+    pub lines: Vec<OrderLine>,
+    pub total: Money,
+    #[serde(default)]
+    pub rejection_reasons: Vec<String>,
+    pub timeline: Vec<TimelineEntry>,
+    /// The version of the last event applied: the projector's checkpoint for this order.
+    pub version: u64,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineEntry {
+    pub version: u64,
+    pub event_type: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Why an event could not be applied to a view.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot apply {event_type} v{version} to the view of order {order_id}: {reason}")]
+pub struct ProjectionError {
+    pub order_id: OrderId,
+    pub event_type: String,
+    pub version: u64,
+    pub reason: &'static str,
+}
+
+impl OrderView {
+    /// Applies the next event of the order's stream. The caller guarantees order:
+    /// `envelope.version` is exactly one past `view.version`.
+    pub fn apply(
+        view: Option<OrderView>,
+        event: &OrderEvent,
+        envelope: &EventEnvelope,
+    ) -> Result<OrderView, ProjectionError> {
+        let fail = |reason| ProjectionError {
+            order_id: event.order_id(),
+            event_type: envelope.event_type.clone(),
+            version: envelope.version,
+            reason,
+        };
+        let mut view = match (view, event) {
+            (None, OrderEvent::OrderPlaced(placed)) => OrderView {
+                order_id: placed.order_id,
+                customer_id: placed.customer_id.clone(),
+                status: OrderStatus::Placed,
+                lines: placed.lines.clone(),
+                total: placed.total.clone(),
+                rejection_reasons: Vec::new(),
+                timeline: Vec::new(),
+                version: 0,
+                updated_at: envelope.occurred_at,
+            },
+            (None, _) => return Err(fail("the order was never placed")),
+            (Some(_), OrderEvent::OrderPlaced(_)) => {
+                return Err(fail("the order was already placed"));
+            }
+            (Some(view), OrderEvent::OrderValidated(_)) => OrderView {
+                status: OrderStatus::Validated,
+                ..view
+            },
+            (Some(view), OrderEvent::OrderRejected(rejected)) => OrderView {
+                status: OrderStatus::Rejected,
+                rejection_reasons: rejected.reasons.clone(),
+                ..view
+            },
+        };
+        view.timeline.push(TimelineEntry {
+            version: envelope.version,
+            event_type: envelope.event_type.clone(),
+            occurred_at: envelope.occurred_at,
+        });
+        view.version = envelope.version;
+        view.updated_at = envelope.occurred_at;
+        Ok(view)
+    }
+}
