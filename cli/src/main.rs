@@ -1,1 +1,76 @@
-fn main() {}
+//! `orderflow`: run the order-processing system on a local emulator or deploy it to AWS.
+use clap::{Parser, Subcommand};
+use orderflow::build::Profile;
+use orderflow::commands::{self, Context, Global};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "orderflow",
+    version,
+    about = "Event-driven order processing on AWS serverless, locally or on AWS"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install the local tools if missing, start the emulator, build, deploy, print endpoints.
+    Up {
+        #[arg(long, value_enum, default_value = "release")]
+        build: Profile,
+    },
+    /// Build the functions and deploy the template to the emulator (or to AWS with --aws).
+    Deploy {
+        #[arg(long, value_enum, default_value = "release")]
+        build: Profile,
+    },
+    /// Stop the emulator `up` started (its state is not kept).
+    Down,
+    /// The stack, queue and dead-letter queue depths, and the latest events.
+    Status,
+    /// Invoke a function with a payload file (e.g. events/aws/sqs-order-placed.json).
+    Invoke { function: String, payload: PathBuf },
+    /// Send sample API requests or bus events (a file, or a folder in path order).
+    Replay { path: PathBuf },
+    /// Set everything up, place a valid and a rejected order, print where each ended.
+    Demo,
+    /// Run every test: formatting, lints, template lint, unit, handler and end-to-end tests.
+    Test,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> orderflow::Result<()> {
+    match cli.command {
+        Command::Up { build } => commands::up::up(cli.global, build).await.map(drop),
+        Command::Down => commands::up::down(&cli.global),
+        Command::Demo => commands::demo::run(cli.global).await,
+        Command::Test => commands::test::run(cli.global).await,
+        Command::Deploy { build } => commands::deploy::run(&Context::new(cli.global).await?, build)
+            .await
+            .map(drop),
+        Command::Status => commands::status::run(&Context::new(cli.global).await?).await,
+        Command::Invoke { function, payload } => {
+            commands::invoke::run(&Context::new(cli.global).await?, &function, &payload).await
+        }
+        Command::Replay { path } => commands::replay::run(&Context::new(cli.global).await?, &path)
+            .await
+            .map(drop),
+    }
+}

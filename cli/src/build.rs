@@ -1,0 +1,160 @@
+//! Builds the Lambda functions the template names and zips each `bootstrap`.
+//!
+//! - `Release`: `cargo lambda build --release --output-format zip`, the deploy artifact
+//!   (Amazon Linux glibc through zig; runs on the emulator and on AWS).
+//! - `Debug`: the debug binaries `cargo build`/`cargo test` already made, zipped as
+//!   `bootstrap`: seconds instead of minutes, for tests on the emulator (it runs
+//!   bootstraps as host processes).
+
+use crate::project::Project;
+use crate::{CliError, Result};
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Profile {
+    Debug,
+    Release,
+}
+
+/// The functions the template deploys, from `CodeUri: ../functions/<name>` lines.
+pub fn template_functions(template: &str) -> Vec<String> {
+    template
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("CodeUri:"))
+        .filter_map(|uri| uri.trim().strip_prefix("../functions/"))
+        .map(|name| name.trim_end_matches('/').to_string())
+        .collect()
+}
+
+/// Builds every function and returns the zip of each, by function name.
+pub fn build(project: &Project, profile: Profile) -> Result<BTreeMap<String, PathBuf>> {
+    let template =
+        fs::read_to_string(project.template()).map_err(|e| CliError::io(project.template(), e))?;
+    let functions = template_functions(&template);
+    if functions.is_empty() {
+        return Err(CliError::Build(format!(
+            "{} names no function (CodeUri: ../functions/<name>)",
+            project.template().display()
+        )));
+    }
+    match profile {
+        Profile::Debug => build_debug(project, &functions),
+        Profile::Release => build_release(project, &functions),
+    }
+}
+
+fn package_args(functions: &[String]) -> Vec<String> {
+    functions
+        .iter()
+        .flat_map(|f| ["-p".to_string(), f.clone()])
+        .collect()
+}
+
+fn run(command: &mut Command, what: &str) -> Result<()> {
+    eprintln!("$ {what}");
+    match command.status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(CliError::Build(format!(
+            "`{what}` exited with {status} (its output is above)"
+        ))),
+        Err(e) => Err(CliError::Build(format!("cannot run `{what}`: {e}"))),
+    }
+}
+
+fn build_debug(project: &Project, functions: &[String]) -> Result<BTreeMap<String, PathBuf>> {
+    let args = package_args(functions);
+    run(
+        Command::new("cargo")
+            .arg("build")
+            .args(&args)
+            .current_dir(project.root()),
+        &format!("cargo build {}", args.join(" ")),
+    )?;
+    let out_dir = project.state_dir().join("build").join("debug");
+    fs::create_dir_all(&out_dir).map_err(|e| CliError::io(&out_dir, e))?;
+    functions
+        .iter()
+        .map(|function| {
+            let binary = project.target_dir().join("debug").join(function);
+            let zip_path = out_dir.join(format!("{function}.zip"));
+            zip_bootstrap(&binary, &zip_path)?;
+            Ok((function.clone(), zip_path))
+        })
+        .collect()
+}
+
+fn build_release(project: &Project, functions: &[String]) -> Result<BTreeMap<String, PathBuf>> {
+    crate::emulator::ensure_tools(project)?;
+    let args = package_args(functions);
+    let path = format!(
+        "{}:{}",
+        project.venv().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let what = format!(
+        "cargo lambda build --release --output-format zip {}",
+        args.join(" ")
+    );
+    run(
+        Command::new("cargo")
+            .args(["lambda", "build", "--release", "--output-format", "zip"])
+            .args(&args)
+            .env("PATH", path)
+            .current_dir(project.root()),
+        &what,
+    )?;
+    functions
+        .iter()
+        .map(|function| {
+            let zip_path = project
+                .target_dir()
+                .join("lambda")
+                .join(function)
+                .join("bootstrap.zip");
+            if !zip_path.is_file() {
+                return Err(CliError::Build(format!(
+                    "cargo lambda did not produce {}",
+                    zip_path.display()
+                )));
+            }
+            Ok((function.clone(), zip_path))
+        })
+        .collect()
+}
+
+/// Zips `binary` as an executable `bootstrap`, as Lambda's custom runtimes expect.
+fn zip_bootstrap(binary: &Path, zip_path: &Path) -> Result<()> {
+    let bytes = fs::read(binary)
+        .map_err(|e| CliError::Build(format!("{}: {e} (was it built?)", binary.display())))?;
+    let file = File::create(zip_path).map_err(|e| CliError::io(zip_path, e))?;
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1))
+        .unix_permissions(0o755);
+    let write_error =
+        |e: &dyn std::fmt::Display| CliError::Build(format!("{}: {e}", zip_path.display()));
+    zip.start_file("bootstrap", options)
+        .map_err(|e| write_error(&e))?;
+    zip.write_all(&bytes).map_err(|e| write_error(&e))?;
+    zip.finish().map_err(|e| write_error(&e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn it_reads_the_function_names_from_the_template() {
+        let template = "  A:\n    Properties:\n      CodeUri: ../functions/api-ingress\n      CodeUri: ../functions/projector/\n      CodeUri: s3://x/y\n";
+        assert_eq!(
+            template_functions(template),
+            vec!["api-ingress", "projector"]
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! One module per subcommand, each with a `run`.
+
+pub mod demo;
+pub mod deploy;
+pub mod invoke;
+pub mod replay;
+pub mod status;
+pub mod test;
+pub mod up;
+
+use crate::Result;
+use crate::project::Project;
+use crate::stack::DEFAULT_STACK;
+use crate::target::{Clients, DEFAULT_PORT, Target};
+
+/// Options every subcommand takes: where to act and on which stack.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// Use the AWS emulator at this URL instead of starting one (nothing is started or stopped).
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", conflicts_with = "aws")]
+    pub endpoint: Option<String>,
+    /// Port of the emulator `up` starts on 127.0.0.1.
+    #[arg(long, global = true, env = "ORDERFLOW_PORT", default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+    /// The endpoint the deployed functions call (default: the emulator's). LocalStack
+    /// runs functions in containers: there, http://localhost.localstack.cloud:4566.
+    #[arg(long, global = true, env = "ORDERFLOW_FUNCTION_ENDPOINT")]
+    pub function_endpoint: Option<String>,
+    /// CloudFormation stack name.
+    #[arg(long, global = true, env = "ORDERFLOW_STACK", default_value = DEFAULT_STACK)]
+    pub stack: String,
+    /// Act on real AWS (credentials and region from the environment or --profile/--region).
+    #[arg(long, global = true)]
+    pub aws: bool,
+    /// AWS profile (with --aws).
+    #[arg(long, global = true, requires = "aws")]
+    pub profile: Option<String>,
+    /// AWS region (with --aws).
+    #[arg(long, global = true, requires = "aws")]
+    pub region: Option<String>,
+}
+
+impl Global {
+    pub fn target(&self) -> Target {
+        if self.aws {
+            Target::Aws {
+                profile: self.profile.clone(),
+                region: self.region.clone(),
+            }
+        } else if let Some(endpoint) = self.endpoint.as_deref().filter(|e| !e.is_empty()) {
+            Target::external(endpoint)
+        } else {
+            Target::managed(self.port)
+        }
+    }
+}
+
+/// What most commands start from: the checkout and clients for the target.
+pub struct Context {
+    pub project: Project,
+    pub global: Global,
+    pub clients: Clients,
+}
+
+impl Context {
+    pub async fn new(global: Global) -> Result<Self> {
+        let project = Project::locate()?;
+        let clients = Clients::new(global.target()).await;
+        Ok(Self {
+            project,
+            global,
+            clients,
+        })
+    }
+
+    /// Fails early, with a hint, when the target emulator does not answer.
+    pub async fn require_reachable(&self) -> Result<()> {
+        if let Some(endpoint) = self.clients.target.endpoint() {
+            crate::emulator::check_health(endpoint)
+                .await
+                .map_err(|reason| crate::CliError::EmulatorUnreachable {
+                    endpoint: endpoint.to_string(),
+                    reason,
+                })?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,205 @@
+//! `orderflow test`: every test, as CI runs it. Formatting and lints, the template lint,
+//! unit and handler tests, and the end-to-end tests against a private emulator that is
+//! started on a free port, deployed with debug builds, and always stopped afterwards.
+
+use super::Global;
+use crate::build::{self, Profile};
+use crate::deploy::{DeployRequest, deploy};
+use crate::emulator::{ManagedEmulator, ensure_tools};
+use crate::project::Project;
+use crate::target::{Clients, Target};
+use crate::{CliError, Result};
+use std::collections::BTreeMap;
+use std::time::Instant;
+use tokio::process::Command;
+
+pub async fn run(global: Global) -> Result<()> {
+    let project = Project::locate()?;
+    let started = Instant::now();
+    let target = match global.target() {
+        Target::Emulator {
+            managed_port: Some(_),
+            ..
+        } => Target::managed(free_port()?),
+        Target::Aws { .. } => {
+            return Err(CliError::Usage(
+                "tests run on an emulator, not on AWS".into(),
+            ));
+        }
+        external => external,
+    };
+    let emulator = match &target {
+        Target::Emulator {
+            managed_port: Some(port),
+            ..
+        } => Some(StopOnDrop(ManagedEmulator::new(&project, *port))),
+        _ => None,
+    };
+    let outcome = tokio::select! {
+        outcome = all_steps(&project, &global, &target, emulator.as_ref()) => outcome,
+        signal = interrupted() => Err(CliError::Failed(format!("interrupted by {signal}"))),
+    };
+    drop(emulator); // stops the private emulator, on success, failure or interruption alike
+    let seconds = started.elapsed().as_secs();
+    match outcome {
+        Ok(()) => {
+            println!(
+                "\nall tests passed in {} min {} s",
+                seconds / 60,
+                seconds % 60
+            );
+            Ok(())
+        }
+        Err(error) => Err(CliError::Failed(format!(
+            "tests failed after {} min {} s: {error}",
+            seconds / 60,
+            seconds % 60
+        ))),
+    }
+}
+
+async fn all_steps(
+    project: &Project,
+    global: &Global,
+    target: &Target,
+    emulator: Option<&StopOnDrop>,
+) -> Result<()> {
+    step(
+        project,
+        "formatting",
+        "cargo",
+        &["fmt", "--all", "--", "--check"],
+        &[],
+    )
+    .await?;
+    step(
+        project,
+        "lints",
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )
+    .await?;
+    ensure_tools(project)?;
+    let cfn_lint = project.venv_bin("cfn-lint").display().to_string();
+    step(
+        project,
+        "template lint",
+        &cfn_lint,
+        &[&project.template().display().to_string()],
+        &[],
+    )
+    .await?;
+    let zips = build::build(project, Profile::Debug)?;
+
+    if let Some(StopOnDrop(emulator)) = emulator {
+        emulator.start().await?;
+        eprintln!(
+            "private emulator on {} (log {})",
+            emulator.endpoint(),
+            emulator.log_file().display()
+        );
+    }
+    let endpoint = target.endpoint().unwrap_or_default().to_string();
+    crate::emulator::check_health(&endpoint)
+        .await
+        .map_err(|reason| CliError::EmulatorUnreachable {
+            endpoint: endpoint.clone(),
+            reason,
+        })?;
+    let clients = Clients::new(target.clone()).await;
+    let template = std::fs::read_to_string(project.template())
+        .map_err(|e| CliError::io(project.template(), e))?;
+    let parameters = BTreeMap::from([("EmulatorEndpoint".to_string(), endpoint.clone())]);
+    deploy(
+        &clients,
+        DeployRequest {
+            stack: &global.stack,
+            template: &template,
+            zips: &zips,
+            parameters,
+        },
+    )
+    .await?;
+
+    let env = [
+        ("ORDERFLOW_ENDPOINT", endpoint.as_str()),
+        ("ORDERFLOW_STACK", global.stack.as_str()),
+    ];
+    step(
+        project,
+        "unit, handler and end-to-end tests",
+        "cargo",
+        &["test", "--workspace", "--", "--include-ignored"],
+        &env,
+    )
+    .await
+}
+
+async fn step(
+    project: &Project,
+    name: &str,
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<()> {
+    eprintln!("\n== {name}: {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(project.root())
+        .kill_on_drop(true)
+        .status()
+        .await
+        .map_err(|e| CliError::Failed(format!("{name}: cannot run {program}: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(CliError::Failed(format!(
+            "{name} failed ({status}); the output is above"
+        )))
+    }
+}
+
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| CliError::Failed(format!("no free port: {e}")))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| CliError::Failed(format!("no free port: {e}")))
+}
+
+async fn interrupted() -> &'static str {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+/// Stops the private emulator when the test run ends, however it ends.
+struct StopOnDrop(ManagedEmulator);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        match self.0.stop() {
+            Ok(true) => eprintln!("private emulator on {} stopped", self.0.endpoint()),
+            Ok(false) => {}
+            Err(error) => eprintln!(
+                "could not stop the private emulator on {}: {error}",
+                self.0.endpoint()
+            ),
+        }
+    }
+}

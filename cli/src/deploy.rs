@@ -1,0 +1,411 @@
+//! Deploys `infra/template.yaml` the same way to the emulator and to AWS: upload the
+//! zips to S3, point each function's `CodeUri` at its zip, then a CloudFormation change
+//! set (create, wait, execute, wait). On failure, the failing resources and reasons.
+
+use crate::stack::StackInfo;
+use crate::target::{Clients, Target};
+use crate::{CliError, Result};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, StackStatus};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// CloudFormation's limit for an inline template body; larger ones go through S3.
+const MAX_TEMPLATE_BODY: usize = 51_200;
+const CHANGE_SET_TIMEOUT: Duration = Duration::from_secs(300);
+const STACK_TIMEOUT: Duration = Duration::from_secs(1800);
+
+pub struct DeployRequest<'a> {
+    pub stack: &'a str,
+    pub template: &'a str,
+    pub zips: &'a BTreeMap<String, PathBuf>,
+    pub parameters: BTreeMap<String, String>,
+}
+
+pub async fn deploy(clients: &Clients, request: DeployRequest<'_>) -> Result<StackInfo> {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now().timestamp() - 1;
+    let bucket = artifact_bucket(clients, request.stack).await?;
+    let mut code_uris = BTreeMap::new();
+    for (function, zip) in request.zips {
+        code_uris.insert(
+            function.clone(),
+            upload(clients, &bucket, function, zip).await?,
+        );
+    }
+    let template = rewrite_code_uris(request.template, &code_uris)?;
+    let template_source = template_source(clients, &bucket, template).await?;
+    let deploy_error = |reason: String| CliError::Deploy {
+        stack: request.stack.to_string(),
+        reason,
+    };
+
+    let existing = prepare_stack(clients, request.stack).await?;
+    let change_set_type = if existing {
+        ChangeSetType::Update
+    } else {
+        ChangeSetType::Create
+    };
+    let change_set_name = format!("orderflow-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
+    let cfn = clients.cloudformation();
+    let mut create = cfn
+        .create_change_set()
+        .stack_name(request.stack)
+        .change_set_name(&change_set_name)
+        .change_set_type(change_set_type)
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam)
+        .capabilities(Capability::CapabilityAutoExpand)
+        .set_parameters(Some(
+            request
+                .parameters
+                .iter()
+                .map(|(k, v)| {
+                    Parameter::builder()
+                        .parameter_key(k)
+                        .parameter_value(v)
+                        .build()
+                })
+                .collect(),
+        ));
+    create = match &template_source {
+        TemplateSource::Body(body) => create.template_body(body),
+        TemplateSource::Url(url) => create.template_url(url),
+    };
+    create
+        .send()
+        .await
+        .map_err(|e| CliError::aws("CreateChangeSet", e))?;
+
+    if !wait_for_change_set(clients, request.stack, &change_set_name)
+        .await
+        .map_err(deploy_error)?
+    {
+        eprintln!("stack {} is already up to date", request.stack);
+        let _ = cfn
+            .delete_change_set()
+            .stack_name(request.stack)
+            .change_set_name(&change_set_name)
+            .send()
+            .await;
+        return StackInfo::require(clients, request.stack).await;
+    }
+    cfn.execute_change_set()
+        .stack_name(request.stack)
+        .change_set_name(&change_set_name)
+        .send()
+        .await
+        .map_err(|e| CliError::aws("ExecuteChangeSet", e))?;
+    let stack = wait_for_stack(clients, request.stack).await?;
+    if !stack.status.ends_with("_COMPLETE") || stack.status.contains("ROLLBACK") {
+        let failures = failed_resources(clients, request.stack, started_at).await;
+        return Err(deploy_error(format!(
+            "stack ended in {}{failures}",
+            stack.status
+        )));
+    }
+    eprintln!(
+        "deployed stack {} ({}) in {:.1} s",
+        request.stack,
+        stack.status,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(stack)
+}
+
+/// `<stack>-artifacts-<account>-<region>`, created on first use.
+async fn artifact_bucket(clients: &Clients, stack: &str) -> Result<String> {
+    let identity = clients
+        .sts()
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| unreachable_or(clients, "GetCallerIdentity", e))?;
+    let account = identity.account().unwrap_or("000000000000");
+    let region = clients
+        .config
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| crate::target::DEFAULT_REGION.into());
+    let bucket = format!("{stack}-artifacts-{account}-{region}").to_lowercase();
+    let s3 = clients.s3();
+    if s3.head_bucket().bucket(&bucket).send().await.is_ok() {
+        return Ok(bucket);
+    }
+    let mut create = s3.create_bucket().bucket(&bucket);
+    if region != "us-east-1" {
+        let constraint = aws_sdk_s3::types::BucketLocationConstraint::from(region.as_str());
+        create = create.create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(constraint)
+                .build(),
+        );
+    }
+    create
+        .send()
+        .await
+        .map_err(|e| CliError::aws("CreateBucket", e))?;
+    Ok(bucket)
+}
+
+/// A first call that cannot reach an emulator says so plainly.
+fn unreachable_or(
+    clients: &Clients,
+    operation: &'static str,
+    error: impl std::error::Error,
+) -> CliError {
+    let text = shared::aws::error_text(&error);
+    match &clients.target {
+        Target::Emulator { endpoint, .. }
+            if text.contains("dispatch") || text.contains("onnect") =>
+        {
+            CliError::EmulatorUnreachable {
+                endpoint: endpoint.clone(),
+                reason: text,
+            }
+        }
+        _ => CliError::Aws {
+            operation,
+            reason: text,
+        },
+    }
+}
+
+/// Uploads a zip under its content hash (unchanged code is not uploaded again) and
+/// returns its `s3://` URI.
+async fn upload(clients: &Clients, bucket: &str, function: &str, zip: &PathBuf) -> Result<String> {
+    let bytes = tokio::fs::read(zip)
+        .await
+        .map_err(|e| CliError::io(zip, e))?;
+    let key = format!("{function}/{}.zip", hex::encode(Sha256::digest(&bytes)));
+    let s3 = clients.s3();
+    if s3
+        .head_object()
+        .bucket(bucket)
+        .key(&key)
+        .send()
+        .await
+        .is_err()
+    {
+        s3.put_object()
+            .bucket(bucket)
+            .key(&key)
+            .body(bytes.into())
+            .send()
+            .await
+            .map_err(|e| CliError::aws("PutObject", e))?;
+    }
+    Ok(format!("s3://{bucket}/{key}"))
+}
+
+/// Replaces each `CodeUri: ../functions/<name>` with the uploaded zip's URI. A literal
+/// URI, not a parameter: the SAM translator cannot resolve `!Ref` in `CodeUri`.
+pub fn rewrite_code_uris(template: &str, code_uris: &BTreeMap<String, String>) -> Result<String> {
+    let mut rewritten = String::with_capacity(template.len());
+    for line in template.lines() {
+        let trimmed = line.trim_start();
+        match trimmed
+            .strip_prefix("CodeUri:")
+            .map(|u| u.trim())
+            .and_then(|u| u.strip_prefix("../functions/"))
+        {
+            Some(name) => {
+                let name = name.trim_end_matches('/');
+                let uri = code_uris.get(name).ok_or_else(|| {
+                    CliError::Build(format!("function {name} of the template was not built"))
+                })?;
+                let indent = &line[..line.len() - trimmed.len()];
+                rewritten.push_str(&format!("{indent}CodeUri: {uri}\n"));
+            }
+            None => {
+                rewritten.push_str(line);
+                rewritten.push('\n');
+            }
+        }
+    }
+    Ok(rewritten)
+}
+
+enum TemplateSource {
+    Body(String),
+    Url(String),
+}
+
+async fn template_source(
+    clients: &Clients,
+    bucket: &str,
+    template: String,
+) -> Result<TemplateSource> {
+    if template.len() <= MAX_TEMPLATE_BODY {
+        return Ok(TemplateSource::Body(template));
+    }
+    let key = format!(
+        "templates/{}.yaml",
+        hex::encode(Sha256::digest(template.as_bytes()))
+    );
+    clients
+        .s3()
+        .put_object()
+        .bucket(bucket)
+        .key(&key)
+        .body(template.into_bytes().into())
+        .send()
+        .await
+        .map_err(|e| CliError::aws("PutObject", e))?;
+    let url = match clients.target.endpoint() {
+        Some(endpoint) => format!("{endpoint}/{bucket}/{key}"),
+        None => format!("https://{bucket}.s3.amazonaws.com/{key}"),
+    };
+    Ok(TemplateSource::Url(url))
+}
+
+/// Whether the stack exists for an update. A stack whose creation failed cannot be
+/// updated: it is deleted first.
+async fn prepare_stack(clients: &Clients, stack: &str) -> Result<bool> {
+    let Some(info) = StackInfo::find(clients, stack).await? else {
+        return Ok(false);
+    };
+    match StackStatus::from(info.status.as_str()) {
+        StackStatus::ReviewInProgress => Ok(false),
+        StackStatus::RollbackComplete | StackStatus::RollbackFailed | StackStatus::CreateFailed => {
+            eprintln!(
+                "stack {stack} is in {} after a failed create; deleting it first",
+                info.status
+            );
+            clients
+                .cloudformation()
+                .delete_stack()
+                .stack_name(stack)
+                .send()
+                .await
+                .map_err(|e| CliError::aws("DeleteStack", e))?;
+            let deadline = Instant::now() + STACK_TIMEOUT;
+            while Instant::now() < deadline
+                && StackInfo::find(clients, stack)
+                    .await?
+                    .is_some_and(|s| s.status != "DELETE_COMPLETE")
+            {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Ok(false)
+        }
+        _ => Ok(true),
+    }
+}
+
+/// Waits for the change set; `Ok(false)` when it holds no changes.
+async fn wait_for_change_set(
+    clients: &Clients,
+    stack: &str,
+    name: &str,
+) -> std::result::Result<bool, String> {
+    let deadline = Instant::now() + CHANGE_SET_TIMEOUT;
+    while Instant::now() < deadline {
+        let output = clients
+            .cloudformation()
+            .describe_change_set()
+            .stack_name(stack)
+            .change_set_name(name)
+            .send()
+            .await
+            .map_err(|e| shared::aws::error_text(&e))?;
+        let status = output
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default();
+        let reason = output.status_reason().unwrap_or_default().to_string();
+        match status.as_str() {
+            "CREATE_COMPLETE" => return Ok(true),
+            "FAILED"
+                if reason.contains("didn't contain changes") || reason.contains("No updates") =>
+            {
+                return Ok(false);
+            }
+            "FAILED" => return Err(format!("change set failed: {reason}")),
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    Err(format!(
+        "change set {name} not ready within {} s",
+        CHANGE_SET_TIMEOUT.as_secs()
+    ))
+}
+
+async fn wait_for_stack(clients: &Clients, stack: &str) -> Result<StackInfo> {
+    let deadline = Instant::now() + STACK_TIMEOUT;
+    let mut last_status = String::new();
+    loop {
+        let info = StackInfo::require(clients, stack).await?;
+        if info.status != last_status {
+            eprintln!("  {stack}: {}", info.status);
+            last_status = info.status.clone();
+        }
+        if !info.status.ends_with("_IN_PROGRESS") || Instant::now() > deadline {
+            return Ok(info);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The failed resources of the latest deployment, one per line, with their reasons.
+async fn failed_resources(clients: &Clients, stack: &str, since_epoch_secs: i64) -> String {
+    let Ok(output) = clients
+        .cloudformation()
+        .describe_stack_events()
+        .stack_name(stack)
+        .send()
+        .await
+    else {
+        return String::new();
+    };
+    let lines: Vec<String> = output
+        .stack_events()
+        .iter()
+        .filter(|e| e.timestamp().is_none_or(|t| t.secs() >= since_epoch_secs))
+        .filter(|e| {
+            e.resource_status()
+                .is_some_and(|s| s.as_str().ends_with("_FAILED"))
+        })
+        .map(|e| {
+            format!(
+                "\n  {} ({}): {} {}",
+                e.logical_resource_id().unwrap_or("?"),
+                e.resource_type().unwrap_or("?"),
+                e.resource_status().map(|s| s.as_str()).unwrap_or("?"),
+                e.resource_status_reason().unwrap_or("")
+            )
+        })
+        .collect();
+    lines.concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn it_points_every_code_uri_at_its_uploaded_zip() {
+        let template =
+            "Fn:\n  Properties:\n    CodeUri: ../functions/api-ingress\n    Handler: bootstrap\n";
+        let uris = BTreeMap::from([(
+            "api-ingress".to_string(),
+            "s3://b/api-ingress/abc.zip".to_string(),
+        )]);
+        let rewritten = rewrite_code_uris(template, &uris).unwrap();
+        assert_eq!(
+            rewritten,
+            "Fn:\n  Properties:\n    CodeUri: s3://b/api-ingress/abc.zip\n    Handler: bootstrap\n"
+        );
+    }
+
+    #[test]
+    fn it_refuses_a_template_naming_a_function_that_was_not_built() {
+        let error =
+            rewrite_code_uris("    CodeUri: ../functions/nope\n", &BTreeMap::new()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "build failed: function nope of the template was not built"
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! The local emulator: MiniStack from PyPI, installed into the project's virtualenv,
+//! run on 127.0.0.1 in the background, and stopped by the PID recorded at start.
+
+use crate::project::Project;
+use crate::{CliError, Result};
+use sha2::{Digest, Sha256};
+use std::fs::{self, File};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+const HEALTH_PATHS: [&str; 2] = ["/_ministack/health", "/_localstack/health"];
+
+/// Installs the pinned tools (cli/requirements.txt) into `.orderflow/venv` unless the
+/// virtualenv already has exactly these pins.
+pub fn ensure_tools(project: &Project) -> Result<()> {
+    let requirements =
+        fs::read(project.requirements()).map_err(|e| CliError::io(project.requirements(), e))?;
+    let stamp = project.venv().join("orderflow-requirements.sha256");
+    let wanted = hex::encode(Sha256::digest(&requirements));
+    if fs::read_to_string(&stamp).is_ok_and(|have| have.trim() == wanted)
+        && project.venv_bin("ministack").is_file()
+    {
+        return Ok(());
+    }
+    fs::create_dir_all(project.state_dir()).map_err(|e| CliError::io(project.state_dir(), e))?;
+    let log = project.state_dir().join("install.log");
+    eprintln!(
+        "installing the local tools into {} (once; about a minute)...",
+        project.venv().display()
+    );
+    run_logged(
+        Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(project.venv()),
+        &log,
+        "python3 -m venv",
+    )?;
+    let pip = project.venv_bin("pip");
+    run_logged(
+        Command::new(&pip)
+            .args(["install", "--disable-pip-version-check", "-r"])
+            .arg(project.requirements()),
+        &log,
+        "pip install",
+    )?;
+    fs::write(&stamp, wanted).map_err(|e| CliError::io(stamp, e))?;
+    Ok(())
+}
+
+fn run_logged(command: &mut Command, log: &PathBuf, what: &str) -> Result<()> {
+    let file = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| CliError::io(log, e))?;
+    let err_file = file.try_clone().map_err(|e| CliError::io(log, e))?;
+    let status = command.stdout(file).stderr(err_file).status();
+    match status {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(CliError::Install {
+            reason: format!("{what} exited with {status}: {}", tail(log, 5)),
+            log: log.clone(),
+        }),
+        Err(e) => Err(CliError::Install {
+            reason: format!("cannot run {what}: {e} (is python3 installed?)"),
+            log: log.clone(),
+        }),
+    }
+}
+
+/// Answers whether an AWS emulator serves `endpoint` (MiniStack or LocalStack health).
+pub async fn check_health(endpoint: &str) -> std::result::Result<(), String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut last = String::new();
+    for path in HEALTH_PATHS {
+        match client.get(format!("{endpoint}{path}")).send().await {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response) => last = format!("{path} answered {}", response.status()),
+            Err(e) => last = shared::aws::error_text(&e),
+        }
+    }
+    Err(last)
+}
+
+/// The emulator this tool runs on one port: its pid and log files.
+pub struct ManagedEmulator {
+    project: Project,
+    port: u16,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Started {
+    Now { pid: u32 },
+    AlreadyRunning { pid: Option<u32> },
+}
+
+impl ManagedEmulator {
+    pub fn new(project: &Project, port: u16) -> Self {
+        Self {
+            project: project.clone(),
+            port,
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.project
+            .state_dir()
+            .join(format!("emulator-{}.log", self.port))
+    }
+
+    fn pid_file(&self) -> PathBuf {
+        self.project
+            .state_dir()
+            .join(format!("emulator-{}.pid", self.port))
+    }
+
+    /// The recorded PID, if that process is still a running MiniStack.
+    pub fn running_pid(&self) -> Option<u32> {
+        let pid: u32 = fs::read_to_string(self.pid_file())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        (is_alive(pid) && String::from_utf8_lossy(&cmdline).contains("ministack")).then_some(pid)
+    }
+
+    /// Starts MiniStack unless an emulator already answers on the port.
+    pub async fn start(&self) -> Result<Started> {
+        if check_health(&self.endpoint()).await.is_ok() {
+            return Ok(Started::AlreadyRunning {
+                pid: self.running_pid(),
+            });
+        }
+        let address = SocketAddr::from(([127, 0, 0, 1], self.port));
+        if TcpStream::connect_timeout(&address, Duration::from_millis(300)).is_ok() {
+            return Err(CliError::PortTaken { port: self.port });
+        }
+        ensure_tools(&self.project)?;
+        let log = self.log_file();
+        let out = File::create(&log).map_err(|e| CliError::io(&log, e))?;
+        let err = out.try_clone().map_err(|e| CliError::io(&log, e))?;
+        let child = Command::new(self.project.venv_bin("ministack"))
+            .env("GATEWAY_PORT", self.port.to_string())
+            .env("BIND_HOST", "127.0.0.1")
+            .env("MINISTACK_HOST", "127.0.0.1")
+            .env("TMPDIR", self.project.state_dir())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            // Its own process group: a Ctrl-C in the terminal does not reach it, and
+            // `stop` can end it together with the function processes it spawned.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| CliError::EmulatorStart {
+                reason: e.to_string(),
+                log: log.clone(),
+                tail: String::new(),
+            })?;
+        let pid = child.id();
+        fs::write(self.pid_file(), pid.to_string())
+            .map_err(|e| CliError::io(self.pid_file(), e))?;
+        self.wait_until_ready(pid).await?;
+        Ok(Started::Now { pid })
+    }
+
+    async fn wait_until_ready(&self, pid: u32) -> Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while Instant::now() < deadline {
+            if check_health(&self.endpoint()).await.is_ok() {
+                return Ok(());
+            }
+            if !is_alive(pid) {
+                return Err(self.start_error("it exited during start-up"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.stop()?;
+        Err(self.start_error(&format!("not ready within {} s", READY_TIMEOUT.as_secs())))
+    }
+
+    fn start_error(&self, reason: &str) -> CliError {
+        CliError::EmulatorStart {
+            reason: reason.to_string(),
+            log: self.log_file(),
+            tail: tail(&self.log_file(), 15),
+        }
+    }
+
+    /// Stops the emulator started here (and the function processes in its group).
+    /// Returns false when none was running.
+    pub fn stop(&self) -> Result<bool> {
+        let Some(pid) = self.running_pid() else {
+            let _ = fs::remove_file(self.pid_file());
+            return Ok(false);
+        };
+        signal_group(pid, "TERM");
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline && is_alive(pid) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if is_alive(pid) {
+            signal_group(pid, "KILL");
+        }
+        let _ = fs::remove_file(self.pid_file());
+        Ok(true)
+    }
+}
+
+/// Signals the process group led by `pid` (the group `start` created).
+fn signal_group(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg("--")
+        .arg(format!("-{pid}"))
+        .status();
+}
+
+/// Whether `pid` runs (a zombie, an exited child not yet reaped, does not count).
+fn is_alive(pid: u32) -> bool {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Format: "pid (comm) state ..."; comm may hold spaces, so read after the last ')'.
+    stat.rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.split_whitespace().next() != Some("Z"))
+}
+
+/// The last `lines` lines of a log file, indented.
+pub fn tail(path: &PathBuf, lines: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..]
+        .iter()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

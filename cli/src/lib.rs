@@ -1,0 +1,14 @@
+//! The `orderflow` command-line tool as a library: `main.rs` only parses arguments and
+//! dispatches here, and the end-to-end tests reuse [`target`] and [`stack`].
+#![forbid(unsafe_code)]
+
+pub mod build;
+pub mod commands;
+pub mod deploy;
+pub mod emulator;
+pub mod error;
+pub mod project;
+pub mod stack;
+pub mod target;
+
+pub use error::{CliError, Result};

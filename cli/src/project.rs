@@ -1,0 +1,75 @@
+//! Where things are: the checkout, its template and samples, and `.orderflow/` (git-ignored
+//! state: the tools' virtualenv, emulator pid and log files, debug zips).
+
+use crate::{CliError, Result};
+use std::path::{Path, PathBuf};
+
+pub const TEMPLATE: &str = "infra/template.yaml";
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    root: PathBuf,
+}
+
+impl Project {
+    /// The checkout containing the current directory, else the one this tool was built from.
+    pub fn locate() -> Result<Self> {
+        let cwd = std::env::current_dir().map_err(|e| CliError::io(".", e))?;
+        let built_from = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .map(Path::to_path_buf);
+        cwd.ancestors()
+            .map(Path::to_path_buf)
+            .chain(built_from)
+            .find(|dir| dir.join(TEMPLATE).is_file() && dir.join("Cargo.toml").is_file())
+            .map(|root| Project { root })
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "no orderflow checkout (a folder with {TEMPLATE}) here or above"
+                ))
+            })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn template(&self) -> PathBuf {
+        self.root.join(TEMPLATE)
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(".orderflow")
+    }
+
+    pub fn venv(&self) -> PathBuf {
+        self.state_dir().join("venv")
+    }
+
+    pub fn venv_bin(&self, program: &str) -> PathBuf {
+        self.venv().join("bin").join(program)
+    }
+
+    pub fn requirements(&self) -> PathBuf {
+        self.root.join("cli").join("requirements.txt")
+    }
+
+    pub fn target_dir(&self) -> PathBuf {
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.root.join("target"))
+    }
+
+    pub fn events_dir(&self) -> PathBuf {
+        self.root.join("events")
+    }
+
+    /// A path given on the command line, resolved against the current directory.
+    pub fn existing(&self, path: &Path) -> Result<PathBuf> {
+        if path.exists() {
+            Ok(path.to_path_buf())
+        } else {
+            Err(CliError::MissingFile(path.to_path_buf()))
+        }
+    }
+}

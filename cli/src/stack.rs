@@ -1,0 +1,92 @@
+//! A deployed stack as the tools see it: its status and outputs, and the HTTP API's URL
+//! on the target it runs on.
+
+use crate::target::{Clients, Target};
+use crate::{CliError, Result};
+use std::collections::BTreeMap;
+
+pub const DEFAULT_STACK: &str = "orderflow";
+
+#[derive(Debug, Clone)]
+pub struct StackInfo {
+    pub name: String,
+    pub status: String,
+    pub outputs: BTreeMap<String, String>,
+}
+
+impl StackInfo {
+    /// The stack, or `None` when it does not exist.
+    pub async fn find(clients: &Clients, name: &str) -> Result<Option<StackInfo>> {
+        let result = clients
+            .cloudformation()
+            .describe_stacks()
+            .stack_name(name)
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(e) if shared::aws::error_text(&e).contains("does not exist") => return Ok(None),
+            Err(e) => return Err(CliError::aws("DescribeStacks", e)),
+        };
+        let Some(stack) = output.stacks().first() else {
+            return Ok(None);
+        };
+        let outputs = stack
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
+            .collect();
+        Ok(Some(StackInfo {
+            name: name.to_string(),
+            status: stack
+                .stack_status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            outputs,
+        }))
+    }
+
+    /// The stack, or an error telling how to deploy it.
+    pub async fn require(clients: &Clients, name: &str) -> Result<StackInfo> {
+        Self::find(clients, name)
+            .await?
+            .ok_or_else(|| CliError::StackMissing {
+                stack: name.to_string(),
+                target: clients.target.describe(),
+            })
+    }
+
+    pub fn output(&self, key: &str) -> Result<&str> {
+        self.outputs.get(key).map(String::as_str).ok_or_else(|| {
+            CliError::Failed(format!(
+                "stack {} has no output {key}; redeploy it",
+                self.name
+            ))
+        })
+    }
+
+    /// Base URL of the HTTP API: the emulator's execute-api path, or the AWS URL.
+    pub fn api_url(&self, target: &Target) -> Result<String> {
+        match target {
+            Target::Emulator { endpoint, .. } => Ok(format!(
+                "{endpoint}/_aws/execute-api/{}/$default",
+                self.output("ApiId")?
+            )),
+            Target::Aws { .. } => Ok(self.output("ApiUrl")?.to_string()),
+        }
+    }
+
+    /// The physical name of a function of this stack, e.g. `orderflow-api-ingress`.
+    pub fn function_name(&self, function: &str) -> String {
+        format!("{}-{function}", self.name)
+    }
+
+    /// Every queue of the stack, by output name (`…QueueUrl`).
+    pub fn queues(&self) -> Vec<(&str, &str)> {
+        self.outputs
+            .iter()
+            .filter(|(k, _)| k.ends_with("QueueUrl"))
+            .map(|(k, v)| (k.trim_end_matches("Url"), v.as_str()))
+            .collect()
+    }
+}
