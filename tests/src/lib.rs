@@ -1,1 +1,135 @@
+//! A harness for end-to-end tests: finds the deployed stack on the emulator named by
+//! `ORDERFLOW_ENDPOINT` (set by `orderflow test`) and talks to it as a client would.
+#![forbid(unsafe_code)]
 
+use aws_sdk_dynamodb::types::AttributeValue;
+use orderflow::stack::StackInfo;
+use orderflow::target::{Clients, Target};
+use shared::envelope::EventEnvelope;
+use shared::views::OrderView;
+use std::time::{Duration, Instant};
+
+/// How long an order may take from placed to its final state on the emulator.
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Harness {
+    pub clients: Clients,
+    pub stack: StackInfo,
+    pub api_url: String,
+    http: reqwest::Client,
+}
+
+/// An HTTP answer: status and JSON body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl Harness {
+    pub async fn connect() -> Harness {
+        let endpoint = std::env::var("ORDERFLOW_ENDPOINT").expect(
+            "ORDERFLOW_ENDPOINT is not set: end-to-end tests need a deployed stack; run them with `cargo run -p orderflow -- test`",
+        );
+        let stack_name = std::env::var("ORDERFLOW_STACK")
+            .unwrap_or_else(|_| orderflow::stack::DEFAULT_STACK.to_string());
+        let target = Target::external(&endpoint);
+        let clients = Clients::new(target.clone()).await;
+        let stack = StackInfo::require(&clients, &stack_name)
+            .await
+            .expect("the stack is deployed");
+        let api_url = stack.api_url(&target).expect("the stack has an HTTP API");
+        Harness {
+            clients,
+            stack,
+            api_url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A correlation id unique to one test, to find exactly its events.
+    pub fn correlation_id(test: &str) -> String {
+        format!("e2e-{test}-{}", uuid::Uuid::new_v4().simple())
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        correlation_id: &str,
+        body: Option<String>,
+    ) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.api_url))
+            .header("x-correlation-id", correlation_id);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.expect("the HTTP API answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        }
+    }
+
+    pub async fn place_order(&self, body: &serde_json::Value, correlation_id: &str) -> Answer {
+        self.send("POST", "/orders", correlation_id, Some(body.to_string()))
+            .await
+    }
+
+    /// Polls the read model until the order is in a final state; panics after the timeout.
+    pub async fn wait_for_final_state(&self, order_id: &str) -> OrderView {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        let mut last = None;
+        while Instant::now() < deadline {
+            let answer = self
+                .send("GET", &format!("/orders/{order_id}"), "e2e-poll", None)
+                .await;
+            if answer.status == 200 {
+                let view: OrderView =
+                    serde_json::from_value(answer.body.clone()).expect("an order view");
+                if view.status.is_terminal() {
+                    return view;
+                }
+            }
+            last = Some(answer);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("order {order_id} not final within {SETTLE_TIMEOUT:?}; last answer: {last:?}");
+    }
+
+    /// Every stored event of one correlation id, in stream order.
+    pub async fn stored_events(&self, correlation_id: &str) -> Vec<EventEnvelope> {
+        let table = self
+            .stack
+            .output("EventStoreTableName")
+            .expect("event store output");
+        let items: Vec<_> = self
+            .clients
+            .dynamodb()
+            .scan()
+            .table_name(table)
+            .filter_expression("correlationId = :c")
+            .expression_attribute_values(":c", AttributeValue::S(correlation_id.to_string()))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .expect("scan the event store");
+        let mut events: Vec<EventEnvelope> = items
+            .into_iter()
+            .map(|item| serde_dynamo::from_item(item).expect("an event envelope"))
+            .collect();
+        events.sort_by(|a, b| {
+            (a.stream_id.as_str(), a.version).cmp(&(b.stream_id.as_str(), b.version))
+        });
+        events
+    }
+}

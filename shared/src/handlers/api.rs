@@ -25,6 +25,11 @@ pub struct Api<S, V> {
 }
 
 impl<S: EventStore, V: OrderViews> Api<S, V> {
+    /// The ports it was built with (tests inspect the fakes).
+    pub fn ports(&self) -> (&S, &V) {
+        (&self.store, &self.views)
+    }
+
     pub fn new(store: S, views: V) -> Self {
         Self { store, views }
     }

@@ -30,6 +30,11 @@ struct Pending {
 }
 
 impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
+    /// The ports it was built with (tests inspect the fakes).
+    pub fn ports(&self) -> (&B, &D) {
+        (&self.bus, &self.dead_letters)
+    }
+
     pub fn new(bus: B, dead_letters: D) -> Self {
         Self {
             bus,

@@ -26,6 +26,11 @@ pub struct Projector<S, V, D> {
 }
 
 impl<S: EventStore, V: OrderViews, D: DeadLetters> Projector<S, V, D> {
+    /// The ports it was built with (tests inspect the fakes).
+    pub fn ports(&self) -> (&S, &V, &D) {
+        (&self.store, &self.views, &self.dead_letters)
+    }
+
     pub fn new(store: S, views: V, dead_letters: D) -> Self {
         Self {
             store,

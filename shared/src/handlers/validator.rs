@@ -24,6 +24,11 @@ pub struct OrderValidator<S, D> {
 }
 
 impl<S: EventStore, D: DeadLetters> OrderValidator<S, D> {
+    /// The ports it was built with (tests inspect the fakes).
+    pub fn ports(&self) -> (&S, &D) {
+        (&self.store, &self.dead_letters)
+    }
+
     pub fn new(store: S, dead_letters: D, policy: ValidationPolicy) -> Self {
         Self {
             store,

@@ -10,6 +10,21 @@ pub struct InMemoryEventStore {
 }
 
 impl InMemoryEventStore {
+    /// A store already holding `events` (each stream's events in version order).
+    pub fn with_events(events: impl IntoIterator<Item = EventEnvelope>) -> Self {
+        let store = Self::default();
+        {
+            let mut streams = store.streams.lock().expect("store lock");
+            for event in events {
+                streams
+                    .entry(event.stream_id.clone())
+                    .or_default()
+                    .push(event);
+            }
+        }
+        store
+    }
+
     pub fn all_events(&self) -> Vec<EventEnvelope> {
         let streams = self.streams.lock().expect("store lock");
         streams.values().flatten().cloned().collect()

@@ -1,0 +1,137 @@
+//! The skeleton flow on the emulator: HTTP API → event store → stream → outbox relay →
+//! EventBridge rule → SQS → validator → event store → stream → projector → read model.
+//!
+//! Ignored by a plain `cargo test` (they need a deployed stack); `orderflow test` runs them.
+
+use e2e::Harness;
+use serde_json::json;
+use shared::domain::OrderStatus;
+
+fn order(quantity: u32) -> serde_json::Value {
+    json!({
+        "customerId": "customer-e2e",
+        "currency": "EUR",
+        "lines": [{ "sku": "SKU-TEA-001", "quantity": quantity, "unitPriceMinor": 1999 }]
+    })
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn a_valid_order_reaches_validated_in_the_read_model() {
+    let harness = Harness::connect().await;
+    let correlation_id = Harness::correlation_id("valid");
+    let answer = harness.place_order(&order(2), &correlation_id).await;
+    assert_eq!(answer.status, 202, "{:?}", answer.body);
+    let order_id = answer.body["orderId"]
+        .as_str()
+        .expect("an order id")
+        .to_string();
+
+    let view = harness.wait_for_final_state(&order_id).await;
+    assert_eq!(view.status, OrderStatus::Validated);
+    let timeline: Vec<_> = view
+        .timeline
+        .iter()
+        .map(|t| (t.version, t.event_type.as_str()))
+        .collect();
+    assert_eq!(timeline, vec![(1, "OrderPlaced"), (2, "OrderValidated")]);
+    assert_eq!(view.total.amount_minor, 3998);
+
+    let events = harness.stored_events(&correlation_id).await;
+    assert_eq!(events.len(), 2, "{events:#?}");
+    assert_eq!(
+        events[1].causation_id.as_str(),
+        events[0].event_id.to_string(),
+        "the validation is caused by the placement"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn a_rejected_order_reaches_rejected_with_its_reasons() {
+    let harness = Harness::connect().await;
+    let correlation_id = Harness::correlation_id("rejected");
+    let answer = harness.place_order(&order(500), &correlation_id).await;
+    assert_eq!(answer.status, 202, "{:?}", answer.body);
+    let order_id = answer.body["orderId"]
+        .as_str()
+        .expect("an order id")
+        .to_string();
+
+    let view = harness.wait_for_final_state(&order_id).await;
+    assert_eq!(view.status, OrderStatus::Rejected);
+    assert_eq!(
+        view.rejection_reasons,
+        vec!["quantity 500 of SKU-TEA-001 exceeds the limit of 100 per line"]
+    );
+    let types: Vec<_> = harness
+        .stored_events(&correlation_id)
+        .await
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(types, vec!["OrderPlaced", "OrderRejected"]);
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn an_invalid_body_gets_400_naming_the_field_and_stores_nothing() {
+    let harness = Harness::connect().await;
+    let correlation_id = Harness::correlation_id("invalid");
+    let mut body = order(1);
+    body["lines"][0]["quantity"] = json!("two");
+    let answer = harness.place_order(&body, &correlation_id).await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.body["field"], "lines[0].quantity");
+    assert!(harness.stored_events(&correlation_id).await.is_empty());
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn an_unknown_order_is_404() {
+    let harness = Harness::connect().await;
+    let answer = harness
+        .send(
+            "GET",
+            &format!("/orders/{}", uuid::Uuid::new_v4()),
+            "e2e-unknown",
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, 404, "{:?}", answer.body);
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn every_api_sample_gets_the_answer_its_name_promises() {
+    let harness = Harness::connect().await;
+    let samples_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/api");
+    let samples =
+        orderflow::commands::replay::load_samples(&samples_dir).expect("the API samples load");
+    assert!(samples.len() >= 5, "{} samples", samples.len());
+    for (file, sample) in samples {
+        let orderflow::commands::replay::Sample::Api(request) = sample else {
+            panic!("{} is not an API sample", file.display())
+        };
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        let expected = match name.as_str() {
+            n if n.starts_with("place-order-valid") || n.starts_with("place-order-rejected") => 202,
+            n if n.starts_with("place-order-") => 400,
+            n if n.ends_with("-unknown.json") => 404,
+            other => panic!("{other}: name the expected answer in the sample's file name"),
+        };
+        let body = request.body.map(|b| match b {
+            serde_json::Value::String(raw) => raw,
+            json => json.to_string(),
+        });
+        let answer = harness
+            .send(
+                &request.method,
+                &request.path,
+                &Harness::correlation_id("sample"),
+                body,
+            )
+            .await;
+        assert_eq!(answer.status, expected, "{name}: {:?}", answer.body);
+    }
+}
