@@ -48,10 +48,10 @@ pub async fn wait_for_terminal(
         if let Ok(response) = http.get(&url).send().await {
             let status = response.status();
             let text = response.text().await.unwrap_or_default();
-            if let Ok(view) = serde_json::from_str::<OrderView>(&text) {
-                if view.status.is_terminal() {
-                    return Ok(view);
-                }
+            if let Ok(view) = serde_json::from_str::<OrderView>(&text)
+                && view.status.is_terminal()
+            {
+                return Ok(view);
             }
             last = format!("{status} {text}");
         }

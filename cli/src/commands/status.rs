@@ -86,7 +86,7 @@ pub async fn latest_events(context: &Context, table: &str) -> Result<Vec<EventEn
             break;
         }
     }
-    events.sort_by(|a, b| b.occurred_at.cmp(&a.occurred_at));
+    events.sort_by_key(|event| std::cmp::Reverse(event.occurred_at));
     events.truncate(LATEST_EVENTS);
     Ok(events)
 }

@@ -137,10 +137,10 @@ impl<S: EventStore, V: OrderViews> Api<S, V> {
 /// The route API Gateway matched, e.g. `GET /orders/{orderId}`; from method and path
 /// when the event carries no route key.
 fn route_key(request: &Request) -> String {
-    if let RequestContext::ApiGatewayV2(context) = request.request_context() {
-        if let Some(key) = context.route_key.filter(|k| k != "$default") {
-            return key;
-        }
+    if let RequestContext::ApiGatewayV2(context) = request.request_context()
+        && let Some(key) = context.route_key.filter(|k| k != "$default")
+    {
+        return key;
     }
     let method = request.method();
     let path = request.raw_http_path();
