@@ -76,7 +76,7 @@ pub async fn deploy(clients: &Clients, request: DeployRequest<'_>) -> Result<Sta
     create
         .send()
         .await
-        .map_err(|e| CliError::aws("CreateChangeSet", e))?;
+        .map_err(|e| deploy_error(shared::aws::sdk_error_text(&e)))?;
 
     if !wait_for_change_set(clients, request.stack, &change_set_name)
         .await
@@ -150,12 +150,16 @@ async fn artifact_bucket(clients: &Clients, stack: &str) -> Result<String> {
 }
 
 /// A first call that cannot reach an emulator says so plainly.
-fn unreachable_or(
+fn unreachable_or<E, R>(
     clients: &Clients,
     operation: &'static str,
-    error: impl std::error::Error,
-) -> CliError {
-    let text = shared::aws::error_text(&error);
+    error: aws_sdk_sts::error::SdkError<E, R>,
+) -> CliError
+where
+    E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let text = shared::aws::sdk_error_text(&error);
     match &clients.target {
         Target::Emulator { endpoint, .. }
             if text.contains("dispatch") || text.contains("onnect") =>
@@ -309,7 +313,7 @@ async fn wait_for_change_set(
             .change_set_name(name)
             .send()
             .await
-            .map_err(|e| shared::aws::error_text(&e))?;
+            .map_err(|e| shared::aws::sdk_error_text(&e))?;
         let status = output
             .status()
             .map(|s| s.as_str().to_string())

@@ -54,10 +54,14 @@ pub enum CliError {
 }
 
 impl CliError {
-    pub fn aws(operation: &'static str, error: impl std::error::Error) -> Self {
+    pub fn aws<E, R>(operation: &'static str, error: aws_sdk_sts::error::SdkError<E, R>) -> Self
+    where
+        E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
         CliError::Aws {
             operation,
-            reason: shared::aws::error_text(&error),
+            reason: shared::aws::sdk_error_text(&error),
         }
     }
 

@@ -25,7 +25,9 @@ impl StackInfo {
             .await;
         let output = match result {
             Ok(output) => output,
-            Err(e) if shared::aws::error_text(&e).contains("does not exist") => return Ok(None),
+            Err(e) if shared::aws::sdk_error_text(&e).contains("does not exist") => {
+                return Ok(None);
+            }
             Err(e) => return Err(CliError::aws("DescribeStacks", e)),
         };
         let Some(stack) = output.stacks().first() else {

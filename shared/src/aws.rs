@@ -29,3 +29,23 @@ pub fn error_text(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+/// An SDK error as a person wants to read it: the service's code and message when the
+/// service answered, else the whole chain (e.g. "connection refused").
+pub fn sdk_error_text<E, R>(error: &aws_sdk_dynamodb::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match error {
+        aws_sdk_dynamodb::error::SdkError::ServiceError(service) => {
+            let err = service.err();
+            match (err.code(), err.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_string(),
+                _ => error_text(error),
+            }
+        }
+        other => error_text(other),
+    }
+}

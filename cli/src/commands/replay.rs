@@ -67,7 +67,7 @@ pub async fn run(context: &Context, path: &Path) -> Result<Vec<Replayed>> {
             Sample::Api(request) => send_api(context, &stack, &http, request).await?,
             Sample::Bus(event) => send_bus(context, &stack, event).await?,
         };
-        println!("{}  {}", file.display(), outcome.0);
+        println!("{}  {}", relative(&file).display(), outcome.0);
         replayed.push(Replayed {
             file,
             summary: outcome.0,
@@ -76,6 +76,14 @@ pub async fn run(context: &Context, path: &Path) -> Result<Vec<Replayed>> {
     }
     println!("replayed {} file(s)", replayed.len());
     Ok(replayed)
+}
+
+/// `path` relative to the current directory when it lies below it, for shorter output.
+fn relative(path: &Path) -> &Path {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok())
+        .unwrap_or(path)
 }
 
 /// Every sample under `path` (a file, or a folder walked in path order), checked.

@@ -93,15 +93,7 @@ impl PlaceOrder {
     pub fn parse(body: &[u8]) -> Result<Self, InvalidCommand> {
         let deserializer = &mut serde_json::Deserializer::from_slice(body);
         let parsed: PlaceOrderBody =
-            serde_path_to_error::deserialize(deserializer).map_err(|e| {
-                let path = e.path().to_string();
-                let field = if path == "." {
-                    "body".to_string()
-                } else {
-                    path
-                };
-                InvalidCommand::new(field, e.into_inner().to_string())
-            })?;
+            serde_path_to_error::deserialize(deserializer).map_err(body_error)?;
         check_identifier("customerId", &parsed.customer_id)?;
         if parsed.lines.is_empty() {
             return Err(InvalidCommand::new(
@@ -162,6 +154,30 @@ impl OrderLineBody {
             },
         })
     }
+}
+
+/// Names the field a JSON error is about: the whole body for broken JSON, the missing
+/// field itself for "missing field", else the path where reading stopped.
+fn body_error(error: serde_path_to_error::Error<serde_json::Error>) -> InvalidCommand {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    let message = inner.to_string();
+    if matches!(
+        inner.classify(),
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+    ) {
+        return InvalidCommand::new("body", format!("not valid JSON: {message}"));
+    }
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    let field = match (missing, path.as_str()) {
+        (Some(name), ".") => name.to_string(),
+        (Some(name), parent) => format!("{parent}.{name}"),
+        (None, ".") => "body".to_string(),
+        (None, _) => path,
+    };
+    InvalidCommand::new(field, message)
 }
 
 fn check_identifier(field: &str, value: &str) -> Result<(), InvalidCommand> {
@@ -623,7 +639,23 @@ mod tests {
     #[test]
     fn it_says_which_field_is_missing() {
         let error = PlaceOrder::parse(br#"{"currency":"EUR","lines":[]}"#).unwrap_err();
-        assert!(error.message.contains("customerId"), "{error}");
+        assert_eq!(error.field, "customerId");
+        assert_eq!(
+            field_of(r#"{"customerId":"c","currency":"EUR","lines":[{"sku":"A","quantity":1}]}"#),
+            "lines[0].unitPriceMinor"
+        );
+    }
+
+    #[test]
+    fn it_blames_the_body_for_broken_json() {
+        let error = PlaceOrder::parse(br#"{"customerId": "c", "currency": "#).unwrap_err();
+        assert_eq!(error.field, "body");
+        assert!(
+            error
+                .message
+                .starts_with("not valid JSON: EOF while parsing"),
+            "{error}"
+        );
     }
 
     #[test]
