@@ -207,11 +207,12 @@ impl ManagedEmulator {
             return Ok(false);
         };
         signal_group(pid, "TERM");
+        // Wait for the whole group: the function processes exit a moment after MiniStack.
         let deadline = Instant::now() + STOP_TIMEOUT;
-        while Instant::now() < deadline && is_alive(pid) {
+        while Instant::now() < deadline && group_alive(pid) {
             std::thread::sleep(Duration::from_millis(100));
         }
-        if is_alive(pid) {
+        if group_alive(pid) {
             signal_group(pid, "KILL");
         }
         let _ = fs::remove_file(self.pid_file());
@@ -226,6 +227,17 @@ fn signal_group(pid: u32, signal: &str) {
         .arg("--")
         .arg(format!("-{pid}"))
         .status();
+}
+
+/// Whether any live process is in the process group `pgid`.
+fn group_alive(pgid: u32) -> bool {
+    let Ok(entries) = fs::read_dir("/proc") else { return false };
+    entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).any(|pid| {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // After "pid (comm)": state, ppid, pgrp.
+        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+        fields.first() != Some(&"Z") && fields.get(2) == Some(&pgid.to_string().as_str())
+    })
 }
 
 /// Whether `pid` runs (a zombie, an exited child not yet reaped, does not count).
