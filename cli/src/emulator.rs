@@ -231,13 +231,20 @@ fn signal_group(pid: u32, signal: &str) {
 
 /// Whether any live process is in the process group `pgid`.
 fn group_alive(pgid: u32) -> bool {
-    let Ok(entries) = fs::read_dir("/proc") else { return false };
-    entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).any(|pid| {
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // After "pid (comm)": state, ppid, pgrp.
-        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-        fields.first() != Some(&"Z") && fields.get(2) == Some(&pgid.to_string().as_str())
-    })
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return false;
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .any(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // After "pid (comm)": state, ppid, pgrp.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace().collect())
+                .unwrap_or_default();
+            fields.first() != Some(&"Z") && fields.get(2) == Some(&pgid.to_string().as_str())
+        })
 }
 
 /// Whether `pid` runs (a zombie, an exited child not yet reaped, does not count).

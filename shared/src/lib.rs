@@ -18,6 +18,7 @@ pub mod domain;
 pub mod envelope;
 pub mod handlers;
 pub mod observability;
+pub mod schema;
 pub mod store;
 pub mod views;
 
