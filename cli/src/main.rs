@@ -40,8 +40,16 @@ enum Command {
     Replay { path: PathBuf },
     /// Set everything up, place a valid and a rejected order, print where each ended.
     Demo,
-    /// Run every test: formatting, lints, template lint, unit, handler and end-to-end tests.
+    /// Run every test: formatting, lints, template lint, schemas, unit, handler and end-to-end tests.
     Test,
+    /// The schema registry: generate, check compatibility, validate a file.
+    Schema {
+        /// The registry folder (default: events/schemas of the checkout).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[command(subcommand)]
+        action: commands::schema::Action,
+    },
 }
 
 #[tokio::main]
@@ -62,6 +70,7 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
         Command::Down => commands::up::down(&cli.global),
         Command::Demo => commands::demo::run(cli.global).await,
         Command::Test => commands::test::run(cli.global).await,
+        Command::Schema { dir, action } => commands::schema::run(&action, dir.as_deref()),
         Command::Deploy { build } => commands::deploy::run(&Context::new(cli.global).await?, build)
             .await
             .map(drop),

@@ -4,6 +4,7 @@ pub mod demo;
 pub mod deploy;
 pub mod invoke;
 pub mod replay;
+pub mod schema;
 pub mod status;
 pub mod test;
 pub mod up;

@@ -1,6 +1,8 @@
 //! Money as integer minor units with a currency: no floating point anywhere.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 
 /// An ISO 4217-style code: three upper-case ASCII letters.
@@ -11,6 +13,20 @@ pub struct Currency(String);
 impl Currency {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl JsonSchema for Currency {
+    fn schema_name() -> Cow<'static, str> {
+        "Currency".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "ISO 4217 currency code",
+            "type": "string",
+            "pattern": "^[A-Z]{3}$"
+        })
     }
 }
 
@@ -39,8 +55,8 @@ impl fmt::Display for Currency {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Money {
     /// Amount in the currency's minor unit (cents for EUR).
     pub amount_minor: i64,

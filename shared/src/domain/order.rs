@@ -2,6 +2,7 @@
 //! `OrderValidated` or `OrderRejected`, and state is rebuilt by folding events.
 
 use super::money::{Currency, Money};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use thiserror::Error;
@@ -9,7 +10,7 @@ use uuid::Uuid;
 
 use crate::envelope::{Causality, EventEnvelope, EventId, NewEvent, StreamId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct OrderId(pub Uuid);
 
@@ -36,8 +37,8 @@ impl fmt::Display for OrderId {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrderLine {
     pub sku: String,
     pub quantity: u32,
@@ -69,19 +70,27 @@ impl InvalidCommand {
     }
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /orders`, as the API contract (`PlaceOrder` in the schema registry).
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PlaceOrderBody {
+#[schemars(title = "PlaceOrder")]
+pub struct PlaceOrderRequest {
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
     customer_id: String,
     currency: Currency,
-    lines: Vec<OrderLineBody>,
+    #[schemars(length(min = 1, max = 100))]
+    lines: Vec<OrderLineRequest>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct OrderLineBody {
+pub struct OrderLineRequest {
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
     sku: String,
+    #[schemars(range(min = 1))]
     quantity: u32,
+    /// Price of one unit in the currency's minor unit.
+    #[schemars(range(min = 0))]
     unit_price_minor: i64,
 }
 
@@ -92,7 +101,7 @@ impl PlaceOrder {
     /// Parses and checks a request body; the error names the first bad field.
     pub fn parse(body: &[u8]) -> Result<Self, InvalidCommand> {
         let deserializer = &mut serde_json::Deserializer::from_slice(body);
-        let parsed: PlaceOrderBody =
+        let parsed: PlaceOrderRequest =
             serde_path_to_error::deserialize(deserializer).map_err(body_error)?;
         check_identifier("customerId", &parsed.customer_id)?;
         if parsed.lines.is_empty() {
@@ -132,7 +141,7 @@ impl PlaceOrder {
     }
 }
 
-impl OrderLineBody {
+impl OrderLineRequest {
     fn check(self, index: usize, currency: &Currency) -> Result<OrderLine, InvalidCommand> {
         let at = |field: &str| format!("lines[{index}].{field}");
         check_identifier(&at("sku"), &self.sku)?;
@@ -206,8 +215,8 @@ fn order_total(lines: &[OrderLine], currency: &Currency) -> Option<Money> {
     })
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrderPlaced {
     pub order_id: OrderId,
     pub customer_id: String,
@@ -215,14 +224,14 @@ pub struct OrderPlaced {
     pub total: Money,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrderValidated {
     pub order_id: OrderId,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrderRejected {
     pub order_id: OrderId,
     pub reasons: Vec<String>,
@@ -265,8 +274,12 @@ pub enum DecodeError {
 }
 
 impl OrderEvent {
-    pub const SCHEMA_VERSION: u32 = 1;
-    const TYPES: [&'static str; 3] = ["OrderPlaced", "OrderValidated", "OrderRejected"];
+    /// Every order event type with the schema version this build writes.
+    pub const VERSIONS: [(&'static str, u32); 3] = [("OrderPlaced", 1), ("OrderValidated", 1), ("OrderRejected", 1)];
+
+    pub fn current_version(event_type: &str) -> Option<u32> {
+        Self::VERSIONS.iter().find(|(t, _)| *t == event_type).map(|(_, v)| *v)
+    }
 
     pub fn order_id(&self) -> OrderId {
         match self {
@@ -282,7 +295,8 @@ impl OrderEvent {
         causality: Causality,
         occurred_at: chrono::DateTime<chrono::Utc>,
     ) -> NewEvent {
-        let event_type = self.event_type().to_string();
+        let self_type = self.event_type();
+        let event_type = self_type.to_string();
         let payload = match serde_json::to_value(&self) {
             Ok(serde_json::Value::Object(mut tagged)) => {
                 tagged.remove("payload").unwrap_or_default()
@@ -292,30 +306,33 @@ impl OrderEvent {
         NewEvent {
             event_id: EventId::generate(),
             event_type,
-            schema_version: Self::SCHEMA_VERSION,
+            schema_version: Self::current_version(self_type).unwrap_or(1),
             occurred_at,
             causality,
             payload,
         }
     }
 
+    /// Reads a stored or published event: its payload is validated against the committed
+    /// schema of its own version, then upcast to the version this build reads.
     pub fn from_envelope(envelope: &EventEnvelope) -> Result<Self, DecodeError> {
         let event_type = envelope.event_type.clone();
-        if !Self::TYPES.contains(&event_type.as_str()) {
-            return Err(DecodeError::UnknownType(event_type));
+        let current = Self::current_version(&event_type).ok_or_else(|| DecodeError::UnknownType(event_type.clone()))?;
+        let found = envelope.schema_version;
+        let unsupported = || DecodeError::UnsupportedVersion { event_type: event_type.clone(), found, supported: current };
+        if found == 0 || found > current {
+            return Err(unsupported());
         }
-        if envelope.schema_version != Self::SCHEMA_VERSION {
-            return Err(DecodeError::UnsupportedVersion {
-                event_type,
-                found: envelope.schema_version,
-                supported: Self::SCHEMA_VERSION,
-            });
-        }
-        let tagged = serde_json::json!({ "eventType": event_type, "payload": envelope.payload });
-        serde_json::from_value(tagged).map_err(|e| DecodeError::BadPayload {
-            event_type,
-            reason: e.to_string(),
-        })
+        use crate::schema::embedded;
+        embedded::validate(&event_type, found, &envelope.payload).map_err(|mismatch| match mismatch {
+            embedded::SchemaMismatch::UnknownVersion { .. } => unsupported(),
+            embedded::SchemaMismatch::Invalid(errors) => {
+                DecodeError::BadPayload { event_type: event_type.clone(), reason: errors.join("; ") }
+            }
+        })?;
+        let payload = embedded::upcast(&event_type, found, current, envelope.payload.clone());
+        let tagged = serde_json::json!({ "eventType": event_type, "payload": payload });
+        serde_json::from_value(tagged).map_err(|e| DecodeError::BadPayload { event_type, reason: e.to_string() })
     }
 }
 

@@ -3,3 +3,9 @@
 //! to validate events and commands at every edge.
 
 pub mod compat;
+pub mod contracts;
+pub mod embedded;
+pub mod registry;
+
+pub use compat::{Mode, Rule, Violation};
+pub use contracts::{contract, contracts, Contract, ContractKind};
