@@ -222,6 +222,24 @@ pub struct OrderPlaced {
     pub customer_id: String,
     pub lines: Vec<OrderLine>,
     pub total: Money,
+    /// Units over all lines (since v2; v1 events get it from their upcaster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_count: Option<u32>,
+}
+
+/// OrderPlaced v1 → v2: v1 had no `itemCount`; it is the sum of the lines' quantities.
+pub fn upcast_order_placed_v1(mut payload: serde_json::Value) -> serde_json::Value {
+    let item_count: u64 = payload["lines"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .filter_map(|line| line["quantity"].as_u64())
+                .sum()
+        })
+        .unwrap_or(0);
+    payload["itemCount"] = serde_json::json!(item_count);
+    payload
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -262,7 +280,7 @@ pub enum DecodeError {
     #[error("event type {0} is not an order event")]
     UnknownType(String),
     #[error(
-        "{event_type} schema version {found} is not supported (this build reads version {supported})"
+        "{event_type} schema version {found} is not supported (this build reads versions 1 to {supported})"
     )]
     UnsupportedVersion {
         event_type: String,
@@ -275,10 +293,17 @@ pub enum DecodeError {
 
 impl OrderEvent {
     /// Every order event type with the schema version this build writes.
-    pub const VERSIONS: [(&'static str, u32); 3] = [("OrderPlaced", 1), ("OrderValidated", 1), ("OrderRejected", 1)];
+    pub const VERSIONS: [(&'static str, u32); 3] = [
+        ("OrderPlaced", 2),
+        ("OrderValidated", 1),
+        ("OrderRejected", 1),
+    ];
 
     pub fn current_version(event_type: &str) -> Option<u32> {
-        Self::VERSIONS.iter().find(|(t, _)| *t == event_type).map(|(_, v)| *v)
+        Self::VERSIONS
+            .iter()
+            .find(|(t, _)| *t == event_type)
+            .map(|(_, v)| *v)
     }
 
     pub fn order_id(&self) -> OrderId {
@@ -317,22 +342,33 @@ impl OrderEvent {
     /// schema of its own version, then upcast to the version this build reads.
     pub fn from_envelope(envelope: &EventEnvelope) -> Result<Self, DecodeError> {
         let event_type = envelope.event_type.clone();
-        let current = Self::current_version(&event_type).ok_or_else(|| DecodeError::UnknownType(event_type.clone()))?;
+        let current = Self::current_version(&event_type)
+            .ok_or_else(|| DecodeError::UnknownType(event_type.clone()))?;
         let found = envelope.schema_version;
-        let unsupported = || DecodeError::UnsupportedVersion { event_type: event_type.clone(), found, supported: current };
+        let unsupported = || DecodeError::UnsupportedVersion {
+            event_type: event_type.clone(),
+            found,
+            supported: current,
+        };
         if found == 0 || found > current {
             return Err(unsupported());
         }
         use crate::schema::embedded;
-        embedded::validate(&event_type, found, &envelope.payload).map_err(|mismatch| match mismatch {
-            embedded::SchemaMismatch::UnknownVersion { .. } => unsupported(),
-            embedded::SchemaMismatch::Invalid(errors) => {
-                DecodeError::BadPayload { event_type: event_type.clone(), reason: errors.join("; ") }
-            }
-        })?;
+        embedded::validate(&event_type, found, &envelope.payload).map_err(
+            |mismatch| match mismatch {
+                embedded::SchemaMismatch::UnknownVersion { .. } => unsupported(),
+                embedded::SchemaMismatch::Invalid(errors) => DecodeError::BadPayload {
+                    event_type: event_type.clone(),
+                    reason: errors.join("; "),
+                },
+            },
+        )?;
         let payload = embedded::upcast(&event_type, found, current, envelope.payload.clone());
         let tagged = serde_json::json!({ "eventType": event_type, "payload": payload });
-        serde_json::from_value(tagged).map_err(|e| DecodeError::BadPayload { event_type, reason: e.to_string() })
+        serde_json::from_value(tagged).map_err(|e| DecodeError::BadPayload {
+            event_type,
+            reason: e.to_string(),
+        })
     }
 }
 
@@ -401,6 +437,13 @@ impl Order {
         OrderEvent::OrderPlaced(OrderPlaced {
             order_id: id,
             customer_id: command.customer_id,
+            item_count: Some(
+                command
+                    .lines
+                    .iter()
+                    .map(|line| line.quantity)
+                    .fold(0u32, u32::saturating_add),
+            ),
             lines: command.lines,
             total: command.total,
         })
@@ -515,6 +558,7 @@ mod tests {
             customer_id: "c-1".into(),
             lines: vec![line],
             total,
+            item_count: Some(quantity),
         })
     }
 

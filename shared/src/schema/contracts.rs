@@ -3,8 +3,8 @@
 
 use crate::domain::order::PlaceOrderRequest;
 use crate::domain::{OrderEvent, OrderPlaced, OrderRejected, OrderValidated};
-use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
+use schemars::generate::SchemaSettings;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +36,9 @@ impl Contract {
 }
 
 fn schema_of<T: JsonSchema>() -> Value {
-    let schema = SchemaSettings::draft07().into_generator().into_root_schema_for::<T>();
+    let schema = SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<T>();
     schema.to_value()
 }
 
@@ -51,7 +53,12 @@ pub fn contracts() -> Vec<Contract> {
         event("OrderPlaced", schema_of::<OrderPlaced>),
         event("OrderValidated", schema_of::<OrderValidated>),
         event("OrderRejected", schema_of::<OrderRejected>),
-        Contract { name: "PlaceOrder", kind: ContractKind::Command, version: 1, generate: schema_of::<PlaceOrderRequest> },
+        Contract {
+            name: "PlaceOrder",
+            kind: ContractKind::Command,
+            version: 1,
+            generate: schema_of::<PlaceOrderRequest>,
+        },
     ]
 }
 
