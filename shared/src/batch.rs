@@ -21,6 +21,15 @@ pub enum RecordError {
     Poison(String),
 }
 
+impl RecordError {
+    /// The reason alone, without the retryable/poison prefix.
+    pub fn reason(&self) -> &str {
+        match self {
+            RecordError::Retryable(reason) | RecordError::Poison(reason) => reason,
+        }
+    }
+}
+
 /// Handles each SQS message; failed ones are reported by message id so only they return
 /// to the queue (and reach its DLQ after `maxReceiveCount`).
 pub async fn process_sqs_batch<D, F, Fut>(

@@ -459,3 +459,51 @@ fn every_aws_sample_round_trips_through_its_typed_event() {
             .unwrap_or_else(|e| panic!("events/{name}: {e}"));
     }
 }
+
+#[tokio::test]
+async fn relay_parks_an_event_whose_payload_breaks_its_schema() {
+    let relay = relay();
+    let mut event = sample::<StreamEvent>("aws/dynamodb-stream-order-placed.json");
+    let image = &mut event.records[0].change.new_image;
+    let mut envelope: EventEnvelope = serde_dynamo::from_item(image.clone()).unwrap();
+    envelope.payload["lines"][0]["quantity"] = serde_json::json!("two");
+    *image = serde_dynamo::to_item(&envelope).unwrap();
+    let response = relay.handle(event).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(relay.ports().0.published().is_empty());
+    let reason = &relay.ports().1.letters()[0].reason;
+    assert!(
+        reason.starts_with("OrderPlaced v1: /lines/0/quantity:"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn validator_parks_an_order_placed_that_breaks_its_schema() {
+    let mut placed = placed();
+    placed.payload["total"]["currency"] = serde_json::json!("euro");
+    let validator = validator_with(vec![placed.clone()]);
+    let mut event = sample::<SqsEvent>("aws/sqs-order-placed.json");
+    let mut body: serde_json::Value =
+        serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
+    body["detail"] = serde_json::to_value(&placed).unwrap();
+    event.records[0].body = Some(body.to_string());
+    let response = validator.handle(event).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "a schema violation is not retried"
+    );
+    let reason = &validator.ports().1.letters()[0].reason;
+    assert!(reason.contains("/total/currency"), "{reason}");
+    assert_eq!(
+        validator
+            .ports()
+            .0
+            .load(&order_stream(), 0)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "nothing appended"
+    );
+}

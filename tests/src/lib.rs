@@ -132,4 +132,63 @@ impl Harness {
         });
         events
     }
+
+    /// Puts an event on the stack's bus, as a producer would.
+    pub async fn put_on_bus(&self, detail_type: &str, detail: &serde_json::Value) {
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(self.stack.output("EventBusName").expect("bus output"))
+            .source(shared::bus::EVENT_SOURCE)
+            .detail_type(detail_type)
+            .detail(detail.to_string())
+            .build();
+        let output = self
+            .clients
+            .eventbridge()
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .expect("PutEvents");
+        assert_eq!(output.failed_entry_count(), 0, "{output:?}");
+    }
+
+    /// Waits for the dead letter whose body contains `marker` in the queue named by the
+    /// stack output `queue_output`, and removes it; panics after the timeout.
+    pub async fn wait_for_dead_letter(
+        &self,
+        queue_output: &str,
+        marker: &str,
+    ) -> shared::deadletter::DeadLetter {
+        let queue_url = self
+            .stack
+            .output(queue_output)
+            .expect("queue output")
+            .to_string();
+        let sqs = self.clients.sqs();
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        while Instant::now() < deadline {
+            let received = sqs
+                .receive_message()
+                .queue_url(&queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .visibility_timeout(0)
+                .send()
+                .await
+                .expect("ReceiveMessage");
+            for message in received.messages() {
+                let body = message.body().unwrap_or_default();
+                if body.contains(marker) {
+                    let _ = sqs
+                        .delete_message()
+                        .queue_url(&queue_url)
+                        .receipt_handle(message.receipt_handle().unwrap_or_default())
+                        .send()
+                        .await;
+                    return serde_json::from_str(body).expect("a dead letter");
+                }
+            }
+        }
+        panic!("no dead letter containing {marker} in {queue_output} within {SETTLE_TIMEOUT:?}");
+    }
 }

@@ -135,3 +135,35 @@ async fn every_api_sample_gets_the_answer_its_name_promises() {
         assert_eq!(answer.status, expected, "{name}: {:?}", answer.body);
     }
 }
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn an_event_that_breaks_its_schema_goes_to_the_dlq_with_the_reason_and_decides_nothing() {
+    let harness = Harness::connect().await;
+    let correlation_id = Harness::correlation_id("bad-schema");
+    let order_id = uuid::Uuid::new_v4();
+    let sample =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/domain/order-placed.json");
+    let mut envelope: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
+    envelope["eventId"] = json!(uuid::Uuid::new_v4());
+    envelope["streamId"] = json!(format!("order-{order_id}"));
+    envelope["correlationId"] = json!(correlation_id);
+    envelope["payload"]["orderId"] = json!(order_id);
+    envelope["payload"]["lines"][0]["quantity"] = json!("two");
+
+    harness.put_on_bus("OrderPlaced", &envelope).await;
+    let letter = harness
+        .wait_for_dead_letter("OrderValidationDeadLetterQueueUrl", &correlation_id)
+        .await;
+    assert_eq!(letter.consumer, "order-validator");
+    assert!(
+        letter.reason.contains("/lines/0/quantity"),
+        "{}",
+        letter.reason
+    );
+    assert!(
+        harness.stored_events(&correlation_id).await.is_empty(),
+        "nothing was stored"
+    );
+}

@@ -97,6 +97,8 @@ async fn all_steps(
         &[],
     )
     .await?;
+    eprintln!("\n== schemas: orderflow schema check");
+    super::schema::run(&super::schema::Action::Check, None)?;
     let zips = build::build(project, Profile::Debug)?;
 
     if let Some(StopOnDrop(emulator)) = emulator {

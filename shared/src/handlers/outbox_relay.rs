@@ -3,7 +3,8 @@
 //! The store is the outbox: an event is published only after it was stored, by this
 //! function alone. Records go out in order, in PutEvents calls of up to 10; refused
 //! entries are retried, and if they still fail the batch is checkpointed at the first
-//! unpublished record. Records that are not events are parked, never retried.
+//! unpublished record. Records that are not events, or whose payload breaks the committed
+//! schema of their type and version, are parked with the reason, never retried.
 
 use super::{envelope_of, is_insert};
 use crate::batch::{park_poison, stream_checkpoint, to_json};
@@ -27,6 +28,22 @@ pub struct OutboxRelay<B, D> {
 struct Pending {
     sequence_number: String,
     envelope: EventEnvelope,
+}
+
+/// Only events that match the committed schema of their type and version leave the store.
+fn conforming(envelope: EventEnvelope) -> Result<EventEnvelope, crate::batch::RecordError> {
+    crate::schema::embedded::validate(
+        &envelope.event_type,
+        envelope.schema_version,
+        &envelope.payload,
+    )
+    .map_err(|e| {
+        crate::batch::RecordError::Poison(format!(
+            "{} v{}: {e}",
+            envelope.event_type, envelope.schema_version
+        ))
+    })?;
+    Ok(envelope)
 }
 
 impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
@@ -55,7 +72,7 @@ impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
         let mut pending: Vec<Pending> = Vec::new();
         for record in event.records.into_iter().filter(is_insert) {
             let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
-            match envelope_of(&record) {
+            match envelope_of(&record).and_then(conforming) {
                 Ok(envelope) => pending.push(Pending {
                     sequence_number,
                     envelope,
@@ -69,7 +86,7 @@ impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
                         CONSUMER,
                         &self.dead_letters,
                         to_json(&record),
-                        poison.to_string(),
+                        poison.reason().to_string(),
                     )
                     .await
                     {

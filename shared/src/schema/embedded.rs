@@ -34,10 +34,11 @@ pub fn versions(name: &str) -> Vec<u32> {
         .collect()
 }
 
-fn validators() -> &'static HashMap<(&'static str, u32), Result<jsonschema::Validator, String>> {
-    static VALIDATORS: OnceLock<
-        HashMap<(&'static str, u32), Result<jsonschema::Validator, String>>,
-    > = OnceLock::new();
+/// Compiled once per process; a schema that does not compile keeps its error.
+type Validators = HashMap<(&'static str, u32), Result<jsonschema::Validator, String>>;
+
+fn validators() -> &'static Validators {
+    static VALIDATORS: OnceLock<Validators> = OnceLock::new();
     VALIDATORS.get_or_init(|| {
         COMMITTED
             .iter()
