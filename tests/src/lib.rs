@@ -191,4 +191,23 @@ impl Harness {
         }
         panic!("no dead letter containing {marker} in {queue_output} within {SETTLE_TIMEOUT:?}");
     }
+
+    /// Writes an event straight into the event store, as an older build would have.
+    pub async fn store_event(&self, event: &EventEnvelope) {
+        let table = self
+            .stack
+            .output("EventStoreTableName")
+            .expect("event store output");
+        let item: std::collections::HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(event).expect("an item");
+        self.clients
+            .dynamodb()
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(streamId)")
+            .send()
+            .await
+            .expect("PutItem");
+    }
 }

@@ -167,3 +167,33 @@ async fn an_event_that_breaks_its_schema_goes_to_the_dlq_with_the_reason_and_dec
         "nothing was stored"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn a_v1_order_placed_in_the_store_is_still_validated_and_projected() {
+    let harness = Harness::connect().await;
+    let correlation_id = Harness::correlation_id("v1-in-store");
+    let order_id = uuid::Uuid::new_v4();
+    let sample =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/domain/order-placed.json");
+    let mut envelope: shared::envelope::EventEnvelope =
+        serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
+    assert_eq!(
+        envelope.schema_version, 1,
+        "the sample is a v1 event, as an older build stored it"
+    );
+    envelope.event_id = shared::envelope::EventId::generate();
+    envelope.stream_id = shared::envelope::StreamId::new(format!("order-{order_id}"));
+    envelope.correlation_id = shared::envelope::CorrelationId::new(&correlation_id);
+    envelope.payload["orderId"] = json!(order_id);
+
+    harness.store_event(&envelope).await;
+    let view = harness.wait_for_final_state(&order_id.to_string()).await;
+    assert_eq!(view.status, OrderStatus::Validated);
+    let events = harness.stored_events(&correlation_id).await;
+    let versions: Vec<_> = events
+        .iter()
+        .map(|e| (e.event_type.as_str(), e.schema_version))
+        .collect();
+    assert_eq!(versions, vec![("OrderPlaced", 1), ("OrderValidated", 1)]);
+}

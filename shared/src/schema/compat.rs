@@ -854,6 +854,23 @@ mod tests {
     }
 
     #[test]
+    fn every_incompatible_case_is_explained_with_a_path_and_both_versions() {
+        for (case, old, new, _) in cases() {
+            for mode in Mode::ALL {
+                for violation in check(mode, &[(1, old.clone()), (2, new.clone())]) {
+                    let text = violation.to_string();
+                    assert!(text.starts_with('$'), "{case} [{mode}]: {text}");
+                    assert!(
+                        text.contains("reading data written by v"),
+                        "{case} [{mode}]: {text}"
+                    );
+                    assert!(!violation.detail.is_empty(), "{case} [{mode}]: {text}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn the_transitive_modes_compare_with_every_earlier_version() {
         let s = json!({ "type": "string" });
         let i = json!({ "type": "integer" });
