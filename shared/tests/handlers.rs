@@ -5,12 +5,12 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use serde::de::DeserializeOwned;
 use shared::bus::InMemoryBus;
 use shared::deadletter::InMemoryDeadLetters;
-use shared::domain::{OrderStatus, ValidationPolicy};
+use shared::domain::{EventCodec, OrderStatus, ValidationPolicy};
 use shared::envelope::{EventEnvelope, StreamId};
 use shared::handlers::api::Api;
 use shared::handlers::outbox_relay::OutboxRelay;
 use shared::handlers::projector::Projector;
-use shared::handlers::validator::OrderValidator;
+use shared::handlers::validator::{OrderValidator, Validation};
 use shared::store::{EventStore, InMemoryEventStore};
 use shared::views::{InMemoryOrderViews, OrderViews};
 use std::path::PathBuf;
@@ -149,7 +149,7 @@ fn validator_with(
     OrderValidator::new(
         InMemoryEventStore::with_events(events),
         InMemoryDeadLetters::default(),
-        ValidationPolicy::default(),
+        Validation(ValidationPolicy::default()),
     )
 }
 
@@ -201,7 +201,7 @@ async fn validator_rejects_an_order_over_the_policy_limits() {
     let validator = OrderValidator::new(
         InMemoryEventStore::with_events(vec![placed()]),
         InMemoryDeadLetters::default(),
-        policy,
+        Validation(policy),
     );
     validator
         .handle(sample::<SqsEvent>("aws/sqs-order-placed.json"))

@@ -1,6 +1,6 @@
 //! The committed schemas against the Rust types, and events of every committed version.
 
-use shared::domain::OrderEvent;
+use shared::domain::{EventCodec, OrderEvent};
 use shared::envelope::EventEnvelope;
 use shared::schema::registry::Registry;
 use shared::schema::{Mode, contracts};

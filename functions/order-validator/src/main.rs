@@ -3,7 +3,7 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use shared::deadletter::SqsDeadLetters;
 use shared::events::SqsEvent;
-use shared::handlers::validator::OrderValidator;
+use shared::handlers::validator::{OrderValidator, Validation};
 use shared::store::DynamoEventStore;
 use shared::{aws, config, observability};
 
@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
     let validator = OrderValidator::new(
         DynamoEventStore::new(aws::dynamodb(&sdk), store_table),
         SqsDeadLetters::new(aws::sqs(&sdk), dlq_url),
-        policy,
+        Validation(policy),
     );
     let validator = &validator;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

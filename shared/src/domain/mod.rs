@@ -1,11 +1,17 @@
 //! Pure domain logic: commands are checked, decisions are made and events are folded
 //! into state here, with no I/O and no AWS crate.
 
+pub mod codec;
+pub mod inventory;
 pub mod money;
 pub mod order;
+pub mod saga;
 
+pub use codec::{DecodeError, EventCodec};
+pub use inventory::{InventoryEvent, Shelf};
 pub use money::{Currency, Money};
 pub use order::{
-    DecodeError, InvalidCommand, Order, OrderError, OrderEvent, OrderId, OrderLine, OrderPlaced,
-    OrderRejected, OrderStatus, OrderValidated, PlaceOrder, ValidationPolicy,
+    InvalidCommand, Order, OrderError, OrderEvent, OrderId, OrderLine, OrderPlaced, OrderRejected,
+    OrderStatus, OrderValidated, PlaceOrder, ValidationPolicy,
 };
+pub use saga::{FraudPolicy, ReservedLine};

@@ -8,9 +8,16 @@ use std::fmt;
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::envelope::{Causality, EventEnvelope, EventId, NewEvent, StreamId};
+use super::codec::EventCodec;
+use super::saga::{
+    FraudCleared, FraudSuspected, OutOfStock, PaymentAuthorized, PaymentDeclined, ReservedLine,
+    ShipmentScheduled, StockReleased, StockReserved,
+};
+use crate::envelope::StreamId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(transparent)]
 pub struct OrderId(pub Uuid);
 
@@ -262,113 +269,63 @@ pub enum OrderEvent {
     OrderPlaced(OrderPlaced),
     OrderValidated(OrderValidated),
     OrderRejected(OrderRejected),
+    FraudCleared(FraudCleared),
+    FraudSuspected(FraudSuspected),
+    StockReserved(StockReserved),
+    OutOfStock(OutOfStock),
+    PaymentAuthorized(PaymentAuthorized),
+    PaymentDeclined(PaymentDeclined),
+    StockReleased(StockReleased),
+    ShipmentScheduled(ShipmentScheduled),
 }
 
-impl OrderEvent {
-    pub fn event_type(&self) -> &'static str {
+impl EventCodec for OrderEvent {
+    const VERSIONS: &'static [(&'static str, u32)] = &[
+        ("OrderPlaced", 2),
+        ("OrderValidated", 1),
+        ("OrderRejected", 1),
+        ("FraudCleared", 1),
+        ("FraudSuspected", 1),
+        ("StockReserved", 1),
+        ("OutOfStock", 1),
+        ("PaymentAuthorized", 1),
+        ("PaymentDeclined", 1),
+        ("StockReleased", 1),
+        ("ShipmentScheduled", 1),
+    ];
+
+    fn event_type(&self) -> &'static str {
         match self {
             OrderEvent::OrderPlaced(_) => "OrderPlaced",
             OrderEvent::OrderValidated(_) => "OrderValidated",
             OrderEvent::OrderRejected(_) => "OrderRejected",
+            OrderEvent::FraudCleared(_) => "FraudCleared",
+            OrderEvent::FraudSuspected(_) => "FraudSuspected",
+            OrderEvent::StockReserved(_) => "StockReserved",
+            OrderEvent::OutOfStock(_) => "OutOfStock",
+            OrderEvent::PaymentAuthorized(_) => "PaymentAuthorized",
+            OrderEvent::PaymentDeclined(_) => "PaymentDeclined",
+            OrderEvent::StockReleased(_) => "StockReleased",
+            OrderEvent::ShipmentScheduled(_) => "ShipmentScheduled",
         }
     }
 }
 
-/// Why a stored or published event could not be read as an [`OrderEvent`].
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum DecodeError {
-    #[error("event type {0} is not an order event")]
-    UnknownType(String),
-    #[error(
-        "{event_type} schema version {found} is not supported (this build reads versions 1 to {supported})"
-    )]
-    UnsupportedVersion {
-        event_type: String,
-        found: u32,
-        supported: u32,
-    },
-    #[error("{event_type} payload does not match its schema: {reason}")]
-    BadPayload { event_type: String, reason: String },
-}
-
 impl OrderEvent {
-    /// Every order event type with the schema version this build writes.
-    pub const VERSIONS: [(&'static str, u32); 3] = [
-        ("OrderPlaced", 2),
-        ("OrderValidated", 1),
-        ("OrderRejected", 1),
-    ];
-
-    pub fn current_version(event_type: &str) -> Option<u32> {
-        Self::VERSIONS
-            .iter()
-            .find(|(t, _)| *t == event_type)
-            .map(|(_, v)| *v)
-    }
-
     pub fn order_id(&self) -> OrderId {
         match self {
             OrderEvent::OrderPlaced(e) => e.order_id,
             OrderEvent::OrderValidated(e) => e.order_id,
             OrderEvent::OrderRejected(e) => e.order_id,
+            OrderEvent::FraudCleared(e) => e.order_id,
+            OrderEvent::FraudSuspected(e) => e.order_id,
+            OrderEvent::StockReserved(e) => e.order_id,
+            OrderEvent::OutOfStock(e) => e.order_id,
+            OrderEvent::PaymentAuthorized(e) => e.order_id,
+            OrderEvent::PaymentDeclined(e) => e.order_id,
+            OrderEvent::StockReleased(e) => e.order_id,
+            OrderEvent::ShipmentScheduled(e) => e.order_id,
         }
-    }
-
-    /// Wraps the event for the store, with a fresh event id.
-    pub fn into_new_event(
-        self,
-        causality: Causality,
-        occurred_at: chrono::DateTime<chrono::Utc>,
-    ) -> NewEvent {
-        let self_type = self.event_type();
-        let event_type = self_type.to_string();
-        let payload = match serde_json::to_value(&self) {
-            Ok(serde_json::Value::Object(mut tagged)) => {
-                tagged.remove("payload").unwrap_or_default()
-            }
-            _ => unreachable!("an adjacently tagged enum serializes to an object"),
-        };
-        NewEvent {
-            event_id: EventId::generate(),
-            event_type,
-            schema_version: Self::current_version(self_type).unwrap_or(1),
-            occurred_at,
-            causality,
-            payload,
-        }
-    }
-
-    /// Reads a stored or published event: its payload is validated against the committed
-    /// schema of its own version, then upcast to the version this build reads.
-    pub fn from_envelope(envelope: &EventEnvelope) -> Result<Self, DecodeError> {
-        let event_type = envelope.event_type.clone();
-        let current = Self::current_version(&event_type)
-            .ok_or_else(|| DecodeError::UnknownType(event_type.clone()))?;
-        let found = envelope.schema_version;
-        let unsupported = || DecodeError::UnsupportedVersion {
-            event_type: event_type.clone(),
-            found,
-            supported: current,
-        };
-        if found == 0 || found > current {
-            return Err(unsupported());
-        }
-        use crate::schema::embedded;
-        embedded::validate(&event_type, found, &envelope.payload).map_err(
-            |mismatch| match mismatch {
-                embedded::SchemaMismatch::UnknownVersion { .. } => unsupported(),
-                embedded::SchemaMismatch::Invalid(errors) => DecodeError::BadPayload {
-                    event_type: event_type.clone(),
-                    reason: errors.join("; "),
-                },
-            },
-        )?;
-        let payload = embedded::upcast(&event_type, found, current, envelope.payload.clone());
-        let tagged = serde_json::json!({ "eventType": event_type, "payload": payload });
-        serde_json::from_value(tagged).map_err(|e| DecodeError::BadPayload {
-            event_type,
-            reason: e.to_string(),
-        })
     }
 }
 
@@ -377,11 +334,45 @@ pub enum OrderStatus {
     Placed,
     Validated,
     Rejected,
+    /// Fraud screening passed.
+    Cleared,
+    /// Held for fraud review.
+    OnHold,
+    Reserved,
+    Cancelled,
+    Paid,
+    /// Payment failed; the stock is being released.
+    PaymentDeclined,
+    Completed,
 }
 
 impl OrderStatus {
     pub fn is_terminal(self) -> bool {
-        !matches!(self, OrderStatus::Placed)
+        matches!(
+            self,
+            OrderStatus::Rejected
+                | OrderStatus::OnHold
+                | OrderStatus::Cancelled
+                | OrderStatus::Completed
+        )
+    }
+
+    /// The status an event leads to from this one; `None` when the saga does not allow it.
+    pub fn after(self, event: &OrderEvent) -> Option<OrderStatus> {
+        use OrderStatus::*;
+        Some(match (self, event) {
+            (Placed, OrderEvent::OrderValidated(_)) => Validated,
+            (Placed, OrderEvent::OrderRejected(_)) => Rejected,
+            (Validated, OrderEvent::FraudCleared(_)) => Cleared,
+            (Validated, OrderEvent::FraudSuspected(_)) => OnHold,
+            (Cleared, OrderEvent::StockReserved(_)) => Reserved,
+            (Cleared, OrderEvent::OutOfStock(_)) => Cancelled,
+            (Reserved, OrderEvent::PaymentAuthorized(_)) => Paid,
+            (Reserved, OrderEvent::PaymentDeclined(_)) => PaymentDeclined,
+            (PaymentDeclined, OrderEvent::StockReleased(_)) => Cancelled,
+            (Paid, OrderEvent::ShipmentScheduled(_)) => Completed,
+            _ => return None,
+        })
     }
 }
 
@@ -429,6 +420,8 @@ pub struct Order {
     pub lines: Vec<OrderLine>,
     pub total: Money,
     pub status: OrderStatus,
+    /// Stock this order holds (from StockReserved until StockReleased).
+    pub reserved: Vec<ReservedLine>,
 }
 
 impl Order {
@@ -459,34 +452,40 @@ impl Order {
     }
 
     pub fn apply(state: Option<Order>, event: &OrderEvent) -> Result<Order, OrderError> {
-        match (state, event) {
-            (None, OrderEvent::OrderPlaced(placed)) => Ok(Order {
-                id: placed.order_id,
-                customer_id: placed.customer_id.clone(),
-                lines: placed.lines.clone(),
-                total: placed.total.clone(),
-                status: OrderStatus::Placed,
-            }),
-            (None, other) => Err(OrderError::HistoryWithoutPlacement(other.event_type())),
-            (Some(order), OrderEvent::OrderPlaced(_)) => Err(OrderError::PlacedTwice(order.id)),
-            (Some(order), OrderEvent::OrderValidated(_)) => {
-                order.transition(OrderStatus::Validated, event)
+        let order = match (state, event) {
+            (None, OrderEvent::OrderPlaced(placed)) => {
+                return Ok(Order {
+                    id: placed.order_id,
+                    customer_id: placed.customer_id.clone(),
+                    lines: placed.lines.clone(),
+                    total: placed.total.clone(),
+                    status: OrderStatus::Placed,
+                    reserved: Vec::new(),
+                });
             }
-            (Some(order), OrderEvent::OrderRejected(_)) => {
-                order.transition(OrderStatus::Rejected, event)
+            (None, other) => return Err(OrderError::HistoryWithoutPlacement(other.event_type())),
+            (Some(order), OrderEvent::OrderPlaced(_)) => {
+                return Err(OrderError::PlacedTwice(order.id));
             }
-        }
-    }
-
-    fn transition(self, to: OrderStatus, event: &OrderEvent) -> Result<Order, OrderError> {
-        if self.status.is_terminal() {
+            (Some(order), _) => order,
+        };
+        let Some(status) = order.status.after(event) else {
             return Err(OrderError::AlreadyDecided {
-                order_id: self.id,
-                status: self.status,
+                order_id: order.id,
+                status: order.status,
                 event: event.event_type(),
             });
-        }
-        Ok(Order { status: to, ..self })
+        };
+        let reserved = match event {
+            OrderEvent::StockReserved(e) => e.lines.clone(),
+            OrderEvent::StockReleased(_) => Vec::new(),
+            _ => order.reserved,
+        };
+        Ok(Order {
+            status,
+            reserved,
+            ..order
+        })
     }
 
     /// Checks a placed order against the policy. `None` when it was already decided,
@@ -538,6 +537,8 @@ impl Order {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::DecodeError;
+    use crate::envelope::Causality;
 
     fn eur(amount_minor: i64) -> Money {
         Money {

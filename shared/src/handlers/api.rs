@@ -5,7 +5,7 @@
 //!   outbox relay publishes the stored event.
 //! - `GET /orders/{orderId}`: the order's read model, 404 when unknown.
 
-use crate::domain::{InvalidCommand, Order, OrderId, PlaceOrder};
+use crate::domain::{EventCodec, InvalidCommand, Order, OrderId, PlaceOrder};
 use crate::envelope::{Causality, CausationId, CorrelationId};
 use crate::store::EventStore;
 use crate::views::OrderViews;

@@ -4,6 +4,8 @@
 pub mod api;
 pub mod outbox_relay;
 pub mod projector;
+pub mod saga;
+pub mod steps;
 pub mod validator;
 
 use crate::batch::RecordError;

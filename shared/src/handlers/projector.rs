@@ -7,7 +7,7 @@
 use super::{envelope_of, is_insert};
 use crate::batch::{RecordError, process_stream_batch};
 use crate::deadletter::DeadLetters;
-use crate::domain::{OrderEvent, OrderId};
+use crate::domain::{EventCodec, OrderEvent, OrderId};
 use crate::envelope::EventEnvelope;
 use crate::store::EventStore;
 use crate::views::{OrderView, OrderViews, ViewError};

@@ -1,8 +1,15 @@
 //! Every contract of the system, at the version the code writes today, with its JSON
 //! Schema generated from the Rust type: the types are the source of truth.
 
+use crate::domain::inventory::{StockAdded, StockAllocated, StockDeallocated};
 use crate::domain::order::PlaceOrderRequest;
-use crate::domain::{OrderEvent, OrderPlaced, OrderRejected, OrderValidated};
+use crate::domain::saga::{
+    FraudCleared, FraudSuspected, OutOfStock, PaymentAuthorized, PaymentDeclined,
+    ShipmentScheduled, StockReleased, StockReserved,
+};
+use crate::domain::{
+    EventCodec, InventoryEvent, OrderEvent, OrderPlaced, OrderRejected, OrderValidated,
+};
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::Value;
@@ -42,17 +49,32 @@ fn schema_of<T: JsonSchema>() -> Value {
     schema.to_value()
 }
 
-pub fn contracts() -> Vec<Contract> {
-    let event = |name, generate| Contract {
+/// An event contract of the codec `E`, at the version `E` writes.
+fn event<E: EventCodec, T: JsonSchema>(name: &'static str) -> Contract {
+    Contract {
         name,
         kind: ContractKind::Event,
-        version: OrderEvent::current_version(name).unwrap_or(1),
-        generate,
-    };
+        version: E::current_version(name).unwrap_or(1),
+        generate: schema_of::<T>,
+    }
+}
+
+pub fn contracts() -> Vec<Contract> {
     vec![
-        event("OrderPlaced", schema_of::<OrderPlaced>),
-        event("OrderValidated", schema_of::<OrderValidated>),
-        event("OrderRejected", schema_of::<OrderRejected>),
+        event::<OrderEvent, OrderPlaced>("OrderPlaced"),
+        event::<OrderEvent, OrderValidated>("OrderValidated"),
+        event::<OrderEvent, OrderRejected>("OrderRejected"),
+        event::<OrderEvent, FraudCleared>("FraudCleared"),
+        event::<OrderEvent, FraudSuspected>("FraudSuspected"),
+        event::<OrderEvent, StockReserved>("StockReserved"),
+        event::<OrderEvent, OutOfStock>("OutOfStock"),
+        event::<OrderEvent, PaymentAuthorized>("PaymentAuthorized"),
+        event::<OrderEvent, PaymentDeclined>("PaymentDeclined"),
+        event::<OrderEvent, StockReleased>("StockReleased"),
+        event::<OrderEvent, ShipmentScheduled>("ShipmentScheduled"),
+        event::<InventoryEvent, StockAdded>("StockAdded"),
+        event::<InventoryEvent, StockAllocated>("StockAllocated"),
+        event::<InventoryEvent, StockDeallocated>("StockDeallocated"),
         Contract {
             name: "PlaceOrder",
             kind: ContractKind::Command,

@@ -44,6 +44,26 @@ pub trait EventStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send;
 }
 
+/// A shared store (one client for the saga and the step that also writes SKU streams).
+impl<T: EventStore> EventStore for std::sync::Arc<T> {
+    fn append(
+        &self,
+        stream_id: &StreamId,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send {
+        (**self).append(stream_id, expected_version, events)
+    }
+
+    fn load(
+        &self,
+        stream_id: &StreamId,
+        after_version: u64,
+    ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send {
+        (**self).load(stream_id, after_version)
+    }
+}
+
 /// Versions the store gives to `events` appended after `expected_version`.
 fn envelopes(
     stream_id: &StreamId,

@@ -5,6 +5,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+/// The global secondary index by `customerId` (hash) and `placedAt` (range).
+pub const BY_CUSTOMER_INDEX: &str = "byCustomer";
+
 /// One item per order, keyed by `orderId`; `version` is the optimistic-lock attribute.
 #[derive(Clone)]
 pub struct DynamoOrderViews {
@@ -41,6 +44,57 @@ impl OrderViews for DynamoOrderViews {
                 })
             })
             .transpose()
+    }
+
+    async fn count_by_customer_since(
+        &self,
+        customer_id: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u32, ViewError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_CUSTOMER_INDEX)
+            .key_condition_expression("customerId = :c AND placedAt >= :t")
+            .expression_attribute_values(":c", AttributeValue::S(customer_id.to_string()))
+            .expression_attribute_values(
+                ":t",
+                AttributeValue::S(since.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            )
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .send()
+            .await
+            .map_err(|e| ViewError::Unavailable(error_text(&e)))?;
+        Ok(output.count().max(0) as u32)
+    }
+
+    async fn by_customer(
+        &self,
+        customer_id: &str,
+        limit: u32,
+    ) -> Result<Vec<OrderView>, ViewError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_CUSTOMER_INDEX)
+            .key_condition_expression("customerId = :c")
+            .expression_attribute_values(":c", AttributeValue::S(customer_id.to_string()))
+            .scan_index_forward(false)
+            .limit(limit.max(1) as i32)
+            .send()
+            .await
+            .map_err(|e| ViewError::Unavailable(error_text(&e)))?;
+        output
+            .items()
+            .iter()
+            .map(|item| {
+                serde_dynamo::from_item(item.clone()).map_err(|e| {
+                    ViewError::Unavailable(format!("stored order view cannot be read: {e}"))
+                })
+            })
+            .collect()
     }
 
     async fn save(&self, view: &OrderView, expected_version: u64) -> Result<(), ViewError> {

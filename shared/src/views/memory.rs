@@ -19,6 +19,34 @@ impl OrderViews for InMemoryOrderViews {
             .cloned())
     }
 
+    async fn count_by_customer_since(
+        &self,
+        customer_id: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u32, ViewError> {
+        let views = self.views.lock().expect("views lock");
+        Ok(views
+            .values()
+            .filter(|v| v.customer_id == customer_id && v.placed_at >= since)
+            .count() as u32)
+    }
+
+    async fn by_customer(
+        &self,
+        customer_id: &str,
+        limit: u32,
+    ) -> Result<Vec<OrderView>, ViewError> {
+        let views = self.views.lock().expect("views lock");
+        let mut found: Vec<OrderView> = views
+            .values()
+            .filter(|v| v.customer_id == customer_id)
+            .cloned()
+            .collect();
+        found.sort_by_key(|v| std::cmp::Reverse(v.placed_at));
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+
     async fn save(&self, view: &OrderView, expected_version: u64) -> Result<(), ViewError> {
         let mut views = self.views.lock().expect("views lock");
         let stored_version = views.get(&view.order_id).map_or(0, |v| v.version);

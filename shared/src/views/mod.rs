@@ -32,6 +32,20 @@ pub trait OrderViews: Send + Sync {
         order_id: OrderId,
     ) -> impl Future<Output = Result<Option<OrderView>, ViewError>> + Send;
 
+    /// How many orders `customer_id` placed since `since` (from the orders-by-customer index).
+    fn count_by_customer_since(
+        &self,
+        customer_id: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<u32, ViewError>> + Send;
+
+    /// The customer's orders, newest first, at most `limit`.
+    fn by_customer(
+        &self,
+        customer_id: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OrderView>, ViewError>> + Send;
+
     /// Saves `view` only if the stored one is still at `expected_version` (0: none stored).
     fn save(
         &self,

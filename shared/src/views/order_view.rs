@@ -14,9 +14,14 @@ pub struct OrderView {
     pub total: Money,
     #[serde(default)]
     pub rejection_reasons: Vec<String>,
+    /// Why the order is on hold or cancelled, or why its payment failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
     pub timeline: Vec<TimelineEntry>,
     /// The version of the last event applied: the projector's checkpoint for this order.
     pub version: u64,
+    /// When the order was placed (the sort key of the orders-by-customer index).
+    pub placed_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -60,24 +65,36 @@ impl OrderView {
                 lines: placed.lines.clone(),
                 total: placed.total.clone(),
                 rejection_reasons: Vec::new(),
+                status_reason: None,
                 timeline: Vec::new(),
                 version: 0,
+                placed_at: envelope.occurred_at,
                 updated_at: envelope.occurred_at,
             },
             (None, _) => return Err(fail("the order was never placed")),
             (Some(_), OrderEvent::OrderPlaced(_)) => {
                 return Err(fail("the order was already placed"));
             }
-            (Some(view), OrderEvent::OrderValidated(_)) => OrderView {
-                status: OrderStatus::Validated,
-                ..view
-            },
-            (Some(view), OrderEvent::OrderRejected(rejected)) => OrderView {
-                status: OrderStatus::Rejected,
-                rejection_reasons: rejected.reasons.clone(),
-                ..view
-            },
+            (Some(view), event) => {
+                let status = view
+                    .status
+                    .after(event)
+                    .ok_or_else(|| fail("the saga does not allow it in this status"))?;
+                OrderView { status, ..view }
+            }
         };
+        match event {
+            OrderEvent::OrderRejected(e) => view.rejection_reasons = e.reasons.clone(),
+            OrderEvent::FraudSuspected(e) => view.status_reason = Some(e.reasons.join("; ")),
+            OrderEvent::OutOfStock(e) => {
+                view.status_reason = Some(format!(
+                    "out of stock: {} ({} requested, {} available)",
+                    e.sku, e.requested, e.available
+                ))
+            }
+            OrderEvent::PaymentDeclined(e) => view.status_reason = Some(e.reason.clone()),
+            _ => {}
+        }
         view.timeline.push(TimelineEntry {
             version: envelope.version,
             event_type: envelope.event_type.clone(),

@@ -1,0 +1,181 @@
+//! Stock per SKU, event-sourced: each SKU is its own stream (`sku-<SKU>`). Reservations
+//! are appended with the stream's expected version, so two orders can never both take
+//! the last unit: one of them meets a conflict, reloads, and sees the shelf empty.
+
+use super::order::OrderId;
+use crate::envelope::StreamId;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const SKU_STREAM_PREFIX: &str = "sku-";
+
+pub fn sku_stream(sku: &str) -> StreamId {
+    StreamId::new(format!("{SKU_STREAM_PREFIX}{sku}"))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StockAdded {
+    pub sku: String,
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StockAllocated {
+    pub sku: String,
+    pub order_id: OrderId,
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StockDeallocated {
+    pub sku: String,
+    pub order_id: OrderId,
+    pub quantity: u32,
+}
+
+/// Every event of a SKU stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "eventType", content = "payload")]
+pub enum InventoryEvent {
+    StockAdded(StockAdded),
+    StockAllocated(StockAllocated),
+    StockDeallocated(StockDeallocated),
+}
+
+impl super::codec::EventCodec for InventoryEvent {
+    const VERSIONS: &'static [(&'static str, u32)] = &[
+        ("StockAdded", 1),
+        ("StockAllocated", 1),
+        ("StockDeallocated", 1),
+    ];
+
+    fn event_type(&self) -> &'static str {
+        match self {
+            InventoryEvent::StockAdded(_) => "StockAdded",
+            InventoryEvent::StockAllocated(_) => "StockAllocated",
+            InventoryEvent::StockDeallocated(_) => "StockDeallocated",
+        }
+    }
+}
+
+/// One SKU's shelf, rebuilt from its stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shelf {
+    pub on_hand: u32,
+    /// Units held per order (an order appears while it holds stock).
+    pub held: BTreeMap<OrderId, u32>,
+}
+
+impl Shelf {
+    pub fn replay<'a>(events: impl IntoIterator<Item = &'a InventoryEvent>) -> Shelf {
+        events
+            .into_iter()
+            .fold(Shelf::default(), |mut shelf, event| {
+                match event {
+                    InventoryEvent::StockAdded(e) => {
+                        shelf.on_hand = shelf.on_hand.saturating_add(e.quantity)
+                    }
+                    InventoryEvent::StockAllocated(e) => {
+                        shelf.on_hand = shelf.on_hand.saturating_sub(e.quantity);
+                        *shelf.held.entry(e.order_id).or_default() += e.quantity;
+                    }
+                    InventoryEvent::StockDeallocated(e) => {
+                        shelf.on_hand = shelf.on_hand.saturating_add(e.quantity);
+                        shelf.held.remove(&e.order_id);
+                    }
+                }
+                shelf
+            })
+    }
+
+    /// What to append to hold `quantity` for `order_id`: nothing if it already holds it,
+    /// `Err(available)` when the shelf is short.
+    pub fn allocate(
+        &self,
+        sku: &str,
+        order_id: OrderId,
+        quantity: u32,
+    ) -> Result<Option<InventoryEvent>, u32> {
+        if self.held.contains_key(&order_id) {
+            return Ok(None);
+        }
+        if self.on_hand < quantity {
+            return Err(self.on_hand);
+        }
+        Ok(Some(InventoryEvent::StockAllocated(StockAllocated {
+            sku: sku.to_string(),
+            order_id,
+            quantity,
+        })))
+    }
+
+    /// What to append to give back what `order_id` holds: nothing if it holds nothing.
+    pub fn deallocate(&self, sku: &str, order_id: OrderId) -> Option<InventoryEvent> {
+        let quantity = *self.held.get(&order_id)?;
+        Some(InventoryEvent::StockDeallocated(StockDeallocated {
+            sku: sku.to_string(),
+            order_id,
+            quantity,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn added(quantity: u32) -> InventoryEvent {
+        InventoryEvent::StockAdded(StockAdded {
+            sku: "A".into(),
+            quantity,
+        })
+    }
+
+    #[test]
+    fn it_allocates_while_stock_lasts_and_reports_what_is_left_when_short() {
+        let order = OrderId::generate();
+        let shelf = Shelf::replay(&[added(3)]);
+        assert!(matches!(shelf.allocate("A", order, 3), Ok(Some(_))));
+        assert_eq!(shelf.allocate("A", order, 4), Err(3));
+    }
+
+    #[test]
+    fn it_allocates_once_per_order() {
+        let order = OrderId::generate();
+        let allocated = InventoryEvent::StockAllocated(StockAllocated {
+            sku: "A".into(),
+            order_id: order,
+            quantity: 2,
+        });
+        let shelf = Shelf::replay(&[added(3), allocated]);
+        assert_eq!(shelf.on_hand, 1);
+        assert_eq!(shelf.allocate("A", order, 2), Ok(None));
+    }
+
+    #[test]
+    fn it_gives_back_exactly_what_an_order_held_once() {
+        let order = OrderId::generate();
+        let allocated = InventoryEvent::StockAllocated(StockAllocated {
+            sku: "A".into(),
+            order_id: order,
+            quantity: 2,
+        });
+        let shelf = Shelf::replay(&[added(3), allocated]);
+        let released = shelf.deallocate("A", order).expect("a release");
+        let after = Shelf::replay(&[
+            added(3),
+            InventoryEvent::StockAllocated(StockAllocated {
+                sku: "A".into(),
+                order_id: order,
+                quantity: 2,
+            }),
+            released,
+        ]);
+        assert_eq!(after.on_hand, 3);
+        assert_eq!(after.deallocate("A", order), None);
+    }
+}
