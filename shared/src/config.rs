@@ -86,6 +86,23 @@ pub fn validation_policy() -> Result<crate::domain::ValidationPolicy, ConfigErro
     })
 }
 
+/// Fraud screening: `FRAUD_LARGE_ORDER_MINOR`, `FRAUD_MAX_RECENT_ORDERS`, `FRAUD_HOLD_AT`, else the defaults.
+pub fn fraud_policy() -> Result<crate::domain::FraudPolicy, ConfigError> {
+    let default = crate::domain::FraudPolicy::default();
+    Ok(crate::domain::FraudPolicy {
+        large_order_minor: parsed_or("FRAUD_LARGE_ORDER_MINOR", default.large_order_minor, "an amount in minor units")?,
+        max_recent_orders: parsed_or("FRAUD_MAX_RECENT_ORDERS", default.max_recent_orders, "a whole number")?,
+        hold_at: parsed_or("FRAUD_HOLD_AT", default.hold_at, "a whole number")?,
+        ..default
+    })
+}
+
+/// `FRAUD_VELOCITY_WINDOW_SECONDS` (default 600): how far back a customer's orders count.
+pub fn fraud_velocity_window() -> Result<chrono::Duration, ConfigError> {
+    let seconds: i64 = parsed_or("FRAUD_VELOCITY_WINDOW_SECONDS", 600, "a number of seconds")?;
+    Ok(chrono::Duration::seconds(seconds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,9 +31,13 @@ fn string_attribute(value: &str) -> Result<MessageAttributeValue, DeadLetterErro
 impl DeadLetters for SqsDeadLetters {
     async fn park(&self, letter: DeadLetter) -> Result<(), DeadLetterError> {
         let body = serde_json::to_string(&letter).map_err(|e| DeadLetterError(e.to_string()))?;
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
+        let mut request = self.client.send_message().queue_url(&self.queue_url);
+        if self.queue_url.ends_with(".fifo") {
+            // A FIFO dead-letter queue needs a group; each consumer keeps its own order.
+            let digest = format!("{:x}", digest_of(&body));
+            request = request.message_group_id(&letter.consumer).message_deduplication_id(digest);
+        }
+        request
             .message_body(body)
             .message_attributes("consumer", string_attribute(&letter.consumer)?)
             .message_attributes("reason", string_attribute(&letter.reason)?)
@@ -42,4 +46,12 @@ impl DeadLetters for SqsDeadLetters {
             .map_err(|e| DeadLetterError(error_text(&e)))?;
         Ok(())
     }
+}
+
+/// A stable 64-bit digest of a dead letter, for FIFO deduplication (same letter, same id).
+fn digest_of(body: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut hasher);
+    hasher.finish()
 }

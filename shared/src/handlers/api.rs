@@ -5,11 +5,12 @@
 //!   outbox relay publishes the stored event.
 //! - `GET /orders/{orderId}`: the order's read model, 404 when unknown.
 
-use crate::domain::{EventCodec, InvalidCommand, Order, OrderId, PlaceOrder};
+use crate::domain::inventory::{sku_stream, StockAdded};
+use crate::domain::{EventCodec, InventoryEvent, Shelf, InvalidCommand, Order, OrderId, PlaceOrder};
 use crate::envelope::{Causality, CausationId, CorrelationId};
-use crate::store::EventStore;
+use crate::store::{EventStore, StoreError};
 use crate::views::OrderViews;
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
@@ -46,14 +47,14 @@ impl<S: EventStore, V: OrderViews> Api<S, V> {
         let route = route_key(&request);
         match route.as_str() {
             "POST /orders" => self.place_order(&request, correlation_id).await,
-            "GET /orders/{orderId}" => {
-                let order_id = request
-                    .path_parameters_ref()
-                    .and_then(|p| p.first("orderId"))
-                    .unwrap_or_default()
-                    .to_string();
-                self.get_order(&order_id).await
+            "GET /orders/{orderId}" => self.get_order(&path_parameter(&request, "orderId")).await,
+            "GET /customers/{customerId}/orders" => self.customer_orders(&path_parameter(&request, "customerId")).await,
+            "POST /inventory/{sku}/stock" | "GET /inventory/{sku}" if !is_sku(&path_parameter(&request, "sku")) => {
+                let error = "sku: must be 1 to 64 characters of A-Z, a-z, 0-9, '-' or '_'";
+                json_response(StatusCode::BAD_REQUEST, json!({ "error": error, "field": "sku" }))
             }
+            "POST /inventory/{sku}/stock" => self.add_stock(&request, &path_parameter(&request, "sku"), correlation_id).await,
+            "GET /inventory/{sku}" => self.get_stock(&path_parameter(&request, "sku")).await,
             _ => json_response(
                 StatusCode::NOT_FOUND,
                 json!({ "error": format!("no route for {route}") }),
@@ -109,6 +110,52 @@ impl<S: EventStore, V: OrderViews> Api<S, V> {
         }
     }
 
+    async fn customer_orders(&self, customer_id: &str) -> Response<Body> {
+        match self.views.by_customer(customer_id, CUSTOMER_ORDERS_LIMIT).await {
+            Ok(orders) => json_response(StatusCode::OK, json!({ "customerId": customer_id, "orders": orders })),
+            Err(error) => unavailable("the customer's orders could not be read", &error),
+        }
+    }
+
+    async fn add_stock(&self, request: &Request, sku: &str, correlation_id: &CorrelationId) -> Response<Body> {
+        let quantity = match serde_json::from_slice::<AddStock>(request.body().as_ref()) {
+            Ok(AddStock { quantity }) if quantity > 0 => quantity,
+            Ok(_) => return json_response(StatusCode::BAD_REQUEST, json!({ "error": "quantity: must be at least 1", "field": "quantity" })),
+            Err(e) => return json_response(StatusCode::BAD_REQUEST, json!({ "error": format!("body: {e}"), "field": "quantity" })),
+        };
+        let causality = Causality { correlation_id: correlation_id.clone(), causation_id: request_id_of(request) };
+        let added = InventoryEvent::StockAdded(StockAdded { sku: sku.to_string(), quantity });
+        for _ in 0..3 {
+            let version = match self.store.load(&sku_stream(sku), 0).await {
+                Ok(history) => history.last().map_or(0, |e| e.version),
+                Err(error) => return unavailable("the stock could not be read", &error),
+            };
+            let event = added.clone().into_new_event(causality.clone(), chrono::Utc::now());
+            match self.store.append(&sku_stream(sku), version, vec![event]).await {
+                Ok(_) => return self.get_stock(sku).await,
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(error) => return unavailable("the stock could not be stored", &error),
+            }
+        }
+        json_response(StatusCode::CONFLICT, json!({ "error": format!("stock of {sku} kept changing; retry") }))
+    }
+
+    async fn get_stock(&self, sku: &str) -> Response<Body> {
+        let history = match self.store.load(&sku_stream(sku), 0).await {
+            Ok(history) => history,
+            Err(error) => return unavailable("the stock could not be read", &error),
+        };
+        let events: Result<Vec<InventoryEvent>, _> = history.iter().map(InventoryEvent::from_envelope).collect();
+        match events {
+            Ok(events) => {
+                let shelf = Shelf::replay(&events);
+                let held: u32 = shelf.held.values().sum();
+                json_response(StatusCode::OK, json!({ "sku": sku, "onHand": shelf.on_hand, "held": held, "version": history.len() }))
+            }
+            Err(error) => unavailable("the stock could not be read", &error),
+        }
+    }
+
     async fn get_order(&self, order_id: &str) -> Response<Body> {
         let Some(id) = OrderId::parse(order_id) else {
             let error = format!("`{order_id}` is not an order id (a UUID)");
@@ -134,27 +181,20 @@ impl<S: EventStore, V: OrderViews> Api<S, V> {
     }
 }
 
-/// The route API Gateway matched, e.g. `GET /orders/{orderId}`; from method and path
-/// when the event carries no route key.
+/// The route API Gateway matched, e.g. `GET /orders/{orderId}`.
 fn route_key(request: &Request) -> String {
-    if let RequestContext::ApiGatewayV2(context) = request.request_context()
-        && let Some(key) = context.route_key.filter(|k| k != "$default")
-    {
-        return key;
+    match request.request_context() {
+        RequestContext::ApiGatewayV2(context) => context.route_key.unwrap_or_else(|| "$default".into()),
+        _ => format!("{} {}", request.method(), request.raw_http_path()),
     }
-    let method = request.method();
-    let path = request.raw_http_path();
-    match (
-        method,
-        path.trim_end_matches('/')
-            .split('/')
-            .collect::<Vec<_>>()
-            .as_slice(),
-    ) {
-        (&Method::POST, ["", "orders"]) => "POST /orders".into(),
-        (&Method::GET, ["", "orders", _]) => "GET /orders/{orderId}".into(),
-        _ => format!("{method} {path}"),
-    }
+}
+
+fn is_sku(sku: &str) -> bool {
+    !sku.is_empty() && sku.len() <= 64 && sku.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn path_parameter(request: &Request, name: &str) -> String {
+    request.path_parameters_ref().and_then(|p| p.first(name)).unwrap_or_default().to_string()
 }
 
 /// The caller's correlation id when it is a sane identifier, else a new one.
@@ -180,6 +220,19 @@ fn request_id_of(request: &Request) -> CausationId {
         _ => None,
     };
     CausationId::new(id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddStock {
+    quantity: u32,
+}
+
+const CUSTOMER_ORDERS_LIMIT: u32 = 50;
+
+fn unavailable(what: &str, error: &dyn std::fmt::Display) -> Response<Body> {
+    tracing::error!(%error, "{what}");
+    json_response(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": format!("{what}; retry later") }))
 }
 
 fn bad_request(invalid: &InvalidCommand) -> Response<Body> {
