@@ -36,8 +36,14 @@ enum Command {
     Status,
     /// Invoke a function with a payload file (e.g. events/aws/sqs-order-placed.json).
     Invoke { function: String, payload: PathBuf },
-    /// Send sample API requests or bus events (a file, or a folder in path order).
-    Replay { path: PathBuf },
+    /// Send sample API requests or bus events (a file, or a folder in path order, e.g. a
+    /// scenario of events/scenarios/), then print where each order ended.
+    Replay {
+        path: PathBuf,
+        /// Do not wait for the orders to reach a final state.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Set everything up, place a valid and a rejected order, print where each ended.
     Demo,
     /// Run every test: formatting, lints, template lint, schemas, unit, handler and end-to-end tests.
@@ -78,8 +84,10 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
         Command::Invoke { function, payload } => {
             commands::invoke::run(&Context::new(cli.global).await?, &function, &payload).await
         }
-        Command::Replay { path } => commands::replay::run(&Context::new(cli.global).await?, &path)
-            .await
-            .map(drop),
+        Command::Replay { path, no_wait } => {
+            commands::replay::run(&Context::new(cli.global).await?, &path, !no_wait)
+                .await
+                .map(drop)
+        }
     }
 }

@@ -90,8 +90,16 @@ pub fn validation_policy() -> Result<crate::domain::ValidationPolicy, ConfigErro
 pub fn fraud_policy() -> Result<crate::domain::FraudPolicy, ConfigError> {
     let default = crate::domain::FraudPolicy::default();
     Ok(crate::domain::FraudPolicy {
-        large_order_minor: parsed_or("FRAUD_LARGE_ORDER_MINOR", default.large_order_minor, "an amount in minor units")?,
-        max_recent_orders: parsed_or("FRAUD_MAX_RECENT_ORDERS", default.max_recent_orders, "a whole number")?,
+        large_order_minor: parsed_or(
+            "FRAUD_LARGE_ORDER_MINOR",
+            default.large_order_minor,
+            "an amount in minor units",
+        )?,
+        max_recent_orders: parsed_or(
+            "FRAUD_MAX_RECENT_ORDERS",
+            default.max_recent_orders,
+            "a whole number",
+        )?,
         hold_at: parsed_or("FRAUD_HOLD_AT", default.hold_at, "a whole number")?,
         ..default
     })

@@ -1,66 +1,46 @@
 //! `orderflow demo`: everything a newcomer needs to see one order flow: install, start,
 //! build (release), deploy, place a valid and a rejected order, print where each ended.
 
-use super::replay::{self, Replayed};
-use super::{Context, Global};
+use super::Global;
+use super::replay;
+use crate::Result;
 use crate::build::Profile;
-use crate::stack::StackInfo;
-use crate::{CliError, Result};
 use shared::views::OrderView;
-use std::time::{Duration, Instant};
 
-pub const SAMPLES: [&str; 2] = [
-    "api/place-order-valid.json",
-    "api/place-order-rejected.json",
+/// The scenarios the demo replays, one order each, ending in each final state but the timeout.
+pub const SCENARIOS: [&str; 4] = [
+    "happy-path",
+    "payment-declined",
+    "out-of-stock",
+    "fraud-hold",
 ];
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn run(global: Global) -> Result<()> {
-    let (context, stack) = super::up::up(global, Profile::Release).await?;
-    println!();
-    let mut placed: Vec<Replayed> = Vec::new();
-    for sample in SAMPLES {
-        placed.extend(replay::run(&context, &context.project.events_dir().join(sample)).await?);
+    let (context, _stack) = super::up::up(global, Profile::Release).await?;
+    let mut views = Vec::new();
+    for scenario in SCENARIOS {
+        println!();
+        views.extend(
+            replay::run(
+                &context,
+                &context
+                    .project
+                    .events_dir()
+                    .join("scenarios")
+                    .join(scenario),
+                true,
+            )
+            .await?,
+        );
     }
     println!();
-    for order_id in placed.iter().filter_map(Replayed::order_id) {
-        let view = wait_for_terminal(&context, &stack, order_id).await?;
-        print_order(&view);
+    for view in &views {
+        print_order(view);
     }
-    println!("\nnext: `orderflow status`, `orderflow replay events/api`, `orderflow down`");
-    Ok(())
-}
-
-/// Polls `GET /orders/{id}` until the order reaches a terminal status.
-pub async fn wait_for_terminal(
-    context: &Context,
-    stack: &StackInfo,
-    order_id: &str,
-) -> Result<OrderView> {
-    let url = format!(
-        "{}/orders/{order_id}",
-        stack.api_url(&context.clients.target)?
+    println!(
+        "\nnext: `orderflow status`, `orderflow replay events/scenarios/mixed-burst`, `orderflow down`"
     );
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + SETTLE_TIMEOUT;
-    let mut last = String::from("never answered");
-    while Instant::now() < deadline {
-        if let Ok(response) = http.get(&url).send().await {
-            let status = response.status();
-            let text = response.text().await.unwrap_or_default();
-            if let Ok(view) = serde_json::from_str::<OrderView>(&text)
-                && view.status.is_terminal()
-            {
-                return Ok(view);
-            }
-            last = format!("{status} {text}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Err(CliError::Failed(format!(
-        "order {order_id} did not reach a final state within {} s (last answer: {last}); see `orderflow status`",
-        SETTLE_TIMEOUT.as_secs()
-    )))
+    Ok(())
 }
 
 pub fn print_order(view: &OrderView) {
@@ -90,5 +70,8 @@ pub fn print_order(view: &OrderView) {
     }
     for reason in &view.rejection_reasons {
         println!("  rejected: {reason}");
+    }
+    if let Some(reason) = &view.status_reason {
+        println!("  {:?}: {reason}", view.status);
     }
 }

@@ -1,16 +1,30 @@
 //! `orderflow replay <file or dir>`: sends sample API requests and bus events in order
-//! (files sorted by path) and reports what was sent and how it was answered.
+//! (files sorted by path), reports how each was answered, then waits for every order it
+//! placed to reach a final state and prints where each ended.
 //!
 //! Every file is read and checked before anything is sent, so a bad file in a folder
-//! sends nothing rather than half a scenario.
+//! sends nothing rather than half a scenario. `${RUN}` in a file is replaced by an id
+//! unique to the replay, so a scenario can be replayed again on the same stack without
+//! meeting its own earlier customers, SKUs and stock. `"repeat": N` sends a request N
+//! times (bursts), a few at a time, with `${SEQ}` replaced by the request's number.
 
 use super::Context;
 use super::invoke::read_json_file;
 use crate::stack::StackInfo;
+use crate::target::Clients;
 use crate::{CliError, Result};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
+use shared::views::OrderView;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Requests in flight at once while repeating one.
+const CONCURRENCY: usize = 8;
+/// Repeats above this show a progress bar instead of one line per order.
+const QUIET_ABOVE: usize = 20;
 
 /// A request to the HTTP API, as in `events/api/*.json`.
 #[derive(Debug, Clone, Deserialize)]
@@ -19,10 +33,13 @@ pub struct ApiRequest {
     pub method: String,
     pub path: String,
     #[serde(default)]
-    pub headers: std::collections::BTreeMap<String, String>,
+    pub headers: BTreeMap<String, String>,
     /// A JSON value is sent as JSON; a string is sent as it is (for malformed bodies).
     #[serde(default)]
     pub body: Option<serde_json::Value>,
+    /// How many times to send it (default 1).
+    #[serde(default)]
+    pub repeat: Option<u32>,
 }
 
 /// An event for the bus, as in `events/bus/*.json`.
@@ -41,53 +58,113 @@ pub enum Sample {
     Bus(BusEvent),
 }
 
-/// What one replayed file got back.
+/// What one request got back.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl Answer {
+    /// The order id an API answer carries, if any.
+    pub fn order_id(&self) -> Option<&str> {
+        self.body.get("orderId").and_then(|v| v.as_str())
+    }
+}
+
+/// What one replayed file got back: one answer per request sent.
 #[derive(Debug, Clone)]
 pub struct Replayed {
     pub file: PathBuf,
-    pub summary: String,
-    pub response: serde_json::Value,
+    pub answers: Vec<Answer>,
 }
 
 impl Replayed {
-    /// The order id an API answer carries, if any.
-    pub fn order_id(&self) -> Option<&str> {
-        self.response.get("orderId").and_then(|v| v.as_str())
+    pub fn order_ids(&self) -> impl Iterator<Item = &str> {
+        self.answers.iter().filter_map(Answer::order_id)
     }
 }
 
-pub async fn run(context: &Context, path: &Path) -> Result<Vec<Replayed>> {
-    let samples = load_samples(path)?;
+/// A new replay id: short, unique enough to keep replays apart.
+pub fn new_run_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+}
+
+pub async fn run(context: &Context, path: &Path, wait: bool) -> Result<Vec<OrderView>> {
+    let run_id = new_run_id();
+    let samples = load_samples(path, &run_id)?;
     context.require_reachable().await?;
     let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
+    let target = Target {
+        clients: &context.clients,
+        stack: &stack,
+        api_url: stack.api_url(&context.clients.target)?,
+    };
+    println!("replay {run_id} of {}", relative(path).display());
+    let replayed = send_all(&target, samples).await?;
+    let order_ids: Vec<String> = replayed
+        .iter()
+        .flat_map(|r| r.order_ids().map(str::to_string))
+        .collect();
+    if !wait || order_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let views = wait_for_final_states(&target.api_url, &order_ids).await;
+    print_outcomes(&views, order_ids.len());
+    Ok(views)
+}
+
+/// Where replays go: the stack's bus and HTTP API.
+pub struct Target<'a> {
+    pub clients: &'a Clients,
+    pub stack: &'a StackInfo,
+    pub api_url: String,
+}
+
+/// Sends every sample in order and prints one line per file.
+pub async fn send_all(
+    target: &Target<'_>,
+    samples: Vec<(PathBuf, Sample)>,
+) -> Result<Vec<Replayed>> {
     let http = reqwest::Client::new();
     let mut replayed = Vec::new();
     for (file, sample) in samples {
-        let outcome = match &sample {
-            Sample::Api(request) => send_api(context, &stack, &http, request).await?,
-            Sample::Bus(event) => send_bus(context, &stack, event).await?,
+        let answers = match &sample {
+            Sample::Api(request) => send_api_repeatedly(&target.api_url, &http, request).await?,
+            Sample::Bus(event) => vec![send_bus(target, event).await?],
         };
-        println!("{}  {}", relative(&file).display(), outcome.0);
-        replayed.push(Replayed {
-            file,
-            summary: outcome.0,
-            response: outcome.1,
-        });
+        println!(
+            "{}  {}",
+            relative(&file).display(),
+            describe(&sample, &answers)
+        );
+        replayed.push(Replayed { file, answers });
     }
-    println!("replayed {} file(s)", replayed.len());
     Ok(replayed)
 }
 
-/// `path` relative to the current directory when it lies below it, for shorter output.
-fn relative(path: &Path) -> &Path {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(cwd).ok())
-        .unwrap_or(path)
+fn describe(sample: &Sample, answers: &[Answer]) -> String {
+    let what = match sample {
+        Sample::Api(request) => format!("{} {}", request.method, request.path),
+        Sample::Bus(event) => format!("{} to the bus", event.detail_type),
+    };
+    if let [answer] = answers {
+        return format!("{what} -> {} {}", answer.status, answer.body);
+    }
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    for answer in answers {
+        *statuses.entry(answer.status).or_default() += 1;
+    }
+    let counts: Vec<String> = statuses
+        .iter()
+        .map(|(status, n)| format!("{status} x{n}"))
+        .collect();
+    format!("{what} x{} -> {}", answers.len(), counts.join(", "))
 }
 
-/// Every sample under `path` (a file, or a folder walked in path order), checked.
-pub fn load_samples(path: &Path) -> Result<Vec<(PathBuf, Sample)>> {
+/// Every sample under `path` (a file, or a folder walked in path order), checked, with
+/// `${RUN}` replaced by `run_id`.
+pub fn load_samples(path: &Path, run_id: &str) -> Result<Vec<(PathBuf, Sample)>> {
     let files = json_files(path)?;
     if files.is_empty() {
         return Err(CliError::Usage(format!(
@@ -97,7 +174,15 @@ pub fn load_samples(path: &Path) -> Result<Vec<(PathBuf, Sample)>> {
     }
     files
         .into_iter()
-        .map(|file| Ok((file.clone(), classify(&file, read_json_file(&file)?)?)))
+        .map(|file| {
+            let value = read_json_file(&file)?;
+            let text = value.to_string().replace("${RUN}", run_id);
+            let value = serde_json::from_str(&text).map_err(|e| CliError::BadJson {
+                path: file.clone(),
+                reason: e.to_string(),
+            })?;
+            Ok((file.clone(), classify(&file, value)?))
+        })
         .collect()
 }
 
@@ -144,17 +229,47 @@ fn classify(file: &Path, value: serde_json::Value) -> Result<Sample> {
     Err(bad("is neither an API request ({method, path, body}) nor a bus event ({source, detail-type, detail})".into()))
 }
 
-async fn send_api(
-    context: &Context,
-    stack: &StackInfo,
+async fn send_api_repeatedly(
+    api_url: &str,
     http: &reqwest::Client,
     request: &ApiRequest,
-) -> Result<(String, serde_json::Value)> {
-    let url = format!(
-        "{}{}",
-        stack.api_url(&context.clients.target)?,
-        request.path
-    );
+) -> Result<Vec<Answer>> {
+    let total = request.repeat.unwrap_or(1).max(1) as usize;
+    let progress = (total > QUIET_ABOVE).then(|| progress_bar(total as u64, "sending"));
+    let mut answers = Vec::with_capacity(total);
+    let mut in_flight = tokio::task::JoinSet::new();
+    for seq in 0..total {
+        if in_flight.len() >= CONCURRENCY
+            && let Some(done) = in_flight.join_next().await
+        {
+            answers.push(done.map_err(|e| CliError::Failed(e.to_string()))??);
+            progress.iter().for_each(|p| p.inc(1));
+        }
+        let (api_url, http, request) = (api_url.to_string(), http.clone(), numbered(request, seq)?);
+        in_flight.spawn(async move { send_api(&api_url, &http, &request).await });
+    }
+    while let Some(done) = in_flight.join_next().await {
+        answers.push(done.map_err(|e| CliError::Failed(e.to_string()))??);
+        progress.iter().for_each(|p| p.inc(1));
+    }
+    progress.iter().for_each(ProgressBar::finish_and_clear);
+    Ok(answers)
+}
+
+/// The request with `${SEQ}` replaced by its number in a repeat (0, 1, ...).
+fn numbered(request: &ApiRequest, seq: usize) -> Result<ApiRequest> {
+    let mut request = request.clone();
+    request.path = request.path.replace("${SEQ}", &seq.to_string());
+    if let Some(body) = &request.body {
+        let text = body.to_string().replace("${SEQ}", &seq.to_string());
+        request.body =
+            Some(serde_json::from_str(&text).map_err(|e| CliError::Failed(e.to_string()))?);
+    }
+    Ok(request)
+}
+
+async fn send_api(api_url: &str, http: &reqwest::Client, request: &ApiRequest) -> Result<Answer> {
+    let url = format!("{api_url}{}", request.path);
     let method = reqwest::Method::from_bytes(request.method.to_uppercase().as_bytes())
         .map_err(|_| CliError::Usage(format!("`{}` is not an HTTP method", request.method)))?;
     let mut builder = http.request(method, &url);
@@ -172,34 +287,21 @@ async fn send_api(
         .send()
         .await
         .map_err(|e| CliError::Failed(format!("{url}: {}", shared::aws::error_text(&e))))?;
-    let status = response.status();
+    let status = response.status().as_u16();
     let text = response.text().await.unwrap_or_default();
-    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text.clone()));
-    Ok((
-        format!(
-            "{} {} -> {} {}",
-            request.method,
-            request.path,
-            status.as_u16(),
-            text
-        ),
-        body,
-    ))
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    Ok(Answer { status, body })
 }
 
-async fn send_bus(
-    context: &Context,
-    stack: &StackInfo,
-    event: &BusEvent,
-) -> Result<(String, serde_json::Value)> {
-    let bus = stack.output("EventBusName")?;
+async fn send_bus(target: &Target<'_>, event: &BusEvent) -> Result<Answer> {
+    let bus = target.stack.output("EventBusName")?;
     let entry = PutEventsRequestEntry::builder()
         .event_bus_name(bus)
         .source(&event.source)
         .detail_type(&event.detail_type)
         .detail(event.detail.to_string())
         .build();
-    let output = context
+    let output = target
         .clients
         .eventbridge()
         .put_events()
@@ -208,19 +310,122 @@ async fn send_bus(
         .await
         .map_err(|e| CliError::aws("PutEvents", e))?;
     let result = output.entries().first();
-    let summary = match result.and_then(|r| r.error_code()) {
-        Some(code) => format!(
-            "{} to {bus} -> refused: {code} {}",
-            event.detail_type,
-            result.and_then(|r| r.error_message()).unwrap_or("")
-        ),
-        None => format!(
-            "{} to {bus} -> event {}",
-            event.detail_type,
-            result.and_then(|r| r.event_id()).unwrap_or("?")
-        ),
-    };
-    Ok((summary, serde_json::Value::Null))
+    Ok(match result.and_then(|r| r.error_code()) {
+        Some(code) => Answer {
+            status: 400,
+            body: serde_json::json!({ "error": code, "message": result.and_then(|r| r.error_message()) }),
+        },
+        None => Answer {
+            status: 200,
+            body: serde_json::json!({ "eventId": result.and_then(|r| r.event_id()) }),
+        },
+    })
+}
+
+/// Polls the read model until every order is final or the time is up (30 s plus a little
+/// per order); returns the last view of each order found.
+pub async fn wait_for_final_states(api_url: &str, order_ids: &[String]) -> Vec<OrderView> {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now()
+        + Duration::from_secs(30)
+        + Duration::from_millis(100) * order_ids.len() as u32;
+    let progress =
+        (order_ids.len() > QUIET_ABOVE).then(|| progress_bar(order_ids.len() as u64, "settling"));
+    let mut views: BTreeMap<String, OrderView> = BTreeMap::new();
+    let mut pending: Vec<String> = order_ids.to_vec();
+    while !pending.is_empty() && Instant::now() < deadline {
+        let mut still_pending = Vec::new();
+        for chunk in pending.chunks(CONCURRENCY) {
+            let mut in_flight = tokio::task::JoinSet::new();
+            for id in chunk {
+                let (http, url, id) = (http.clone(), format!("{api_url}/orders/{id}"), id.clone());
+                in_flight.spawn(async move { (id, fetch_view(&http, &url).await) });
+            }
+            while let Some(Ok((id, view))) = in_flight.join_next().await {
+                let terminal = view.as_ref().is_some_and(|v| v.status.is_terminal());
+                if let Some(view) = view {
+                    views.insert(id.clone(), view);
+                }
+                if terminal {
+                    progress.iter().for_each(|p| p.inc(1));
+                } else {
+                    still_pending.push(id);
+                }
+            }
+        }
+        pending = still_pending;
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    progress.iter().for_each(ProgressBar::finish_and_clear);
+    order_ids.iter().filter_map(|id| views.remove(id)).collect()
+}
+
+async fn fetch_view(http: &reqwest::Client, url: &str) -> Option<OrderView> {
+    let response = http.get(url).send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().await.ok()
+}
+
+/// One line per order (or a summary for bursts), and the count per final status.
+pub fn print_outcomes(views: &[OrderView], placed: usize) {
+    if views.len() <= QUIET_ABOVE {
+        for view in views {
+            let path: Vec<&str> = view
+                .timeline
+                .iter()
+                .map(|t| t.event_type.as_str())
+                .collect();
+            let reason = view
+                .status_reason
+                .clone()
+                .or_else(|| view.rejection_reasons.first().cloned());
+            let reason = reason.map(|r| format!("  ({r})")).unwrap_or_default();
+            println!(
+                "  order {} {:?}: {}{reason}",
+                view.order_id,
+                view.status,
+                path.join(" -> ")
+            );
+        }
+    }
+    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
+    for view in views {
+        let key = if view.status.is_terminal() {
+            format!("{:?}", view.status)
+        } else {
+            format!("still {:?}", view.status)
+        };
+        *by_status.entry(key).or_default() += 1;
+    }
+    let missing = placed - views.len();
+    let mut summary: Vec<String> = by_status
+        .iter()
+        .map(|(status, n)| format!("{status} {n}"))
+        .collect();
+    if missing > 0 {
+        summary.push(format!("not found {missing}"));
+    }
+    println!("{placed} order(s) placed: {}", summary.join(", "));
+}
+
+fn progress_bar(length: u64, message: &'static str) -> ProgressBar {
+    let bar = ProgressBar::new(length).with_message(message);
+    if let Ok(style) = ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} {per_sec}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// `path` relative to the current directory when it lies below it, for shorter output.
+fn relative(path: &Path) -> &Path {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok())
+        .unwrap_or(path)
 }
 
 #[cfg(test)]
@@ -253,5 +458,21 @@ mod tests {
             error.to_string().starts_with("odd.json: is neither"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn it_gives_each_replay_its_own_names() {
+        let dir = std::env::temp_dir().join(format!("orderflow-run-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("a.json"),
+            r#"{"method":"POST","path":"/inventory/SKU-${RUN}/stock","body":{"quantity":1}}"#,
+        )
+        .unwrap();
+        let samples = load_samples(&dir, "abc123").unwrap();
+        let Sample::Api(request) = &samples[0].1 else {
+            panic!("an API sample")
+        };
+        assert_eq!(request.path, "/inventory/SKU-abc123/stock");
     }
 }

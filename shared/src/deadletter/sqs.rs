@@ -35,7 +35,9 @@ impl DeadLetters for SqsDeadLetters {
         if self.queue_url.ends_with(".fifo") {
             // A FIFO dead-letter queue needs a group; each consumer keeps its own order.
             let digest = format!("{:x}", digest_of(&body));
-            request = request.message_group_id(&letter.consumer).message_deduplication_id(digest);
+            request = request
+                .message_group_id(&letter.consumer)
+                .message_deduplication_id(digest);
         }
         request
             .message_body(body)

@@ -5,8 +5,10 @@
 //!   outbox relay publishes the stored event.
 //! - `GET /orders/{orderId}`: the order's read model, 404 when unknown.
 
-use crate::domain::inventory::{sku_stream, StockAdded};
-use crate::domain::{EventCodec, InventoryEvent, Shelf, InvalidCommand, Order, OrderId, PlaceOrder};
+use crate::domain::inventory::{StockAdded, sku_stream};
+use crate::domain::{
+    EventCodec, InvalidCommand, InventoryEvent, Order, OrderId, PlaceOrder, Shelf,
+};
 use crate::envelope::{Causality, CausationId, CorrelationId};
 use crate::store::{EventStore, StoreError};
 use crate::views::OrderViews;
@@ -48,12 +50,23 @@ impl<S: EventStore, V: OrderViews> Api<S, V> {
         match route.as_str() {
             "POST /orders" => self.place_order(&request, correlation_id).await,
             "GET /orders/{orderId}" => self.get_order(&path_parameter(&request, "orderId")).await,
-            "GET /customers/{customerId}/orders" => self.customer_orders(&path_parameter(&request, "customerId")).await,
-            "POST /inventory/{sku}/stock" | "GET /inventory/{sku}" if !is_sku(&path_parameter(&request, "sku")) => {
-                let error = "sku: must be 1 to 64 characters of A-Z, a-z, 0-9, '-' or '_'";
-                json_response(StatusCode::BAD_REQUEST, json!({ "error": error, "field": "sku" }))
+            "GET /customers/{customerId}/orders" => {
+                self.customer_orders(&path_parameter(&request, "customerId"))
+                    .await
             }
-            "POST /inventory/{sku}/stock" => self.add_stock(&request, &path_parameter(&request, "sku"), correlation_id).await,
+            "POST /inventory/{sku}/stock" | "GET /inventory/{sku}"
+                if !is_sku(&path_parameter(&request, "sku")) =>
+            {
+                let error = "sku: must be 1 to 64 characters of A-Z, a-z, 0-9, '-' or '_'";
+                json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({ "error": error, "field": "sku" }),
+                )
+            }
+            "POST /inventory/{sku}/stock" => {
+                self.add_stock(&request, &path_parameter(&request, "sku"), correlation_id)
+                    .await
+            }
             "GET /inventory/{sku}" => self.get_stock(&path_parameter(&request, "sku")).await,
             _ => json_response(
                 StatusCode::NOT_FOUND,
@@ -111,33 +124,70 @@ impl<S: EventStore, V: OrderViews> Api<S, V> {
     }
 
     async fn customer_orders(&self, customer_id: &str) -> Response<Body> {
-        match self.views.by_customer(customer_id, CUSTOMER_ORDERS_LIMIT).await {
-            Ok(orders) => json_response(StatusCode::OK, json!({ "customerId": customer_id, "orders": orders })),
+        match self
+            .views
+            .by_customer(customer_id, CUSTOMER_ORDERS_LIMIT)
+            .await
+        {
+            Ok(orders) => json_response(
+                StatusCode::OK,
+                json!({ "customerId": customer_id, "orders": orders }),
+            ),
             Err(error) => unavailable("the customer's orders could not be read", &error),
         }
     }
 
-    async fn add_stock(&self, request: &Request, sku: &str, correlation_id: &CorrelationId) -> Response<Body> {
+    async fn add_stock(
+        &self,
+        request: &Request,
+        sku: &str,
+        correlation_id: &CorrelationId,
+    ) -> Response<Body> {
         let quantity = match serde_json::from_slice::<AddStock>(request.body().as_ref()) {
             Ok(AddStock { quantity }) if quantity > 0 => quantity,
-            Ok(_) => return json_response(StatusCode::BAD_REQUEST, json!({ "error": "quantity: must be at least 1", "field": "quantity" })),
-            Err(e) => return json_response(StatusCode::BAD_REQUEST, json!({ "error": format!("body: {e}"), "field": "quantity" })),
+            Ok(_) => {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({ "error": "quantity: must be at least 1", "field": "quantity" }),
+                );
+            }
+            Err(e) => {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({ "error": format!("body: {e}"), "field": "quantity" }),
+                );
+            }
         };
-        let causality = Causality { correlation_id: correlation_id.clone(), causation_id: request_id_of(request) };
-        let added = InventoryEvent::StockAdded(StockAdded { sku: sku.to_string(), quantity });
+        let causality = Causality {
+            correlation_id: correlation_id.clone(),
+            causation_id: request_id_of(request),
+        };
+        let added = InventoryEvent::StockAdded(StockAdded {
+            sku: sku.to_string(),
+            quantity,
+        });
         for _ in 0..3 {
             let version = match self.store.load(&sku_stream(sku), 0).await {
                 Ok(history) => history.last().map_or(0, |e| e.version),
                 Err(error) => return unavailable("the stock could not be read", &error),
             };
-            let event = added.clone().into_new_event(causality.clone(), chrono::Utc::now());
-            match self.store.append(&sku_stream(sku), version, vec![event]).await {
+            let event = added
+                .clone()
+                .into_new_event(causality.clone(), chrono::Utc::now());
+            match self
+                .store
+                .append(&sku_stream(sku), version, vec![event])
+                .await
+            {
                 Ok(_) => return self.get_stock(sku).await,
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(error) => return unavailable("the stock could not be stored", &error),
             }
         }
-        json_response(StatusCode::CONFLICT, json!({ "error": format!("stock of {sku} kept changing; retry") }))
+        json_response(
+            StatusCode::CONFLICT,
+            json!({ "error": format!("stock of {sku} kept changing; retry") }),
+        )
     }
 
     async fn get_stock(&self, sku: &str) -> Response<Body> {
@@ -145,12 +195,16 @@ impl<S: EventStore, V: OrderViews> Api<S, V> {
             Ok(history) => history,
             Err(error) => return unavailable("the stock could not be read", &error),
         };
-        let events: Result<Vec<InventoryEvent>, _> = history.iter().map(InventoryEvent::from_envelope).collect();
+        let events: Result<Vec<InventoryEvent>, _> =
+            history.iter().map(InventoryEvent::from_envelope).collect();
         match events {
             Ok(events) => {
                 let shelf = Shelf::replay(&events);
                 let held: u32 = shelf.held.values().sum();
-                json_response(StatusCode::OK, json!({ "sku": sku, "onHand": shelf.on_hand, "held": held, "version": history.len() }))
+                json_response(
+                    StatusCode::OK,
+                    json!({ "sku": sku, "onHand": shelf.on_hand, "held": held, "version": history.len() }),
+                )
             }
             Err(error) => unavailable("the stock could not be read", &error),
         }
@@ -184,17 +238,27 @@ impl<S: EventStore, V: OrderViews> Api<S, V> {
 /// The route API Gateway matched, e.g. `GET /orders/{orderId}`.
 fn route_key(request: &Request) -> String {
     match request.request_context() {
-        RequestContext::ApiGatewayV2(context) => context.route_key.unwrap_or_else(|| "$default".into()),
+        RequestContext::ApiGatewayV2(context) => {
+            context.route_key.unwrap_or_else(|| "$default".into())
+        }
         _ => format!("{} {}", request.method(), request.raw_http_path()),
     }
 }
 
 fn is_sku(sku: &str) -> bool {
-    !sku.is_empty() && sku.len() <= 64 && sku.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !sku.is_empty()
+        && sku.len() <= 64
+        && sku
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn path_parameter(request: &Request, name: &str) -> String {
-    request.path_parameters_ref().and_then(|p| p.first(name)).unwrap_or_default().to_string()
+    request
+        .path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The caller's correlation id when it is a sane identifier, else a new one.
@@ -232,7 +296,10 @@ const CUSTOMER_ORDERS_LIMIT: u32 = 50;
 
 fn unavailable(what: &str, error: &dyn std::fmt::Display) -> Response<Body> {
     tracing::error!(%error, "{what}");
-    json_response(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": format!("{what}; retry later") }))
+    json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({ "error": format!("{what}; retry later") }),
+    )
 }
 
 fn bad_request(invalid: &InvalidCommand) -> Response<Body> {
