@@ -210,4 +210,105 @@ impl Harness {
             .await
             .expect("PutItem");
     }
+
+    /// Replays a scenario of `events/scenarios/` under a fresh run id; returns the run id
+    /// and the final view of every order it placed, in the order they were placed.
+    pub async fn replay_scenario(&self, name: &str) -> (String, Vec<OrderView>) {
+        use orderflow::commands::replay;
+        let run_id = replay::new_run_id();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../events/scenarios")
+            .join(name);
+        let samples = replay::load_samples(&dir, &run_id).expect("the scenario loads");
+        let target = replay::Target {
+            clients: &self.clients,
+            stack: &self.stack,
+            api_url: self.api_url.clone(),
+        };
+        let replayed = replay::send_all(&target, samples)
+            .await
+            .expect("the scenario is sent");
+        let order_ids: Vec<String> = replayed
+            .iter()
+            .flat_map(|r| r.order_ids().map(str::to_string))
+            .collect();
+        let views = replay::wait_for_final_states(&self.api_url, &order_ids).await;
+        assert_eq!(
+            views.len(),
+            order_ids.len(),
+            "every order of {name} has a view"
+        );
+        (run_id, views)
+    }
+
+    /// The event types of an order's stream, in version order.
+    pub async fn stream_of(&self, order_id: &str) -> Vec<String> {
+        let table = self
+            .stack
+            .output("EventStoreTableName")
+            .expect("event store output");
+        let items: Vec<_> = self
+            .clients
+            .dynamodb()
+            .query()
+            .table_name(table)
+            .key_condition_expression("streamId = :s")
+            .expression_attribute_values(":s", AttributeValue::S(format!("order-{order_id}")))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .expect("query the event store");
+        items
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item::<_, EventEnvelope>(item)
+                    .expect("an envelope")
+                    .event_type
+            })
+            .collect()
+    }
+
+    /// (on hand, held) of a SKU, from the API.
+    pub async fn stock_of(&self, sku: &str) -> (u64, u64) {
+        let answer = self
+            .send("GET", &format!("/inventory/{sku}"), "e2e-stock", None)
+            .await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        (
+            answer.body["onHand"].as_u64().unwrap_or(u64::MAX),
+            answer.body["held"].as_u64().unwrap_or(u64::MAX),
+        )
+    }
+
+    /// Dead letters in any DLQ of the stack whose body mentions `marker` (left in place).
+    pub async fn dead_letters_mentioning(&self, marker: &str) -> Vec<String> {
+        let sqs = self.clients.sqs();
+        let mut found = Vec::new();
+        for (name, url) in self
+            .stack
+            .queues()
+            .into_iter()
+            .filter(|(name, _)| name.contains("DeadLetter"))
+        {
+            let received = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .visibility_timeout(0)
+                .send()
+                .await
+                .expect("ReceiveMessage");
+            for message in received
+                .messages()
+                .iter()
+                .filter(|m| m.body().unwrap_or_default().contains(marker))
+            {
+                found.push(format!("{name}: {}", message.body().unwrap_or_default()));
+            }
+        }
+        found
+    }
 }

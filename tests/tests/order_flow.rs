@@ -7,17 +7,20 @@ use e2e::Harness;
 use serde_json::json;
 use shared::domain::OrderStatus;
 
+/// An order of a customer of its own (fraud velocity never counts other tests' orders)
+/// for a SKU of its own that nobody stocked.
 fn order(quantity: u32) -> serde_json::Value {
+    let id = uuid::Uuid::new_v4().simple().to_string();
     json!({
-        "customerId": "customer-e2e",
+        "customerId": format!("customer-{id}"),
         "currency": "EUR",
-        "lines": [{ "sku": "SKU-TEA-001", "quantity": quantity, "unitPriceMinor": 1999 }]
+        "lines": [{ "sku": format!("NOSTOCK-{id}"), "quantity": quantity, "unitPriceMinor": 1999 }]
     })
 }
 
 #[tokio::test]
 #[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
-async fn a_valid_order_reaches_validated_in_the_read_model() {
+async fn a_valid_order_for_a_sku_without_stock_is_validated_then_cancelled() {
     let harness = Harness::connect().await;
     let correlation_id = Harness::correlation_id("valid");
     let answer = harness.place_order(&order(2), &correlation_id).await;
@@ -28,22 +31,32 @@ async fn a_valid_order_reaches_validated_in_the_read_model() {
         .to_string();
 
     let view = harness.wait_for_final_state(&order_id).await;
-    assert_eq!(view.status, OrderStatus::Validated);
+    assert_eq!(view.status, OrderStatus::Cancelled);
     let timeline: Vec<_> = view
         .timeline
         .iter()
         .map(|t| (t.version, t.event_type.as_str()))
         .collect();
-    assert_eq!(timeline, vec![(1, "OrderPlaced"), (2, "OrderValidated")]);
+    assert_eq!(
+        timeline,
+        vec![
+            (1, "OrderPlaced"),
+            (2, "OrderValidated"),
+            (3, "FraudCleared"),
+            (4, "OutOfStock")
+        ]
+    );
     assert_eq!(view.total.amount_minor, 3998);
 
     let events = harness.stored_events(&correlation_id).await;
-    assert_eq!(events.len(), 2, "{events:#?}");
-    assert_eq!(
-        events[1].causation_id.as_str(),
-        events[0].event_id.to_string(),
-        "the validation is caused by the placement"
-    );
+    assert_eq!(events.len(), 4, "{events:#?}");
+    for pair in events.windows(2) {
+        assert_eq!(
+            pair[1].causation_id.as_str(),
+            pair[0].event_id.to_string(),
+            "each event is caused by the one before"
+        );
+    }
 }
 
 #[tokio::test]
@@ -51,7 +64,12 @@ async fn a_valid_order_reaches_validated_in_the_read_model() {
 async fn a_rejected_order_reaches_rejected_with_its_reasons() {
     let harness = Harness::connect().await;
     let correlation_id = Harness::correlation_id("rejected");
-    let answer = harness.place_order(&order(500), &correlation_id).await;
+    let body = order(500);
+    let sku = body["lines"][0]["sku"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let answer = harness.place_order(&body, &correlation_id).await;
     assert_eq!(answer.status, 202, "{:?}", answer.body);
     let order_id = answer.body["orderId"]
         .as_str()
@@ -62,7 +80,9 @@ async fn a_rejected_order_reaches_rejected_with_its_reasons() {
     assert_eq!(view.status, OrderStatus::Rejected);
     assert_eq!(
         view.rejection_reasons,
-        vec!["quantity 500 of SKU-TEA-001 exceeds the limit of 100 per line"]
+        vec![format!(
+            "quantity 500 of {sku} exceeds the limit of 100 per line"
+        )]
     );
     let types: Vec<_> = harness
         .stored_events(&correlation_id)
@@ -106,8 +126,8 @@ async fn an_unknown_order_is_404() {
 async fn every_api_sample_gets_the_answer_its_name_promises() {
     let harness = Harness::connect().await;
     let samples_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/api");
-    let samples =
-        orderflow::commands::replay::load_samples(&samples_dir).expect("the API samples load");
+    let samples = orderflow::commands::replay::load_samples(&samples_dir, "e2e")
+        .expect("the API samples load");
     assert!(samples.len() >= 5, "{} samples", samples.len());
     for (file, sample) in samples {
         let orderflow::commands::replay::Sample::Api(request) = sample else {
@@ -170,7 +190,7 @@ async fn an_event_that_breaks_its_schema_goes_to_the_dlq_with_the_reason_and_dec
 
 #[tokio::test]
 #[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
-async fn a_v1_order_placed_in_the_store_is_still_validated_and_projected() {
+async fn a_v1_order_placed_in_the_store_still_goes_through_the_saga_and_is_projected() {
     let harness = Harness::connect().await;
     let correlation_id = Harness::correlation_id("v1-in-store");
     let order_id = uuid::Uuid::new_v4();
@@ -186,14 +206,28 @@ async fn a_v1_order_placed_in_the_store_is_still_validated_and_projected() {
     envelope.stream_id = shared::envelope::StreamId::new(format!("order-{order_id}"));
     envelope.correlation_id = shared::envelope::CorrelationId::new(&correlation_id);
     envelope.payload["orderId"] = json!(order_id);
+    envelope.payload["customerId"] = json!(format!("customer-{}", order_id.simple()));
+    envelope.payload["lines"][0]["sku"] = json!(format!("NOSTOCK-{}", order_id.simple()));
 
     harness.store_event(&envelope).await;
     let view = harness.wait_for_final_state(&order_id.to_string()).await;
-    assert_eq!(view.status, OrderStatus::Validated);
+    assert_eq!(
+        view.status,
+        OrderStatus::Cancelled,
+        "nobody stocked its SKU"
+    );
     let events = harness.stored_events(&correlation_id).await;
     let versions: Vec<_> = events
         .iter()
         .map(|e| (e.event_type.as_str(), e.schema_version))
         .collect();
-    assert_eq!(versions, vec![("OrderPlaced", 1), ("OrderValidated", 1)]);
+    assert_eq!(
+        versions,
+        vec![
+            ("OrderPlaced", 1),
+            ("OrderValidated", 1),
+            ("FraudCleared", 1),
+            ("OutOfStock", 1)
+        ]
+    );
 }
