@@ -383,8 +383,8 @@ pub enum OrderError {
     HistoryWithoutPlacement(&'static str),
     #[error("order {0} was placed twice")]
     PlacedTwice(OrderId),
-    #[error("order {order_id} was already decided ({status:?}), it cannot become {event}")]
-    AlreadyDecided {
+    #[error("order {order_id} is {status:?}: {event} cannot happen now")]
+    NotNow {
         order_id: OrderId,
         status: OrderStatus,
         event: &'static str,
@@ -470,7 +470,7 @@ impl Order {
             (Some(order), _) => order,
         };
         let Some(status) = order.status.after(event) else {
-            return Err(OrderError::AlreadyDecided {
+            return Err(OrderError::NotNow {
                 order_id: order.id,
                 status: order.status,
                 event: event.event_type(),
@@ -637,7 +637,7 @@ mod tests {
         ];
         assert_eq!(
             Order::replay(&history),
-            Err(OrderError::AlreadyDecided {
+            Err(OrderError::NotNow {
                 order_id: id,
                 status: OrderStatus::Validated,
                 event: "OrderRejected"

@@ -198,3 +198,241 @@ impl Order {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::order::{OrderLine, OrderPlaced};
+    use crate::domain::{Currency, OrderEvent};
+
+    fn eur(amount_minor: i64) -> Money {
+        Money {
+            amount_minor,
+            currency: Currency::try_from("EUR".to_string()).unwrap(),
+        }
+    }
+
+    fn placed(id: OrderId, lines: &[(&str, u32, i64)]) -> OrderEvent {
+        let lines: Vec<OrderLine> = lines
+            .iter()
+            .map(|(sku, quantity, price)| OrderLine {
+                sku: sku.to_string(),
+                quantity: *quantity,
+                unit_price: eur(*price),
+            })
+            .collect();
+        let total = eur(lines
+            .iter()
+            .map(|l| l.unit_price.amount_minor * i64::from(l.quantity))
+            .sum());
+        OrderEvent::OrderPlaced(OrderPlaced {
+            order_id: id,
+            customer_id: "c".into(),
+            lines,
+            total,
+            item_count: None,
+        })
+    }
+
+    /// given(history) → the order it folds to.
+    fn given(history: &[OrderEvent]) -> Order {
+        Order::replay(history).unwrap().expect("an order")
+    }
+
+    fn validated(id: OrderId) -> OrderEvent {
+        OrderEvent::OrderValidated(crate::domain::OrderValidated { order_id: id })
+    }
+
+    fn reserved(id: OrderId, sku: &str, quantity: u32) -> OrderEvent {
+        OrderEvent::StockReserved(StockReserved {
+            order_id: id,
+            lines: vec![ReservedLine {
+                sku: sku.into(),
+                quantity,
+            }],
+        })
+    }
+
+    #[test]
+    fn it_clears_an_ordinary_order() {
+        let id = OrderId::generate();
+        let decision = given(&[placed(id, &[("A", 1, 1_999)]), validated(id)])
+            .screen(1, &FraudPolicy::default());
+        assert_eq!(
+            decision,
+            Some(OrderEvent::FraudCleared(FraudCleared {
+                order_id: id,
+                score: 0
+            }))
+        );
+    }
+
+    #[test]
+    fn it_holds_a_large_order() {
+        let id = OrderId::generate();
+        let decision = given(&[placed(id, &[("A", 1, 600_000)]), validated(id)])
+            .screen(1, &FraudPolicy::default());
+        let Some(OrderEvent::FraudSuspected(suspected)) = decision else {
+            panic!("expected a hold: {decision:?}")
+        };
+        assert_eq!(suspected.reasons, vec!["large order: 6000.00 EUR"]);
+    }
+
+    #[test]
+    fn it_holds_a_customer_ordering_too_often() {
+        let id = OrderId::generate();
+        let decision = given(&[placed(id, &[("A", 1, 100)]), validated(id)])
+            .screen(6, &FraudPolicy::default());
+        assert!(
+            matches!(decision, Some(OrderEvent::FraudSuspected(ref s)) if s.reasons == ["6 orders from c in the velocity window"])
+        );
+    }
+
+    #[test]
+    fn it_screens_only_validated_orders() {
+        let id = OrderId::generate();
+        assert_eq!(
+            given(&[placed(id, &[("A", 1, 100)])]).screen(1, &FraudPolicy::default()),
+            None
+        );
+    }
+
+    #[test]
+    fn it_authorizes_payment_of_a_reserved_order() {
+        let id = OrderId::generate();
+        let cleared = OrderEvent::FraudCleared(FraudCleared {
+            order_id: id,
+            score: 0,
+        });
+        let order = given(&[
+            placed(id, &[("A", 2, 500)]),
+            validated(id),
+            cleared,
+            reserved(id, "A", 2),
+        ]);
+        let Some(OrderEvent::PaymentAuthorized(authorized)) = order.pay() else {
+            panic!("expected an authorization")
+        };
+        assert_eq!(authorized.amount, eur(1_000));
+    }
+
+    #[test]
+    fn it_declines_amounts_ending_in_13_cents() {
+        let id = OrderId::generate();
+        let cleared = OrderEvent::FraudCleared(FraudCleared {
+            order_id: id,
+            score: 0,
+        });
+        let order = given(&[
+            placed(id, &[("A", 1, 1_013)]),
+            validated(id),
+            cleared,
+            reserved(id, "A", 1),
+        ]);
+        assert_eq!(
+            order.pay(),
+            Some(OrderEvent::PaymentDeclined(PaymentDeclined {
+                order_id: id,
+                reason: "card declined by the issuer for 10.13 EUR".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn it_neither_pays_nor_ships_out_of_turn() {
+        let id = OrderId::generate();
+        let order = given(&[placed(id, &[("A", 1, 100)]), validated(id)]);
+        assert_eq!(order.pay(), None);
+        assert_eq!(order.ship(), None);
+    }
+
+    #[test]
+    fn it_ships_a_paid_order_and_completes_it() {
+        let id = OrderId::generate();
+        let cleared = OrderEvent::FraudCleared(FraudCleared {
+            order_id: id,
+            score: 0,
+        });
+        let paid = OrderEvent::PaymentAuthorized(PaymentAuthorized {
+            order_id: id,
+            authorization_id: "a".into(),
+            amount: eur(100),
+        });
+        let order = given(&[
+            placed(id, &[("A", 1, 100)]),
+            validated(id),
+            cleared,
+            reserved(id, "A", 1),
+            paid,
+        ]);
+        let shipment = order.ship().expect("a shipment");
+        assert_eq!(
+            Order::apply(Some(order), &shipment).unwrap().status,
+            OrderStatus::Completed
+        );
+    }
+
+    #[test]
+    fn a_declined_payment_is_compensated_by_releasing_the_stock() {
+        let id = OrderId::generate();
+        let cleared = OrderEvent::FraudCleared(FraudCleared {
+            order_id: id,
+            score: 0,
+        });
+        let declined = OrderEvent::PaymentDeclined(PaymentDeclined {
+            order_id: id,
+            reason: "no".into(),
+        });
+        let order = given(&[
+            placed(id, &[("A", 1, 1_013)]),
+            validated(id),
+            cleared,
+            reserved(id, "A", 1),
+            declined,
+        ]);
+        assert_eq!(order.status, OrderStatus::PaymentDeclined);
+        assert_eq!(
+            order.reserved,
+            vec![ReservedLine {
+                sku: "A".into(),
+                quantity: 1
+            }]
+        );
+        let released = OrderEvent::StockReleased(StockReleased {
+            order_id: id,
+            lines: order.reserved.clone(),
+        });
+        let order = Order::apply(Some(order), &released).unwrap();
+        assert_eq!(
+            (order.status, order.reserved),
+            (OrderStatus::Cancelled, vec![])
+        );
+    }
+
+    #[test]
+    fn stock_can_only_be_released_after_a_declined_payment() {
+        let id = OrderId::generate();
+        let released = OrderEvent::StockReleased(StockReleased {
+            order_id: id,
+            lines: vec![],
+        });
+        let error =
+            Order::replay(&[placed(id, &[("A", 1, 100)]), validated(id), released]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("order {id} is Validated: StockReleased cannot happen now")
+        );
+    }
+
+    #[test]
+    fn it_needs_stock_per_sku_in_sku_order() {
+        let id = OrderId::generate();
+        let order = given(&[placed(id, &[("B", 1, 1), ("A", 2, 1), ("B", 3, 1)])]);
+        let needed: Vec<(String, u32)> = order
+            .stock_needed()
+            .into_iter()
+            .map(|l| (l.sku, l.quantity))
+            .collect();
+        assert_eq!(needed, vec![("A".to_string(), 2), ("B".to_string(), 4)]);
+    }
+}
