@@ -111,6 +111,12 @@ pub fn fraud_velocity_window() -> Result<chrono::Duration, ConfigError> {
     Ok(chrono::Duration::seconds(seconds))
 }
 
+/// `ORDER_TIMEOUT_SECONDS` (default 900): how long an order may stay in a status that is not final.
+pub fn order_timeout() -> Result<chrono::Duration, ConfigError> {
+    let seconds: i64 = parsed_or("ORDER_TIMEOUT_SECONDS", 900, "a number of seconds")?;
+    Ok(chrono::Duration::seconds(seconds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

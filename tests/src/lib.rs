@@ -214,6 +214,16 @@ impl Harness {
     /// Replays a scenario of `events/scenarios/` under a fresh run id; returns the run id
     /// and the final view of every order it placed, in the order they were placed.
     pub async fn replay_scenario(&self, name: &str) -> (String, Vec<OrderView>) {
+        self.replay_scenario_waiting(name, std::time::Duration::ZERO)
+            .await
+    }
+
+    /// As [`Harness::replay_scenario`], for orders that take `extra` longer to settle.
+    pub async fn replay_scenario_waiting(
+        &self,
+        name: &str,
+        extra: std::time::Duration,
+    ) -> (String, Vec<OrderView>) {
         use orderflow::commands::replay;
         let run_id = replay::new_run_id();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -232,7 +242,7 @@ impl Harness {
             .iter()
             .flat_map(|r| r.order_ids().map(str::to_string))
             .collect();
-        let views = replay::wait_for_final_states(&self.api_url, &order_ids).await;
+        let views = replay::wait_for_final_states(&self.api_url, &order_ids, extra).await;
         assert_eq!(
             views.len(),
             order_ids.len(),

@@ -141,8 +141,12 @@ async fn concurrent_orders_for_the_last_units_never_oversell() {
         .iter()
         .map(|a| a.body["orderId"].as_str().expect("an order id").to_string())
         .collect();
-    let views =
-        orderflow::commands::replay::wait_for_final_states(&harness.api_url, &order_ids).await;
+    let views = orderflow::commands::replay::wait_for_final_states(
+        &harness.api_url,
+        &order_ids,
+        std::time::Duration::ZERO,
+    )
+    .await;
     assert_eq!(views.len(), 12);
     let completed = views
         .iter()
@@ -158,4 +162,37 @@ async fn concurrent_orders_for_the_last_units_never_oversell() {
         "exactly the available quantity is reserved"
     );
     assert_eq!(harness.stock_of(&sku).await, (0, 3));
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn an_order_nobody_decides_times_out_and_gives_its_stock_back() {
+    use orderflow::commands::test::TEST_ORDER_TIMEOUT_SECONDS;
+    let harness = Harness::connect().await;
+    // The timeout, then up to a minute until the sweeper's next run.
+    let extra = std::time::Duration::from_secs(u64::from(TEST_ORDER_TIMEOUT_SECONDS) + 70);
+    let (run_id, views) = harness.replay_scenario_waiting("timeout", extra).await;
+    let view = &views[0];
+    assert_eq!(view.status, OrderStatus::TimedOut, "{view:?}");
+    assert_eq!(
+        view.status_reason.as_deref(),
+        Some("timed out while Reserved")
+    );
+    let stream = [
+        "OrderPlaced",
+        "OrderValidated",
+        "FraudCleared",
+        "StockReserved",
+        "OrderTimedOut",
+        "StockReleased",
+    ];
+    assert_eq!(
+        harness.stream_of(&view.order_id.to_string()).await,
+        types(&stream)
+    );
+    assert_eq!(harness.stock_of(&format!("TEA-{run_id}")).await, (5, 0));
+    assert_eq!(
+        harness.dead_letters_mentioning(&run_id).await,
+        Vec::<String>::new()
+    );
 }

@@ -52,7 +52,9 @@ pub fn print_endpoints(context: &Context, stack: &StackInfo) -> Result<()> {
         context.clients.target.describe()
     );
     println!("http api   {}", stack.api_url(&context.clients.target)?);
-    println!("           POST /orders, GET /orders/{{orderId}}, GET /customers/{{customerId}}/orders,");
+    println!(
+        "           POST /orders, GET /orders/{{orderId}}, GET /customers/{{customerId}}/orders,"
+    );
     println!("           POST /inventory/{{sku}}/stock, GET /inventory/{{sku}}");
     if let Some(endpoint) = context.clients.target.endpoint() {
         println!("endpoint   {endpoint} (AWS_ENDPOINT_URL for the aws CLI and SDKs)");

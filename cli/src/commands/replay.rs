@@ -109,7 +109,7 @@ pub async fn run(context: &Context, path: &Path, wait: bool) -> Result<Vec<Order
     if !wait || order_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let views = wait_for_final_states(&target.api_url, &order_ids).await;
+    let views = wait_for_final_states(&target.api_url, &order_ids, Duration::ZERO).await;
     print_outcomes(&views, order_ids.len());
     Ok(views)
 }
@@ -323,10 +323,15 @@ async fn send_bus(target: &Target<'_>, event: &BusEvent) -> Result<Answer> {
 }
 
 /// Polls the read model until every order is final or the time is up (30 s plus a little
-/// per order); returns the last view of each order found.
-pub async fn wait_for_final_states(api_url: &str, order_ids: &[String]) -> Vec<OrderView> {
+/// per order, plus `extra`); returns the last view of each order found.
+pub async fn wait_for_final_states(
+    api_url: &str,
+    order_ids: &[String],
+    extra: Duration,
+) -> Vec<OrderView> {
     let http = reqwest::Client::new();
     let deadline = Instant::now()
+        + extra
         + Duration::from_secs(30)
         + Duration::from_millis(100) * order_ids.len() as u32;
     let progress =

@@ -13,6 +13,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 use tokio::process::Command;
 
+/// The order timeout the test stack is deployed with (the e2e timeout test waits for it).
+pub const TEST_ORDER_TIMEOUT_SECONDS: u32 = 60;
+
 pub async fn run(global: Global) -> Result<()> {
     let project = Project::locate()?;
     let started = Instant::now();
@@ -119,7 +122,14 @@ async fn all_steps(
     let clients = Clients::new(target.clone()).await;
     let template = std::fs::read_to_string(project.template())
         .map_err(|e| CliError::io(project.template(), e))?;
-    let parameters = BTreeMap::from([("EmulatorEndpoint".to_string(), endpoint.clone())]);
+    // A timeout long enough for the burst test's orders, short enough to test timeouts.
+    let parameters = BTreeMap::from([
+        ("EmulatorEndpoint".to_string(), endpoint.clone()),
+        (
+            "OrderTimeoutSeconds".to_string(),
+            TEST_ORDER_TIMEOUT_SECONDS.to_string(),
+        ),
+    ]);
     deploy(
         &clients,
         DeployRequest {

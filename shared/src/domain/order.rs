@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::codec::EventCodec;
 use super::saga::{
-    FraudCleared, FraudSuspected, OutOfStock, PaymentAuthorized, PaymentDeclined, ReservedLine,
-    ShipmentScheduled, StockReleased, StockReserved,
+    FraudCleared, FraudSuspected, OrderTimedOut, OutOfStock, PaymentAuthorized, PaymentDeclined,
+    PaymentVoided, ReservedLine, ShipmentScheduled, StockReleased, StockReserved,
 };
 use crate::envelope::StreamId;
 
@@ -277,6 +277,8 @@ pub enum OrderEvent {
     PaymentDeclined(PaymentDeclined),
     StockReleased(StockReleased),
     ShipmentScheduled(ShipmentScheduled),
+    OrderTimedOut(OrderTimedOut),
+    PaymentVoided(PaymentVoided),
 }
 
 impl EventCodec for OrderEvent {
@@ -292,6 +294,8 @@ impl EventCodec for OrderEvent {
         ("PaymentDeclined", 1),
         ("StockReleased", 1),
         ("ShipmentScheduled", 1),
+        ("OrderTimedOut", 1),
+        ("PaymentVoided", 1),
     ];
 
     fn event_type(&self) -> &'static str {
@@ -307,6 +311,8 @@ impl EventCodec for OrderEvent {
             OrderEvent::PaymentDeclined(_) => "PaymentDeclined",
             OrderEvent::StockReleased(_) => "StockReleased",
             OrderEvent::ShipmentScheduled(_) => "ShipmentScheduled",
+            OrderEvent::OrderTimedOut(_) => "OrderTimedOut",
+            OrderEvent::PaymentVoided(_) => "PaymentVoided",
         }
     }
 }
@@ -325,6 +331,8 @@ impl OrderEvent {
             OrderEvent::PaymentDeclined(e) => e.order_id,
             OrderEvent::StockReleased(e) => e.order_id,
             OrderEvent::ShipmentScheduled(e) => e.order_id,
+            OrderEvent::OrderTimedOut(e) => e.order_id,
+            OrderEvent::PaymentVoided(e) => e.order_id,
         }
     }
 }
@@ -344,6 +352,8 @@ pub enum OrderStatus {
     /// Payment failed; the stock is being released.
     PaymentDeclined,
     Completed,
+    /// Nothing decided the order in time; what it took is given back.
+    TimedOut,
 }
 
 impl OrderStatus {
@@ -354,6 +364,7 @@ impl OrderStatus {
                 | OrderStatus::OnHold
                 | OrderStatus::Cancelled
                 | OrderStatus::Completed
+                | OrderStatus::TimedOut
         )
     }
 
@@ -371,6 +382,8 @@ impl OrderStatus {
             (Reserved, OrderEvent::PaymentDeclined(_)) => PaymentDeclined,
             (PaymentDeclined, OrderEvent::StockReleased(_)) => Cancelled,
             (Paid, OrderEvent::ShipmentScheduled(_)) => Completed,
+            (status, OrderEvent::OrderTimedOut(_)) if !status.is_terminal() => TimedOut,
+            (TimedOut, OrderEvent::StockReleased(_) | OrderEvent::PaymentVoided(_)) => TimedOut,
             _ => return None,
         })
     }
@@ -422,6 +435,8 @@ pub struct Order {
     pub status: OrderStatus,
     /// Stock this order holds (from StockReserved until StockReleased).
     pub reserved: Vec<ReservedLine>,
+    /// The payment authorization, until it is voided.
+    pub authorization: Option<String>,
 }
 
 impl Order {
@@ -461,6 +476,7 @@ impl Order {
                     total: placed.total.clone(),
                     status: OrderStatus::Placed,
                     reserved: Vec::new(),
+                    authorization: None,
                 });
             }
             (None, other) => return Err(OrderError::HistoryWithoutPlacement(other.event_type())),
@@ -481,9 +497,15 @@ impl Order {
             OrderEvent::StockReleased(_) => Vec::new(),
             _ => order.reserved,
         };
+        let authorization = match event {
+            OrderEvent::PaymentAuthorized(e) => Some(e.authorization_id.clone()),
+            OrderEvent::PaymentVoided(_) => None,
+            _ => order.authorization,
+        };
         Ok(Order {
             status,
             reserved,
+            authorization,
             ..order
         })
     }

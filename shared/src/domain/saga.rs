@@ -4,6 +4,7 @@
 //! ```text
 //! Placed ─OrderValidated→ Validated ─FraudCleared→ Cleared ─StockReserved→ Reserved ─PaymentAuthorized→ Paid ─ShipmentScheduled→ Completed
 //!    └─OrderRejected→ Rejected   └─FraudSuspected→ OnHold   └─OutOfStock→ Cancelled   └─PaymentDeclined→ PaymentDeclined ─StockReleased→ Cancelled
+//! any status not final ─OrderTimedOut→ TimedOut, then StockReleased and PaymentVoided as needed
 //! ```
 
 use super::money::Money;
@@ -81,6 +82,23 @@ pub struct ShipmentScheduled {
     pub carrier: String,
 }
 
+/// Nothing decided the order in time: the sweeper ends it, and what it took is undone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrderTimedOut {
+    pub order_id: OrderId,
+    /// The status the order was stuck in.
+    pub stuck_in: String,
+}
+
+/// Compensation: an authorized payment of an order that will not ship is voided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaymentVoided {
+    pub order_id: OrderId,
+    pub authorization_id: String,
+}
+
 /// What fraud screening weighs; configured per deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FraudPolicy {
@@ -106,15 +124,26 @@ impl Default for FraudPolicy {
     }
 }
 
-/// The simulated payment provider's rule, deterministic so tests choose the outcome, as
-/// card networks' test numbers do: a total whose cents are `.13` is declined.
+/// The simulated payment provider's rules, deterministic so tests choose the outcome, as
+/// card networks' test numbers do: a total whose cents are `.13` is declined, one whose
+/// cents are `.42` never gets an answer (the order waits until it times out).
 pub const DECLINED_CENTS: i64 = 13;
+pub const UNANSWERED_CENTS: i64 = 42;
 
-pub fn payment_outcome(order: &Order) -> Result<String, String> {
-    if order.total.amount_minor.rem_euclid(100) == DECLINED_CENTS {
-        Err(format!("card declined by the issuer for {}", order.total))
-    } else {
-        Ok(format!("auth-{}", order.id))
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    Authorized(String),
+    Declined(String),
+    NoAnswer,
+}
+
+pub fn payment_outcome(order: &Order) -> PaymentOutcome {
+    match order.total.amount_minor.rem_euclid(100) {
+        DECLINED_CENTS => {
+            PaymentOutcome::Declined(format!("card declined by the issuer for {}", order.total))
+        }
+        UNANSWERED_CENTS => PaymentOutcome::NoAnswer,
+        _ => PaymentOutcome::Authorized(format!("auth-{}", order.id)),
     }
 }
 
@@ -157,17 +186,52 @@ impl Order {
         if self.status != OrderStatus::Reserved {
             return None;
         }
-        Some(match payment_outcome(self) {
-            Ok(authorization_id) => super::OrderEvent::PaymentAuthorized(PaymentAuthorized {
-                order_id: self.id,
-                authorization_id,
-                amount: self.total.clone(),
-            }),
-            Err(reason) => super::OrderEvent::PaymentDeclined(PaymentDeclined {
-                order_id: self.id,
-                reason,
-            }),
-        })
+        match payment_outcome(self) {
+            PaymentOutcome::Authorized(authorization_id) => {
+                Some(super::OrderEvent::PaymentAuthorized(PaymentAuthorized {
+                    order_id: self.id,
+                    authorization_id,
+                    amount: self.total.clone(),
+                }))
+            }
+            PaymentOutcome::Declined(reason) => {
+                Some(super::OrderEvent::PaymentDeclined(PaymentDeclined {
+                    order_id: self.id,
+                    reason,
+                }))
+            }
+            PaymentOutcome::NoAnswer => None,
+        }
+    }
+
+    /// The sweeper's decision for an order last changed at `updated_at`: time it out when
+    /// it is not final and older than `timeout`.
+    pub fn time_out(
+        &self,
+        updated_at: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+        timeout: chrono::Duration,
+    ) -> Option<super::OrderEvent> {
+        if self.status.is_terminal() || now - updated_at < timeout {
+            return None;
+        }
+        Some(super::OrderEvent::OrderTimedOut(OrderTimedOut {
+            order_id: self.id,
+            stuck_in: format!("{:?}", self.status),
+        }))
+    }
+
+    /// Compensation after a timeout: void the payment if one was authorized.
+    pub fn void_payment(&self) -> Option<super::OrderEvent> {
+        match (&self.status, &self.authorization) {
+            (OrderStatus::TimedOut, Some(authorization_id)) => {
+                Some(super::OrderEvent::PaymentVoided(PaymentVoided {
+                    order_id: self.id,
+                    authorization_id: authorization_id.clone(),
+                }))
+            }
+            _ => None,
+        }
     }
 
     /// Shipment of a paid order.

@@ -6,6 +6,7 @@ pub mod outbox_relay;
 pub mod projector;
 pub mod saga;
 pub mod steps;
+pub mod sweeper;
 pub mod validator;
 
 use crate::batch::RecordError;

@@ -46,14 +46,15 @@ pub struct Payment;
 
 impl Step for Payment {
     const CONSUMER: &'static str = "payment";
-    const TRIGGERS: &'static [&'static str] = &["StockReserved"];
+    const TRIGGERS: &'static [&'static str] = &["StockReserved", "OrderTimedOut"];
 
+    /// Charges a reserved order; voids the authorization of one that timed out.
     async fn decide(
         &self,
         order: &Order,
         _trigger: &EventEnvelope,
     ) -> Result<Option<OrderEvent>, RecordError> {
-        Ok(order.pay())
+        Ok(order.pay().or_else(|| order.void_payment()))
     }
 }
 
@@ -74,8 +75,8 @@ impl Step for Shipping {
 }
 
 /// `inventory`: `FraudCleared` → stock held on every SKU stream, then `StockReserved` (or
-/// `OutOfStock`, having given back what it took); `PaymentDeclined` → stock given back,
-/// then `StockReleased`.
+/// `OutOfStock`, having given back what it took); `PaymentDeclined` or `OrderTimedOut` of
+/// an order holding stock → stock given back, then `StockReleased`.
 pub struct StockKeeping<S> {
     pub store: S,
 }
@@ -85,7 +86,7 @@ const SHELF_ATTEMPTS: u32 = 5;
 
 impl<S: EventStore> Step for StockKeeping<S> {
     const CONSUMER: &'static str = "inventory";
-    const TRIGGERS: &'static [&'static str] = &["FraudCleared", "PaymentDeclined"];
+    const TRIGGERS: &'static [&'static str] = &["FraudCleared", "PaymentDeclined", "OrderTimedOut"];
 
     async fn decide(
         &self,
@@ -95,7 +96,7 @@ impl<S: EventStore> Step for StockKeeping<S> {
         let causality = Causality::caused_by(trigger);
         match order.status {
             OrderStatus::Cleared => self.reserve(order, &causality).await.map(Some),
-            OrderStatus::PaymentDeclined => {
+            OrderStatus::PaymentDeclined | OrderStatus::TimedOut if !order.reserved.is_empty() => {
                 self.release(order, &order.reserved, &causality).await?;
                 Ok(Some(OrderEvent::StockReleased(StockReleased {
                     order_id: order.id,

@@ -4,8 +4,8 @@
 use crate::domain::inventory::{StockAdded, StockAllocated, StockDeallocated};
 use crate::domain::order::PlaceOrderRequest;
 use crate::domain::saga::{
-    FraudCleared, FraudSuspected, OutOfStock, PaymentAuthorized, PaymentDeclined,
-    ShipmentScheduled, StockReleased, StockReserved,
+    FraudCleared, FraudSuspected, OrderTimedOut, OutOfStock, PaymentAuthorized, PaymentDeclined,
+    PaymentVoided, ShipmentScheduled, StockReleased, StockReserved,
 };
 use crate::domain::{
     EventCodec, InventoryEvent, OrderEvent, OrderPlaced, OrderRejected, OrderValidated,
@@ -72,6 +72,8 @@ pub fn contracts() -> Vec<Contract> {
         event::<OrderEvent, PaymentDeclined>("PaymentDeclined"),
         event::<OrderEvent, StockReleased>("StockReleased"),
         event::<OrderEvent, ShipmentScheduled>("ShipmentScheduled"),
+        event::<OrderEvent, OrderTimedOut>("OrderTimedOut"),
+        event::<OrderEvent, PaymentVoided>("PaymentVoided"),
         event::<InventoryEvent, StockAdded>("StockAdded"),
         event::<InventoryEvent, StockAllocated>("StockAllocated"),
         event::<InventoryEvent, StockDeallocated>("StockDeallocated"),

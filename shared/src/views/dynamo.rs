@@ -7,6 +7,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 /// The global secondary index by `customerId` (hash) and `placedAt` (range).
 pub const BY_CUSTOMER_INDEX: &str = "byCustomer";
+/// The global secondary index by `status` (hash) and `updatedAt` (range).
+pub const BY_STATUS_INDEX: &str = "byStatus";
 
 /// One item per order, keyed by `orderId`; `version` is the optimistic-lock attribute.
 #[derive(Clone)]
@@ -95,6 +97,44 @@ impl OrderViews for DynamoOrderViews {
                 })
             })
             .collect()
+    }
+
+    async fn in_status_since_before(
+        &self,
+        status: crate::domain::OrderStatus,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<OrderId>, ViewError> {
+        let status = serde_json::to_value(status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let items: Vec<std::collections::HashMap<String, AttributeValue>> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_STATUS_INDEX)
+            .key_condition_expression("#status = :s AND updatedAt < :t")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":s", AttributeValue::S(status))
+            .expression_attribute_values(
+                ":t",
+                AttributeValue::S(before.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            )
+            .projection_expression("orderId")
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| ViewError::Unavailable(error_text(&e)))?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                item.get("orderId")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|id| OrderId::parse(id))
+            })
+            .collect())
     }
 
     async fn save(&self, view: &OrderView, expected_version: u64) -> Result<(), ViewError> {

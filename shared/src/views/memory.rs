@@ -47,6 +47,19 @@ impl OrderViews for InMemoryOrderViews {
         Ok(found)
     }
 
+    async fn in_status_since_before(
+        &self,
+        status: crate::domain::OrderStatus,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<OrderId>, ViewError> {
+        let views = self.views.lock().expect("views lock");
+        Ok(views
+            .values()
+            .filter(|v| v.status == status && v.updated_at < before)
+            .map(|v| v.order_id)
+            .collect())
+    }
+
     async fn save(&self, view: &OrderView, expected_version: u64) -> Result<(), ViewError> {
         let mut views = self.views.lock().expect("views lock");
         let stored_version = views.get(&view.order_id).map_or(0, |v| v.version);

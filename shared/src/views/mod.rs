@@ -46,6 +46,13 @@ pub trait OrderViews: Send + Sync {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<OrderView>, ViewError>> + Send;
 
+    /// Orders in `status` whose last change is older than `before` (from the by-status index).
+    fn in_status_since_before(
+        &self,
+        status: crate::domain::OrderStatus,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<Vec<OrderId>, ViewError>> + Send;
+
     /// Saves `view` only if the stored one is still at `expected_version` (0: none stored).
     fn save(
         &self,

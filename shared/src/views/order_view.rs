@@ -93,6 +93,9 @@ impl OrderView {
                 ))
             }
             OrderEvent::PaymentDeclined(e) => view.status_reason = Some(e.reason.clone()),
+            OrderEvent::OrderTimedOut(e) => {
+                view.status_reason = Some(format!("timed out while {}", e.stuck_in))
+            }
             _ => {}
         }
         view.timeline.push(TimelineEntry {

@@ -1,0 +1,31 @@
+//! `timeout-sweeper`: on a schedule, times out orders stuck too long. Logic: `shared::handlers::sweeper`.
+#![recursion_limit = "256"]
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use shared::handlers::sweeper::TimeoutSweeper;
+use shared::store::DynamoEventStore;
+use shared::views::DynamoOrderViews;
+use shared::{aws, config, observability};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    observability::init_logging();
+    let (store_table, view_table, timeout) = (
+        config::event_store_table()?,
+        config::order_view_table()?,
+        config::order_timeout()?,
+    );
+    let sdk = aws::sdk_config().await;
+    let dynamodb = aws::dynamodb(&sdk);
+    let sweeper = TimeoutSweeper::new(
+        DynamoEventStore::new(dynamodb.clone(), store_table),
+        DynamoOrderViews::new(dynamodb, view_table),
+        timeout,
+    );
+    let sweeper = &sweeper;
+    lambda_runtime::run(service_fn(
+        move |_: LambdaEvent<serde_json::Value>| async move {
+            sweeper.sweep(chrono::Utc::now()).await.map_err(Error::from)
+        },
+    ))
+    .await
+}
