@@ -54,6 +54,13 @@ pub fn order_view_table() -> Result<String, ConfigError> {
     )
 }
 
+pub fn analytics_table() -> Result<String, ConfigError> {
+    required(
+        "ANALYTICS_TABLE",
+        "the DynamoDB table of sales and order counts",
+    )
+}
+
 pub fn event_bus_name() -> Result<String, ConfigError> {
     required(
         "EVENT_BUS_NAME",

@@ -9,6 +9,7 @@
 //! - [`observability`], [`config`], [`aws`]: logging, environment, SDK set-up.
 #![forbid(unsafe_code)]
 
+pub mod analytics;
 pub mod aws;
 pub mod batch;
 pub mod bus;

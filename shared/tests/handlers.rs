@@ -3,6 +3,7 @@
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde::de::DeserializeOwned;
+use shared::analytics::InMemoryAnalytics;
 use shared::bus::InMemoryBus;
 use shared::deadletter::InMemoryDeadLetters;
 use shared::domain::{EventCodec, OrderStatus, ValidationPolicy};
@@ -46,7 +47,11 @@ fn response_json(response: &lambda_http::Response<lambda_http::Body>) -> serde_j
 
 #[tokio::test]
 async fn api_places_a_valid_order_and_answers_202_with_its_id() {
-    let api = Api::new(InMemoryEventStore::default(), InMemoryOrderViews::default());
+    let api = Api::new(
+        InMemoryEventStore::default(),
+        InMemoryOrderViews::default(),
+        InMemoryAnalytics::default(),
+    );
     let request =
         lambda_http::request::from_str(&sample_text("aws/apigw-v2-post-order.json")).unwrap();
     let response = api.handle(request).await;
@@ -64,7 +69,11 @@ async fn api_places_a_valid_order_and_answers_202_with_its_id() {
 #[tokio::test]
 async fn api_stores_order_placed_with_the_callers_correlation_and_the_request_as_cause() {
     let store = InMemoryEventStore::default();
-    let api = Api::new(store, InMemoryOrderViews::default());
+    let api = Api::new(
+        store,
+        InMemoryOrderViews::default(),
+        InMemoryAnalytics::default(),
+    );
     let request =
         lambda_http::request::from_str(&sample_text("aws/apigw-v2-post-order.json")).unwrap();
     let response = api.handle(request).await;
@@ -86,7 +95,11 @@ async fn api_stores_order_placed_with_the_callers_correlation_and_the_request_as
 
 #[tokio::test]
 async fn api_answers_400_naming_the_bad_field_and_stores_nothing() {
-    let api = Api::new(InMemoryEventStore::default(), InMemoryOrderViews::default());
+    let api = Api::new(
+        InMemoryEventStore::default(),
+        InMemoryOrderViews::default(),
+        InMemoryAnalytics::default(),
+    );
     let request =
         lambda_http::request::from_str(&sample_text("aws/apigw-v2-post-order-invalid.json"))
             .unwrap();
@@ -99,7 +112,11 @@ async fn api_answers_400_naming_the_bad_field_and_stores_nothing() {
 #[tokio::test]
 async fn api_answers_404_for_an_order_it_does_not_know_and_200_once_projected() {
     let views = InMemoryOrderViews::default();
-    let api = Api::new(InMemoryEventStore::default(), views);
+    let api = Api::new(
+        InMemoryEventStore::default(),
+        views,
+        InMemoryAnalytics::default(),
+    );
     let request =
         || lambda_http::request::from_str(&sample_text("aws/apigw-v2-get-order.json")).unwrap();
     assert_eq!(api.handle(request()).await.status(), 404);
@@ -126,10 +143,14 @@ async fn api_answers_404_for_an_order_it_does_not_know_and_200_once_projected() 
 }
 
 // The handlers own their ports; these accessors reach the fakes inside for assertions.
-fn api_store(api: &Api<InMemoryEventStore, InMemoryOrderViews>) -> &InMemoryEventStore {
+fn api_store(
+    api: &Api<InMemoryEventStore, InMemoryOrderViews, InMemoryAnalytics>,
+) -> &InMemoryEventStore {
     api.ports().0
 }
-fn api_views(api: &Api<InMemoryEventStore, InMemoryOrderViews>) -> &InMemoryOrderViews {
+fn api_views(
+    api: &Api<InMemoryEventStore, InMemoryOrderViews, InMemoryAnalytics>,
+) -> &InMemoryOrderViews {
     api.ports().1
 }
 fn projector_views(
@@ -506,4 +527,26 @@ async fn validator_parks_an_order_placed_that_breaks_its_schema() {
         1,
         "nothing appended"
     );
+}
+
+// ------------------------------------------------------------------ analytics
+
+#[tokio::test]
+async fn analytics_counts_each_event_once_however_often_it_arrives() {
+    use shared::analytics::AnalyticsStore;
+    use shared::handlers::analytics::AnalyticsConsumer;
+    let consumer = AnalyticsConsumer::new(
+        InMemoryEventStore::with_events(vec![placed()]),
+        InMemoryAnalytics::default(),
+        InMemoryDeadLetters::default(),
+    );
+    let response = consumer
+        .handle(sample::<SqsEvent>("aws/sqs-order-placed.json"))
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    consumer
+        .handle(sample::<SqsEvent>("aws/sqs-order-placed.json"))
+        .await;
+    let counts = consumer.ports().1.status_counts().await.unwrap();
+    assert_eq!(counts.get("Placed"), Some(&1));
 }

@@ -107,6 +107,14 @@ async fn a_mixed_burst_ends_every_order_where_its_kind_says() {
         (1000 - 150, 150)
     );
     assert_eq!(harness.stock_of(&format!("MUG-{run_id}")).await, (0, 10));
+    // Sales count authorized payments only: 150 + 10 units, each once.
+    let sold = harness
+        .wait_for_units_sold(
+            &[format!("TEA-{run_id}"), format!("MUG-{run_id}")],
+            &[150, 10],
+        )
+        .await;
+    assert_eq!(sold, vec![150, 10]);
     assert_eq!(
         harness.dead_letters_mentioning(&run_id).await,
         Vec::<String>::new()

@@ -1,5 +1,6 @@
 //! `api-ingress`: the HTTP API (commands and queries). Logic: `shared::handlers::api`.
 #![recursion_limit = "256"]
+use shared::analytics::DynamoAnalytics;
 use shared::handlers::api::Api;
 use shared::store::DynamoEventStore;
 use shared::views::DynamoOrderViews;
@@ -9,12 +10,17 @@ use std::convert::Infallible;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     observability::init_logging();
-    let (store_table, view_table) = (config::event_store_table()?, config::order_view_table()?);
+    let (store_table, view_table, analytics_table) = (
+        config::event_store_table()?,
+        config::order_view_table()?,
+        config::analytics_table()?,
+    );
     let sdk = aws::sdk_config().await;
     let dynamodb = aws::dynamodb(&sdk);
     let api = Api::new(
         DynamoEventStore::new(dynamodb.clone(), store_table),
-        DynamoOrderViews::new(dynamodb, view_table),
+        DynamoOrderViews::new(dynamodb.clone(), view_table),
+        DynamoAnalytics::new(dynamodb, analytics_table),
     );
     let api = &api;
     lambda_http::run(lambda_http::service_fn(move |request| async move {

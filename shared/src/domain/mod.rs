@@ -1,6 +1,7 @@
 //! Pure domain logic: commands are checked, decisions are made and events are folded
 //! into state here, with no I/O and no AWS crate.
 
+pub mod analytics;
 pub mod codec;
 pub mod inventory;
 pub mod money;

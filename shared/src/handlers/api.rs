@@ -5,6 +5,7 @@
 //!   outbox relay publishes the stored event.
 //! - `GET /orders/{orderId}`: the order's read model, 404 when unknown.
 
+use crate::analytics::AnalyticsStore;
 use crate::domain::inventory::{StockAdded, sku_stream};
 use crate::domain::{
     EventCodec, InvalidCommand, InventoryEvent, Order, OrderId, PlaceOrder, Shelf,
@@ -22,19 +23,24 @@ pub const CORRELATION_HEADER: &str = "x-correlation-id";
 /// The largest body accepted, as for an SQS message or an EventBridge event.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-pub struct Api<S, V> {
+pub struct Api<S, V, A> {
     store: S,
     views: V,
+    analytics: A,
 }
 
-impl<S: EventStore, V: OrderViews> Api<S, V> {
+impl<S: EventStore, V: OrderViews, A: AnalyticsStore> Api<S, V, A> {
     /// The ports it was built with (tests inspect the fakes).
     pub fn ports(&self) -> (&S, &V) {
         (&self.store, &self.views)
     }
 
-    pub fn new(store: S, views: V) -> Self {
-        Self { store, views }
+    pub fn new(store: S, views: V, analytics: A) -> Self {
+        Self {
+            store,
+            views,
+            analytics,
+        }
     }
 
     /// Never fails: every outcome, errors included, is an HTTP response.
@@ -68,6 +74,11 @@ impl<S: EventStore, V: OrderViews> Api<S, V> {
                     .await
             }
             "GET /inventory/{sku}" => self.get_stock(&path_parameter(&request, "sku")).await,
+            "GET /analytics/sales" => self.sales(&request).await,
+            "GET /analytics/orders" => match self.analytics.status_counts().await {
+                Ok(counts) => json_response(StatusCode::OK, json!({ "ordersByStatus": counts })),
+                Err(error) => unavailable("the order counts could not be read", &error),
+            },
             _ => json_response(
                 StatusCode::NOT_FOUND,
                 json!({ "error": format!("no route for {route}") }),
@@ -120,6 +131,56 @@ impl<S: EventStore, V: OrderViews> Api<S, V> {
                     json!({ "error": "the order could not be stored; retry later" }),
                 )
             }
+        }
+    }
+
+    /// Sales per product per minute between `from` and `to` (RFC 3339; default: the last hour).
+    async fn sales(&self, request: &Request) -> Response<Body> {
+        let now = chrono::Utc::now();
+        let parameters = request
+            .query_string_parameters_ref()
+            .cloned()
+            .unwrap_or_default();
+        let time = |name: &'static str, default: chrono::DateTime<chrono::Utc>| match parameters
+            .first(name)
+        {
+            None => Ok(default),
+            Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|e| {
+                    (
+                        name,
+                        format!("{name}: `{text}` is not an RFC 3339 time: {e}"),
+                    )
+                }),
+        };
+        let (from, to) = match (
+            time("from", now - chrono::Duration::hours(1)),
+            time("to", now),
+        ) {
+            (Ok(from), Ok(to)) => (from, to),
+            (Err((field, error)), _) | (_, Err((field, error))) => {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({ "error": error, "field": field }),
+                );
+            }
+        };
+        if from > to {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                json!({ "error": "from: must not be after to", "field": "from" }),
+            );
+        }
+        match self.analytics.sales(from, to).await {
+            Ok(sales) => json_response(
+                StatusCode::OK,
+                json!({ "from": from, "to": to, "sales": sales }),
+            ),
+            Err(error) => json_response(
+                StatusCode::BAD_REQUEST,
+                json!({ "error": error.to_string() }),
+            ),
         }
     }
 

@@ -1,6 +1,7 @@
 //! One handler per Lambda function. Each is generic over the ports it uses, so tests run
 //! it on the sample events in `events/` against in-memory fakes.
 
+pub mod analytics;
 pub mod api;
 pub mod outbox_relay;
 pub mod projector;

@@ -132,7 +132,7 @@ impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
     }
 }
 
-fn order_id_of(trigger: &EventEnvelope) -> Result<OrderId, RecordError> {
+pub(crate) fn order_id_of(trigger: &EventEnvelope) -> Result<OrderId, RecordError> {
     trigger
         .stream_id
         .as_str()
@@ -142,7 +142,7 @@ fn order_id_of(trigger: &EventEnvelope) -> Result<OrderId, RecordError> {
 }
 
 /// The stored event inside the EventBridge event inside the SQS message.
-fn envelope_in(message: &SqsMessage) -> Result<EventEnvelope, RecordError> {
+pub(crate) fn envelope_in(message: &SqsMessage) -> Result<EventEnvelope, RecordError> {
     let body = message
         .body
         .as_deref()

@@ -1,0 +1,31 @@
+//! `analytics`: every order event → counts per status and sales per product per minute. Logic: `shared::handlers::analytics`.
+#![recursion_limit = "256"]
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use shared::analytics::DynamoAnalytics;
+use shared::deadletter::SqsDeadLetters;
+use shared::events::SqsEvent;
+use shared::handlers::analytics::AnalyticsConsumer;
+use shared::store::DynamoEventStore;
+use shared::{aws, config, observability};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    observability::init_logging();
+    let (store_table, analytics_table, dlq_url) = (
+        config::event_store_table()?,
+        config::analytics_table()?,
+        config::dead_letter_queue_url()?,
+    );
+    let sdk = aws::sdk_config().await;
+    let dynamodb = aws::dynamodb(&sdk);
+    let consumer = AnalyticsConsumer::new(
+        DynamoEventStore::new(dynamodb.clone(), store_table),
+        DynamoAnalytics::new(dynamodb, analytics_table),
+        SqsDeadLetters::new(aws::sqs(&sdk), dlq_url),
+    );
+    let consumer = &consumer;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, Error>(consumer.handle(event.payload).await)
+    }))
+    .await
+}
