@@ -32,8 +32,7 @@ pub fn template_functions(template: &str) -> Vec<String> {
 
 /// Builds every function and returns the zip of each, by function name.
 pub fn build(project: &Project, profile: Profile) -> Result<BTreeMap<String, PathBuf>> {
-    let template =
-        fs::read_to_string(project.template()).map_err(|e| CliError::io(project.template(), e))?;
+    let template = fs::read_to_string(project.template()).map_err(|e| CliError::io(project.template(), e))?;
     let functions = template_functions(&template);
     if functions.is_empty() {
         return Err(CliError::Build(format!(
@@ -48,19 +47,14 @@ pub fn build(project: &Project, profile: Profile) -> Result<BTreeMap<String, Pat
 }
 
 fn package_args(functions: &[String]) -> Vec<String> {
-    functions
-        .iter()
-        .flat_map(|f| ["-p".to_string(), f.clone()])
-        .collect()
+    functions.iter().flat_map(|f| ["-p".to_string(), f.clone()]).collect()
 }
 
 fn run(command: &mut Command, what: &str) -> Result<()> {
     eprintln!("$ {what}");
     match command.status() {
         Ok(status) if status.success() => Ok(()),
-        Ok(status) => Err(CliError::Build(format!(
-            "`{what}` exited with {status} (its output is above)"
-        ))),
+        Ok(status) => Err(CliError::Build(format!("`{what}` exited with {status} (its output is above)"))),
         Err(e) => Err(CliError::Build(format!("cannot run `{what}`: {e}"))),
     }
 }
@@ -68,10 +62,7 @@ fn run(command: &mut Command, what: &str) -> Result<()> {
 fn build_debug(project: &Project, functions: &[String]) -> Result<BTreeMap<String, PathBuf>> {
     let args = package_args(functions);
     run(
-        Command::new("cargo")
-            .arg("build")
-            .args(&args)
-            .current_dir(project.root()),
+        Command::new("cargo").arg("build").args(&args).current_dir(project.root()),
         &format!("cargo build {}", args.join(" ")),
     )?;
     let out_dir = project.state_dir().join("build").join("debug");
@@ -90,15 +81,8 @@ fn build_debug(project: &Project, functions: &[String]) -> Result<BTreeMap<Strin
 fn build_release(project: &Project, functions: &[String]) -> Result<BTreeMap<String, PathBuf>> {
     crate::emulator::ensure_tools(project)?;
     let args = package_args(functions);
-    let path = format!(
-        "{}:{}",
-        project.venv().join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let what = format!(
-        "cargo lambda build --release --output-format zip {}",
-        args.join(" ")
-    );
+    let path = format!("{}:{}", project.venv().join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let what = format!("cargo lambda build --release --output-format zip {}", args.join(" "));
     run(
         Command::new("cargo")
             .args(["lambda", "build", "--release", "--output-format", "zip"])
@@ -110,16 +94,9 @@ fn build_release(project: &Project, functions: &[String]) -> Result<BTreeMap<Str
     functions
         .iter()
         .map(|function| {
-            let zip_path = project
-                .target_dir()
-                .join("lambda")
-                .join(function)
-                .join("bootstrap.zip");
+            let zip_path = project.target_dir().join("lambda").join(function).join("bootstrap.zip");
             if !zip_path.is_file() {
-                return Err(CliError::Build(format!(
-                    "cargo lambda did not produce {}",
-                    zip_path.display()
-                )));
+                return Err(CliError::Build(format!("cargo lambda did not produce {}", zip_path.display())));
             }
             Ok((function.clone(), zip_path))
         })
@@ -128,18 +105,15 @@ fn build_release(project: &Project, functions: &[String]) -> Result<BTreeMap<Str
 
 /// Zips `binary` as an executable `bootstrap`, as Lambda's custom runtimes expect.
 fn zip_bootstrap(binary: &Path, zip_path: &Path) -> Result<()> {
-    let bytes = fs::read(binary)
-        .map_err(|e| CliError::Build(format!("{}: {e} (was it built?)", binary.display())))?;
+    let bytes = fs::read(binary).map_err(|e| CliError::Build(format!("{}: {e} (was it built?)", binary.display())))?;
     let file = File::create(zip_path).map_err(|e| CliError::io(zip_path, e))?;
     let mut zip = zip::ZipWriter::new(file);
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .compression_level(Some(1))
         .unix_permissions(0o755);
-    let write_error =
-        |e: &dyn std::fmt::Display| CliError::Build(format!("{}: {e}", zip_path.display()));
-    zip.start_file("bootstrap", options)
-        .map_err(|e| write_error(&e))?;
+    let write_error = |e: &dyn std::fmt::Display| CliError::Build(format!("{}: {e}", zip_path.display()));
+    zip.start_file("bootstrap", options).map_err(|e| write_error(&e))?;
     zip.write_all(&bytes).map_err(|e| write_error(&e))?;
     zip.finish().map_err(|e| write_error(&e))?;
     Ok(())
@@ -152,9 +126,6 @@ mod tests {
     #[test]
     fn it_reads_the_function_names_from_the_template() {
         let template = "  A:\n    Properties:\n      CodeUri: ../functions/api-ingress\n      CodeUri: ../functions/projector/\n      CodeUri: s3://x/y\n";
-        assert_eq!(
-            template_functions(template),
-            vec!["api-ingress", "projector"]
-        );
+        assert_eq!(template_functions(template), vec!["api-ingress", "projector"]);
     }
 }

@@ -29,24 +29,14 @@ pub async fn deploy(clients: &Clients, request: DeployRequest<'_>) -> Result<Sta
     let bucket = artifact_bucket(clients, request.stack).await?;
     let mut code_uris = BTreeMap::new();
     for (function, zip) in request.zips {
-        code_uris.insert(
-            function.clone(),
-            upload(clients, &bucket, function, zip).await?,
-        );
+        code_uris.insert(function.clone(), upload(clients, &bucket, function, zip).await?);
     }
     let template = rewrite_code_uris(request.template, &code_uris)?;
     let template_source = template_source(clients, &bucket, template).await?;
-    let deploy_error = |reason: String| CliError::Deploy {
-        stack: request.stack.to_string(),
-        reason,
-    };
+    let deploy_error = |reason: String| CliError::Deploy { stack: request.stack.to_string(), reason };
 
     let existing = prepare_stack(clients, request.stack).await?;
-    let change_set_type = if existing {
-        ChangeSetType::Update
-    } else {
-        ChangeSetType::Create
-    };
+    let change_set_type = if existing { ChangeSetType::Update } else { ChangeSetType::Create };
     let change_set_name = format!("orderflow-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
     let cfn = clients.cloudformation();
     let mut create = cfn
@@ -61,34 +51,18 @@ pub async fn deploy(clients: &Clients, request: DeployRequest<'_>) -> Result<Sta
             request
                 .parameters
                 .iter()
-                .map(|(k, v)| {
-                    Parameter::builder()
-                        .parameter_key(k)
-                        .parameter_value(v)
-                        .build()
-                })
+                .map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build())
                 .collect(),
         ));
     create = match &template_source {
         TemplateSource::Body(body) => create.template_body(body),
         TemplateSource::Url(url) => create.template_url(url),
     };
-    create
-        .send()
-        .await
-        .map_err(|e| deploy_error(shared::aws::sdk_error_text(&e)))?;
+    create.send().await.map_err(|e| deploy_error(shared::aws::sdk_error_text(&e)))?;
 
-    if !wait_for_change_set(clients, request.stack, &change_set_name)
-        .await
-        .map_err(deploy_error)?
-    {
+    if !wait_for_change_set(clients, request.stack, &change_set_name).await.map_err(deploy_error)? {
         eprintln!("stack {} is already up to date", request.stack);
-        let _ = cfn
-            .delete_change_set()
-            .stack_name(request.stack)
-            .change_set_name(&change_set_name)
-            .send()
-            .await;
+        let _ = cfn.delete_change_set().stack_name(request.stack).change_set_name(&change_set_name).send().await;
         return StackInfo::require(clients, request.stack).await;
     }
     cfn.execute_change_set()
@@ -100,17 +74,9 @@ pub async fn deploy(clients: &Clients, request: DeployRequest<'_>) -> Result<Sta
     let stack = wait_for_stack(clients, request.stack).await?;
     if !stack.status.ends_with("_COMPLETE") || stack.status.contains("ROLLBACK") {
         let failures = failed_resources(clients, request.stack, started_at).await;
-        return Err(deploy_error(format!(
-            "stack ended in {}{failures}",
-            stack.status
-        )));
+        return Err(deploy_error(format!("stack ended in {}{failures}", stack.status)));
     }
-    eprintln!(
-        "deployed stack {} ({}) in {:.1} s",
-        request.stack,
-        stack.status,
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("deployed stack {} ({}) in {:.1} s", request.stack, stack.status, started.elapsed().as_secs_f64());
     Ok(stack)
 }
 
@@ -123,11 +89,7 @@ async fn artifact_bucket(clients: &Clients, stack: &str) -> Result<String> {
         .await
         .map_err(|e| unreachable_or(clients, "GetCallerIdentity", e))?;
     let account = identity.account().unwrap_or("000000000000");
-    let region = clients
-        .config
-        .region()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|| crate::target::DEFAULT_REGION.into());
+    let region = clients.config.region().map(|r| r.to_string()).unwrap_or_else(|| crate::target::DEFAULT_REGION.into());
     let bucket = format!("{stack}-artifacts-{account}-{region}").to_lowercase();
     let s3 = clients.s3();
     if s3.head_bucket().bucket(&bucket).send().await.is_ok() {
@@ -137,15 +99,10 @@ async fn artifact_bucket(clients: &Clients, stack: &str) -> Result<String> {
     if region != "us-east-1" {
         let constraint = aws_sdk_s3::types::BucketLocationConstraint::from(region.as_str());
         create = create.create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(constraint)
-                .build(),
+            aws_sdk_s3::types::CreateBucketConfiguration::builder().location_constraint(constraint).build(),
         );
     }
-    create
-        .send()
-        .await
-        .map_err(|e| CliError::aws("CreateBucket", e))?;
+    create.send().await.map_err(|e| CliError::aws("CreateBucket", e))?;
     Ok(bucket)
 }
 
@@ -161,37 +118,20 @@ where
 {
     let text = shared::aws::sdk_error_text(&error);
     match &clients.target {
-        Target::Emulator { endpoint, .. }
-            if text.contains("dispatch") || text.contains("onnect") =>
-        {
-            CliError::EmulatorUnreachable {
-                endpoint: endpoint.clone(),
-                reason: text,
-            }
+        Target::Emulator { endpoint, .. } if text.contains("dispatch") || text.contains("onnect") => {
+            CliError::EmulatorUnreachable { endpoint: endpoint.clone(), reason: text }
         }
-        _ => CliError::Aws {
-            operation,
-            reason: text,
-        },
+        _ => CliError::Aws { operation, reason: text },
     }
 }
 
 /// Uploads a zip under its content hash (unchanged code is not uploaded again) and
 /// returns its `s3://` URI.
 async fn upload(clients: &Clients, bucket: &str, function: &str, zip: &PathBuf) -> Result<String> {
-    let bytes = tokio::fs::read(zip)
-        .await
-        .map_err(|e| CliError::io(zip, e))?;
+    let bytes = tokio::fs::read(zip).await.map_err(|e| CliError::io(zip, e))?;
     let key = format!("{function}/{}.zip", hex::encode(Sha256::digest(&bytes)));
     let s3 = clients.s3();
-    if s3
-        .head_object()
-        .bucket(bucket)
-        .key(&key)
-        .send()
-        .await
-        .is_err()
-    {
+    if s3.head_object().bucket(bucket).key(&key).send().await.is_err() {
         s3.put_object()
             .bucket(bucket)
             .key(&key)
@@ -209,16 +149,12 @@ pub fn rewrite_code_uris(template: &str, code_uris: &BTreeMap<String, String>) -
     let mut rewritten = String::with_capacity(template.len());
     for line in template.lines() {
         let trimmed = line.trim_start();
-        match trimmed
-            .strip_prefix("CodeUri:")
-            .map(|u| u.trim())
-            .and_then(|u| u.strip_prefix("../functions/"))
-        {
+        match trimmed.strip_prefix("CodeUri:").map(|u| u.trim()).and_then(|u| u.strip_prefix("../functions/")) {
             Some(name) => {
                 let name = name.trim_end_matches('/');
-                let uri = code_uris.get(name).ok_or_else(|| {
-                    CliError::Build(format!("function {name} of the template was not built"))
-                })?;
+                let uri = code_uris
+                    .get(name)
+                    .ok_or_else(|| CliError::Build(format!("function {name} of the template was not built")))?;
                 let indent = &line[..line.len() - trimmed.len()];
                 rewritten.push_str(&format!("{indent}CodeUri: {uri}\n"));
             }
@@ -236,18 +172,11 @@ enum TemplateSource {
     Url(String),
 }
 
-async fn template_source(
-    clients: &Clients,
-    bucket: &str,
-    template: String,
-) -> Result<TemplateSource> {
+async fn template_source(clients: &Clients, bucket: &str, template: String) -> Result<TemplateSource> {
     if template.len() <= MAX_TEMPLATE_BODY {
         return Ok(TemplateSource::Body(template));
     }
-    let key = format!(
-        "templates/{}.yaml",
-        hex::encode(Sha256::digest(template.as_bytes()))
-    );
+    let key = format!("templates/{}.yaml", hex::encode(Sha256::digest(template.as_bytes())));
     clients
         .s3()
         .put_object()
@@ -273,10 +202,7 @@ async fn prepare_stack(clients: &Clients, stack: &str) -> Result<bool> {
     match StackStatus::from(info.status.as_str()) {
         StackStatus::ReviewInProgress => Ok(false),
         StackStatus::RollbackComplete | StackStatus::RollbackFailed | StackStatus::CreateFailed => {
-            eprintln!(
-                "stack {stack} is in {} after a failed create; deleting it first",
-                info.status
-            );
+            eprintln!("stack {stack} is in {} after a failed create; deleting it first", info.status);
             clients
                 .cloudformation()
                 .delete_stack()
@@ -286,9 +212,7 @@ async fn prepare_stack(clients: &Clients, stack: &str) -> Result<bool> {
                 .map_err(|e| CliError::aws("DeleteStack", e))?;
             let deadline = Instant::now() + STACK_TIMEOUT;
             while Instant::now() < deadline
-                && StackInfo::find(clients, stack)
-                    .await?
-                    .is_some_and(|s| s.status != "DELETE_COMPLETE")
+                && StackInfo::find(clients, stack).await?.is_some_and(|s| s.status != "DELETE_COMPLETE")
             {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -299,11 +223,7 @@ async fn prepare_stack(clients: &Clients, stack: &str) -> Result<bool> {
 }
 
 /// Waits for the change set; `Ok(false)` when it holds no changes.
-async fn wait_for_change_set(
-    clients: &Clients,
-    stack: &str,
-    name: &str,
-) -> std::result::Result<bool, String> {
+async fn wait_for_change_set(clients: &Clients, stack: &str, name: &str) -> std::result::Result<bool, String> {
     let deadline = Instant::now() + CHANGE_SET_TIMEOUT;
     while Instant::now() < deadline {
         let output = clients
@@ -314,26 +234,18 @@ async fn wait_for_change_set(
             .send()
             .await
             .map_err(|e| shared::aws::sdk_error_text(&e))?;
-        let status = output
-            .status()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default();
+        let status = output.status().map(|s| s.as_str().to_string()).unwrap_or_default();
         let reason = output.status_reason().unwrap_or_default().to_string();
         match status.as_str() {
             "CREATE_COMPLETE" => return Ok(true),
-            "FAILED"
-                if reason.contains("didn't contain changes") || reason.contains("No updates") =>
-            {
+            "FAILED" if reason.contains("didn't contain changes") || reason.contains("No updates") => {
                 return Ok(false);
             }
             "FAILED" => return Err(format!("change set failed: {reason}")),
             _ => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     }
-    Err(format!(
-        "change set {name} not ready within {} s",
-        CHANGE_SET_TIMEOUT.as_secs()
-    ))
+    Err(format!("change set {name} not ready within {} s", CHANGE_SET_TIMEOUT.as_secs()))
 }
 
 async fn wait_for_stack(clients: &Clients, stack: &str) -> Result<StackInfo> {
@@ -354,23 +266,14 @@ async fn wait_for_stack(clients: &Clients, stack: &str) -> Result<StackInfo> {
 
 /// The failed resources of the latest deployment, one per line, with their reasons.
 async fn failed_resources(clients: &Clients, stack: &str, since_epoch_secs: i64) -> String {
-    let Ok(output) = clients
-        .cloudformation()
-        .describe_stack_events()
-        .stack_name(stack)
-        .send()
-        .await
-    else {
+    let Ok(output) = clients.cloudformation().describe_stack_events().stack_name(stack).send().await else {
         return String::new();
     };
     let lines: Vec<String> = output
         .stack_events()
         .iter()
         .filter(|e| e.timestamp().is_none_or(|t| t.secs() >= since_epoch_secs))
-        .filter(|e| {
-            e.resource_status()
-                .is_some_and(|s| s.as_str().ends_with("_FAILED"))
-        })
+        .filter(|e| e.resource_status().is_some_and(|s| s.as_str().ends_with("_FAILED")))
         .map(|e| {
             format!(
                 "\n  {} ({}): {} {}",
@@ -390,26 +293,15 @@ mod tests {
 
     #[test]
     fn it_points_every_code_uri_at_its_uploaded_zip() {
-        let template =
-            "Fn:\n  Properties:\n    CodeUri: ../functions/api-ingress\n    Handler: bootstrap\n";
-        let uris = BTreeMap::from([(
-            "api-ingress".to_string(),
-            "s3://b/api-ingress/abc.zip".to_string(),
-        )]);
+        let template = "Fn:\n  Properties:\n    CodeUri: ../functions/api-ingress\n    Handler: bootstrap\n";
+        let uris = BTreeMap::from([("api-ingress".to_string(), "s3://b/api-ingress/abc.zip".to_string())]);
         let rewritten = rewrite_code_uris(template, &uris).unwrap();
-        assert_eq!(
-            rewritten,
-            "Fn:\n  Properties:\n    CodeUri: s3://b/api-ingress/abc.zip\n    Handler: bootstrap\n"
-        );
+        assert_eq!(rewritten, "Fn:\n  Properties:\n    CodeUri: s3://b/api-ingress/abc.zip\n    Handler: bootstrap\n");
     }
 
     #[test]
     fn it_refuses_a_template_naming_a_function_that_was_not_built() {
-        let error =
-            rewrite_code_uris("    CodeUri: ../functions/nope\n", &BTreeMap::new()).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "build failed: function nope of the template was not built"
-        );
+        let error = rewrite_code_uris("    CodeUri: ../functions/nope\n", &BTreeMap::new()).unwrap_err();
+        assert_eq!(error.to_string(), "build failed: function nope of the template was not built");
     }
 }

@@ -18,33 +18,19 @@ const HEALTH_PATHS: [&str; 2] = ["/_ministack/health", "/_localstack/health"];
 /// Installs the pinned tools (cli/requirements.txt) into `.orderflow/venv` unless the
 /// virtualenv already has exactly these pins.
 pub fn ensure_tools(project: &Project) -> Result<()> {
-    let requirements =
-        fs::read(project.requirements()).map_err(|e| CliError::io(project.requirements(), e))?;
+    let requirements = fs::read(project.requirements()).map_err(|e| CliError::io(project.requirements(), e))?;
     let stamp = project.venv().join("orderflow-requirements.sha256");
     let wanted = hex::encode(Sha256::digest(&requirements));
-    if fs::read_to_string(&stamp).is_ok_and(|have| have.trim() == wanted)
-        && project.venv_bin("ministack").is_file()
-    {
+    if fs::read_to_string(&stamp).is_ok_and(|have| have.trim() == wanted) && project.venv_bin("ministack").is_file() {
         return Ok(());
     }
     fs::create_dir_all(project.state_dir()).map_err(|e| CliError::io(project.state_dir(), e))?;
     let log = project.state_dir().join("install.log");
-    eprintln!(
-        "installing the local tools into {} (once; about a minute)...",
-        project.venv().display()
-    );
-    run_logged(
-        Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(project.venv()),
-        &log,
-        "python3 -m venv",
-    )?;
+    eprintln!("installing the local tools into {} (once; about a minute)...", project.venv().display());
+    run_logged(Command::new("python3").args(["-m", "venv"]).arg(project.venv()), &log, "python3 -m venv")?;
     let pip = project.venv_bin("pip");
     run_logged(
-        Command::new(&pip)
-            .args(["install", "--disable-pip-version-check", "-r"])
-            .arg(project.requirements()),
+        Command::new(&pip).args(["install", "--disable-pip-version-check", "-r"]).arg(project.requirements()),
         &log,
         "pip install",
     )?;
@@ -53,11 +39,7 @@ pub fn ensure_tools(project: &Project) -> Result<()> {
 }
 
 fn run_logged(command: &mut Command, log: &PathBuf, what: &str) -> Result<()> {
-    let file = File::options()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(|e| CliError::io(log, e))?;
+    let file = File::options().create(true).append(true).open(log).map_err(|e| CliError::io(log, e))?;
     let err_file = file.try_clone().map_err(|e| CliError::io(log, e))?;
     let status = command.stdout(file).stderr(err_file).status();
     match status {
@@ -75,10 +57,7 @@ fn run_logged(command: &mut Command, log: &PathBuf, what: &str) -> Result<()> {
 
 /// Answers whether an AWS emulator serves `endpoint` (MiniStack or LocalStack health).
 pub async fn check_health(endpoint: &str) -> std::result::Result<(), String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().map_err(|e| e.to_string())?;
     let mut last = String::new();
     for path in HEALTH_PATHS {
         match client.get(format!("{endpoint}{path}")).send().await {
@@ -104,10 +83,7 @@ pub enum Started {
 
 impl ManagedEmulator {
     pub fn new(project: &Project, port: u16) -> Self {
-        Self {
-            project: project.clone(),
-            port,
-        }
+        Self { project: project.clone(), port }
     }
 
     pub fn endpoint(&self) -> String {
@@ -115,24 +91,16 @@ impl ManagedEmulator {
     }
 
     pub fn log_file(&self) -> PathBuf {
-        self.project
-            .state_dir()
-            .join(format!("emulator-{}.log", self.port))
+        self.project.state_dir().join(format!("emulator-{}.log", self.port))
     }
 
     fn pid_file(&self) -> PathBuf {
-        self.project
-            .state_dir()
-            .join(format!("emulator-{}.pid", self.port))
+        self.project.state_dir().join(format!("emulator-{}.pid", self.port))
     }
 
     /// The recorded PID, if that process is still a running MiniStack.
     pub fn running_pid(&self) -> Option<u32> {
-        let pid: u32 = fs::read_to_string(self.pid_file())
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
+        let pid: u32 = fs::read_to_string(self.pid_file()).ok()?.trim().parse().ok()?;
         let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
         (is_alive(pid) && String::from_utf8_lossy(&cmdline).contains("ministack")).then_some(pid)
     }
@@ -140,9 +108,7 @@ impl ManagedEmulator {
     /// Starts MiniStack unless an emulator already answers on the port.
     pub async fn start(&self) -> Result<Started> {
         if check_health(&self.endpoint()).await.is_ok() {
-            return Ok(Started::AlreadyRunning {
-                pid: self.running_pid(),
-            });
+            return Ok(Started::AlreadyRunning { pid: self.running_pid() });
         }
         let address = SocketAddr::from(([127, 0, 0, 1], self.port));
         if TcpStream::connect_timeout(&address, Duration::from_millis(300)).is_ok() {
@@ -164,14 +130,9 @@ impl ManagedEmulator {
             // `stop` can end it together with the function processes it spawned.
             .process_group(0)
             .spawn()
-            .map_err(|e| CliError::EmulatorStart {
-                reason: e.to_string(),
-                log: log.clone(),
-                tail: String::new(),
-            })?;
+            .map_err(|e| CliError::EmulatorStart { reason: e.to_string(), log: log.clone(), tail: String::new() })?;
         let pid = child.id();
-        fs::write(self.pid_file(), pid.to_string())
-            .map_err(|e| CliError::io(self.pid_file(), e))?;
+        fs::write(self.pid_file(), pid.to_string()).map_err(|e| CliError::io(self.pid_file(), e))?;
         self.wait_until_ready(pid).await?;
         Ok(Started::Now { pid })
     }
@@ -192,11 +153,7 @@ impl ManagedEmulator {
     }
 
     fn start_error(&self, reason: &str) -> CliError {
-        CliError::EmulatorStart {
-            reason: reason.to_string(),
-            log: self.log_file(),
-            tail: tail(&self.log_file(), 15),
-        }
+        CliError::EmulatorStart { reason: reason.to_string(), log: self.log_file(), tail: tail(&self.log_file(), 15) }
     }
 
     /// Stops the emulator started here (and the function processes in its group).
@@ -222,11 +179,7 @@ impl ManagedEmulator {
 
 /// Signals the process group led by `pid` (the group `start` created).
 fn signal_group(pid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg("--")
-        .arg(format!("-{pid}"))
-        .status();
+    let _ = Command::new("kill").arg(format!("-{signal}")).arg("--").arg(format!("-{pid}")).status();
 }
 
 /// Whether any live process is in the process group `pgid`.
@@ -234,34 +187,25 @@ fn group_alive(pgid: u32) -> bool {
     let Ok(entries) = fs::read_dir("/proc") else {
         return false;
     };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .any(|pid| {
-            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            // After "pid (comm)": state, ppid, pgrp.
-            let fields: Vec<&str> = stat
-                .rsplit_once(')')
-                .map(|(_, rest)| rest.split_whitespace().collect())
-                .unwrap_or_default();
-            fields.first() != Some(&"Z") && fields.get(2) == Some(&pgid.to_string().as_str())
-        })
+    entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).any(|pid| {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // After "pid (comm)": state, ppid, pgrp.
+        let fields: Vec<&str> =
+            stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+        fields.first() != Some(&"Z") && fields.get(2) == Some(&pgid.to_string().as_str())
+    })
 }
 
 /// Whether `pid` runs (a zombie, an exited child not yet reaped, does not count).
 fn is_alive(pid: u32) -> bool {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Format: "pid (comm) state ..."; comm may hold spaces, so read after the last ')'.
-    stat.rsplit_once(')')
-        .is_some_and(|(_, rest)| rest.split_whitespace().next() != Some("Z"))
+    stat.rsplit_once(')').is_some_and(|(_, rest)| rest.split_whitespace().next() != Some("Z"))
 }
 
 /// The last `lines` lines of a log file, indented.
 pub fn tail(path: &PathBuf, lines: usize) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..]
-        .iter()
-        .map(|l| format!("    {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    all[all.len().saturating_sub(lines)..].iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
 }

@@ -16,11 +16,7 @@ pub enum CliError {
     )]
     PortTaken { port: u16 },
     #[error("the emulator did not start: {reason}\n  its log ({}) ends with:\n{tail}", log.display())]
-    EmulatorStart {
-        reason: String,
-        log: PathBuf,
-        tail: String,
-    },
+    EmulatorStart { reason: String, log: PathBuf, tail: String },
     #[error("installing the local tools (ministack, cargo-lambda, cfn-lint) failed: {reason}\n  the full output is in {}", log.display())]
     Install { reason: String, log: PathBuf },
     #[error("build failed: {0}")]
@@ -40,15 +36,9 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
     #[error("{operation} failed: {reason}")]
-    Aws {
-        operation: &'static str,
-        reason: String,
-    },
+    Aws { operation: &'static str, reason: String },
     #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Failed(String),
 }
@@ -59,16 +49,10 @@ impl CliError {
         E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        CliError::Aws {
-            operation,
-            reason: shared::aws::sdk_error_text(&error),
-        }
+        CliError::Aws { operation, reason: shared::aws::sdk_error_text(&error) }
     }
 
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        CliError::Io {
-            path: path.into(),
-            source,
-        }
+        CliError::Io { path: path.into(), source }
     }
 }

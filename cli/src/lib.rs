@@ -10,5 +10,6 @@ pub mod error;
 pub mod project;
 pub mod stack;
 pub mod target;
+pub mod webhook_receiver;
 
 pub use error::{CliError, Result};

@@ -6,11 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "orderflow",
-    version,
-    about = "Event-driven order processing on AWS serverless, locally or on AWS"
-)]
+#[command(name = "orderflow", version, about = "Event-driven order processing on AWS serverless, locally or on AWS")]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -77,17 +73,13 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
         Command::Demo => commands::demo::run(cli.global).await,
         Command::Test => commands::test::run(cli.global).await,
         Command::Schema { dir, action } => commands::schema::run(&action, dir.as_deref()),
-        Command::Deploy { build } => commands::deploy::run(&Context::new(cli.global).await?, build)
-            .await
-            .map(drop),
+        Command::Deploy { build } => commands::deploy::run(&Context::new(cli.global).await?, build).await.map(drop),
         Command::Status => commands::status::run(&Context::new(cli.global).await?).await,
         Command::Invoke { function, payload } => {
             commands::invoke::run(&Context::new(cli.global).await?, &function, &payload).await
         }
         Command::Replay { path, no_wait } => {
-            commands::replay::run(&Context::new(cli.global).await?, &path, !no_wait)
-                .await
-                .map(drop)
+            commands::replay::run(&Context::new(cli.global).await?, &path, !no_wait).await.map(drop)
         }
     }
 }

@@ -15,19 +15,13 @@ impl Project {
     /// The checkout containing the current directory, else the one this tool was built from.
     pub fn locate() -> Result<Self> {
         let cwd = std::env::current_dir().map_err(|e| CliError::io(".", e))?;
-        let built_from = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .map(Path::to_path_buf);
+        let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf);
         cwd.ancestors()
             .map(Path::to_path_buf)
             .chain(built_from)
             .find(|dir| dir.join(TEMPLATE).is_file() && dir.join("Cargo.toml").is_file())
             .map(|root| Project { root })
-            .ok_or_else(|| {
-                CliError::Usage(format!(
-                    "no orderflow checkout (a folder with {TEMPLATE}) here or above"
-                ))
-            })
+            .ok_or_else(|| CliError::Usage(format!("no orderflow checkout (a folder with {TEMPLATE}) here or above")))
     }
 
     pub fn root(&self) -> &Path {
@@ -55,9 +49,7 @@ impl Project {
     }
 
     pub fn target_dir(&self) -> PathBuf {
-        std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| self.root.join("target"))
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| self.root.join("target"))
     }
 
     pub fn events_dir(&self) -> PathBuf {
@@ -66,10 +58,6 @@ impl Project {
 
     /// A path given on the command line, resolved against the current directory.
     pub fn existing(&self, path: &Path) -> Result<PathBuf> {
-        if path.exists() {
-            Ok(path.to_path_buf())
-        } else {
-            Err(CliError::MissingFile(path.to_path_buf()))
-        }
+        if path.exists() { Ok(path.to_path_buf()) } else { Err(CliError::MissingFile(path.to_path_buf())) }
     }
 }

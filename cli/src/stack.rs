@@ -17,12 +17,7 @@ pub struct StackInfo {
 impl StackInfo {
     /// The stack, or `None` when it does not exist.
     pub async fn find(clients: &Clients, name: &str) -> Result<Option<StackInfo>> {
-        let result = clients
-            .cloudformation()
-            .describe_stacks()
-            .stack_name(name)
-            .send()
-            .await;
+        let result = clients.cloudformation().describe_stacks().stack_name(name).send().await;
         let output = match result {
             Ok(output) => output,
             Err(e) if shared::aws::sdk_error_text(&e).contains("does not exist") => {
@@ -40,10 +35,7 @@ impl StackInfo {
             .collect();
         Ok(Some(StackInfo {
             name: name.to_string(),
-            status: stack
-                .stack_status()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
+            status: stack.stack_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
             outputs,
         }))
     }
@@ -52,28 +44,22 @@ impl StackInfo {
     pub async fn require(clients: &Clients, name: &str) -> Result<StackInfo> {
         Self::find(clients, name)
             .await?
-            .ok_or_else(|| CliError::StackMissing {
-                stack: name.to_string(),
-                target: clients.target.describe(),
-            })
+            .ok_or_else(|| CliError::StackMissing { stack: name.to_string(), target: clients.target.describe() })
     }
 
     pub fn output(&self, key: &str) -> Result<&str> {
-        self.outputs.get(key).map(String::as_str).ok_or_else(|| {
-            CliError::Failed(format!(
-                "stack {} has no output {key}; redeploy it",
-                self.name
-            ))
-        })
+        self.outputs
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| CliError::Failed(format!("stack {} has no output {key}; redeploy it", self.name)))
     }
 
     /// Base URL of the HTTP API: the emulator's execute-api path, or the AWS URL.
     pub fn api_url(&self, target: &Target) -> Result<String> {
         match target {
-            Target::Emulator { endpoint, .. } => Ok(format!(
-                "{endpoint}/_aws/execute-api/{}/$default",
-                self.output("ApiId")?
-            )),
+            Target::Emulator { endpoint, .. } => {
+                Ok(format!("{endpoint}/_aws/execute-api/{}/$default", self.output("ApiId")?))
+            }
             Target::Aws { .. } => Ok(self.output("ApiUrl")?.to_string()),
         }
     }

@@ -9,32 +9,20 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// An AWS emulator. `managed_port` is set when it is the one this tool starts and stops.
-    Emulator {
-        endpoint: String,
-        managed_port: Option<u16>,
-    },
+    Emulator { endpoint: String, managed_port: Option<u16> },
     /// Real AWS: credentials and region from the profile or the environment.
-    Aws {
-        profile: Option<String>,
-        region: Option<String>,
-    },
+    Aws { profile: Option<String>, region: Option<String> },
 }
 
 impl Target {
     /// The emulator this tool manages on `port`.
     pub fn managed(port: u16) -> Self {
-        Target::Emulator {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            managed_port: Some(port),
-        }
+        Target::Emulator { endpoint: format!("http://127.0.0.1:{port}"), managed_port: Some(port) }
     }
 
     /// An emulator someone else runs (given by `--endpoint` or `AWS_ENDPOINT_URL`).
     pub fn external(endpoint: &str) -> Self {
-        Target::Emulator {
-            endpoint: endpoint.trim_end_matches('/').to_string(),
-            managed_port: None,
-        }
+        Target::Emulator { endpoint: endpoint.trim_end_matches('/').to_string(), managed_port: None }
     }
 
     pub fn endpoint(&self) -> Option<&str> {
@@ -47,9 +35,7 @@ impl Target {
     pub fn describe(&self) -> String {
         match self {
             Target::Emulator { endpoint, .. } => format!("the emulator at {endpoint}"),
-            Target::Aws {
-                profile: Some(p), ..
-            } => format!("AWS (profile {p})"),
+            Target::Aws { profile: Some(p), .. } => format!("AWS (profile {p})"),
             Target::Aws { .. } => "AWS".to_string(),
         }
     }
@@ -57,16 +43,10 @@ impl Target {
     pub async fn sdk_config(&self) -> SdkConfig {
         match self {
             Target::Emulator { endpoint, .. } => {
-                let region =
-                    std::env::var("AWS_REGION").unwrap_or_else(|_| DEFAULT_REGION.to_string());
+                let region = std::env::var("AWS_REGION").unwrap_or_else(|_| DEFAULT_REGION.to_string());
                 // Emulators accept any credentials; fixed ones keep a user's real keys out of it.
-                let credentials = aws_sdk_sts::config::Credentials::new(
-                    "test",
-                    "test",
-                    None,
-                    None,
-                    "orderflow-emulator",
-                );
+                let credentials =
+                    aws_sdk_sts::config::Credentials::new("test", "test", None, None, "orderflow-emulator");
                 aws_config::defaults(BehaviorVersion::latest())
                     .endpoint_url(endpoint)
                     .region(Region::new(region))
@@ -106,9 +86,8 @@ impl Clients {
 
     /// Path-style addressing: emulators serve buckets on one host.
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::from(&self.config)
-            .force_path_style(self.target.endpoint().is_some())
-            .build();
+        let config =
+            aws_sdk_s3::config::Builder::from(&self.config).force_path_style(self.target.endpoint().is_some()).build();
         aws_sdk_s3::Client::from_conf(config)
     }
 

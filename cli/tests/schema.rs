@@ -8,19 +8,11 @@ fn repo() -> PathBuf {
 }
 
 fn orderflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_orderflow"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("orderflow runs")
+    Command::new(env!("CARGO_BIN_EXE_orderflow")).args(args).current_dir(repo()).output().expect("orderflow runs")
 }
 
 fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
 /// A copy of the committed registry to change freely.
@@ -54,10 +46,8 @@ fn check_passes_on_the_committed_registry() {
 fn check_fails_on_an_incompatible_new_version_and_says_where_and_why() {
     let dir = registry_copy("incompatible");
     let mut v3: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("OrderPlaced/v2.json")).unwrap())
-            .unwrap();
-    v3["definitions"]["OrderLine"]["properties"]["quantity"] =
-        serde_json::json!({ "type": "string" });
+        serde_json::from_str(&std::fs::read_to_string(dir.join("OrderPlaced/v2.json")).unwrap()).unwrap();
+    v3["definitions"]["OrderLine"]["properties"]["quantity"] = serde_json::json!({ "type": "string" });
     std::fs::write(dir.join("OrderPlaced/v3.json"), v3.to_string()).unwrap();
 
     let output = orderflow(&["schema", "--dir", dir.to_str().unwrap(), "check"]);
@@ -71,10 +61,7 @@ fn check_fails_on_an_incompatible_new_version_and_says_where_and_why() {
         message.contains("(v3 reading data written by v2)"),
         "transitive: v3 is checked against v1 and v2\n{message}"
     );
-    assert!(
-        message.contains("OrderPlaced v3 is committed but the code writes v2"),
-        "{message}"
-    );
+    assert!(message.contains("OrderPlaced v3 is committed but the code writes v2"), "{message}");
 }
 
 #[test]
@@ -84,8 +71,7 @@ fn check_fails_when_a_committed_schema_no_longer_matches_its_type() {
     let output = orderflow(&["schema", "--dir", dir.to_str().unwrap(), "check"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        text(&output)
-            .contains("OrderValidated/v1.json no longer matches the Rust type OrderValidated"),
+        text(&output).contains("OrderValidated/v1.json no longer matches the Rust type OrderValidated"),
         "{}",
         text(&output)
     );
@@ -94,16 +80,11 @@ fn check_fails_when_a_committed_schema_no_longer_matches_its_type() {
 #[test]
 fn check_refuses_a_gap_in_the_versions() {
     let dir = registry_copy("gap");
-    std::fs::rename(
-        dir.join("OrderPlaced/v2.json"),
-        dir.join("OrderPlaced/v3.json"),
-    )
-    .unwrap();
+    std::fs::rename(dir.join("OrderPlaced/v2.json"), dir.join("OrderPlaced/v3.json")).unwrap();
     let output = orderflow(&["schema", "--dir", dir.to_str().unwrap(), "check"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        text(&output)
-            .contains("OrderPlaced: versions must run 1, 2, 3 ... without gaps; v2 is missing"),
+        text(&output).contains("OrderPlaced: versions must run 1, 2, 3 ... without gaps; v2 is missing"),
         "{}",
         text(&output)
     );
@@ -111,46 +92,34 @@ fn check_refuses_a_gap_in_the_versions() {
 
 #[test]
 fn validate_reads_an_envelope_at_its_own_version() {
-    let output = orderflow(&[
-        "schema",
-        "validate",
-        "OrderPlaced",
-        "events/domain/order-placed.json",
-    ]);
+    let output = orderflow(&["schema", "validate", "OrderPlaced", "events/domain/order-placed.json"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(text(&output).contains("valid OrderPlaced v1"));
 }
 
 #[test]
 fn validate_names_each_bad_value_of_a_command() {
-    let file =
-        std::env::temp_dir().join(format!("orderflow-bad-command-{}.json", std::process::id()));
-    std::fs::write(&file, r#"{"customerId":"c-1","currency":"eur","lines":[{"sku":"A","quantity":0,"unitPriceMinor":1}]}"#).unwrap();
+    let file = std::env::temp_dir().join(format!("orderflow-bad-command-{}.json", std::process::id()));
+    std::fs::write(
+        &file,
+        r#"{"customerId":"c-1","currency":"eur","lines":[{"sku":"A","quantity":0,"unitPriceMinor":1}]}"#,
+    )
+    .unwrap();
     let output = orderflow(&["schema", "validate", "PlaceOrder", file.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     let message = text(&output);
     assert!(message.contains("at /currency:"), "{message}");
     assert!(message.contains("at /lines/0/quantity:"), "{message}");
-    assert!(
-        message.contains("not a valid PlaceOrder v1 (2 error(s) above)"),
-        "{message}"
-    );
+    assert!(message.contains("not a valid PlaceOrder v1 (2 error(s) above)"), "{message}");
 }
 
 #[test]
 fn validate_lists_the_known_names_for_an_unknown_one() {
-    let output = orderflow(&[
-        "schema",
-        "validate",
-        "Nope",
-        "events/domain/order-placed.json",
-    ]);
+    let output = orderflow(&["schema", "validate", "Nope", "events/domain/order-placed.json"]);
     assert_eq!(output.status.code(), Some(1));
     let message = text(&output);
     assert!(
-        message.contains(
-            "no schema named Nope; the registry has: FraudCleared, FraudSuspected, OrderPlaced,"
-        ),
+        message.contains("no schema named Nope; the registry has: FraudCleared, FraudSuspected, OrderPlaced,"),
         "{message}"
     );
     assert!(message.contains(", PlaceOrder, "), "{message}");

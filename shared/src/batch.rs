@@ -101,9 +101,7 @@ async fn settle<D: DeadLetters>(
             tracing::warn!(%reason, "record failed, it will be retried");
             false
         }
-        Err(RecordError::Poison(reason)) => {
-            park_poison(consumer, dead_letters, record, reason).await
-        }
+        Err(RecordError::Poison(reason)) => park_poison(consumer, dead_letters, record, reason).await,
     }
 }
 
@@ -115,11 +113,7 @@ pub async fn park_poison<D: DeadLetters>(
     reason: String,
 ) -> bool {
     tracing::error!(%reason, "poison record, parking it in the dead-letter queue");
-    let letter = DeadLetter {
-        consumer: consumer.to_string(),
-        reason,
-        record,
-    };
+    let letter = DeadLetter { consumer: consumer.to_string(), reason, record };
     match dead_letters.park(letter).await {
         Ok(()) => true,
         Err(error) => {
@@ -130,6 +124,5 @@ pub async fn park_poison<D: DeadLetters>(
 }
 
 pub fn to_json(record: &impl Serialize) -> serde_json::Value {
-    serde_json::to_value(record)
-        .unwrap_or_else(|e| serde_json::json!({ "unserializable": e.to_string() }))
+    serde_json::to_value(record).unwrap_or_else(|e| serde_json::json!({ "unserializable": e.to_string() }))
 }

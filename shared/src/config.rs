@@ -5,16 +5,9 @@ use thiserror::Error;
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("environment variable {name} is not set: it names {purpose}")]
-    Missing {
-        name: &'static str,
-        purpose: &'static str,
-    },
+    Missing { name: &'static str, purpose: &'static str },
     #[error("environment variable {name}={value} is not valid: {expected}")]
-    Invalid {
-        name: &'static str,
-        value: String,
-        expected: &'static str,
-    },
+    Invalid { name: &'static str, value: String, expected: &'static str },
 }
 
 /// A required variable; `purpose` goes into the error so the fix is obvious.
@@ -33,11 +26,7 @@ pub fn parsed_or<T: std::str::FromStr>(
 ) -> Result<T, ConfigError> {
     match std::env::var(name) {
         Ok(value) if !value.trim().is_empty() => {
-            value.trim().parse().map_err(|_| ConfigError::Invalid {
-                name,
-                value,
-                expected,
-            })
+            value.trim().parse().map_err(|_| ConfigError::Invalid { name, value, expected })
         }
         _ => Ok(default),
     }
@@ -48,31 +37,34 @@ pub fn event_store_table() -> Result<String, ConfigError> {
 }
 
 pub fn order_view_table() -> Result<String, ConfigError> {
-    required(
-        "ORDER_VIEW_TABLE",
-        "the DynamoDB table of the order read model",
-    )
+    required("ORDER_VIEW_TABLE", "the DynamoDB table of the order read model")
 }
 
 pub fn analytics_table() -> Result<String, ConfigError> {
-    required(
-        "ANALYTICS_TABLE",
-        "the DynamoDB table of sales and order counts",
-    )
+    required("ANALYTICS_TABLE", "the DynamoDB table of sales and order counts")
+}
+
+pub fn notifications_table() -> Result<String, ConfigError> {
+    required("NOTIFICATIONS_TABLE", "the DynamoDB table of notifications sent")
+}
+
+/// `WEBHOOK_URL` and `WEBHOOK_SECRET`: where webhook notifications go and how they are
+/// signed; `None` when no URL is set.
+pub fn webhook() -> Result<Option<(String, String)>, ConfigError> {
+    match std::env::var("WEBHOOK_URL") {
+        Ok(url) if !url.trim().is_empty() => {
+            Ok(Some((url, required("WEBHOOK_SECRET", "the secret webhook notifications are signed with")?)))
+        }
+        _ => Ok(None),
+    }
 }
 
 pub fn event_bus_name() -> Result<String, ConfigError> {
-    required(
-        "EVENT_BUS_NAME",
-        "the EventBridge bus events are published to",
-    )
+    required("EVENT_BUS_NAME", "the EventBridge bus events are published to")
 }
 
 pub fn dead_letter_queue_url() -> Result<String, ConfigError> {
-    required(
-        "DEAD_LETTER_QUEUE_URL",
-        "the SQS queue for records this function can never process",
-    )
+    required("DEAD_LETTER_QUEUE_URL", "the SQS queue for records this function can never process")
 }
 
 /// The validator's limits: `MAX_ORDER_TOTAL_MINOR` and `MAX_LINE_QUANTITY`, else the defaults.
@@ -84,11 +76,7 @@ pub fn validation_policy() -> Result<crate::domain::ValidationPolicy, ConfigErro
             default.max_order_total_minor,
             "an amount in minor units",
         )?,
-        max_line_quantity: parsed_or(
-            "MAX_LINE_QUANTITY",
-            default.max_line_quantity,
-            "a whole number",
-        )?,
+        max_line_quantity: parsed_or("MAX_LINE_QUANTITY", default.max_line_quantity, "a whole number")?,
         ..default
     })
 }
@@ -97,16 +85,8 @@ pub fn validation_policy() -> Result<crate::domain::ValidationPolicy, ConfigErro
 pub fn fraud_policy() -> Result<crate::domain::FraudPolicy, ConfigError> {
     let default = crate::domain::FraudPolicy::default();
     Ok(crate::domain::FraudPolicy {
-        large_order_minor: parsed_or(
-            "FRAUD_LARGE_ORDER_MINOR",
-            default.large_order_minor,
-            "an amount in minor units",
-        )?,
-        max_recent_orders: parsed_or(
-            "FRAUD_MAX_RECENT_ORDERS",
-            default.max_recent_orders,
-            "a whole number",
-        )?,
+        large_order_minor: parsed_or("FRAUD_LARGE_ORDER_MINOR", default.large_order_minor, "an amount in minor units")?,
+        max_recent_orders: parsed_or("FRAUD_MAX_RECENT_ORDERS", default.max_recent_orders, "a whole number")?,
         hold_at: parsed_or("FRAUD_HOLD_AT", default.hold_at, "a whole number")?,
         ..default
     })
@@ -139,9 +119,6 @@ mod tests {
 
     #[test]
     fn it_uses_the_default_when_unset() {
-        assert_eq!(
-            parsed_or("ORDERFLOW_TEST_SURELY_UNSET", 7u32, "a number"),
-            Ok(7)
-        );
+        assert_eq!(parsed_or("ORDERFLOW_TEST_SURELY_UNSET", 7u32, "a number"), Ok(7));
     }
 }

@@ -84,10 +84,7 @@ pub struct Causality {
 impl Causality {
     /// The causality of events that `cause` directly led to.
     pub fn caused_by(cause: &EventEnvelope) -> Self {
-        Self {
-            correlation_id: cause.correlation_id.clone(),
-            causation_id: cause.event_id.into(),
-        }
+        Self { correlation_id: cause.correlation_id.clone(), causation_id: cause.event_id.into() }
     }
 }
 

@@ -18,6 +18,7 @@ pub mod deadletter;
 pub mod domain;
 pub mod envelope;
 pub mod handlers;
+pub mod notify;
 pub mod observability;
 pub mod schema;
 pub mod store;

@@ -12,15 +12,14 @@ use shared::handlers::api::Api;
 use shared::handlers::outbox_relay::OutboxRelay;
 use shared::handlers::projector::Projector;
 use shared::handlers::validator::{OrderValidator, Validation};
+use shared::notify::InMemoryNotificationLog;
 use shared::store::{EventStore, InMemoryEventStore};
 use shared::views::{InMemoryOrderViews, OrderViews};
 use std::path::PathBuf;
 use std::time::Duration;
 
 fn sample_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../events")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events").join(name)
 }
 
 fn sample_text(name: &str) -> String {
@@ -51,19 +50,13 @@ async fn api_places_a_valid_order_and_answers_202_with_its_id() {
         InMemoryEventStore::default(),
         InMemoryOrderViews::default(),
         InMemoryAnalytics::default(),
+        InMemoryNotificationLog::default(),
     );
-    let request =
-        lambda_http::request::from_str(&sample_text("aws/apigw-v2-post-order.json")).unwrap();
+    let request = lambda_http::request::from_str(&sample_text("aws/apigw-v2-post-order.json")).unwrap();
     let response = api.handle(request).await;
     assert_eq!(response.status(), 202);
-    assert!(
-        shared::domain::OrderId::parse(response_json(&response)["orderId"].as_str().unwrap())
-            .is_some()
-    );
-    assert_eq!(
-        response.headers()["x-correlation-id"],
-        "sample-correlation-0001"
-    );
+    assert!(shared::domain::OrderId::parse(response_json(&response)["orderId"].as_str().unwrap()).is_some());
+    assert_eq!(response.headers()["x-correlation-id"], "sample-correlation-0001");
 }
 
 #[tokio::test]
@@ -73,18 +66,12 @@ async fn api_stores_order_placed_with_the_callers_correlation_and_the_request_as
         store,
         InMemoryOrderViews::default(),
         InMemoryAnalytics::default(),
+        InMemoryNotificationLog::default(),
     );
-    let request =
-        lambda_http::request::from_str(&sample_text("aws/apigw-v2-post-order.json")).unwrap();
+    let request = lambda_http::request::from_str(&sample_text("aws/apigw-v2-post-order.json")).unwrap();
     let response = api.handle(request).await;
-    let order_id = response_json(&response)["orderId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let stored = api_store(&api)
-        .load(&StreamId::new(format!("order-{order_id}")), 0)
-        .await
-        .unwrap();
+    let order_id = response_json(&response)["orderId"].as_str().unwrap().to_string();
+    let stored = api_store(&api).load(&StreamId::new(format!("order-{order_id}")), 0).await.unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].event_type, "OrderPlaced");
     assert_eq!(stored[0].version, 1);
@@ -99,10 +86,9 @@ async fn api_answers_400_naming_the_bad_field_and_stores_nothing() {
         InMemoryEventStore::default(),
         InMemoryOrderViews::default(),
         InMemoryAnalytics::default(),
+        InMemoryNotificationLog::default(),
     );
-    let request =
-        lambda_http::request::from_str(&sample_text("aws/apigw-v2-post-order-invalid.json"))
-            .unwrap();
+    let request = lambda_http::request::from_str(&sample_text("aws/apigw-v2-post-order-invalid.json")).unwrap();
     let response = api.handle(request).await;
     assert_eq!(response.status(), 400);
     assert_eq!(response_json(&response)["field"], "lines[0].quantity");
@@ -116,26 +102,15 @@ async fn api_answers_404_for_an_order_it_does_not_know_and_200_once_projected() 
         InMemoryEventStore::default(),
         views,
         InMemoryAnalytics::default(),
+        InMemoryNotificationLog::default(),
     );
-    let request =
-        || lambda_http::request::from_str(&sample_text("aws/apigw-v2-get-order.json")).unwrap();
+    let request = || lambda_http::request::from_str(&sample_text("aws/apigw-v2-get-order.json")).unwrap();
     assert_eq!(api.handle(request()).await.status(), 404);
 
-    let projector = Projector::new(
-        InMemoryEventStore::default(),
-        InMemoryOrderViews::default(),
-        InMemoryDeadLetters::default(),
-    );
-    projector
-        .handle(sample::<StreamEvent>(
-            "aws/dynamodb-stream-order-validated.json",
-        ))
-        .await;
-    let view = projector_views(&projector)
-        .get(placed_order_id())
-        .await
-        .unwrap()
-        .unwrap();
+    let projector =
+        Projector::new(InMemoryEventStore::default(), InMemoryOrderViews::default(), InMemoryDeadLetters::default());
+    projector.handle(sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json")).await;
+    let view = projector_views(&projector).get(placed_order_id()).await.unwrap().unwrap();
     api_views(&api).save(&view, 0).await.unwrap();
     let response = api.handle(request()).await;
     assert_eq!(response.status(), 200);
@@ -144,12 +119,12 @@ async fn api_answers_404_for_an_order_it_does_not_know_and_200_once_projected() 
 
 // The handlers own their ports; these accessors reach the fakes inside for assertions.
 fn api_store(
-    api: &Api<InMemoryEventStore, InMemoryOrderViews, InMemoryAnalytics>,
+    api: &Api<InMemoryEventStore, InMemoryOrderViews, InMemoryAnalytics, InMemoryNotificationLog>,
 ) -> &InMemoryEventStore {
     api.ports().0
 }
 fn api_views(
-    api: &Api<InMemoryEventStore, InMemoryOrderViews, InMemoryAnalytics>,
+    api: &Api<InMemoryEventStore, InMemoryOrderViews, InMemoryAnalytics, InMemoryNotificationLog>,
 ) -> &InMemoryOrderViews {
     api.ports().1
 }
@@ -164,9 +139,7 @@ fn placed_order_id() -> shared::domain::OrderId {
 
 // ------------------------------------------------------------------ order-validator
 
-fn validator_with(
-    events: Vec<EventEnvelope>,
-) -> OrderValidator<InMemoryEventStore, InMemoryDeadLetters> {
+fn validator_with(events: Vec<EventEnvelope>) -> OrderValidator<InMemoryEventStore, InMemoryDeadLetters> {
     OrderValidator::new(
         InMemoryEventStore::with_events(events),
         InMemoryDeadLetters::default(),
@@ -177,131 +150,70 @@ fn validator_with(
 #[tokio::test]
 async fn validator_appends_order_validated_caused_by_the_placement() {
     let validator = validator_with(vec![placed()]);
-    let response = validator
-        .handle(sample::<SqsEvent>("aws/sqs-order-placed.json"))
-        .await;
+    let response = validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
     assert!(response.batch_item_failures.is_empty());
     let stream = validator.ports().0.load(&order_stream(), 0).await.unwrap();
     assert_eq!(stream.len(), 2);
     assert_eq!(stream[1].event_type, "OrderValidated");
-    assert_eq!(
-        stream[1].causation_id.as_str(),
-        placed().event_id.to_string()
-    );
+    assert_eq!(stream[1].causation_id.as_str(), placed().event_id.to_string());
     assert_eq!(stream[1].correlation_id, placed().correlation_id);
 }
 
 #[tokio::test]
 async fn validator_does_nothing_when_the_same_message_arrives_twice() {
     let validator = validator_with(vec![placed()]);
-    validator
-        .handle(sample::<SqsEvent>("aws/sqs-order-placed.json"))
-        .await;
-    let response = validator
-        .handle(sample::<SqsEvent>("aws/sqs-order-placed.json"))
-        .await;
+    validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
+    let response = validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
     assert!(response.batch_item_failures.is_empty());
-    assert_eq!(
-        validator
-            .ports()
-            .0
-            .load(&order_stream(), 0)
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(validator.ports().0.load(&order_stream(), 0).await.unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn validator_rejects_an_order_over_the_policy_limits() {
-    let policy = ValidationPolicy {
-        max_line_quantity: 1,
-        ..ValidationPolicy::default()
-    };
+    let policy = ValidationPolicy { max_line_quantity: 1, ..ValidationPolicy::default() };
     let validator = OrderValidator::new(
         InMemoryEventStore::with_events(vec![placed()]),
         InMemoryDeadLetters::default(),
         Validation(policy),
     );
-    validator
-        .handle(sample::<SqsEvent>("aws/sqs-order-placed.json"))
-        .await;
+    validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
     let stream = validator.ports().0.load(&order_stream(), 0).await.unwrap();
     assert_eq!(stream[1].event_type, "OrderRejected");
-    assert_eq!(
-        stream[1].payload["reasons"][0],
-        "quantity 2 of SKU-TEA-001 exceeds the limit of 1 per line"
-    );
+    assert_eq!(stream[1].payload["reasons"][0], "quantity 2 of SKU-TEA-001 exceeds the limit of 1 per line");
 }
 
 #[tokio::test]
 async fn validator_parks_a_poison_message_and_still_processes_the_rest() {
     let validator = validator_with(vec![placed()]);
-    let response = validator
-        .handle(sample::<SqsEvent>("aws/sqs-order-placed-with-poison.json"))
-        .await;
-    assert!(
-        response.batch_item_failures.is_empty(),
-        "poison is parked, not retried"
-    );
+    let response = validator.handle(sample::<SqsEvent>("aws/sqs-order-placed-with-poison.json")).await;
+    assert!(response.batch_item_failures.is_empty(), "poison is parked, not retried");
     let letters = validator.ports().1.letters();
     assert_eq!(letters.len(), 1);
-    assert!(
-        letters[0].reason.contains("not an EventBridge event"),
-        "{}",
-        letters[0].reason
-    );
-    assert_eq!(
-        validator
-            .ports()
-            .0
-            .load(&order_stream(), 0)
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    assert!(letters[0].reason.contains("not an EventBridge event"), "{}", letters[0].reason);
+    assert_eq!(validator.ports().0.load(&order_stream(), 0).await.unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn validator_parks_an_order_the_store_does_not_hold() {
     let validator = validator_with(vec![]);
-    validator
-        .handle(sample::<SqsEvent>("aws/sqs-order-placed.json"))
-        .await;
+    validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
     let letters = validator.ports().1.letters();
     assert_eq!(letters.len(), 1);
-    assert!(
-        letters[0].reason.contains("has no events in the store"),
-        "{}",
-        letters[0].reason
-    );
+    assert!(letters[0].reason.contains("has no events in the store"), "{}", letters[0].reason);
 }
 
 // ------------------------------------------------------------------ outbox-relay
 
 fn relay() -> OutboxRelay<InMemoryBus, InMemoryDeadLetters> {
-    OutboxRelay::new(InMemoryBus::default(), InMemoryDeadLetters::default())
-        .with_retry_delay(Duration::ZERO)
+    OutboxRelay::new(InMemoryBus::default(), InMemoryDeadLetters::default()).with_retry_delay(Duration::ZERO)
 }
 
 #[tokio::test]
 async fn relay_publishes_stored_events_in_stream_order() {
     let relay = relay();
-    let response = relay
-        .handle(sample::<StreamEvent>(
-            "aws/dynamodb-stream-order-validated.json",
-        ))
-        .await;
+    let response = relay.handle(sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json")).await;
     assert!(response.batch_item_failures.is_empty());
-    let published: Vec<String> = relay
-        .ports()
-        .0
-        .published()
-        .iter()
-        .map(|e| e.event_type.clone())
-        .collect();
+    let published: Vec<String> = relay.ports().0.published().iter().map(|e| e.event_type.clone()).collect();
     assert_eq!(published, vec!["OrderPlaced", "OrderValidated"]);
     assert_eq!(relay.ports().0.published()[0], placed());
 }
@@ -309,11 +221,7 @@ async fn relay_publishes_stored_events_in_stream_order() {
 #[tokio::test]
 async fn relay_parks_a_record_that_is_not_an_event_and_keeps_the_shard_moving() {
     let relay = relay();
-    let response = relay
-        .handle(sample::<StreamEvent>(
-            "aws/dynamodb-stream-with-poison.json",
-        ))
-        .await;
+    let response = relay.handle(sample::<StreamEvent>("aws/dynamodb-stream-with-poison.json")).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(relay.ports().0.published().len(), 2);
     assert_eq!(relay.ports().1.letters().len(), 1);
@@ -325,25 +233,13 @@ async fn relay_checkpoints_at_the_first_event_the_bus_keeps_refusing() {
     let relay = relay();
     let validated: EventEnvelope = sample("domain/order-validated.json");
     relay.ports().0.refuse(validated.event_id);
-    let response = relay
-        .handle(sample::<StreamEvent>(
-            "aws/dynamodb-stream-order-validated.json",
-        ))
-        .await;
-    let failures: Vec<_> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone())
-        .collect();
+    let response = relay.handle(sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json")).await;
+    let failures: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
     assert_eq!(failures, vec![Some("100000000000000000002".to_string())]);
     assert_eq!(relay.ports().0.published().len(), 1);
 
     relay.ports().0.accept(validated.event_id);
-    let retried = relay
-        .handle(sample::<StreamEvent>(
-            "aws/dynamodb-stream-order-validated.json",
-        ))
-        .await;
+    let retried = relay.handle(sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json")).await;
     assert!(retried.batch_item_failures.is_empty());
 }
 
@@ -362,51 +258,22 @@ fn projector_with(
 #[tokio::test]
 async fn projector_builds_the_order_view_with_its_timeline() {
     let projector = projector_with(vec![]);
-    let response = projector
-        .handle(sample::<StreamEvent>(
-            "aws/dynamodb-stream-order-validated.json",
-        ))
-        .await;
+    let response = projector.handle(sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json")).await;
     assert!(response.batch_item_failures.is_empty());
-    let view = projector_views(&projector)
-        .get(placed_order_id())
-        .await
-        .unwrap()
-        .unwrap();
+    let view = projector_views(&projector).get(placed_order_id()).await.unwrap().unwrap();
     assert_eq!(view.status, OrderStatus::Validated);
     assert_eq!(view.version, 2);
-    let timeline: Vec<_> = view
-        .timeline
-        .iter()
-        .map(|t| (t.version, t.event_type.as_str()))
-        .collect();
+    let timeline: Vec<_> = view.timeline.iter().map(|t| (t.version, t.event_type.as_str())).collect();
     assert_eq!(timeline, vec![(1, "OrderPlaced"), (2, "OrderValidated")]);
 }
 
 #[tokio::test]
 async fn projector_ignores_a_redelivered_batch() {
     let projector = projector_with(vec![]);
-    projector
-        .handle(sample::<StreamEvent>(
-            "aws/dynamodb-stream-order-validated.json",
-        ))
-        .await;
-    let before = projector_views(&projector)
-        .get(placed_order_id())
-        .await
-        .unwrap();
-    projector
-        .handle(sample::<StreamEvent>(
-            "aws/dynamodb-stream-order-validated.json",
-        ))
-        .await;
-    assert_eq!(
-        projector_views(&projector)
-            .get(placed_order_id())
-            .await
-            .unwrap(),
-        before
-    );
+    projector.handle(sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json")).await;
+    let before = projector_views(&projector).get(placed_order_id()).await.unwrap();
+    projector.handle(sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json")).await;
+    assert_eq!(projector_views(&projector).get(placed_order_id()).await.unwrap(), before);
 }
 
 #[tokio::test]
@@ -416,11 +283,7 @@ async fn projector_fills_a_gap_from_the_store() {
     let mut only_second = sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json");
     only_second.records.remove(0);
     projector.handle(only_second).await;
-    let view = projector_views(&projector)
-        .get(placed_order_id())
-        .await
-        .unwrap()
-        .unwrap();
+    let view = projector_views(&projector).get(placed_order_id()).await.unwrap().unwrap();
     assert_eq!(view.version, 2);
     assert_eq!(view.timeline.len(), 2);
 }
@@ -428,30 +291,16 @@ async fn projector_fills_a_gap_from_the_store() {
 #[tokio::test]
 async fn projector_parks_poison_and_applies_the_rest() {
     let projector = projector_with(vec![]);
-    let response = projector
-        .handle(sample::<StreamEvent>(
-            "aws/dynamodb-stream-with-poison.json",
-        ))
-        .await;
+    let response = projector.handle(sample::<StreamEvent>("aws/dynamodb-stream-with-poison.json")).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(projector.ports().2.letters().len(), 1);
-    assert_eq!(
-        projector_views(&projector)
-            .get(placed_order_id())
-            .await
-            .unwrap()
-            .unwrap()
-            .version,
-        2
-    );
+    assert_eq!(projector_views(&projector).get(placed_order_id()).await.unwrap().unwrap().version, 2);
 }
 
 // ------------------------------------------------------------------ fixtures
 
 /// Parse, serialize, parse again: the typed events lose nothing a handler reads.
-fn assert_round_trips<T: DeserializeOwned + serde::Serialize + PartialEq + std::fmt::Debug>(
-    name: &str,
-) {
+fn assert_round_trips<T: DeserializeOwned + serde::Serialize + PartialEq + std::fmt::Debug>(name: &str) {
     let parsed: T = sample(name);
     let again: T = serde_json::from_value(serde_json::to_value(&parsed).unwrap()).unwrap();
     assert_eq!(parsed, again, "events/{name}");
@@ -467,17 +316,10 @@ fn every_aws_sample_round_trips_through_its_typed_event() {
     assert_round_trips::<aws_lambda_events::event::eventbridge::EventBridgeEvent<EventEnvelope>>(
         "aws/eventbridge-order-placed.json",
     );
-    assert_round_trips::<aws_lambda_events::event::apigw::ApiGatewayV2httpRequest>(
-        "aws/apigw-v2-post-order.json",
-    );
-    for name in [
-        "domain/order-placed.json",
-        "domain/order-validated.json",
-        "domain/order-rejected.json",
-    ] {
+    assert_round_trips::<aws_lambda_events::event::apigw::ApiGatewayV2httpRequest>("aws/apigw-v2-post-order.json");
+    for name in ["domain/order-placed.json", "domain/order-validated.json", "domain/order-rejected.json"] {
         let envelope: EventEnvelope = sample(name);
-        shared::domain::OrderEvent::from_envelope(&envelope)
-            .unwrap_or_else(|e| panic!("events/{name}: {e}"));
+        shared::domain::OrderEvent::from_envelope(&envelope).unwrap_or_else(|e| panic!("events/{name}: {e}"));
     }
 }
 
@@ -493,10 +335,7 @@ async fn relay_parks_an_event_whose_payload_breaks_its_schema() {
     assert!(response.batch_item_failures.is_empty());
     assert!(relay.ports().0.published().is_empty());
     let reason = &relay.ports().1.letters()[0].reason;
-    assert!(
-        reason.starts_with("OrderPlaced v1: /lines/0/quantity:"),
-        "{reason}"
-    );
+    assert!(reason.starts_with("OrderPlaced v1: /lines/0/quantity:"), "{reason}");
 }
 
 #[tokio::test]
@@ -505,28 +344,14 @@ async fn validator_parks_an_order_placed_that_breaks_its_schema() {
     placed.payload["total"]["currency"] = serde_json::json!("euro");
     let validator = validator_with(vec![placed.clone()]);
     let mut event = sample::<SqsEvent>("aws/sqs-order-placed.json");
-    let mut body: serde_json::Value =
-        serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
+    let mut body: serde_json::Value = serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
     body["detail"] = serde_json::to_value(&placed).unwrap();
     event.records[0].body = Some(body.to_string());
     let response = validator.handle(event).await;
-    assert!(
-        response.batch_item_failures.is_empty(),
-        "a schema violation is not retried"
-    );
+    assert!(response.batch_item_failures.is_empty(), "a schema violation is not retried");
     let reason = &validator.ports().1.letters()[0].reason;
     assert!(reason.contains("/total/currency"), "{reason}");
-    assert_eq!(
-        validator
-            .ports()
-            .0
-            .load(&order_stream(), 0)
-            .await
-            .unwrap()
-            .len(),
-        1,
-        "nothing appended"
-    );
+    assert_eq!(validator.ports().0.load(&order_stream(), 0).await.unwrap().len(), 1, "nothing appended");
 }
 
 // ------------------------------------------------------------------ analytics
@@ -540,13 +365,9 @@ async fn analytics_counts_each_event_once_however_often_it_arrives() {
         InMemoryAnalytics::default(),
         InMemoryDeadLetters::default(),
     );
-    let response = consumer
-        .handle(sample::<SqsEvent>("aws/sqs-order-placed.json"))
-        .await;
+    let response = consumer.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
     assert!(response.batch_item_failures.is_empty());
-    consumer
-        .handle(sample::<SqsEvent>("aws/sqs-order-placed.json"))
-        .await;
+    consumer.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
     let counts = consumer.ports().1.status_counts().await.unwrap();
     assert_eq!(counts.get("Placed"), Some(&1));
 }

@@ -11,9 +11,7 @@ fn registry_dir() -> PathBuf {
 }
 
 fn sample(name: &str) -> EventEnvelope {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../events")
-        .join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events").join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
@@ -27,11 +25,7 @@ fn every_committed_schema_matches_the_type_it_came_from() {
 #[test]
 fn every_type_is_compatible_with_its_earlier_versions() {
     let registry = Registry::load(&registry_dir()).expect("the registry loads");
-    let findings: Vec<String> = registry
-        .compatibility()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let findings: Vec<String> = registry.compatibility().iter().map(ToString::to_string).collect();
     assert!(findings.is_empty(), "\n{}\n", findings.join("\n"));
     assert_eq!(registry.mode("OrderPlaced"), Mode::BackwardTransitive);
 }
@@ -41,25 +35,17 @@ fn a_v1_order_placed_from_the_store_still_replays_as_v2() {
     let stored = sample("domain/order-placed.json");
     assert_eq!(stored.schema_version, 1);
     assert!(stored.payload.get("itemCount").is_none());
-    let OrderEvent::OrderPlaced(placed) =
-        OrderEvent::from_envelope(&stored).expect("a v1 event decodes")
-    else {
+    let OrderEvent::OrderPlaced(placed) = OrderEvent::from_envelope(&stored).expect("a v1 event decodes") else {
         panic!("expected OrderPlaced");
     };
-    assert_eq!(
-        placed.item_count,
-        Some(3),
-        "the upcaster sums the quantities (2 + 1)"
-    );
+    assert_eq!(placed.item_count, Some(3), "the upcaster sums the quantities (2 + 1)");
 }
 
 #[test]
 fn a_v2_order_placed_decodes_as_written() {
     let stored = sample("domain/order-placed-v2.json");
     assert_eq!(stored.schema_version, 2);
-    let OrderEvent::OrderPlaced(placed) =
-        OrderEvent::from_envelope(&stored).expect("a v2 event decodes")
-    else {
+    let OrderEvent::OrderPlaced(placed) = OrderEvent::from_envelope(&stored).expect("a v2 event decodes") else {
         panic!("expected OrderPlaced");
     };
     assert_eq!(placed.item_count, Some(3));
@@ -86,8 +72,5 @@ fn an_event_newer_than_this_build_is_refused() {
     let mut stored = sample("domain/order-placed.json");
     stored.schema_version = 3;
     let error = OrderEvent::from_envelope(&stored).unwrap_err().to_string();
-    assert_eq!(
-        error,
-        "OrderPlaced schema version 3 is not supported (this build reads versions 1 to 2)"
-    );
+    assert_eq!(error, "OrderPlaced schema version 3 is not supported (this build reads versions 1 to 2)");
 }

@@ -1,9 +1,7 @@
 //! The timeout sweeper on in-memory ports.
 
 use shared::domain::order::{OrderLine, OrderPlaced};
-use shared::domain::{
-    Currency, EventCodec, Money, OrderEvent, OrderId, OrderRejected, OrderValidated,
-};
+use shared::domain::{Currency, EventCodec, Money, OrderEvent, OrderId, OrderRejected, OrderValidated};
 use shared::envelope::{Causality, CausationId, CorrelationId, EventEnvelope};
 use shared::handlers::sweeper::TimeoutSweeper;
 use shared::store::{EventStore, InMemoryEventStore};
@@ -13,46 +11,17 @@ fn at(minutes_ago: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now() - chrono::Duration::minutes(minutes_ago)
 }
 
-fn stored(
-    event: OrderEvent,
-    id: OrderId,
-    version: u64,
-    when: chrono::DateTime<chrono::Utc>,
-) -> EventEnvelope {
-    let causality = Causality {
-        correlation_id: CorrelationId::new("c"),
-        causation_id: CausationId::new("c"),
-    };
-    event
-        .into_new_event(causality, when)
-        .into_envelope(id.stream_id(), version)
+fn stored(event: OrderEvent, id: OrderId, version: u64, when: chrono::DateTime<chrono::Utc>) -> EventEnvelope {
+    let causality = Causality { correlation_id: CorrelationId::new("c"), causation_id: CausationId::new("c") };
+    event.into_new_event(causality, when).into_envelope(id.stream_id(), version)
 }
 
-fn history(
-    id: OrderId,
-    last: OrderEvent,
-    when: chrono::DateTime<chrono::Utc>,
-) -> Vec<EventEnvelope> {
-    let money = Money {
-        amount_minor: 100,
-        currency: Currency::try_from("EUR".to_string()).unwrap(),
-    };
-    let line = OrderLine {
-        sku: "A".into(),
-        quantity: 1,
-        unit_price: money.clone(),
-    };
-    let placed = OrderPlaced {
-        order_id: id,
-        customer_id: "c".into(),
-        lines: vec![line],
-        total: money,
-        item_count: Some(1),
-    };
-    vec![
-        stored(OrderEvent::OrderPlaced(placed), id, 1, when),
-        stored(last, id, 2, when),
-    ]
+fn history(id: OrderId, last: OrderEvent, when: chrono::DateTime<chrono::Utc>) -> Vec<EventEnvelope> {
+    let money = Money { amount_minor: 100, currency: Currency::try_from("EUR".to_string()).unwrap() };
+    let line = OrderLine { sku: "A".into(), quantity: 1, unit_price: money.clone() };
+    let placed =
+        OrderPlaced { order_id: id, customer_id: "c".into(), lines: vec![line], total: money, item_count: Some(1) };
+    vec![stored(OrderEvent::OrderPlaced(placed), id, 1, when), stored(last, id, 2, when)]
 }
 
 /// The store and the read model with each order projected.
@@ -62,14 +31,7 @@ async fn given(orders: &[Vec<EventEnvelope>]) -> (InMemoryEventStore, InMemoryOr
     for events in orders {
         let mut view: Option<OrderView> = None;
         for envelope in events {
-            view = Some(
-                OrderView::apply(
-                    view,
-                    &OrderEvent::from_envelope(envelope).unwrap(),
-                    envelope,
-                )
-                .unwrap(),
-            );
+            view = Some(OrderView::apply(view, &OrderEvent::from_envelope(envelope).unwrap(), envelope).unwrap());
         }
         views.save(view.as_ref().unwrap(), 0).await.unwrap();
     }
@@ -78,30 +40,11 @@ async fn given(orders: &[Vec<EventEnvelope>]) -> (InMemoryEventStore, InMemoryOr
 
 #[tokio::test]
 async fn it_times_out_only_orders_stuck_longer_than_the_timeout() {
-    let (stuck, fresh, done) = (
-        OrderId::generate(),
-        OrderId::generate(),
-        OrderId::generate(),
-    );
+    let (stuck, fresh, done) = (OrderId::generate(), OrderId::generate(), OrderId::generate());
     let orders = [
-        history(
-            stuck,
-            OrderEvent::OrderValidated(OrderValidated { order_id: stuck }),
-            at(20),
-        ),
-        history(
-            fresh,
-            OrderEvent::OrderValidated(OrderValidated { order_id: fresh }),
-            at(1),
-        ),
-        history(
-            done,
-            OrderEvent::OrderRejected(OrderRejected {
-                order_id: done,
-                reasons: vec![],
-            }),
-            at(20),
-        ),
+        history(stuck, OrderEvent::OrderValidated(OrderValidated { order_id: stuck }), at(20)),
+        history(fresh, OrderEvent::OrderValidated(OrderValidated { order_id: fresh }), at(1)),
+        history(done, OrderEvent::OrderRejected(OrderRejected { order_id: done, reasons: vec![] }), at(20)),
     ];
     let (store, views) = given(&orders).await;
     let sweeper = TimeoutSweeper::new(store, views, chrono::Duration::minutes(15));
@@ -112,12 +55,8 @@ async fn it_times_out_only_orders_stuck_longer_than_the_timeout() {
 #[tokio::test]
 async fn a_second_sweep_finds_nothing_more_to_do() {
     let stuck = OrderId::generate();
-    let (store, views) = given(&[history(
-        stuck,
-        OrderEvent::OrderValidated(OrderValidated { order_id: stuck }),
-        at(20),
-    )])
-    .await;
+    let (store, views) =
+        given(&[history(stuck, OrderEvent::OrderValidated(OrderValidated { order_id: stuck }), at(20))]).await;
     let store = std::sync::Arc::new(store);
     let sweeper = TimeoutSweeper::new(store.clone(), views, chrono::Duration::minutes(15));
     sweeper.sweep(chrono::Utc::now()).await.unwrap();
@@ -125,11 +64,5 @@ async fn a_second_sweep_finds_nothing_more_to_do() {
     let again = sweeper.sweep(chrono::Utc::now()).await.unwrap();
     assert!(again.timed_out.is_empty());
     let events = store.load(&stuck.stream_id(), 0).await.unwrap();
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| e.event_type == "OrderTimedOut")
-            .count(),
-        1
-    );
+    assert_eq!(events.iter().filter(|e| e.event_type == "OrderTimedOut").count(), 1);
 }

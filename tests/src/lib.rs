@@ -31,20 +31,13 @@ impl Harness {
         let endpoint = std::env::var("ORDERFLOW_ENDPOINT").expect(
             "ORDERFLOW_ENDPOINT is not set: end-to-end tests need a deployed stack; run them with `cargo run -p orderflow -- test`",
         );
-        let stack_name = std::env::var("ORDERFLOW_STACK")
-            .unwrap_or_else(|_| orderflow::stack::DEFAULT_STACK.to_string());
+        let stack_name =
+            std::env::var("ORDERFLOW_STACK").unwrap_or_else(|_| orderflow::stack::DEFAULT_STACK.to_string());
         let target = Target::external(&endpoint);
         let clients = Clients::new(target.clone()).await;
-        let stack = StackInfo::require(&clients, &stack_name)
-            .await
-            .expect("the stack is deployed");
+        let stack = StackInfo::require(&clients, &stack_name).await.expect("the stack is deployed");
         let api_url = stack.api_url(&target).expect("the stack has an HTTP API");
-        Harness {
-            clients,
-            stack,
-            api_url,
-            http: reqwest::Client::new(),
-        }
+        Harness { clients, stack, api_url, http: reqwest::Client::new() }
     }
 
     /// A correlation id unique to one test, to find exactly its events.
@@ -52,35 +45,21 @@ impl Harness {
         format!("e2e-{test}-{}", uuid::Uuid::new_v4().simple())
     }
 
-    pub async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        correlation_id: &str,
-        body: Option<String>,
-    ) -> Answer {
+    pub async fn send(&self, method: &str, path: &str, correlation_id: &str, body: Option<String>) -> Answer {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.api_url))
-            .header("x-correlation-id", correlation_id);
+        let mut request =
+            self.http.request(method, format!("{}{path}", self.api_url)).header("x-correlation-id", correlation_id);
         if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body);
+            request = request.header("content-type", "application/json").body(body);
         }
         let response = request.send().await.expect("the HTTP API answers");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
-        Answer {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-        }
+        Answer { status, body: serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)) }
     }
 
     pub async fn place_order(&self, body: &serde_json::Value, correlation_id: &str) -> Answer {
-        self.send("POST", "/orders", correlation_id, Some(body.to_string()))
-            .await
+        self.send("POST", "/orders", correlation_id, Some(body.to_string())).await
     }
 
     /// Polls the read model until the order is in a final state; panics after the timeout.
@@ -88,12 +67,9 @@ impl Harness {
         let deadline = Instant::now() + SETTLE_TIMEOUT;
         let mut last = None;
         while Instant::now() < deadline {
-            let answer = self
-                .send("GET", &format!("/orders/{order_id}"), "e2e-poll", None)
-                .await;
+            let answer = self.send("GET", &format!("/orders/{order_id}"), "e2e-poll", None).await;
             if answer.status == 200 {
-                let view: OrderView =
-                    serde_json::from_value(answer.body.clone()).expect("an order view");
+                let view: OrderView = serde_json::from_value(answer.body.clone()).expect("an order view");
                 if view.status.is_terminal() {
                     return view;
                 }
@@ -106,10 +82,7 @@ impl Harness {
 
     /// Every stored event of one correlation id, in stream order.
     pub async fn stored_events(&self, correlation_id: &str) -> Vec<EventEnvelope> {
-        let table = self
-            .stack
-            .output("EventStoreTableName")
-            .expect("event store output");
+        let table = self.stack.output("EventStoreTableName").expect("event store output");
         let items: Vec<_> = self
             .clients
             .dynamodb()
@@ -123,13 +96,9 @@ impl Harness {
             .collect::<Result<_, _>>()
             .await
             .expect("scan the event store");
-        let mut events: Vec<EventEnvelope> = items
-            .into_iter()
-            .map(|item| serde_dynamo::from_item(item).expect("an event envelope"))
-            .collect();
-        events.sort_by(|a, b| {
-            (a.stream_id.as_str(), a.version).cmp(&(b.stream_id.as_str(), b.version))
-        });
+        let mut events: Vec<EventEnvelope> =
+            items.into_iter().map(|item| serde_dynamo::from_item(item).expect("an event envelope")).collect();
+        events.sort_by(|a, b| (a.stream_id.as_str(), a.version).cmp(&(b.stream_id.as_str(), b.version)));
         events
     }
 
@@ -141,29 +110,14 @@ impl Harness {
             .detail_type(detail_type)
             .detail(detail.to_string())
             .build();
-        let output = self
-            .clients
-            .eventbridge()
-            .put_events()
-            .entries(entry)
-            .send()
-            .await
-            .expect("PutEvents");
+        let output = self.clients.eventbridge().put_events().entries(entry).send().await.expect("PutEvents");
         assert_eq!(output.failed_entry_count(), 0, "{output:?}");
     }
 
     /// Waits for the dead letter whose body contains `marker` in the queue named by the
     /// stack output `queue_output`, and removes it; panics after the timeout.
-    pub async fn wait_for_dead_letter(
-        &self,
-        queue_output: &str,
-        marker: &str,
-    ) -> shared::deadletter::DeadLetter {
-        let queue_url = self
-            .stack
-            .output(queue_output)
-            .expect("queue output")
-            .to_string();
+    pub async fn wait_for_dead_letter(&self, queue_output: &str, marker: &str) -> shared::deadletter::DeadLetter {
+        let queue_url = self.stack.output(queue_output).expect("queue output").to_string();
         let sqs = self.clients.sqs();
         let deadline = Instant::now() + SETTLE_TIMEOUT;
         while Instant::now() < deadline {
@@ -194,12 +148,8 @@ impl Harness {
 
     /// Writes an event straight into the event store, as an older build would have.
     pub async fn store_event(&self, event: &EventEnvelope) {
-        let table = self
-            .stack
-            .output("EventStoreTableName")
-            .expect("event store output");
-        let item: std::collections::HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(event).expect("an item");
+        let table = self.stack.output("EventStoreTableName").expect("event store output");
+        let item: std::collections::HashMap<String, AttributeValue> = serde_dynamo::to_item(event).expect("an item");
         self.clients
             .dynamodb()
             .put_item()
@@ -214,49 +164,26 @@ impl Harness {
     /// Replays a scenario of `events/scenarios/` under a fresh run id; returns the run id
     /// and the final view of every order it placed, in the order they were placed.
     pub async fn replay_scenario(&self, name: &str) -> (String, Vec<OrderView>) {
-        self.replay_scenario_waiting(name, std::time::Duration::ZERO)
-            .await
+        self.replay_scenario_waiting(name, std::time::Duration::ZERO).await
     }
 
     /// As [`Harness::replay_scenario`], for orders that take `extra` longer to settle.
-    pub async fn replay_scenario_waiting(
-        &self,
-        name: &str,
-        extra: std::time::Duration,
-    ) -> (String, Vec<OrderView>) {
+    pub async fn replay_scenario_waiting(&self, name: &str, extra: std::time::Duration) -> (String, Vec<OrderView>) {
         use orderflow::commands::replay;
         let run_id = replay::new_run_id();
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../events/scenarios")
-            .join(name);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/scenarios").join(name);
         let samples = replay::load_samples(&dir, &run_id).expect("the scenario loads");
-        let target = replay::Target {
-            clients: &self.clients,
-            stack: &self.stack,
-            api_url: self.api_url.clone(),
-        };
-        let replayed = replay::send_all(&target, samples)
-            .await
-            .expect("the scenario is sent");
-        let order_ids: Vec<String> = replayed
-            .iter()
-            .flat_map(|r| r.order_ids().map(str::to_string))
-            .collect();
+        let target = replay::Target { clients: &self.clients, stack: &self.stack, api_url: self.api_url.clone() };
+        let replayed = replay::send_all(&target, samples).await.expect("the scenario is sent");
+        let order_ids: Vec<String> = replayed.iter().flat_map(|r| r.order_ids().map(str::to_string)).collect();
         let views = replay::wait_for_final_states(&self.api_url, &order_ids, extra).await;
-        assert_eq!(
-            views.len(),
-            order_ids.len(),
-            "every order of {name} has a view"
-        );
+        assert_eq!(views.len(), order_ids.len(), "every order of {name} has a view");
         (run_id, views)
     }
 
     /// The event types of an order's stream, in version order.
     pub async fn stream_of(&self, order_id: &str) -> Vec<String> {
-        let table = self
-            .stack
-            .output("EventStoreTableName")
-            .expect("event store output");
+        let table = self.stack.output("EventStoreTableName").expect("event store output");
         let items: Vec<_> = self
             .clients
             .dynamodb()
@@ -273,36 +200,22 @@ impl Harness {
             .expect("query the event store");
         items
             .into_iter()
-            .map(|item| {
-                serde_dynamo::from_item::<_, EventEnvelope>(item)
-                    .expect("an envelope")
-                    .event_type
-            })
+            .map(|item| serde_dynamo::from_item::<_, EventEnvelope>(item).expect("an envelope").event_type)
             .collect()
     }
 
     /// (on hand, held) of a SKU, from the API.
     pub async fn stock_of(&self, sku: &str) -> (u64, u64) {
-        let answer = self
-            .send("GET", &format!("/inventory/{sku}"), "e2e-stock", None)
-            .await;
+        let answer = self.send("GET", &format!("/inventory/{sku}"), "e2e-stock", None).await;
         assert_eq!(answer.status, 200, "{:?}", answer.body);
-        (
-            answer.body["onHand"].as_u64().unwrap_or(u64::MAX),
-            answer.body["held"].as_u64().unwrap_or(u64::MAX),
-        )
+        (answer.body["onHand"].as_u64().unwrap_or(u64::MAX), answer.body["held"].as_u64().unwrap_or(u64::MAX))
     }
 
     /// Dead letters in any DLQ of the stack whose body mentions `marker` (left in place).
     pub async fn dead_letters_mentioning(&self, marker: &str) -> Vec<String> {
         let sqs = self.clients.sqs();
         let mut found = Vec::new();
-        for (name, url) in self
-            .stack
-            .queues()
-            .into_iter()
-            .filter(|(name, _)| name.contains("DeadLetter"))
-        {
+        for (name, url) in self.stack.queues().into_iter().filter(|(name, _)| name.contains("DeadLetter")) {
             let received = sqs
                 .receive_message()
                 .queue_url(url)
@@ -311,11 +224,7 @@ impl Harness {
                 .send()
                 .await
                 .expect("ReceiveMessage");
-            for message in received
-                .messages()
-                .iter()
-                .filter(|m| m.body().unwrap_or_default().contains(marker))
-            {
+            for message in received.messages().iter().filter(|m| m.body().unwrap_or_default().contains(marker)) {
                 found.push(format!("{name}: {}", message.body().unwrap_or_default()));
             }
         }
@@ -327,25 +236,61 @@ impl Harness {
     pub async fn wait_for_units_sold(&self, skus: &[String], expected: &[u64]) -> Vec<u64> {
         let deadline = Instant::now() + SETTLE_TIMEOUT;
         loop {
-            let answer = self
-                .send("GET", "/analytics/sales", "e2e-sales", None)
-                .await;
+            let answer = self.send("GET", "/analytics/sales", "e2e-sales", None).await;
             assert_eq!(answer.status, 200, "{:?}", answer.body);
             let sales = answer.body["sales"].as_array().cloned().unwrap_or_default();
             let units: Vec<u64> = skus
                 .iter()
-                .map(|sku| {
-                    sales
-                        .iter()
-                        .filter(|s| s["sku"] == sku.as_str())
-                        .filter_map(|s| s["units"].as_u64())
-                        .sum()
-                })
+                .map(|sku| sales.iter().filter(|s| s["sku"] == sku.as_str()).filter_map(|s| s["units"].as_u64()).sum())
                 .collect();
             if units == expected || Instant::now() > deadline {
                 return units;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    }
+
+    /// (channel, event type) of every notification of an order, sorted, once `expected`
+    /// many were recorded or the settle time is up.
+    pub async fn wait_for_notifications(&self, order_id: &str, expected: usize) -> Vec<(String, String)> {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let answer =
+                self.send("GET", &format!("/orders/{order_id}/notifications"), "e2e-notifications", None).await;
+            assert_eq!(answer.status, 200, "{:?}", answer.body);
+            let mut found: Vec<(String, String)> = answer.body["notifications"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|n| {
+                    (
+                        n["channel"].as_str().unwrap_or_default().to_string(),
+                        n["eventType"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect();
+            found.sort();
+            if found.len() >= expected || Instant::now() > deadline {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// The webhook requests the test run's receiver got for an order: (event type, signature valid).
+    pub fn webhooks_received(&self, order_id: &str) -> Vec<(String, bool)> {
+        let Ok(path) = std::env::var("ORDERFLOW_WEBHOOK_LOG") else { return Vec::new() };
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|entry| entry["body"]["event"]["streamId"] == format!("order-{order_id}").as_str())
+            .map(|entry| {
+                (
+                    entry["body"]["event"]["eventType"].as_str().unwrap_or_default().to_string(),
+                    entry["signatureValid"] == true,
+                )
+            })
+            .collect()
     }
 }

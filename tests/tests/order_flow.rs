@@ -25,27 +25,12 @@ async fn a_valid_order_for_a_sku_without_stock_is_validated_then_cancelled() {
     let correlation_id = Harness::correlation_id("valid");
     let answer = harness.place_order(&order(2), &correlation_id).await;
     assert_eq!(answer.status, 202, "{:?}", answer.body);
-    let order_id = answer.body["orderId"]
-        .as_str()
-        .expect("an order id")
-        .to_string();
+    let order_id = answer.body["orderId"].as_str().expect("an order id").to_string();
 
     let view = harness.wait_for_final_state(&order_id).await;
     assert_eq!(view.status, OrderStatus::Cancelled);
-    let timeline: Vec<_> = view
-        .timeline
-        .iter()
-        .map(|t| (t.version, t.event_type.as_str()))
-        .collect();
-    assert_eq!(
-        timeline,
-        vec![
-            (1, "OrderPlaced"),
-            (2, "OrderValidated"),
-            (3, "FraudCleared"),
-            (4, "OutOfStock")
-        ]
-    );
+    let timeline: Vec<_> = view.timeline.iter().map(|t| (t.version, t.event_type.as_str())).collect();
+    assert_eq!(timeline, vec![(1, "OrderPlaced"), (2, "OrderValidated"), (3, "FraudCleared"), (4, "OutOfStock")]);
     assert_eq!(view.total.amount_minor, 3998);
 
     let events = harness.stored_events(&correlation_id).await;
@@ -65,31 +50,15 @@ async fn a_rejected_order_reaches_rejected_with_its_reasons() {
     let harness = Harness::connect().await;
     let correlation_id = Harness::correlation_id("rejected");
     let body = order(500);
-    let sku = body["lines"][0]["sku"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let sku = body["lines"][0]["sku"].as_str().unwrap_or_default().to_string();
     let answer = harness.place_order(&body, &correlation_id).await;
     assert_eq!(answer.status, 202, "{:?}", answer.body);
-    let order_id = answer.body["orderId"]
-        .as_str()
-        .expect("an order id")
-        .to_string();
+    let order_id = answer.body["orderId"].as_str().expect("an order id").to_string();
 
     let view = harness.wait_for_final_state(&order_id).await;
     assert_eq!(view.status, OrderStatus::Rejected);
-    assert_eq!(
-        view.rejection_reasons,
-        vec![format!(
-            "quantity 500 of {sku} exceeds the limit of 100 per line"
-        )]
-    );
-    let types: Vec<_> = harness
-        .stored_events(&correlation_id)
-        .await
-        .into_iter()
-        .map(|e| e.event_type)
-        .collect();
+    assert_eq!(view.rejection_reasons, vec![format!("quantity 500 of {sku} exceeds the limit of 100 per line")]);
+    let types: Vec<_> = harness.stored_events(&correlation_id).await.into_iter().map(|e| e.event_type).collect();
     assert_eq!(types, vec!["OrderPlaced", "OrderRejected"]);
 }
 
@@ -110,14 +79,7 @@ async fn an_invalid_body_gets_400_naming_the_field_and_stores_nothing() {
 #[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
 async fn an_unknown_order_is_404() {
     let harness = Harness::connect().await;
-    let answer = harness
-        .send(
-            "GET",
-            &format!("/orders/{}", uuid::Uuid::new_v4()),
-            "e2e-unknown",
-            None,
-        )
-        .await;
+    let answer = harness.send("GET", &format!("/orders/{}", uuid::Uuid::new_v4()), "e2e-unknown", None).await;
     assert_eq!(answer.status, 404, "{:?}", answer.body);
 }
 
@@ -126,8 +88,7 @@ async fn an_unknown_order_is_404() {
 async fn every_api_sample_gets_the_answer_its_name_promises() {
     let harness = Harness::connect().await;
     let samples_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/api");
-    let samples = orderflow::commands::replay::load_samples(&samples_dir, "e2e")
-        .expect("the API samples load");
+    let samples = orderflow::commands::replay::load_samples(&samples_dir, "e2e").expect("the API samples load");
     assert!(samples.len() >= 5, "{} samples", samples.len());
     for (file, sample) in samples {
         let orderflow::commands::replay::Sample::Api(request) = sample else {
@@ -144,14 +105,7 @@ async fn every_api_sample_gets_the_answer_its_name_promises() {
             serde_json::Value::String(raw) => raw,
             json => json.to_string(),
         });
-        let answer = harness
-            .send(
-                &request.method,
-                &request.path,
-                &Harness::correlation_id("sample"),
-                body,
-            )
-            .await;
+        let answer = harness.send(&request.method, &request.path, &Harness::correlation_id("sample"), body).await;
         assert_eq!(answer.status, expected, "{name}: {:?}", answer.body);
     }
 }
@@ -162,10 +116,8 @@ async fn an_event_that_breaks_its_schema_goes_to_the_dlq_with_the_reason_and_dec
     let harness = Harness::connect().await;
     let correlation_id = Harness::correlation_id("bad-schema");
     let order_id = uuid::Uuid::new_v4();
-    let sample =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/domain/order-placed.json");
-    let mut envelope: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/domain/order-placed.json");
+    let mut envelope: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
     envelope["eventId"] = json!(uuid::Uuid::new_v4());
     envelope["streamId"] = json!(format!("order-{order_id}"));
     envelope["correlationId"] = json!(correlation_id);
@@ -173,19 +125,10 @@ async fn an_event_that_breaks_its_schema_goes_to_the_dlq_with_the_reason_and_dec
     envelope["payload"]["lines"][0]["quantity"] = json!("two");
 
     harness.put_on_bus("OrderPlaced", &envelope).await;
-    let letter = harness
-        .wait_for_dead_letter("OrderValidationDeadLetterQueueUrl", &correlation_id)
-        .await;
+    let letter = harness.wait_for_dead_letter("OrderValidationDeadLetterQueueUrl", &correlation_id).await;
     assert_eq!(letter.consumer, "order-validator");
-    assert!(
-        letter.reason.contains("/lines/0/quantity"),
-        "{}",
-        letter.reason
-    );
-    assert!(
-        harness.stored_events(&correlation_id).await.is_empty(),
-        "nothing was stored"
-    );
+    assert!(letter.reason.contains("/lines/0/quantity"), "{}", letter.reason);
+    assert!(harness.stored_events(&correlation_id).await.is_empty(), "nothing was stored");
 }
 
 #[tokio::test]
@@ -194,14 +137,10 @@ async fn a_v1_order_placed_in_the_store_still_goes_through_the_saga_and_is_proje
     let harness = Harness::connect().await;
     let correlation_id = Harness::correlation_id("v1-in-store");
     let order_id = uuid::Uuid::new_v4();
-    let sample =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/domain/order-placed.json");
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/domain/order-placed.json");
     let mut envelope: shared::envelope::EventEnvelope =
         serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
-    assert_eq!(
-        envelope.schema_version, 1,
-        "the sample is a v1 event, as an older build stored it"
-    );
+    assert_eq!(envelope.schema_version, 1, "the sample is a v1 event, as an older build stored it");
     envelope.event_id = shared::envelope::EventId::generate();
     envelope.stream_id = shared::envelope::StreamId::new(format!("order-{order_id}"));
     envelope.correlation_id = shared::envelope::CorrelationId::new(&correlation_id);
@@ -211,23 +150,8 @@ async fn a_v1_order_placed_in_the_store_still_goes_through_the_saga_and_is_proje
 
     harness.store_event(&envelope).await;
     let view = harness.wait_for_final_state(&order_id.to_string()).await;
-    assert_eq!(
-        view.status,
-        OrderStatus::Cancelled,
-        "nobody stocked its SKU"
-    );
+    assert_eq!(view.status, OrderStatus::Cancelled, "nobody stocked its SKU");
     let events = harness.stored_events(&correlation_id).await;
-    let versions: Vec<_> = events
-        .iter()
-        .map(|e| (e.event_type.as_str(), e.schema_version))
-        .collect();
-    assert_eq!(
-        versions,
-        vec![
-            ("OrderPlaced", 1),
-            ("OrderValidated", 1),
-            ("FraudCleared", 1),
-            ("OutOfStock", 1)
-        ]
-    );
+    let versions: Vec<_> = events.iter().map(|e| (e.event_type.as_str(), e.schema_version)).collect();
+    assert_eq!(versions, vec![("OrderPlaced", 1), ("OrderValidated", 1), ("FraudCleared", 1), ("OutOfStock", 1)]);
 }

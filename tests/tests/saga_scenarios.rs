@@ -8,80 +8,84 @@ fn types(names: &[&str]) -> Vec<String> {
     names.iter().map(|n| n.to_string()).collect()
 }
 
-/// Replays one single-order scenario and checks it end to end.
+/// Replays one single-order scenario and checks it end to end; `told` is the event the
+/// customer hears about and the channels they hear it on.
 async fn single_order_scenario(
     name: &str,
     status: OrderStatus,
     stream: &[&str],
     stock_after: (u64, u64),
+    told: (&str, &[&str]),
 ) {
     let harness = Harness::connect().await;
     let (run_id, views) = harness.replay_scenario(name).await;
     assert_eq!(views.len(), 1, "{name} places one order");
     let view = &views[0];
     assert_eq!(view.status, status, "{name}: {view:?}");
-    assert_eq!(
-        harness.stream_of(&view.order_id.to_string()).await,
-        types(stream),
-        "{name}"
-    );
-    assert_eq!(
-        harness.stock_of(&format!("TEA-{run_id}")).await,
-        stock_after,
-        "{name}: (on hand, held)"
-    );
-    assert_eq!(
-        harness.dead_letters_mentioning(&run_id).await,
-        Vec::<String>::new(),
-        "{name}"
-    );
+    assert_eq!(harness.stream_of(&view.order_id.to_string()).await, types(stream), "{name}");
+    assert_eq!(harness.stock_of(&format!("TEA-{run_id}")).await, stock_after, "{name}: (on hand, held)");
+    assert_eq!(harness.dead_letters_mentioning(&run_id).await, Vec::<String>::new(), "{name}");
+    let order_id = view.order_id.to_string();
+    let (outcome, channels) = told;
+    let expected: Vec<(String, String)> = channels.iter().map(|c| (c.to_string(), outcome.to_string())).collect();
+    assert_eq!(harness.wait_for_notifications(&order_id, channels.len()).await, expected, "{name}: notifications");
+    if channels.contains(&"webhook") {
+        assert_eq!(
+            harness.webhooks_received(&order_id),
+            vec![(outcome.to_string(), true)],
+            "{name}: one signed webhook"
+        );
+    }
 }
 
 #[tokio::test]
 #[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
 async fn the_happy_path_ships_the_order_and_keeps_its_stock_held() {
-    let stream = [
-        "OrderPlaced",
-        "OrderValidated",
-        "FraudCleared",
-        "StockReserved",
-        "PaymentAuthorized",
-        "ShipmentScheduled",
-    ];
-    single_order_scenario("happy-path", OrderStatus::Completed, &stream, (8, 2)).await;
+    let stream =
+        ["OrderPlaced", "OrderValidated", "FraudCleared", "StockReserved", "PaymentAuthorized", "ShipmentScheduled"];
+    single_order_scenario(
+        "happy-path",
+        OrderStatus::Completed,
+        &stream,
+        (8, 2),
+        ("ShipmentScheduled", &["email", "sms", "webhook"]),
+    )
+    .await;
 }
 
 #[tokio::test]
 #[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
 async fn a_declined_payment_cancels_the_order_and_gives_the_stock_back() {
-    let stream = [
-        "OrderPlaced",
-        "OrderValidated",
-        "FraudCleared",
-        "StockReserved",
-        "PaymentDeclined",
-        "StockReleased",
-    ];
-    single_order_scenario("payment-declined", OrderStatus::Cancelled, &stream, (10, 0)).await;
+    let stream = ["OrderPlaced", "OrderValidated", "FraudCleared", "StockReserved", "PaymentDeclined", "StockReleased"];
+    single_order_scenario(
+        "payment-declined",
+        OrderStatus::Cancelled,
+        &stream,
+        (10, 0),
+        ("PaymentDeclined", &["email", "sms", "webhook"]),
+    )
+    .await;
 }
 
 #[tokio::test]
 #[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
 async fn an_order_for_more_than_the_stock_is_cancelled_and_takes_nothing() {
-    let stream = [
-        "OrderPlaced",
-        "OrderValidated",
-        "FraudCleared",
-        "OutOfStock",
-    ];
-    single_order_scenario("out-of-stock", OrderStatus::Cancelled, &stream, (1, 0)).await;
+    let stream = ["OrderPlaced", "OrderValidated", "FraudCleared", "OutOfStock"];
+    single_order_scenario(
+        "out-of-stock",
+        OrderStatus::Cancelled,
+        &stream,
+        (1, 0),
+        ("OutOfStock", &["email", "webhook"]),
+    )
+    .await;
 }
 
 #[tokio::test]
 #[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
 async fn a_suspicious_order_is_held_and_neither_reserved_nor_paid() {
     let stream = ["OrderPlaced", "OrderValidated", "FraudSuspected"];
-    single_order_scenario("fraud-hold", OrderStatus::OnHold, &stream, (10, 0)).await;
+    single_order_scenario("fraud-hold", OrderStatus::OnHold, &stream, (10, 0), ("FraudSuspected", &["email"])).await;
 }
 
 #[tokio::test]
@@ -91,34 +95,15 @@ async fn a_mixed_burst_ends_every_order_where_its_kind_says() {
     let (run_id, views) = harness.replay_scenario("mixed-burst").await;
     assert_eq!(views.len(), 250);
     let count = |status| views.iter().filter(|v| v.status == status).count();
-    assert_eq!(
-        count(OrderStatus::Completed),
-        150 + 10,
-        "150 plain orders and the 10 that got scarce stock"
-    );
-    assert_eq!(
-        count(OrderStatus::Cancelled),
-        40 + 20,
-        "40 declined payments and 20 orders that found no stock"
-    );
+    assert_eq!(count(OrderStatus::Completed), 150 + 10, "150 plain orders and the 10 that got scarce stock");
+    assert_eq!(count(OrderStatus::Cancelled), 40 + 20, "40 declined payments and 20 orders that found no stock");
     assert_eq!(count(OrderStatus::OnHold), 30, "30 large orders");
-    assert_eq!(
-        harness.stock_of(&format!("TEA-{run_id}")).await,
-        (1000 - 150, 150)
-    );
+    assert_eq!(harness.stock_of(&format!("TEA-{run_id}")).await, (1000 - 150, 150));
     assert_eq!(harness.stock_of(&format!("MUG-{run_id}")).await, (0, 10));
     // Sales count authorized payments only: 150 + 10 units, each once.
-    let sold = harness
-        .wait_for_units_sold(
-            &[format!("TEA-{run_id}"), format!("MUG-{run_id}")],
-            &[150, 10],
-        )
-        .await;
+    let sold = harness.wait_for_units_sold(&[format!("TEA-{run_id}"), format!("MUG-{run_id}")], &[150, 10]).await;
     assert_eq!(sold, vec![150, 10]);
-    assert_eq!(
-        harness.dead_letters_mentioning(&run_id).await,
-        Vec::<String>::new()
-    );
+    assert_eq!(harness.dead_letters_mentioning(&run_id).await, Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -127,12 +112,7 @@ async fn concurrent_orders_for_the_last_units_never_oversell() {
     let harness = Harness::connect().await;
     let sku = format!("LAST-{}", orderflow::commands::replay::new_run_id());
     let stock = harness
-        .send(
-            "POST",
-            &format!("/inventory/{sku}/stock"),
-            "e2e-last-units",
-            Some(r#"{"quantity":3}"#.into()),
-        )
+        .send("POST", &format!("/inventory/{sku}/stock"), "e2e-last-units", Some(r#"{"quantity":3}"#.into()))
         .await;
     assert_eq!(stock.status, 200, "{:?}", stock.body);
     let placing = (0..12).map(|i| {
@@ -145,30 +125,15 @@ async fn concurrent_orders_for_the_last_units_never_oversell() {
         async move { harness.place_order(&body, &correlation_id).await }
     });
     let answers = futures::future::join_all(placing).await;
-    let order_ids: Vec<String> = answers
-        .iter()
-        .map(|a| a.body["orderId"].as_str().expect("an order id").to_string())
-        .collect();
-    let views = orderflow::commands::replay::wait_for_final_states(
-        &harness.api_url,
-        &order_ids,
-        std::time::Duration::ZERO,
-    )
-    .await;
+    let order_ids: Vec<String> =
+        answers.iter().map(|a| a.body["orderId"].as_str().expect("an order id").to_string()).collect();
+    let views =
+        orderflow::commands::replay::wait_for_final_states(&harness.api_url, &order_ids, std::time::Duration::ZERO)
+            .await;
     assert_eq!(views.len(), 12);
-    let completed = views
-        .iter()
-        .filter(|v| v.status == OrderStatus::Completed)
-        .count();
-    let cancelled = views
-        .iter()
-        .filter(|v| v.status == OrderStatus::Cancelled)
-        .count();
-    assert_eq!(
-        (completed, cancelled),
-        (3, 9),
-        "exactly the available quantity is reserved"
-    );
+    let completed = views.iter().filter(|v| v.status == OrderStatus::Completed).count();
+    let cancelled = views.iter().filter(|v| v.status == OrderStatus::Cancelled).count();
+    assert_eq!((completed, cancelled), (3, 9), "exactly the available quantity is reserved");
     assert_eq!(harness.stock_of(&sku).await, (0, 3));
 }
 
@@ -182,25 +147,9 @@ async fn an_order_nobody_decides_times_out_and_gives_its_stock_back() {
     let (run_id, views) = harness.replay_scenario_waiting("timeout", extra).await;
     let view = &views[0];
     assert_eq!(view.status, OrderStatus::TimedOut, "{view:?}");
-    assert_eq!(
-        view.status_reason.as_deref(),
-        Some("timed out while Reserved")
-    );
-    let stream = [
-        "OrderPlaced",
-        "OrderValidated",
-        "FraudCleared",
-        "StockReserved",
-        "OrderTimedOut",
-        "StockReleased",
-    ];
-    assert_eq!(
-        harness.stream_of(&view.order_id.to_string()).await,
-        types(&stream)
-    );
+    assert_eq!(view.status_reason.as_deref(), Some("timed out while Reserved"));
+    let stream = ["OrderPlaced", "OrderValidated", "FraudCleared", "StockReserved", "OrderTimedOut", "StockReleased"];
+    assert_eq!(harness.stream_of(&view.order_id.to_string()).await, types(&stream));
     assert_eq!(harness.stock_of(&format!("TEA-{run_id}")).await, (5, 0));
-    assert_eq!(
-        harness.dead_letters_mentioning(&run_id).await,
-        Vec::<String>::new()
-    );
+    assert_eq!(harness.dead_letters_mentioning(&run_id).await, Vec::<String>::new());
 }

@@ -8,59 +8,30 @@ use crate::build::Profile;
 use shared::views::OrderView;
 
 /// The scenarios the demo replays, one order each, ending in each final state but the timeout.
-pub const SCENARIOS: [&str; 4] = [
-    "happy-path",
-    "payment-declined",
-    "out-of-stock",
-    "fraud-hold",
-];
+pub const SCENARIOS: [&str; 4] = ["happy-path", "payment-declined", "out-of-stock", "fraud-hold"];
 
 pub async fn run(global: Global) -> Result<()> {
     let (context, _stack) = super::up::up(global, Profile::Release).await?;
     let mut views = Vec::new();
     for scenario in SCENARIOS {
         println!();
-        views.extend(
-            replay::run(
-                &context,
-                &context
-                    .project
-                    .events_dir()
-                    .join("scenarios")
-                    .join(scenario),
-                true,
-            )
-            .await?,
-        );
+        views
+            .extend(replay::run(&context, &context.project.events_dir().join("scenarios").join(scenario), true).await?);
     }
     println!();
     for view in &views {
         print_order(view);
     }
-    println!(
-        "\nnext: `orderflow status`, `orderflow replay events/scenarios/mixed-burst`, `orderflow down`"
-    );
+    println!("\nnext: `orderflow status`, `orderflow replay events/scenarios/mixed-burst`, `orderflow down`");
     Ok(())
 }
 
 pub fn print_order(view: &OrderView) {
-    let path: Vec<&str> = view
-        .timeline
-        .iter()
-        .map(|e| e.event_type.trim_start_matches("Order"))
-        .collect();
-    println!(
-        "order {}  {}  (customer {}, total {})",
-        view.order_id,
-        path.join(" -> "),
-        view.customer_id,
-        view.total
-    );
+    let path: Vec<&str> = view.timeline.iter().map(|e| e.event_type.trim_start_matches("Order")).collect();
+    println!("order {}  {}  (customer {}, total {})", view.order_id, path.join(" -> "), view.customer_id, view.total);
     let start = view.timeline.first().map(|e| e.occurred_at);
     for entry in &view.timeline {
-        let after = start
-            .map(|s| (entry.occurred_at - s).num_milliseconds())
-            .unwrap_or(0);
+        let after = start.map(|s| (entry.occurred_at - s).num_milliseconds()).unwrap_or(0);
         println!(
             "  v{} {:<16} {}  (+{after} ms)",
             entry.version,

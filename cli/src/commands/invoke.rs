@@ -11,8 +11,8 @@ pub async fn run(context: &Context, function: &str, payload_path: &Path) -> Resu
     let payload = read_json_file(payload_path)?;
     context.require_reachable().await?;
     let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
-    let template = std::fs::read_to_string(context.project.template())
-        .map_err(|e| CliError::io(context.project.template(), e))?;
+    let template =
+        std::fs::read_to_string(context.project.template()).map_err(|e| CliError::io(context.project.template(), e))?;
     let functions = crate::build::template_functions(&template);
     if !functions.iter().any(|f| f == function) {
         return Err(CliError::Usage(format!(
@@ -30,18 +30,13 @@ pub async fn run(context: &Context, function: &str, payload_path: &Path) -> Resu
         .send()
         .await
         .map_err(|e| CliError::aws("Invoke", e))?;
-    let body = output
-        .payload()
-        .map(|p| p.as_ref().to_vec())
-        .unwrap_or_default();
+    let body = output.payload().map(|p| p.as_ref().to_vec()).unwrap_or_default();
     let pretty = serde_json::from_slice::<serde_json::Value>(&body)
         .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
         .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
     println!("{pretty}");
     if let Some(error) = output.function_error() {
-        return Err(CliError::Failed(format!(
-            "{function} returned an error ({error}); the response is above"
-        )));
+        return Err(CliError::Failed(format!("{function} returned an error ({error}); the response is above")));
     }
     Ok(())
 }
@@ -52,8 +47,5 @@ pub fn read_json_file(path: &Path) -> Result<serde_json::Value> {
         std::io::ErrorKind::NotFound => CliError::MissingFile(path.to_path_buf()),
         _ => CliError::io(path, e),
     })?;
-    serde_json::from_str(&text).map_err(|e| CliError::BadJson {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
+    serde_json::from_str(&text).map_err(|e| CliError::BadJson { path: path.to_path_buf(), reason: e.to_string() })
 }

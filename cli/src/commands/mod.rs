@@ -44,10 +44,7 @@ pub struct Global {
 impl Global {
     pub fn target(&self) -> Target {
         if self.aws {
-            Target::Aws {
-                profile: self.profile.clone(),
-                region: self.region.clone(),
-            }
+            Target::Aws { profile: self.profile.clone(), region: self.region.clone() }
         } else if let Some(endpoint) = self.endpoint.as_deref().filter(|e| !e.is_empty()) {
             Target::external(endpoint)
         } else {
@@ -67,11 +64,7 @@ impl Context {
     pub async fn new(global: Global) -> Result<Self> {
         let project = Project::locate()?;
         let clients = Clients::new(global.target()).await;
-        Ok(Self {
-            project,
-            global,
-            clients,
-        })
+        Ok(Self { project, global, clients })
     }
 
     /// Fails early, with a hint, when the target emulator does not answer.
@@ -79,10 +72,7 @@ impl Context {
         if let Some(endpoint) = self.clients.target.endpoint() {
             crate::emulator::check_health(endpoint)
                 .await
-                .map_err(|reason| crate::CliError::EmulatorUnreachable {
-                    endpoint: endpoint.to_string(),
-                    reason,
-                })?;
+                .map_err(|reason| crate::CliError::EmulatorUnreachable { endpoint: endpoint.to_string(), reason })?;
         }
         Ok(())
     }

@@ -95,17 +95,10 @@ pub async fn run(context: &Context, path: &Path, wait: bool) -> Result<Vec<Order
     let samples = load_samples(path, &run_id)?;
     context.require_reachable().await?;
     let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
-    let target = Target {
-        clients: &context.clients,
-        stack: &stack,
-        api_url: stack.api_url(&context.clients.target)?,
-    };
+    let target = Target { clients: &context.clients, stack: &stack, api_url: stack.api_url(&context.clients.target)? };
     println!("replay {run_id} of {}", relative(path).display());
     let replayed = send_all(&target, samples).await?;
-    let order_ids: Vec<String> = replayed
-        .iter()
-        .flat_map(|r| r.order_ids().map(str::to_string))
-        .collect();
+    let order_ids: Vec<String> = replayed.iter().flat_map(|r| r.order_ids().map(str::to_string)).collect();
     if !wait || order_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -122,10 +115,7 @@ pub struct Target<'a> {
 }
 
 /// Sends every sample in order and prints one line per file.
-pub async fn send_all(
-    target: &Target<'_>,
-    samples: Vec<(PathBuf, Sample)>,
-) -> Result<Vec<Replayed>> {
+pub async fn send_all(target: &Target<'_>, samples: Vec<(PathBuf, Sample)>) -> Result<Vec<Replayed>> {
     let http = reqwest::Client::new();
     let mut replayed = Vec::new();
     for (file, sample) in samples {
@@ -133,11 +123,7 @@ pub async fn send_all(
             Sample::Api(request) => send_api_repeatedly(&target.api_url, &http, request).await?,
             Sample::Bus(event) => vec![send_bus(target, event).await?],
         };
-        println!(
-            "{}  {}",
-            relative(&file).display(),
-            describe(&sample, &answers)
-        );
+        println!("{}  {}", relative(&file).display(), describe(&sample, &answers));
         replayed.push(Replayed { file, answers });
     }
     Ok(replayed)
@@ -155,10 +141,7 @@ fn describe(sample: &Sample, answers: &[Answer]) -> String {
     for answer in answers {
         *statuses.entry(answer.status).or_default() += 1;
     }
-    let counts: Vec<String> = statuses
-        .iter()
-        .map(|(status, n)| format!("{status} x{n}"))
-        .collect();
+    let counts: Vec<String> = statuses.iter().map(|(status, n)| format!("{status} x{n}")).collect();
     format!("{what} x{} -> {}", answers.len(), counts.join(", "))
 }
 
@@ -167,20 +150,15 @@ fn describe(sample: &Sample, answers: &[Answer]) -> String {
 pub fn load_samples(path: &Path, run_id: &str) -> Result<Vec<(PathBuf, Sample)>> {
     let files = json_files(path)?;
     if files.is_empty() {
-        return Err(CliError::Usage(format!(
-            "{}: no .json files to replay",
-            path.display()
-        )));
+        return Err(CliError::Usage(format!("{}: no .json files to replay", path.display())));
     }
     files
         .into_iter()
         .map(|file| {
             let value = read_json_file(&file)?;
             let text = value.to_string().replace("${RUN}", run_id);
-            let value = serde_json::from_str(&text).map_err(|e| CliError::BadJson {
-                path: file.clone(),
-                reason: e.to_string(),
-            })?;
+            let value = serde_json::from_str(&text)
+                .map_err(|e| CliError::BadJson { path: file.clone(), reason: e.to_string() })?;
             Ok((file.clone(), classify(&file, value)?))
         })
         .collect()
@@ -208,10 +186,7 @@ fn json_files(path: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn classify(file: &Path, value: serde_json::Value) -> Result<Sample> {
-    let bad = |reason: String| CliError::BadSample {
-        path: file.to_path_buf(),
-        reason,
-    };
+    let bad = |reason: String| CliError::BadSample { path: file.to_path_buf(), reason };
     let keys = |names: &[&str]| names.iter().all(|k| value.get(k).is_some());
     if keys(&["method", "path"]) {
         return serde_json::from_value(value)
@@ -219,21 +194,17 @@ fn classify(file: &Path, value: serde_json::Value) -> Result<Sample> {
             .map_err(|e| bad(format!("not an API request sample: {e}")));
     }
     if keys(&["source", "detail-type", "detail"]) {
-        return serde_json::from_value(value)
-            .map(Sample::Bus)
-            .map_err(|e| bad(format!("not a bus event sample: {e}")));
+        return serde_json::from_value(value).map(Sample::Bus).map_err(|e| bad(format!("not a bus event sample: {e}")));
     }
     if value.get("Records").is_some() || value.get("requestContext").is_some() {
-        return Err(bad("is a Lambda event, not something to replay; send it with `orderflow invoke <function> <file>`".into()));
+        return Err(bad(
+            "is a Lambda event, not something to replay; send it with `orderflow invoke <function> <file>`".into(),
+        ));
     }
     Err(bad("is neither an API request ({method, path, body}) nor a bus event ({source, detail-type, detail})".into()))
 }
 
-async fn send_api_repeatedly(
-    api_url: &str,
-    http: &reqwest::Client,
-    request: &ApiRequest,
-) -> Result<Vec<Answer>> {
+async fn send_api_repeatedly(api_url: &str, http: &reqwest::Client, request: &ApiRequest) -> Result<Vec<Answer>> {
     let total = request.repeat.unwrap_or(1).max(1) as usize;
     let progress = (total > QUIET_ABOVE).then(|| progress_bar(total as u64, "sending"));
     let mut answers = Vec::with_capacity(total);
@@ -262,8 +233,7 @@ fn numbered(request: &ApiRequest, seq: usize) -> Result<ApiRequest> {
     request.path = request.path.replace("${SEQ}", &seq.to_string());
     if let Some(body) = &request.body {
         let text = body.to_string().replace("${SEQ}", &seq.to_string());
-        request.body =
-            Some(serde_json::from_str(&text).map_err(|e| CliError::Failed(e.to_string()))?);
+        request.body = Some(serde_json::from_str(&text).map_err(|e| CliError::Failed(e.to_string()))?);
     }
     Ok(request)
 }
@@ -277,16 +247,12 @@ async fn send_api(api_url: &str, http: &reqwest::Client, request: &ApiRequest) -
         builder = builder.header(name, value);
     }
     builder = match &request.body {
-        Some(serde_json::Value::String(raw)) => builder
-            .header("content-type", "application/json")
-            .body(raw.clone()),
+        Some(serde_json::Value::String(raw)) => builder.header("content-type", "application/json").body(raw.clone()),
         Some(json) => builder.json(json),
         None => builder,
     };
-    let response = builder
-        .send()
-        .await
-        .map_err(|e| CliError::Failed(format!("{url}: {}", shared::aws::error_text(&e))))?;
+    let response =
+        builder.send().await.map_err(|e| CliError::Failed(format!("{url}: {}", shared::aws::error_text(&e))))?;
     let status = response.status().as_u16();
     let text = response.text().await.unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
@@ -315,27 +281,17 @@ async fn send_bus(target: &Target<'_>, event: &BusEvent) -> Result<Answer> {
             status: 400,
             body: serde_json::json!({ "error": code, "message": result.and_then(|r| r.error_message()) }),
         },
-        None => Answer {
-            status: 200,
-            body: serde_json::json!({ "eventId": result.and_then(|r| r.event_id()) }),
-        },
+        None => Answer { status: 200, body: serde_json::json!({ "eventId": result.and_then(|r| r.event_id()) }) },
     })
 }
 
 /// Polls the read model until every order is final or the time is up (30 s plus a little
 /// per order, plus `extra`); returns the last view of each order found.
-pub async fn wait_for_final_states(
-    api_url: &str,
-    order_ids: &[String],
-    extra: Duration,
-) -> Vec<OrderView> {
+pub async fn wait_for_final_states(api_url: &str, order_ids: &[String], extra: Duration) -> Vec<OrderView> {
     let http = reqwest::Client::new();
-    let deadline = Instant::now()
-        + extra
-        + Duration::from_secs(30)
-        + Duration::from_millis(100) * order_ids.len() as u32;
-    let progress =
-        (order_ids.len() > QUIET_ABOVE).then(|| progress_bar(order_ids.len() as u64, "settling"));
+    let deadline =
+        Instant::now() + extra + Duration::from_secs(30) + Duration::from_millis(100) * order_ids.len() as u32;
+    let progress = (order_ids.len() > QUIET_ABOVE).then(|| progress_bar(order_ids.len() as u64, "settling"));
     let mut views: BTreeMap<String, OrderView> = BTreeMap::new();
     let mut pending: Vec<String> = order_ids.to_vec();
     while !pending.is_empty() && Instant::now() < deadline {
@@ -379,38 +335,20 @@ async fn fetch_view(http: &reqwest::Client, url: &str) -> Option<OrderView> {
 pub fn print_outcomes(views: &[OrderView], placed: usize) {
     if views.len() <= QUIET_ABOVE {
         for view in views {
-            let path: Vec<&str> = view
-                .timeline
-                .iter()
-                .map(|t| t.event_type.as_str())
-                .collect();
-            let reason = view
-                .status_reason
-                .clone()
-                .or_else(|| view.rejection_reasons.first().cloned());
+            let path: Vec<&str> = view.timeline.iter().map(|t| t.event_type.as_str()).collect();
+            let reason = view.status_reason.clone().or_else(|| view.rejection_reasons.first().cloned());
             let reason = reason.map(|r| format!("  ({r})")).unwrap_or_default();
-            println!(
-                "  order {} {:?}: {}{reason}",
-                view.order_id,
-                view.status,
-                path.join(" -> ")
-            );
+            println!("  order {} {:?}: {}{reason}", view.order_id, view.status, path.join(" -> "));
         }
     }
     let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
     for view in views {
-        let key = if view.status.is_terminal() {
-            format!("{:?}", view.status)
-        } else {
-            format!("still {:?}", view.status)
-        };
+        let key =
+            if view.status.is_terminal() { format!("{:?}", view.status) } else { format!("still {:?}", view.status) };
         *by_status.entry(key).or_default() += 1;
     }
     let missing = placed - views.len();
-    let mut summary: Vec<String> = by_status
-        .iter()
-        .map(|(status, n)| format!("{status} {n}"))
-        .collect();
+    let mut summary: Vec<String> = by_status.iter().map(|(status, n)| format!("{status} {n}")).collect();
     if missing > 0 {
         summary.push(format!("not found {missing}"));
     }
@@ -427,10 +365,7 @@ fn progress_bar(length: u64, message: &'static str) -> ProgressBar {
 
 /// `path` relative to the current directory when it lies below it, for shorter output.
 fn relative(path: &Path) -> &Path {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(cwd).ok())
-        .unwrap_or(path)
+    std::env::current_dir().ok().and_then(|cwd| path.strip_prefix(cwd).ok()).unwrap_or(path)
 }
 
 #[cfg(test)]
@@ -443,26 +378,17 @@ mod tests {
         let error = classify(Path::new("x.json"), json!({ "Records": [] })).unwrap_err();
         assert!(error.to_string().contains("orderflow invoke"), "{error}");
         assert!(matches!(
-            classify(
-                Path::new("a.json"),
-                json!({ "method": "GET", "path": "/orders/1" })
-            ),
+            classify(Path::new("a.json"), json!({ "method": "GET", "path": "/orders/1" })),
             Ok(Sample::Api(_))
         ));
         let bus = json!({ "source": "s", "detail-type": "T", "detail": {} });
-        assert!(matches!(
-            classify(Path::new("b.json"), bus),
-            Ok(Sample::Bus(_))
-        ));
+        assert!(matches!(classify(Path::new("b.json"), bus), Ok(Sample::Bus(_))));
     }
 
     #[test]
     fn it_names_the_file_of_an_unknown_sample() {
         let error = classify(Path::new("odd.json"), json!({ "hello": 1 })).unwrap_err();
-        assert!(
-            error.to_string().starts_with("odd.json: is neither"),
-            "{error}"
-        );
+        assert!(error.to_string().starts_with("odd.json: is neither"), "{error}");
     }
 
     #[test]
@@ -475,9 +401,7 @@ mod tests {
         )
         .unwrap();
         let samples = load_samples(&dir, "abc123").unwrap();
-        let Sample::Api(request) = &samples[0].1 else {
-            panic!("an API sample")
-        };
+        let Sample::Api(request) = &samples[0].1 else { panic!("an API sample") };
         assert_eq!(request.path, "/inventory/SKU-abc123/stock");
     }
 }

@@ -26,17 +26,11 @@ pub enum Action {
 
 pub fn run(action: &Action, dir: Option<&Path>) -> Result<()> {
     let project = Project::locate()?;
-    let dir = dir
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| project.events_dir().join("schemas"));
+    let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| project.events_dir().join("schemas"));
     match action {
         Action::Generate => generate(&project, &dir),
         Action::Check => check(&project, &dir),
-        Action::Validate {
-            name,
-            file,
-            version,
-        } => validate(&dir, name, file, *version),
+        Action::Validate { name, file, version } => validate(&dir, name, file, *version),
     }
 }
 
@@ -51,14 +45,9 @@ fn generate(project: &Project, dir: &Path) -> Result<()> {
         println!("wrote {}", path.display());
     }
     let template_path = project.template();
-    let template =
-        std::fs::read_to_string(&template_path).map_err(|e| CliError::io(&template_path, e))?;
-    let updated = registry::replace_template_block(
-        &template_path,
-        &template,
-        &registry::template_block(&all),
-    )
-    .map_err(registry_error)?;
+    let template = std::fs::read_to_string(&template_path).map_err(|e| CliError::io(&template_path, e))?;
+    let updated = registry::replace_template_block(&template_path, &template, &registry::template_block(&all))
+        .map_err(registry_error)?;
     if updated != template {
         std::fs::write(&template_path, updated).map_err(|e| CliError::io(&template_path, e))?;
         println!("updated the schema block of {}", template_path.display());
@@ -69,27 +58,14 @@ fn generate(project: &Project, dir: &Path) -> Result<()> {
 }
 
 /// Every problem of the registry in `dir`, as messages a person can act on.
-pub fn problems(
-    project: &Project,
-    dir: &Path,
-    contracts: &[Contract],
-) -> Result<(Registry, Vec<String>)> {
+pub fn problems(project: &Project, dir: &Path, contracts: &[Contract]) -> Result<(Registry, Vec<String>)> {
     let registry = Registry::load(dir).map_err(registry_error)?;
-    let mut problems: Vec<String> = registry
-        .compatibility()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let mut problems: Vec<String> = registry.compatibility().iter().map(ToString::to_string).collect();
     problems.extend(registry.drift(contracts));
     let template_path = project.template();
-    let template =
-        std::fs::read_to_string(&template_path).map_err(|e| CliError::io(&template_path, e))?;
-    let expected = registry::replace_template_block(
-        &template_path,
-        &template,
-        &registry::template_block(contracts),
-    )
-    .map_err(registry_error)?;
+    let template = std::fs::read_to_string(&template_path).map_err(|e| CliError::io(&template_path, e))?;
+    let expected = registry::replace_template_block(&template_path, &template, &registry::template_block(contracts))
+        .map_err(registry_error)?;
     if expected != template {
         problems.push(format!(
             "{}: the generated schema block is stale: run `cargo run -p orderflow -- schema generate`",
@@ -103,11 +79,7 @@ fn check(project: &Project, dir: &Path) -> Result<()> {
     let (registry, problems) = problems(project, dir, &contracts())?;
     for (name, versions) in &registry.types {
         let list: Vec<String> = versions.iter().map(|(v, _)| format!("v{v}")).collect();
-        println!(
-            "{name:<16} {:<22} {}",
-            registry.mode(name).to_string(),
-            list.join(", ")
-        );
+        println!("{name:<16} {:<22} {}", registry.mode(name).to_string(), list.join(", "));
     }
     if problems.is_empty() {
         println!("all schemas compatible and up to date");
@@ -116,10 +88,7 @@ fn check(project: &Project, dir: &Path) -> Result<()> {
     for problem in &problems {
         eprintln!("  {problem}");
     }
-    Err(CliError::Failed(format!(
-        "{} schema problem(s), listed above",
-        problems.len()
-    )))
+    Err(CliError::Failed(format!("{} schema problem(s), listed above", problems.len())))
 }
 
 fn validate(dir: &Path, name: &str, file: &Path, version: Option<u32>) -> Result<()> {
@@ -127,10 +96,7 @@ fn validate(dir: &Path, name: &str, file: &Path, version: Option<u32>) -> Result
     let registry = Registry::load(dir).map_err(registry_error)?;
     let versions = registry.types.get(name).ok_or_else(|| {
         let known: Vec<&str> = registry.types.keys().map(String::as_str).collect();
-        CliError::Usage(format!(
-            "no schema named {name}; the registry has: {}",
-            known.join(", ")
-        ))
+        CliError::Usage(format!("no schema named {name}; the registry has: {}", known.join(", ")))
     })?;
     // An envelope is checked by its payload, at the version it declares.
     let envelope_version = (instance.get("eventType").and_then(|t| t.as_str()) == Some(name))
@@ -138,14 +104,8 @@ fn validate(dir: &Path, name: &str, file: &Path, version: Option<u32>) -> Result
         .flatten()
         .map(|v| v as u32);
     let (checked, version) = match envelope_version {
-        Some(v) => (
-            instance.get("payload").cloned().unwrap_or_default(),
-            version.unwrap_or(v),
-        ),
-        None => (
-            instance.clone(),
-            version.unwrap_or_else(|| versions.last().map_or(1, |(v, _)| *v)),
-        ),
+        Some(v) => (instance.get("payload").cloned().unwrap_or_default(), version.unwrap_or(v)),
+        None => (instance.clone(), version.unwrap_or_else(|| versions.last().map_or(1, |(v, _)| *v))),
     };
     let schema = versions
         .iter()
@@ -159,11 +119,7 @@ fn validate(dir: &Path, name: &str, file: &Path, version: Option<u32>) -> Result
         .map(|e| {
             format!(
                 "  at {}: {e}",
-                if e.instance_path().to_string().is_empty() {
-                    "/".to_string()
-                } else {
-                    e.instance_path().to_string()
-                }
+                if e.instance_path().to_string().is_empty() { "/".to_string() } else { e.instance_path().to_string() }
             )
         })
         .collect();

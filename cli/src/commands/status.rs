@@ -17,11 +17,7 @@ pub async fn run(context: &Context) -> Result<()> {
     println!("\nqueues (visible / in flight)");
     for (name, url) in stack.queues() {
         let (visible, in_flight) = queue_depth(context, url).await?;
-        let warn = if name.contains("DeadLetter") && visible > 0 {
-            "  <- failed messages, see the DLQ"
-        } else {
-            ""
-        };
+        let warn = if name.contains("DeadLetter") && visible > 0 { "  <- failed messages, see the DLQ" } else { "" };
         println!("  {name:<36} {visible:>6} / {in_flight:<6}{warn}");
     }
     let events = latest_events(context, stack.output("EventStoreTableName")?).await?;
@@ -54,11 +50,7 @@ async fn queue_depth(context: &Context, url: &str) -> Result<(u64, u64)> {
         .await
         .map_err(|e| CliError::aws("GetQueueAttributes", e))?;
     let read = |name: QueueAttributeName| {
-        output
-            .attributes()
-            .and_then(|a| a.get(&name))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        output.attributes().and_then(|a| a.get(&name)).and_then(|v| v.parse().ok()).unwrap_or(0)
     };
     Ok((
         read(QueueAttributeName::ApproximateNumberOfMessages),
@@ -68,14 +60,7 @@ async fn queue_depth(context: &Context, url: &str) -> Result<(u64, u64)> {
 
 /// The newest events of the store, newest first.
 pub async fn latest_events(context: &Context, table: &str) -> Result<Vec<EventEnvelope>> {
-    let mut pages = context
-        .clients
-        .dynamodb()
-        .scan()
-        .table_name(table)
-        .into_paginator()
-        .items()
-        .send();
+    let mut pages = context.clients.dynamodb().scan().table_name(table).into_paginator().items().send();
     let mut events = Vec::new();
     while let Some(item) = pages.next().await {
         let item = item.map_err(|e| CliError::aws("Scan", e))?;

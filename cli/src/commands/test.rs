@@ -20,22 +20,14 @@ pub async fn run(global: Global) -> Result<()> {
     let project = Project::locate()?;
     let started = Instant::now();
     let target = match global.target() {
-        Target::Emulator {
-            managed_port: Some(_),
-            ..
-        } => Target::managed(free_port()?),
+        Target::Emulator { managed_port: Some(_), .. } => Target::managed(free_port()?),
         Target::Aws { .. } => {
-            return Err(CliError::Usage(
-                "tests run on an emulator, not on AWS".into(),
-            ));
+            return Err(CliError::Usage("tests run on an emulator, not on AWS".into()));
         }
         external => external,
     };
     let emulator = match &target {
-        Target::Emulator {
-            managed_port: Some(port),
-            ..
-        } => Some(StopOnDrop(ManagedEmulator::new(&project, *port))),
+        Target::Emulator { managed_port: Some(port), .. } => Some(StopOnDrop(ManagedEmulator::new(&project, *port))),
         _ => None,
     };
     let outcome = tokio::select! {
@@ -46,104 +38,52 @@ pub async fn run(global: Global) -> Result<()> {
     let seconds = started.elapsed().as_secs();
     match outcome {
         Ok(()) => {
-            println!(
-                "\nall tests passed in {} min {} s",
-                seconds / 60,
-                seconds % 60
-            );
+            println!("\nall tests passed in {} min {} s", seconds / 60, seconds % 60);
             Ok(())
         }
-        Err(error) => Err(CliError::Failed(format!(
-            "tests failed after {} min {} s: {error}",
-            seconds / 60,
-            seconds % 60
-        ))),
+        Err(error) => {
+            Err(CliError::Failed(format!("tests failed after {} min {} s: {error}", seconds / 60, seconds % 60)))
+        }
     }
 }
 
-async fn all_steps(
-    project: &Project,
-    global: &Global,
-    target: &Target,
-    emulator: Option<&StopOnDrop>,
-) -> Result<()> {
-    step(
-        project,
-        "formatting",
-        "cargo",
-        &["fmt", "--all", "--", "--check"],
-        &[],
-    )
-    .await?;
-    step(
-        project,
-        "lints",
-        "cargo",
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-        &[],
-    )
-    .await?;
+async fn all_steps(project: &Project, global: &Global, target: &Target, emulator: Option<&StopOnDrop>) -> Result<()> {
+    step(project, "formatting", "cargo", &["fmt", "--all", "--", "--check"], &[]).await?;
+    step(project, "lints", "cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[]).await?;
     ensure_tools(project)?;
     let cfn_lint = project.venv_bin("cfn-lint").display().to_string();
-    step(
-        project,
-        "template lint",
-        &cfn_lint,
-        &[&project.template().display().to_string()],
-        &[],
-    )
-    .await?;
+    step(project, "template lint", &cfn_lint, &[&project.template().display().to_string()], &[]).await?;
     eprintln!("\n== schemas: orderflow schema check");
     super::schema::run(&super::schema::Action::Check, None)?;
     let zips = build::build(project, Profile::Debug)?;
 
     if let Some(StopOnDrop(emulator)) = emulator {
         emulator.start().await?;
-        eprintln!(
-            "private emulator on {} (log {})",
-            emulator.endpoint(),
-            emulator.log_file().display()
-        );
+        eprintln!("private emulator on {} (log {})", emulator.endpoint(), emulator.log_file().display());
     }
     let endpoint = target.endpoint().unwrap_or_default().to_string();
     crate::emulator::check_health(&endpoint)
         .await
-        .map_err(|reason| CliError::EmulatorUnreachable {
-            endpoint: endpoint.clone(),
-            reason,
-        })?;
+        .map_err(|reason| CliError::EmulatorUnreachable { endpoint: endpoint.clone(), reason })?;
     let clients = Clients::new(target.clone()).await;
-    let template = std::fs::read_to_string(project.template())
-        .map_err(|e| CliError::io(project.template(), e))?;
+    let secret = format!("test-{}", super::replay::new_run_id());
+    let receiver =
+        crate::webhook_receiver::start(&project.state_dir().join("test-webhooks.jsonl"), secret.clone()).await?;
+    let template = std::fs::read_to_string(project.template()).map_err(|e| CliError::io(project.template(), e))?;
     // A timeout long enough for the burst test's orders, short enough to test timeouts.
     let parameters = BTreeMap::from([
         ("EmulatorEndpoint".to_string(), endpoint.clone()),
-        (
-            "OrderTimeoutSeconds".to_string(),
-            TEST_ORDER_TIMEOUT_SECONDS.to_string(),
-        ),
+        ("OrderTimeoutSeconds".to_string(), TEST_ORDER_TIMEOUT_SECONDS.to_string()),
+        ("WebhookUrl".to_string(), receiver.url.clone()),
+        ("WebhookSecret".to_string(), secret),
     ]);
-    deploy(
-        &clients,
-        DeployRequest {
-            stack: &global.stack,
-            template: &template,
-            zips: &zips,
-            parameters,
-        },
-    )
-    .await?;
+    deploy(&clients, DeployRequest { stack: &global.stack, template: &template, zips: &zips, parameters }).await?;
 
+    let webhook_log = receiver.log.display().to_string();
     let env = [
         ("ORDERFLOW_ENDPOINT", endpoint.as_str()),
         ("ORDERFLOW_STACK", global.stack.as_str()),
+        ("ORDERFLOW_WEBHOOK_LOG", webhook_log.as_str()),
     ];
     step(
         project,
@@ -155,13 +95,7 @@ async fn all_steps(
     .await
 }
 
-async fn step(
-    project: &Project,
-    name: &str,
-    program: &str,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> Result<()> {
+async fn step(project: &Project, name: &str, program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     eprintln!("\n== {name}: {program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
@@ -174,19 +108,14 @@ async fn step(
     if status.success() {
         Ok(())
     } else {
-        Err(CliError::Failed(format!(
-            "{name} failed ({status}); the output is above"
-        )))
+        Err(CliError::Failed(format!("{name} failed ({status}); the output is above")))
     }
 }
 
 fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| CliError::Failed(format!("no free port: {e}")))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| CliError::Failed(format!("no free port: {e}")))
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| CliError::Failed(format!("no free port: {e}")))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| CliError::Failed(format!("no free port: {e}")))
 }
 
 async fn interrupted() -> &'static str {
@@ -208,10 +137,7 @@ impl Drop for StopOnDrop {
         match self.0.stop() {
             Ok(true) => eprintln!("private emulator on {} stopped", self.0.endpoint()),
             Ok(false) => {}
-            Err(error) => eprintln!(
-                "could not stop the private emulator on {}: {error}",
-                self.0.endpoint()
-            ),
+            Err(error) => eprintln!("could not stop the private emulator on {}: {error}", self.0.endpoint()),
         }
     }
 }

@@ -12,25 +12,16 @@ use crate::{CliError, Result};
 pub async fn up(global: Global, profile: Profile) -> Result<(Context, StackInfo)> {
     let project = Project::locate()?;
     match global.target() {
-        Target::Emulator {
-            managed_port: Some(port),
-            ..
-        } => start_managed(&project, port).await?,
+        Target::Emulator { managed_port: Some(port), .. } => start_managed(&project, port).await?,
         Target::Emulator { endpoint, .. } => {
             check_health(&endpoint)
                 .await
-                .map_err(|reason| CliError::EmulatorUnreachable {
-                    endpoint: endpoint.clone(),
-                    reason,
-                })?;
-            eprintln!(
-                "using the emulator at {endpoint} (started elsewhere; `down` will not stop it)"
-            );
+                .map_err(|reason| CliError::EmulatorUnreachable { endpoint: endpoint.clone(), reason })?;
+            eprintln!("using the emulator at {endpoint} (started elsewhere; `down` will not stop it)");
         }
         Target::Aws { .. } => {
             return Err(CliError::Usage(
-                "`up` runs the local emulator; to deploy to AWS use `orderflow deploy --aws`"
-                    .into(),
+                "`up` runs the local emulator; to deploy to AWS use `orderflow deploy --aws`".into(),
             ));
         }
     }
@@ -43,16 +34,11 @@ async fn start_managed(project: &Project, port: u16) -> Result<()> {
     let emulator = ManagedEmulator::new(project, port);
     match emulator.start().await? {
         Started::Now { pid } => {
-            eprintln!(
-                "emulator started on {} (pid {pid}, log {})",
-                emulator.endpoint(),
-                emulator.log_file().display()
-            )
+            eprintln!("emulator started on {} (pid {pid}, log {})", emulator.endpoint(), emulator.log_file().display())
         }
-        Started::AlreadyRunning { pid: Some(pid) } => eprintln!(
-            "emulator already running on {} (pid {pid})",
-            emulator.endpoint()
-        ),
+        Started::AlreadyRunning { pid: Some(pid) } => {
+            eprintln!("emulator already running on {} (pid {pid})", emulator.endpoint())
+        }
         Started::AlreadyRunning { pid: None } => {
             eprintln!(
                 "an emulator already answers on {} (not started by this tool; `down` will not stop it)",
@@ -75,9 +61,9 @@ pub fn down(global: &Global) -> Result<()> {
             }
             Ok(())
         }
-        Target::Emulator { endpoint, .. } => {
-            Err(CliError::Usage(format!("the emulator at {endpoint} was not started by orderflow; stop it where it was started")))
-        }
+        Target::Emulator { endpoint, .. } => Err(CliError::Usage(format!(
+            "the emulator at {endpoint} was not started by orderflow; stop it where it was started"
+        ))),
         Target::Aws { .. } => Err(CliError::Usage(
             "`down` stops the local emulator; to remove the AWS stack use `aws cloudformation delete-stack`".into(),
         )),

@@ -11,11 +11,8 @@ use shared::{aws, config, observability};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     observability::init_logging();
-    let (store_table, analytics_table, dlq_url) = (
-        config::event_store_table()?,
-        config::analytics_table()?,
-        config::dead_letter_queue_url()?,
-    );
+    let (store_table, analytics_table, dlq_url) =
+        (config::event_store_table()?, config::analytics_table()?, config::dead_letter_queue_url()?);
     let sdk = aws::sdk_config().await;
     let dynamodb = aws::dynamodb(&sdk);
     let consumer = AnalyticsConsumer::new(

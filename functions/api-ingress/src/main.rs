@@ -2,6 +2,7 @@
 #![recursion_limit = "256"]
 use shared::analytics::DynamoAnalytics;
 use shared::handlers::api::Api;
+use shared::notify::DynamoNotificationLog;
 use shared::store::DynamoEventStore;
 use shared::views::DynamoOrderViews;
 use shared::{aws, config, observability};
@@ -10,21 +11,20 @@ use std::convert::Infallible;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     observability::init_logging();
-    let (store_table, view_table, analytics_table) = (
-        config::event_store_table()?,
-        config::order_view_table()?,
-        config::analytics_table()?,
-    );
+    let (store_table, view_table, analytics_table) =
+        (config::event_store_table()?, config::order_view_table()?, config::analytics_table()?);
+    let notifications_table = config::notifications_table()?;
     let sdk = aws::sdk_config().await;
     let dynamodb = aws::dynamodb(&sdk);
     let api = Api::new(
         DynamoEventStore::new(dynamodb.clone(), store_table),
         DynamoOrderViews::new(dynamodb.clone(), view_table),
-        DynamoAnalytics::new(dynamodb, analytics_table),
+        DynamoAnalytics::new(dynamodb.clone(), analytics_table),
+        DynamoNotificationLog::new(dynamodb, notifications_table),
     );
     let api = &api;
-    lambda_http::run(lambda_http::service_fn(move |request| async move {
-        Ok::<_, Infallible>(api.handle(request).await)
-    }))
+    lambda_http::run(lambda_http::service_fn(
+        move |request| async move { Ok::<_, Infallible>(api.handle(request).await) },
+    ))
     .await
 }

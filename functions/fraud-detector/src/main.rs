@@ -12,19 +12,12 @@ use shared::{aws, config, observability};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     observability::init_logging();
-    let (store_table, view_table, dlq_url) = (
-        config::event_store_table()?,
-        config::order_view_table()?,
-        config::dead_letter_queue_url()?,
-    );
+    let (store_table, view_table, dlq_url) =
+        (config::event_store_table()?, config::order_view_table()?, config::dead_letter_queue_url()?);
     let (policy, window) = (config::fraud_policy()?, config::fraud_velocity_window()?);
     let sdk = aws::sdk_config().await;
     let dynamodb = aws::dynamodb(&sdk);
-    let step = FraudScreening {
-        views: DynamoOrderViews::new(dynamodb.clone(), view_table),
-        policy,
-        window,
-    };
+    let step = FraudScreening { views: DynamoOrderViews::new(dynamodb.clone(), view_table), policy, window };
     let saga = OrderSaga::new(
         DynamoEventStore::new(dynamodb, store_table),
         SqsDeadLetters::new(aws::sqs(&sdk), dlq_url),

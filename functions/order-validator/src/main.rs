@@ -10,11 +10,8 @@ use shared::{aws, config, observability};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     observability::init_logging();
-    let (store_table, dlq_url, policy) = (
-        config::event_store_table()?,
-        config::dead_letter_queue_url()?,
-        config::validation_policy()?,
-    );
+    let (store_table, dlq_url, policy) =
+        (config::event_store_table()?, config::dead_letter_queue_url()?, config::validation_policy()?);
     let sdk = aws::sdk_config().await;
     let validator = OrderValidator::new(
         DynamoEventStore::new(aws::dynamodb(&sdk), store_table),

@@ -17,10 +17,8 @@ async fn main() -> Result<(), Error> {
         SqsDeadLetters::new(aws::sqs(&sdk), dlq_url),
     );
     let relay = &relay;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<StreamEvent>| async move {
-            Ok::<_, Error>(relay.handle(event.payload).await)
-        },
-    ))
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| async move {
+        Ok::<_, Error>(relay.handle(event.payload).await)
+    }))
     .await
 }

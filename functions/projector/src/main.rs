@@ -11,11 +11,8 @@ use shared::{aws, config, observability};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     observability::init_logging();
-    let (store_table, view_table, dlq_url) = (
-        config::event_store_table()?,
-        config::order_view_table()?,
-        config::dead_letter_queue_url()?,
-    );
+    let (store_table, view_table, dlq_url) =
+        (config::event_store_table()?, config::order_view_table()?, config::dead_letter_queue_url()?);
     let sdk = aws::sdk_config().await;
     let dynamodb = aws::dynamodb(&sdk);
     let projector = Projector::new(
@@ -24,10 +21,8 @@ async fn main() -> Result<(), Error> {
         SqsDeadLetters::new(aws::sqs(&sdk), dlq_url),
     );
     let projector = &projector;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<StreamEvent>| async move {
-            Ok::<_, Error>(projector.handle(event.payload).await)
-        },
-    ))
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| async move {
+        Ok::<_, Error>(projector.handle(event.payload).await)
+    }))
     .await
 }

@@ -11,10 +11,7 @@ use shared::{aws, config, observability};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     observability::init_logging();
-    let (store_table, dlq_url) = (
-        config::event_store_table()?,
-        config::dead_letter_queue_url()?,
-    );
+    let (store_table, dlq_url) = (config::event_store_table()?, config::dead_letter_queue_url()?);
     let sdk = aws::sdk_config().await;
     let saga = OrderSaga::new(
         DynamoEventStore::new(aws::dynamodb(&sdk), store_table),

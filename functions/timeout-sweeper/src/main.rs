@@ -9,11 +9,8 @@ use shared::{aws, config, observability};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     observability::init_logging();
-    let (store_table, view_table, timeout) = (
-        config::event_store_table()?,
-        config::order_view_table()?,
-        config::order_timeout()?,
-    );
+    let (store_table, view_table, timeout) =
+        (config::event_store_table()?, config::order_view_table()?, config::order_timeout()?);
     let sdk = aws::sdk_config().await;
     let dynamodb = aws::dynamodb(&sdk);
     let sweeper = TimeoutSweeper::new(
@@ -22,10 +19,8 @@ async fn main() -> Result<(), Error> {
         timeout,
     );
     let sweeper = &sweeper;
-    lambda_runtime::run(service_fn(
-        move |_: LambdaEvent<serde_json::Value>| async move {
-            sweeper.sweep(chrono::Utc::now()).await.map_err(Error::from)
-        },
-    ))
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
+        sweeper.sweep(chrono::Utc::now()).await.map_err(Error::from)
+    }))
     .await
 }

@@ -24,17 +24,11 @@ pub struct DynamoAnalytics {
 
 impl DynamoAnalytics {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     fn key(pk: String, sk: String) -> HashMap<String, AttributeValue> {
-        HashMap::from([
-            ("pk".to_string(), AttributeValue::S(pk)),
-            ("sk".to_string(), AttributeValue::S(sk)),
-        ])
+        HashMap::from([("pk".to_string(), AttributeValue::S(pk)), ("sk".to_string(), AttributeValue::S(sk))])
     }
 
     fn add(
@@ -43,14 +37,9 @@ impl DynamoAnalytics {
         expression: &str,
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<TransactWriteItem, AnalyticsError> {
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .update_expression(expression);
+        let mut update = Update::builder().table_name(&self.table).set_key(Some(key)).update_expression(expression);
         // Attribute names go through placeholders: `minute` and others are reserved words.
-        for placeholder in expression
-            .split(|c: char| !(c.is_alphanumeric() || c == '#'))
-            .filter(|w| w.starts_with('#'))
+        for placeholder in expression.split(|c: char| !(c.is_alphanumeric() || c == '#')).filter(|w| w.starts_with('#'))
         {
             update = update.expression_attribute_names(placeholder, &placeholder[1..]);
         }
@@ -83,10 +72,7 @@ impl AnalyticsStore for DynamoAnalytics {
             items.push(self.add(key, "ADD #orders :d", vec![(":d", number(delta))])?);
         }
         for sale in &tally.sales {
-            let key = Self::key(
-                format!("sales#{}", &sale.minute[..10]),
-                format!("{}#{}", sale.minute, sale.sku),
-            );
+            let key = Self::key(format!("sales#{}", &sale.minute[..10]), format!("{}#{}", sale.minute, sale.sku));
             let values = vec![
                 (":u", number(sale.units)),
                 (":r", number(sale.revenue_minor)),
@@ -100,13 +86,7 @@ impl AnalyticsStore for DynamoAnalytics {
                 values,
             )?);
         }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(true),
             Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
                 let reasons = match e.err() {
@@ -119,10 +99,7 @@ impl AnalyticsStore for DynamoAnalytics {
                 if first == "ConditionalCheckFailed" {
                     Ok(false)
                 } else {
-                    Err(AnalyticsError(format!(
-                        "transaction cancelled: {}",
-                        error_text(e.err())
-                    )))
+                    Err(AnalyticsError(format!("transaction cancelled: {}", error_text(e.err()))))
                 }
             }
             Err(e) => Err(AnalyticsError(error_text(&e))),

@@ -28,14 +28,11 @@ impl AnalyticsStore for InMemoryAnalytics {
             *state.statuses.entry(status_name(*status)).or_default() += delta;
         }
         for sale in &tally.sales {
-            let entry = state
-                .sales
-                .entry((sale.minute.clone(), sale.sku.clone()))
-                .or_insert_with(|| Sale {
-                    units: 0,
-                    revenue_minor: 0,
-                    ..sale.clone()
-                });
+            let entry = state.sales.entry((sale.minute.clone(), sale.sku.clone())).or_insert_with(|| Sale {
+                units: 0,
+                revenue_minor: 0,
+                ..sale.clone()
+            });
             entry.units += sale.units;
             entry.revenue_minor += sale.revenue_minor;
         }
@@ -49,12 +46,7 @@ impl AnalyticsStore for InMemoryAnalytics {
     ) -> Result<Vec<Sale>, AnalyticsError> {
         let (from, to) = (minute_of(from), minute_of(to));
         let state = self.state.lock().expect("analytics lock");
-        Ok(state
-            .sales
-            .values()
-            .filter(|s| s.minute >= from && s.minute <= to)
-            .cloned()
-            .collect())
+        Ok(state.sales.values().filter(|s| s.minute >= from && s.minute <= to).cloned().collect())
     }
 
     async fn status_counts(&self) -> Result<BTreeMap<String, i64>, AnalyticsError> {

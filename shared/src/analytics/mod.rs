@@ -19,11 +19,7 @@ pub struct AnalyticsError(pub String);
 
 pub trait AnalyticsStore: Send + Sync {
     /// Applies `tally` unless `event_id` was applied before; returns whether it applied it.
-    fn record(
-        &self,
-        event_id: EventId,
-        tally: &Tally,
-    ) -> impl Future<Output = Result<bool, AnalyticsError>> + Send;
+    fn record(&self, event_id: EventId, tally: &Tally) -> impl Future<Output = Result<bool, AnalyticsError>> + Send;
 
     /// Sales per product per minute, for the minutes from `from` to `to` (both included).
     fn sales(
@@ -33,9 +29,7 @@ pub trait AnalyticsStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Sale>, AnalyticsError>> + Send;
 
     /// How many orders are in each status now.
-    fn status_counts(
-        &self,
-    ) -> impl Future<Output = Result<BTreeMap<String, i64>, AnalyticsError>> + Send;
+    fn status_counts(&self) -> impl Future<Output = Result<BTreeMap<String, i64>, AnalyticsError>> + Send;
 }
 
 /// `YYYY-MM-DDTHH:MM`, the key of a minute.

@@ -13,23 +13,17 @@ pub struct EventBridgeBus {
 
 impl EventBridgeBus {
     pub fn new(client: Client, bus_name: impl Into<String>) -> Self {
-        Self {
-            client,
-            bus_name: bus_name.into(),
-        }
+        Self { client, bus_name: bus_name.into() }
     }
 
     fn entry(&self, event: &EventEnvelope) -> Result<PutEventsRequestEntry, BusError> {
-        let detail = serde_json::to_string(event)
-            .map_err(|e| BusError(format!("cannot encode event: {e}")))?;
+        let detail = serde_json::to_string(event).map_err(|e| BusError(format!("cannot encode event: {e}")))?;
         Ok(PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus_name)
             .source(EVENT_SOURCE)
             .detail_type(&event.event_type)
             .detail(detail)
-            .time(aws_sdk_eventbridge::primitives::DateTime::from_millis(
-                event.occurred_at.timestamp_millis(),
-            ))
+            .time(aws_sdk_eventbridge::primitives::DateTime::from_millis(event.occurred_at.timestamp_millis()))
             .build())
     }
 }
@@ -42,17 +36,9 @@ impl EventBus for EventBridgeBus {
                 events.len()
             )));
         }
-        let entries = events
-            .iter()
-            .map(|e| self.entry(e))
-            .collect::<Result<Vec<_>, _>>()?;
-        let output = self
-            .client
-            .put_events()
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(|e| BusError(error_text(&e)))?;
+        let entries = events.iter().map(|e| self.entry(e)).collect::<Result<Vec<_>, _>>()?;
+        let output =
+            self.client.put_events().set_entries(Some(entries)).send().await.map_err(|e| BusError(error_text(&e)))?;
         let rejected = output
             .entries()
             .iter()

@@ -32,10 +32,7 @@ impl EventBus for InMemoryBus {
         let mut published = self.published.lock().expect("bus lock");
         for (index, event) in events.iter().enumerate() {
             if refuse.contains(&event.event_id) {
-                rejected.push(RejectedEntry {
-                    index,
-                    reason: "refused by the test bus".into(),
-                });
+                rejected.push(RejectedEntry { index, reason: "refused by the test bus".into() });
             } else {
                 published.push(event.clone());
             }

@@ -29,8 +29,5 @@ pub struct RejectedEntry {
 
 pub trait EventBus: Send + Sync {
     /// Publishes up to [`MAX_EVENTS_PER_PUBLISH`] events; returns the entries that were refused.
-    fn publish(
-        &self,
-        events: &[EventEnvelope],
-    ) -> impl Future<Output = Result<Vec<RejectedEntry>, BusError>> + Send;
+    fn publish(&self, events: &[EventEnvelope]) -> impl Future<Output = Result<Vec<RejectedEntry>, BusError>> + Send;
 }

@@ -13,10 +13,7 @@ pub struct SqsDeadLetters {
 
 impl SqsDeadLetters {
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
-        Self {
-            client,
-            queue_url: queue_url.into(),
-        }
+        Self { client, queue_url: queue_url.into() }
     }
 }
 
@@ -35,9 +32,7 @@ impl DeadLetters for SqsDeadLetters {
         if self.queue_url.ends_with(".fifo") {
             // A FIFO dead-letter queue needs a group; each consumer keeps its own order.
             let digest = format!("{:x}", digest_of(&body));
-            request = request
-                .message_group_id(&letter.consumer)
-                .message_deduplication_id(digest);
+            request = request.message_group_id(&letter.consumer).message_deduplication_id(digest);
         }
         request
             .message_body(body)

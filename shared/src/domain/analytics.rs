@@ -27,12 +27,7 @@ pub struct Tally {
 
 /// The tally of `event`, given the order before it (`None` for `OrderPlaced`) and after.
 /// A sale is counted when the payment is authorized.
-pub fn tally(
-    before: Option<&Order>,
-    after: &Order,
-    event: &OrderEvent,
-    at: chrono::DateTime<chrono::Utc>,
-) -> Tally {
+pub fn tally(before: Option<&Order>, after: &Order, event: &OrderEvent, at: chrono::DateTime<chrono::Utc>) -> Tally {
     let mut tally = Tally::default();
     let previous = before.map(|o| o.status);
     if previous != Some(after.status) {
@@ -70,18 +65,11 @@ mod tests {
     use crate::domain::{Currency, Money, OrderId, OrderValidated};
 
     fn money(amount_minor: i64) -> Money {
-        Money {
-            amount_minor,
-            currency: Currency::try_from("EUR".to_string()).unwrap(),
-        }
+        Money { amount_minor, currency: Currency::try_from("EUR".to_string()).unwrap() }
     }
 
     fn placed(id: OrderId) -> OrderEvent {
-        let line = OrderLine {
-            sku: "A".into(),
-            quantity: 3,
-            unit_price: money(250),
-        };
+        let line = OrderLine { sku: "A".into(), quantity: 3, unit_price: money(250) };
         OrderEvent::OrderPlaced(OrderPlaced {
             order_id: id,
             customer_id: "c".into(),
@@ -106,10 +94,7 @@ mod tests {
         let before = Order::replay(&[placed(id)]).unwrap().unwrap();
         let after = Order::apply(Some(before.clone()), &validated).unwrap();
         let tally = tally(Some(&before), &after, &validated, chrono::Utc::now());
-        assert_eq!(
-            tally.status_deltas,
-            vec![(OrderStatus::Placed, -1), (OrderStatus::Validated, 1)]
-        );
+        assert_eq!(tally.status_deltas, vec![(OrderStatus::Placed, -1), (OrderStatus::Validated, 1)]);
         assert!(tally.sales.is_empty());
     }
 
@@ -124,9 +109,7 @@ mod tests {
             amount: money(750),
         });
         let after = Order::apply(Some(order.clone()), &paid).unwrap();
-        let at = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:15:42Z")
-            .unwrap()
-            .with_timezone(&chrono::Utc);
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:15:42Z").unwrap().with_timezone(&chrono::Utc);
         let sales = tally(Some(&order), &after, &paid, at).sales;
         assert_eq!(
             sales,

@@ -11,14 +11,8 @@ use thiserror::Error;
 pub enum DecodeError {
     #[error("event type {0} is not known here")]
     UnknownType(String),
-    #[error(
-        "{event_type} schema version {found} is not supported (this build reads versions 1 to {supported})"
-    )]
-    UnsupportedVersion {
-        event_type: String,
-        found: u32,
-        supported: u32,
-    },
+    #[error("{event_type} schema version {found} is not supported (this build reads versions 1 to {supported})")]
+    UnsupportedVersion { event_type: String, found: u32, supported: u32 },
     #[error("{event_type} payload does not match its schema: {reason}")]
     BadPayload { event_type: String, reason: String },
 }
@@ -31,23 +25,14 @@ pub trait EventCodec: Serialize + DeserializeOwned + Sized {
     fn event_type(&self) -> &'static str;
 
     fn current_version(event_type: &str) -> Option<u32> {
-        Self::VERSIONS
-            .iter()
-            .find(|(t, _)| *t == event_type)
-            .map(|(_, v)| *v)
+        Self::VERSIONS.iter().find(|(t, _)| *t == event_type).map(|(_, v)| *v)
     }
 
     /// Wraps the event for the store, with a fresh event id.
-    fn into_new_event(
-        self,
-        causality: Causality,
-        occurred_at: chrono::DateTime<chrono::Utc>,
-    ) -> NewEvent {
+    fn into_new_event(self, causality: Causality, occurred_at: chrono::DateTime<chrono::Utc>) -> NewEvent {
         let event_type = self.event_type();
         let payload = match serde_json::to_value(&self) {
-            Ok(serde_json::Value::Object(mut tagged)) => {
-                tagged.remove("payload").unwrap_or_default()
-            }
+            Ok(serde_json::Value::Object(mut tagged)) => tagged.remove("payload").unwrap_or_default(),
             _ => serde_json::Value::Null,
         };
         NewEvent {
@@ -64,32 +49,22 @@ pub trait EventCodec: Serialize + DeserializeOwned + Sized {
     /// schema of its own version, then upcast to the version this build reads.
     fn from_envelope(envelope: &EventEnvelope) -> Result<Self, DecodeError> {
         let event_type = envelope.event_type.clone();
-        let current = Self::current_version(&event_type)
-            .ok_or_else(|| DecodeError::UnknownType(event_type.clone()))?;
+        let current = Self::current_version(&event_type).ok_or_else(|| DecodeError::UnknownType(event_type.clone()))?;
         let found = envelope.schema_version;
-        let unsupported = || DecodeError::UnsupportedVersion {
-            event_type: event_type.clone(),
-            found,
-            supported: current,
-        };
+        let unsupported =
+            || DecodeError::UnsupportedVersion { event_type: event_type.clone(), found, supported: current };
         if found == 0 || found > current {
             return Err(unsupported());
         }
         use crate::schema::embedded;
-        embedded::validate(&event_type, found, &envelope.payload).map_err(
-            |mismatch| match mismatch {
-                embedded::SchemaMismatch::UnknownVersion { .. } => unsupported(),
-                embedded::SchemaMismatch::Invalid(errors) => DecodeError::BadPayload {
-                    event_type: event_type.clone(),
-                    reason: errors.join("; "),
-                },
-            },
-        )?;
+        embedded::validate(&event_type, found, &envelope.payload).map_err(|mismatch| match mismatch {
+            embedded::SchemaMismatch::UnknownVersion { .. } => unsupported(),
+            embedded::SchemaMismatch::Invalid(errors) => {
+                DecodeError::BadPayload { event_type: event_type.clone(), reason: errors.join("; ") }
+            }
+        })?;
         let payload = embedded::upcast(&event_type, found, current, envelope.payload.clone());
         let tagged = serde_json::json!({ "eventType": event_type, "payload": payload });
-        serde_json::from_value(tagged).map_err(|e| DecodeError::BadPayload {
-            event_type,
-            reason: e.to_string(),
-        })
+        serde_json::from_value(tagged).map_err(|e| DecodeError::BadPayload { event_type, reason: e.to_string() })
     }
 }

@@ -47,11 +47,8 @@ pub enum InventoryEvent {
 }
 
 impl super::codec::EventCodec for InventoryEvent {
-    const VERSIONS: &'static [(&'static str, u32)] = &[
-        ("StockAdded", 1),
-        ("StockAllocated", 1),
-        ("StockDeallocated", 1),
-    ];
+    const VERSIONS: &'static [(&'static str, u32)] =
+        &[("StockAdded", 1), ("StockAllocated", 1), ("StockDeallocated", 1)];
 
     fn event_type(&self) -> &'static str {
         match self {
@@ -72,55 +69,38 @@ pub struct Shelf {
 
 impl Shelf {
     pub fn replay<'a>(events: impl IntoIterator<Item = &'a InventoryEvent>) -> Shelf {
-        events
-            .into_iter()
-            .fold(Shelf::default(), |mut shelf, event| {
-                match event {
-                    InventoryEvent::StockAdded(e) => {
-                        shelf.on_hand = shelf.on_hand.saturating_add(e.quantity)
-                    }
-                    InventoryEvent::StockAllocated(e) => {
-                        shelf.on_hand = shelf.on_hand.saturating_sub(e.quantity);
-                        *shelf.held.entry(e.order_id).or_default() += e.quantity;
-                    }
-                    InventoryEvent::StockDeallocated(e) => {
-                        shelf.on_hand = shelf.on_hand.saturating_add(e.quantity);
-                        shelf.held.remove(&e.order_id);
-                    }
+        events.into_iter().fold(Shelf::default(), |mut shelf, event| {
+            match event {
+                InventoryEvent::StockAdded(e) => shelf.on_hand = shelf.on_hand.saturating_add(e.quantity),
+                InventoryEvent::StockAllocated(e) => {
+                    shelf.on_hand = shelf.on_hand.saturating_sub(e.quantity);
+                    *shelf.held.entry(e.order_id).or_default() += e.quantity;
                 }
-                shelf
-            })
+                InventoryEvent::StockDeallocated(e) => {
+                    shelf.on_hand = shelf.on_hand.saturating_add(e.quantity);
+                    shelf.held.remove(&e.order_id);
+                }
+            }
+            shelf
+        })
     }
 
     /// What to append to hold `quantity` for `order_id`: nothing if it already holds it,
     /// `Err(available)` when the shelf is short.
-    pub fn allocate(
-        &self,
-        sku: &str,
-        order_id: OrderId,
-        quantity: u32,
-    ) -> Result<Option<InventoryEvent>, u32> {
+    pub fn allocate(&self, sku: &str, order_id: OrderId, quantity: u32) -> Result<Option<InventoryEvent>, u32> {
         if self.held.contains_key(&order_id) {
             return Ok(None);
         }
         if self.on_hand < quantity {
             return Err(self.on_hand);
         }
-        Ok(Some(InventoryEvent::StockAllocated(StockAllocated {
-            sku: sku.to_string(),
-            order_id,
-            quantity,
-        })))
+        Ok(Some(InventoryEvent::StockAllocated(StockAllocated { sku: sku.to_string(), order_id, quantity })))
     }
 
     /// What to append to give back what `order_id` holds: nothing if it holds nothing.
     pub fn deallocate(&self, sku: &str, order_id: OrderId) -> Option<InventoryEvent> {
         let quantity = *self.held.get(&order_id)?;
-        Some(InventoryEvent::StockDeallocated(StockDeallocated {
-            sku: sku.to_string(),
-            order_id,
-            quantity,
-        }))
+        Some(InventoryEvent::StockDeallocated(StockDeallocated { sku: sku.to_string(), order_id, quantity }))
     }
 }
 
@@ -129,10 +109,7 @@ mod tests {
     use super::*;
 
     fn added(quantity: u32) -> InventoryEvent {
-        InventoryEvent::StockAdded(StockAdded {
-            sku: "A".into(),
-            quantity,
-        })
+        InventoryEvent::StockAdded(StockAdded { sku: "A".into(), quantity })
     }
 
     #[test]
@@ -146,11 +123,8 @@ mod tests {
     #[test]
     fn it_allocates_once_per_order() {
         let order = OrderId::generate();
-        let allocated = InventoryEvent::StockAllocated(StockAllocated {
-            sku: "A".into(),
-            order_id: order,
-            quantity: 2,
-        });
+        let allocated =
+            InventoryEvent::StockAllocated(StockAllocated { sku: "A".into(), order_id: order, quantity: 2 });
         let shelf = Shelf::replay(&[added(3), allocated]);
         assert_eq!(shelf.on_hand, 1);
         assert_eq!(shelf.allocate("A", order, 2), Ok(None));
@@ -159,20 +133,13 @@ mod tests {
     #[test]
     fn it_gives_back_exactly_what_an_order_held_once() {
         let order = OrderId::generate();
-        let allocated = InventoryEvent::StockAllocated(StockAllocated {
-            sku: "A".into(),
-            order_id: order,
-            quantity: 2,
-        });
+        let allocated =
+            InventoryEvent::StockAllocated(StockAllocated { sku: "A".into(), order_id: order, quantity: 2 });
         let shelf = Shelf::replay(&[added(3), allocated]);
         let released = shelf.deallocate("A", order).expect("a release");
         let after = Shelf::replay(&[
             added(3),
-            InventoryEvent::StockAllocated(StockAllocated {
-                sku: "A".into(),
-                order_id: order,
-                quantity: 2,
-            }),
+            InventoryEvent::StockAllocated(StockAllocated { sku: "A".into(), order_id: order, quantity: 2 }),
             released,
         ]);
         assert_eq!(after.on_hand, 3);

@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod codec;
 pub mod inventory;
 pub mod money;
+pub mod notifications;
 pub mod order;
 pub mod saga;
 
@@ -12,7 +13,7 @@ pub use codec::{DecodeError, EventCodec};
 pub use inventory::{InventoryEvent, Shelf};
 pub use money::{Currency, Money};
 pub use order::{
-    InvalidCommand, Order, OrderError, OrderEvent, OrderId, OrderLine, OrderPlaced, OrderRejected,
-    OrderStatus, OrderValidated, PlaceOrder, ValidationPolicy,
+    InvalidCommand, Order, OrderError, OrderEvent, OrderId, OrderLine, OrderPlaced, OrderRejected, OrderStatus,
+    OrderValidated, PlaceOrder, ValidationPolicy,
 };
 pub use saga::{FraudPolicy, ReservedLine};

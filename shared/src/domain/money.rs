@@ -36,9 +36,7 @@ impl TryFrom<String> for Currency {
         if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
             Ok(Currency(code))
         } else {
-            Err(format!(
-                "`{code}` is not a currency code (three upper-case letters, e.g. EUR)"
-            ))
+            Err(format!("`{code}` is not a currency code (three upper-case letters, e.g. EUR)"))
         }
     }
 }
@@ -84,10 +82,7 @@ mod tests {
 
     #[test]
     fn it_displays_minor_units_as_a_decimal_amount() {
-        let money = Money {
-            amount_minor: 123_456,
-            currency: Currency("EUR".into()),
-        };
+        let money = Money { amount_minor: 123_456, currency: Currency("EUR".into()) };
         assert_eq!(money.to_string(), "1234.56 EUR");
     }
 }

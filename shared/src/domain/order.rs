@@ -10,14 +10,12 @@ use uuid::Uuid;
 
 use super::codec::EventCodec;
 use super::saga::{
-    FraudCleared, FraudSuspected, OrderTimedOut, OutOfStock, PaymentAuthorized, PaymentDeclined,
-    PaymentVoided, ReservedLine, ShipmentScheduled, StockReleased, StockReserved,
+    FraudCleared, FraudSuspected, OrderTimedOut, OutOfStock, PaymentAuthorized, PaymentDeclined, PaymentVoided,
+    ReservedLine, ShipmentScheduled, StockReleased, StockReserved,
 };
 use crate::envelope::StreamId;
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct OrderId(pub Uuid);
 
@@ -70,10 +68,7 @@ pub struct InvalidCommand {
 
 impl InvalidCommand {
     fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -108,20 +103,13 @@ impl PlaceOrder {
     /// Parses and checks a request body; the error names the first bad field.
     pub fn parse(body: &[u8]) -> Result<Self, InvalidCommand> {
         let deserializer = &mut serde_json::Deserializer::from_slice(body);
-        let parsed: PlaceOrderRequest =
-            serde_path_to_error::deserialize(deserializer).map_err(body_error)?;
+        let parsed: PlaceOrderRequest = serde_path_to_error::deserialize(deserializer).map_err(body_error)?;
         check_identifier("customerId", &parsed.customer_id)?;
         if parsed.lines.is_empty() {
-            return Err(InvalidCommand::new(
-                "lines",
-                "an order needs at least one line",
-            ));
+            return Err(InvalidCommand::new("lines", "an order needs at least one line"));
         }
         if parsed.lines.len() > MAX_LINES {
-            return Err(InvalidCommand::new(
-                "lines",
-                format!("at most {MAX_LINES} lines"),
-            ));
+            return Err(InvalidCommand::new("lines", format!("at most {MAX_LINES} lines")));
         }
         let lines = parsed
             .lines
@@ -133,18 +121,10 @@ impl PlaceOrder {
     }
 
     /// A command with its total; fails when the total does not fit in 64 bits.
-    pub fn new(
-        customer_id: String,
-        currency: Currency,
-        lines: Vec<OrderLine>,
-    ) -> Result<Self, InvalidCommand> {
-        let total = order_total(&lines, &currency)
-            .ok_or_else(|| InvalidCommand::new("lines", "the order total overflows"))?;
-        Ok(PlaceOrder {
-            customer_id,
-            lines,
-            total,
-        })
+    pub fn new(customer_id: String, currency: Currency, lines: Vec<OrderLine>) -> Result<Self, InvalidCommand> {
+        let total =
+            order_total(&lines, &currency).ok_or_else(|| InvalidCommand::new("lines", "the order total overflows"))?;
+        Ok(PlaceOrder { customer_id, lines, total })
     }
 }
 
@@ -156,18 +136,12 @@ impl OrderLineRequest {
             return Err(InvalidCommand::new(at("quantity"), "must be at least 1"));
         }
         if self.unit_price_minor < 0 {
-            return Err(InvalidCommand::new(
-                at("unitPriceMinor"),
-                "must not be negative",
-            ));
+            return Err(InvalidCommand::new(at("unitPriceMinor"), "must not be negative"));
         }
         Ok(OrderLine {
             sku: self.sku,
             quantity: self.quantity,
-            unit_price: Money {
-                amount_minor: self.unit_price_minor,
-                currency: currency.clone(),
-            },
+            unit_price: Money { amount_minor: self.unit_price_minor, currency: currency.clone() },
         })
     }
 }
@@ -178,15 +152,10 @@ fn body_error(error: serde_path_to_error::Error<serde_json::Error>) -> InvalidCo
     let path = error.path().to_string();
     let inner = error.into_inner();
     let message = inner.to_string();
-    if matches!(
-        inner.classify(),
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof
-    ) {
+    if matches!(inner.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof) {
         return InvalidCommand::new("body", format!("not valid JSON: {message}"));
     }
-    let missing = message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split('`').next());
+    let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
     let field = match (missing, path.as_str()) {
         (Some(name), ".") => name.to_string(),
         (Some(name), parent) => format!("{parent}.{name}"),
@@ -197,9 +166,7 @@ fn body_error(error: serde_path_to_error::Error<serde_json::Error>) -> InvalidCo
 }
 
 fn check_identifier(field: &str, value: &str) -> Result<(), InvalidCommand> {
-    let valid_chars = value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let valid_chars = value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if value.is_empty() || value.len() > MAX_ID_LEN || !valid_chars {
         return Err(InvalidCommand::new(
             field,
@@ -211,15 +178,9 @@ fn check_identifier(field: &str, value: &str) -> Result<(), InvalidCommand> {
 
 fn order_total(lines: &[OrderLine], currency: &Currency) -> Option<Money> {
     let amount_minor = lines.iter().try_fold(0i64, |sum, line| {
-        line.unit_price
-            .amount_minor
-            .checked_mul(i64::from(line.quantity))?
-            .checked_add(sum)
+        line.unit_price.amount_minor.checked_mul(i64::from(line.quantity))?.checked_add(sum)
     })?;
-    Some(Money {
-        amount_minor,
-        currency: currency.clone(),
-    })
+    Some(Money { amount_minor, currency: currency.clone() })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -238,12 +199,7 @@ pub struct OrderPlaced {
 pub fn upcast_order_placed_v1(mut payload: serde_json::Value) -> serde_json::Value {
     let item_count: u64 = payload["lines"]
         .as_array()
-        .map(|lines| {
-            lines
-                .iter()
-                .filter_map(|line| line["quantity"].as_u64())
-                .sum()
-        })
+        .map(|lines| lines.iter().filter_map(|line| line["quantity"].as_u64()).sum())
         .unwrap_or(0);
     payload["itemCount"] = serde_json::json!(item_count);
     payload
@@ -397,11 +353,7 @@ pub enum OrderError {
     #[error("order {0} was placed twice")]
     PlacedTwice(OrderId),
     #[error("order {order_id} is {status:?}: {event} cannot happen now")]
-    NotNow {
-        order_id: OrderId,
-        status: OrderStatus,
-        event: &'static str,
-    },
+    NotNow { order_id: OrderId, status: OrderStatus, event: &'static str },
 }
 
 /// Limits the validator enforces; configured per deployment.
@@ -445,25 +397,15 @@ impl Order {
         OrderEvent::OrderPlaced(OrderPlaced {
             order_id: id,
             customer_id: command.customer_id,
-            item_count: Some(
-                command
-                    .lines
-                    .iter()
-                    .map(|line| line.quantity)
-                    .fold(0u32, u32::saturating_add),
-            ),
+            item_count: Some(command.lines.iter().map(|line| line.quantity).fold(0u32, u32::saturating_add)),
             lines: command.lines,
             total: command.total,
         })
     }
 
     /// Folds a history, oldest first, into the current state (`None` for no events).
-    pub fn replay<'a>(
-        events: impl IntoIterator<Item = &'a OrderEvent>,
-    ) -> Result<Option<Order>, OrderError> {
-        events
-            .into_iter()
-            .try_fold(None, |state, event| Order::apply(state, event).map(Some))
+    pub fn replay<'a>(events: impl IntoIterator<Item = &'a OrderEvent>) -> Result<Option<Order>, OrderError> {
+        events.into_iter().try_fold(None, |state, event| Order::apply(state, event).map(Some))
     }
 
     pub fn apply(state: Option<Order>, event: &OrderEvent) -> Result<Order, OrderError> {
@@ -486,11 +428,7 @@ impl Order {
             (Some(order), _) => order,
         };
         let Some(status) = order.status.after(event) else {
-            return Err(OrderError::NotNow {
-                order_id: order.id,
-                status: order.status,
-                event: event.event_type(),
-            });
+            return Err(OrderError::NotNow { order_id: order.id, status: order.status, event: event.event_type() });
         };
         let reserved = match event {
             OrderEvent::StockReserved(e) => e.lines.clone(),
@@ -502,12 +440,7 @@ impl Order {
             OrderEvent::PaymentVoided(_) => None,
             _ => order.authorization,
         };
-        Ok(Order {
-            status,
-            reserved,
-            authorization,
-            ..order
-        })
+        Ok(Order { status, reserved, authorization, ..order })
     }
 
     /// Checks a placed order against the policy. `None` when it was already decided,
@@ -520,10 +453,7 @@ impl Order {
         Some(if reasons.is_empty() {
             OrderEvent::OrderValidated(OrderValidated { order_id: self.id })
         } else {
-            OrderEvent::OrderRejected(OrderRejected {
-                order_id: self.id,
-                reasons,
-            })
+            OrderEvent::OrderRejected(OrderRejected { order_id: self.id, reasons })
         })
     }
 
@@ -533,20 +463,10 @@ impl Order {
             reasons.push(format!("currency {} is not accepted", self.total.currency));
         }
         if self.total.amount_minor > policy.max_order_total_minor {
-            let limit = Money {
-                amount_minor: policy.max_order_total_minor,
-                currency: self.total.currency.clone(),
-            };
-            reasons.push(format!(
-                "order total {} exceeds the limit of {limit}",
-                self.total
-            ));
+            let limit = Money { amount_minor: policy.max_order_total_minor, currency: self.total.currency.clone() };
+            reasons.push(format!("order total {} exceeds the limit of {limit}", self.total));
         }
-        for line in self
-            .lines
-            .iter()
-            .filter(|l| l.quantity > policy.max_line_quantity)
-        {
+        for line in self.lines.iter().filter(|l| l.quantity > policy.max_line_quantity) {
             reasons.push(format!(
                 "quantity {} of {} exceeds the limit of {} per line",
                 line.quantity, line.sku, policy.max_line_quantity
@@ -563,18 +483,11 @@ mod tests {
     use crate::envelope::Causality;
 
     fn eur(amount_minor: i64) -> Money {
-        Money {
-            amount_minor,
-            currency: Currency::try_from("EUR".to_string()).unwrap(),
-        }
+        Money { amount_minor, currency: Currency::try_from("EUR".to_string()).unwrap() }
     }
 
     fn placed(id: OrderId, quantity: u32, unit_price_minor: i64) -> OrderEvent {
-        let line = OrderLine {
-            sku: "SKU-1".into(),
-            quantity,
-            unit_price: eur(unit_price_minor),
-        };
+        let line = OrderLine { sku: "SKU-1".into(), quantity, unit_price: eur(unit_price_minor) };
         let total = eur(unit_price_minor * i64::from(quantity));
         OrderEvent::OrderPlaced(OrderPlaced {
             order_id: id,
@@ -595,10 +508,7 @@ mod tests {
     fn it_validates_an_order_within_the_limits() {
         let id = OrderId::generate();
         let decision = given_when_validated(&[placed(id, 2, 1_999)]);
-        assert_eq!(
-            decision,
-            Some(OrderEvent::OrderValidated(OrderValidated { order_id: id }))
-        );
+        assert_eq!(decision, Some(OrderEvent::OrderValidated(OrderValidated { order_id: id })));
     }
 
     #[test]
@@ -617,15 +527,10 @@ mod tests {
     #[test]
     fn it_rejects_an_order_whose_total_exceeds_the_limit() {
         let id = OrderId::generate();
-        let Some(OrderEvent::OrderRejected(rejected)) =
-            given_when_validated(&[placed(id, 1, 2_000_000)])
-        else {
+        let Some(OrderEvent::OrderRejected(rejected)) = given_when_validated(&[placed(id, 1, 2_000_000)]) else {
             panic!("expected a rejection");
         };
-        assert_eq!(
-            rejected.reasons,
-            vec!["order total 20000.00 EUR exceeds the limit of 10000.00 EUR"]
-        );
+        assert_eq!(rejected.reasons, vec!["order total 20000.00 EUR exceeds the limit of 10000.00 EUR"]);
     }
 
     #[test]
@@ -637,13 +542,8 @@ mod tests {
 
     #[test]
     fn it_refuses_a_history_that_does_not_start_with_placement() {
-        let validated = OrderEvent::OrderValidated(OrderValidated {
-            order_id: OrderId::generate(),
-        });
-        assert_eq!(
-            Order::replay(&[validated]),
-            Err(OrderError::HistoryWithoutPlacement("OrderValidated"))
-        );
+        let validated = OrderEvent::OrderValidated(OrderValidated { order_id: OrderId::generate() });
+        assert_eq!(Order::replay(&[validated]), Err(OrderError::HistoryWithoutPlacement("OrderValidated")));
     }
 
     #[test]
@@ -652,18 +552,11 @@ mod tests {
         let history = [
             placed(id, 1, 100),
             OrderEvent::OrderValidated(OrderValidated { order_id: id }),
-            OrderEvent::OrderRejected(OrderRejected {
-                order_id: id,
-                reasons: vec![],
-            }),
+            OrderEvent::OrderRejected(OrderRejected { order_id: id, reasons: vec![] }),
         ];
         assert_eq!(
             Order::replay(&history),
-            Err(OrderError::NotNow {
-                order_id: id,
-                status: OrderStatus::Validated,
-                event: "OrderRejected"
-            })
+            Err(OrderError::NotNow { order_id: id, status: OrderStatus::Validated, event: "OrderRejected" })
         );
     }
 
@@ -682,33 +575,18 @@ mod tests {
     #[test]
     fn it_names_the_bad_field_of_a_request_body() {
         assert_eq!(
-            field_of(
-                r#"{"customerId":"c","currency":"EUR","lines":[{"sku":"A","quantity":"2","unitPriceMinor":1}]}"#
-            ),
+            field_of(r#"{"customerId":"c","currency":"EUR","lines":[{"sku":"A","quantity":"2","unitPriceMinor":1}]}"#),
             "lines[0].quantity"
         );
         assert_eq!(
-            field_of(
-                r#"{"customerId":"c","currency":"EUR","lines":[{"sku":"A","quantity":0,"unitPriceMinor":1}]}"#
-            ),
+            field_of(r#"{"customerId":"c","currency":"EUR","lines":[{"sku":"A","quantity":0,"unitPriceMinor":1}]}"#),
             "lines[0].quantity"
         );
+        assert_eq!(field_of(r#"{"customerId":"c","currency":"eur","lines":[]}"#), "currency");
+        assert_eq!(field_of(r#"{"customerId":"","currency":"EUR","lines":[]}"#), "customerId");
+        assert_eq!(field_of(r#"{"customerId":"c","currency":"EUR","lines":[]}"#), "lines");
         assert_eq!(
-            field_of(r#"{"customerId":"c","currency":"eur","lines":[]}"#),
-            "currency"
-        );
-        assert_eq!(
-            field_of(r#"{"customerId":"","currency":"EUR","lines":[]}"#),
-            "customerId"
-        );
-        assert_eq!(
-            field_of(r#"{"customerId":"c","currency":"EUR","lines":[]}"#),
-            "lines"
-        );
-        assert_eq!(
-            field_of(
-                r#"{"customerId":"c","currency":"EUR","lines":[{"sku":"A","quantity":1,"unitPriceMinor":-1}]}"#
-            ),
+            field_of(r#"{"customerId":"c","currency":"EUR","lines":[{"sku":"A","quantity":1,"unitPriceMinor":-1}]}"#),
             "lines[0].unitPriceMinor"
         );
         assert_eq!(
@@ -734,12 +612,7 @@ mod tests {
     fn it_blames_the_body_for_broken_json() {
         let error = PlaceOrder::parse(br#"{"customerId": "c", "currency": "#).unwrap_err();
         assert_eq!(error.field, "body");
-        assert!(
-            error
-                .message
-                .starts_with("not valid JSON: EOF while parsing"),
-            "{error}"
-        );
+        assert!(error.message.starts_with("not valid JSON: EOF while parsing"), "{error}");
     }
 
     #[test]
@@ -748,32 +621,21 @@ mod tests {
             r#"{{"customerId":"c","currency":"EUR","lines":[{{"sku":"A","quantity":4000000000,"unitPriceMinor":{}}}]}}"#,
             i64::MAX / 2
         );
-        assert_eq!(
-            PlaceOrder::parse(body.as_bytes()).unwrap_err().field,
-            "lines"
-        );
+        assert_eq!(PlaceOrder::parse(body.as_bytes()).unwrap_err().field, "lines");
     }
 
     #[test]
     fn it_round_trips_every_event_through_the_envelope() {
         use crate::envelope::{CausationId, CorrelationId};
         let id = OrderId::generate();
-        let causality = Causality {
-            correlation_id: CorrelationId::new("c"),
-            causation_id: CausationId::new("r"),
-        };
+        let causality = Causality { correlation_id: CorrelationId::new("c"), causation_id: CausationId::new("r") };
         for event in [
             placed(id, 1, 100),
             OrderEvent::OrderValidated(OrderValidated { order_id: id }),
-            OrderEvent::OrderRejected(OrderRejected {
-                order_id: id,
-                reasons: vec!["x".into()],
-            }),
+            OrderEvent::OrderRejected(OrderRejected { order_id: id, reasons: vec!["x".into()] }),
         ] {
-            let envelope = event
-                .clone()
-                .into_new_event(causality.clone(), chrono::Utc::now())
-                .into_envelope(id.stream_id(), 1);
+            let envelope =
+                event.clone().into_new_event(causality.clone(), chrono::Utc::now()).into_envelope(id.stream_id(), 1);
             assert_eq!(OrderEvent::from_envelope(&envelope), Ok(event));
         }
     }
@@ -781,22 +643,13 @@ mod tests {
     #[test]
     fn it_refuses_unknown_types_and_versions_when_decoding() {
         use crate::envelope::{CausationId, CorrelationId};
-        let causality = Causality {
-            correlation_id: CorrelationId::new("c"),
-            causation_id: CausationId::new("r"),
-        };
+        let causality = Causality { correlation_id: CorrelationId::new("c"), causation_id: CausationId::new("r") };
         let mut envelope = placed(OrderId::generate(), 1, 1)
             .into_new_event(causality, chrono::Utc::now())
             .into_envelope(StreamId::new("s"), 1);
         envelope.schema_version = 9;
-        assert!(matches!(
-            OrderEvent::from_envelope(&envelope),
-            Err(DecodeError::UnsupportedVersion { found: 9, .. })
-        ));
+        assert!(matches!(OrderEvent::from_envelope(&envelope), Err(DecodeError::UnsupportedVersion { found: 9, .. })));
         envelope.event_type = "Nope".into();
-        assert_eq!(
-            OrderEvent::from_envelope(&envelope),
-            Err(DecodeError::UnknownType("Nope".into()))
-        );
+        assert_eq!(OrderEvent::from_envelope(&envelope), Err(DecodeError::UnknownType("Nope".into())));
     }
 }

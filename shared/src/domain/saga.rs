@@ -139,9 +139,7 @@ pub enum PaymentOutcome {
 
 pub fn payment_outcome(order: &Order) -> PaymentOutcome {
     match order.total.amount_minor.rem_euclid(100) {
-        DECLINED_CENTS => {
-            PaymentOutcome::Declined(format!("card declined by the issuer for {}", order.total))
-        }
+        DECLINED_CENTS => PaymentOutcome::Declined(format!("card declined by the issuer for {}", order.total)),
         UNANSWERED_CENTS => PaymentOutcome::NoAnswer,
         _ => PaymentOutcome::Authorized(format!("auth-{}", order.id)),
     }
@@ -162,22 +160,12 @@ impl Order {
         }
         if recent_orders > policy.max_recent_orders {
             score += policy.velocity_score;
-            reasons.push(format!(
-                "{recent_orders} orders from {} in the velocity window",
-                self.customer_id
-            ));
+            reasons.push(format!("{recent_orders} orders from {} in the velocity window", self.customer_id));
         }
         Some(if score >= policy.hold_at {
-            super::OrderEvent::FraudSuspected(FraudSuspected {
-                order_id: self.id,
-                score,
-                reasons,
-            })
+            super::OrderEvent::FraudSuspected(FraudSuspected { order_id: self.id, score, reasons })
         } else {
-            super::OrderEvent::FraudCleared(FraudCleared {
-                order_id: self.id,
-                score,
-            })
+            super::OrderEvent::FraudCleared(FraudCleared { order_id: self.id, score })
         })
     }
 
@@ -195,10 +183,7 @@ impl Order {
                 }))
             }
             PaymentOutcome::Declined(reason) => {
-                Some(super::OrderEvent::PaymentDeclined(PaymentDeclined {
-                    order_id: self.id,
-                    reason,
-                }))
+                Some(super::OrderEvent::PaymentDeclined(PaymentDeclined { order_id: self.id, reason }))
             }
             PaymentOutcome::NoAnswer => None,
         }
@@ -224,12 +209,10 @@ impl Order {
     /// Compensation after a timeout: void the payment if one was authorized.
     pub fn void_payment(&self) -> Option<super::OrderEvent> {
         match (&self.status, &self.authorization) {
-            (OrderStatus::TimedOut, Some(authorization_id)) => {
-                Some(super::OrderEvent::PaymentVoided(PaymentVoided {
-                    order_id: self.id,
-                    authorization_id: authorization_id.clone(),
-                }))
-            }
+            (OrderStatus::TimedOut, Some(authorization_id)) => Some(super::OrderEvent::PaymentVoided(PaymentVoided {
+                order_id: self.id,
+                authorization_id: authorization_id.clone(),
+            })),
             _ => None,
         }
     }
@@ -253,13 +236,7 @@ impl Order {
         for line in &self.lines {
             *needed.entry(line.sku.as_str()).or_default() += line.quantity;
         }
-        needed
-            .into_iter()
-            .map(|(sku, quantity)| ReservedLine {
-                sku: sku.to_string(),
-                quantity,
-            })
-            .collect()
+        needed.into_iter().map(|(sku, quantity)| ReservedLine { sku: sku.to_string(), quantity }).collect()
     }
 }
 
@@ -270,10 +247,7 @@ mod tests {
     use crate::domain::{Currency, OrderEvent};
 
     fn eur(amount_minor: i64) -> Money {
-        Money {
-            amount_minor,
-            currency: Currency::try_from("EUR".to_string()).unwrap(),
-        }
+        Money { amount_minor, currency: Currency::try_from("EUR".to_string()).unwrap() }
     }
 
     fn placed(id: OrderId, lines: &[(&str, u32, i64)]) -> OrderEvent {
@@ -285,17 +259,8 @@ mod tests {
                 unit_price: eur(*price),
             })
             .collect();
-        let total = eur(lines
-            .iter()
-            .map(|l| l.unit_price.amount_minor * i64::from(l.quantity))
-            .sum());
-        OrderEvent::OrderPlaced(OrderPlaced {
-            order_id: id,
-            customer_id: "c".into(),
-            lines,
-            total,
-            item_count: None,
-        })
+        let total = eur(lines.iter().map(|l| l.unit_price.amount_minor * i64::from(l.quantity)).sum());
+        OrderEvent::OrderPlaced(OrderPlaced { order_id: id, customer_id: "c".into(), lines, total, item_count: None })
     }
 
     /// given(history) → the order it folds to.
@@ -310,43 +275,29 @@ mod tests {
     fn reserved(id: OrderId, sku: &str, quantity: u32) -> OrderEvent {
         OrderEvent::StockReserved(StockReserved {
             order_id: id,
-            lines: vec![ReservedLine {
-                sku: sku.into(),
-                quantity,
-            }],
+            lines: vec![ReservedLine { sku: sku.into(), quantity }],
         })
     }
 
     #[test]
     fn it_clears_an_ordinary_order() {
         let id = OrderId::generate();
-        let decision = given(&[placed(id, &[("A", 1, 1_999)]), validated(id)])
-            .screen(1, &FraudPolicy::default());
-        assert_eq!(
-            decision,
-            Some(OrderEvent::FraudCleared(FraudCleared {
-                order_id: id,
-                score: 0
-            }))
-        );
+        let decision = given(&[placed(id, &[("A", 1, 1_999)]), validated(id)]).screen(1, &FraudPolicy::default());
+        assert_eq!(decision, Some(OrderEvent::FraudCleared(FraudCleared { order_id: id, score: 0 })));
     }
 
     #[test]
     fn it_holds_a_large_order() {
         let id = OrderId::generate();
-        let decision = given(&[placed(id, &[("A", 1, 600_000)]), validated(id)])
-            .screen(1, &FraudPolicy::default());
-        let Some(OrderEvent::FraudSuspected(suspected)) = decision else {
-            panic!("expected a hold: {decision:?}")
-        };
+        let decision = given(&[placed(id, &[("A", 1, 600_000)]), validated(id)]).screen(1, &FraudPolicy::default());
+        let Some(OrderEvent::FraudSuspected(suspected)) = decision else { panic!("expected a hold: {decision:?}") };
         assert_eq!(suspected.reasons, vec!["large order: 6000.00 EUR"]);
     }
 
     #[test]
     fn it_holds_a_customer_ordering_too_often() {
         let id = OrderId::generate();
-        let decision = given(&[placed(id, &[("A", 1, 100)]), validated(id)])
-            .screen(6, &FraudPolicy::default());
+        let decision = given(&[placed(id, &[("A", 1, 100)]), validated(id)]).screen(6, &FraudPolicy::default());
         assert!(
             matches!(decision, Some(OrderEvent::FraudSuspected(ref s)) if s.reasons == ["6 orders from c in the velocity window"])
         );
@@ -355,44 +306,23 @@ mod tests {
     #[test]
     fn it_screens_only_validated_orders() {
         let id = OrderId::generate();
-        assert_eq!(
-            given(&[placed(id, &[("A", 1, 100)])]).screen(1, &FraudPolicy::default()),
-            None
-        );
+        assert_eq!(given(&[placed(id, &[("A", 1, 100)])]).screen(1, &FraudPolicy::default()), None);
     }
 
     #[test]
     fn it_authorizes_payment_of_a_reserved_order() {
         let id = OrderId::generate();
-        let cleared = OrderEvent::FraudCleared(FraudCleared {
-            order_id: id,
-            score: 0,
-        });
-        let order = given(&[
-            placed(id, &[("A", 2, 500)]),
-            validated(id),
-            cleared,
-            reserved(id, "A", 2),
-        ]);
-        let Some(OrderEvent::PaymentAuthorized(authorized)) = order.pay() else {
-            panic!("expected an authorization")
-        };
+        let cleared = OrderEvent::FraudCleared(FraudCleared { order_id: id, score: 0 });
+        let order = given(&[placed(id, &[("A", 2, 500)]), validated(id), cleared, reserved(id, "A", 2)]);
+        let Some(OrderEvent::PaymentAuthorized(authorized)) = order.pay() else { panic!("expected an authorization") };
         assert_eq!(authorized.amount, eur(1_000));
     }
 
     #[test]
     fn it_declines_amounts_ending_in_13_cents() {
         let id = OrderId::generate();
-        let cleared = OrderEvent::FraudCleared(FraudCleared {
-            order_id: id,
-            score: 0,
-        });
-        let order = given(&[
-            placed(id, &[("A", 1, 1_013)]),
-            validated(id),
-            cleared,
-            reserved(id, "A", 1),
-        ]);
+        let cleared = OrderEvent::FraudCleared(FraudCleared { order_id: id, score: 0 });
+        let order = given(&[placed(id, &[("A", 1, 1_013)]), validated(id), cleared, reserved(id, "A", 1)]);
         assert_eq!(
             order.pay(),
             Some(OrderEvent::PaymentDeclined(PaymentDeclined {
@@ -413,90 +343,43 @@ mod tests {
     #[test]
     fn it_ships_a_paid_order_and_completes_it() {
         let id = OrderId::generate();
-        let cleared = OrderEvent::FraudCleared(FraudCleared {
-            order_id: id,
-            score: 0,
-        });
+        let cleared = OrderEvent::FraudCleared(FraudCleared { order_id: id, score: 0 });
         let paid = OrderEvent::PaymentAuthorized(PaymentAuthorized {
             order_id: id,
             authorization_id: "a".into(),
             amount: eur(100),
         });
-        let order = given(&[
-            placed(id, &[("A", 1, 100)]),
-            validated(id),
-            cleared,
-            reserved(id, "A", 1),
-            paid,
-        ]);
+        let order = given(&[placed(id, &[("A", 1, 100)]), validated(id), cleared, reserved(id, "A", 1), paid]);
         let shipment = order.ship().expect("a shipment");
-        assert_eq!(
-            Order::apply(Some(order), &shipment).unwrap().status,
-            OrderStatus::Completed
-        );
+        assert_eq!(Order::apply(Some(order), &shipment).unwrap().status, OrderStatus::Completed);
     }
 
     #[test]
     fn a_declined_payment_is_compensated_by_releasing_the_stock() {
         let id = OrderId::generate();
-        let cleared = OrderEvent::FraudCleared(FraudCleared {
-            order_id: id,
-            score: 0,
-        });
-        let declined = OrderEvent::PaymentDeclined(PaymentDeclined {
-            order_id: id,
-            reason: "no".into(),
-        });
-        let order = given(&[
-            placed(id, &[("A", 1, 1_013)]),
-            validated(id),
-            cleared,
-            reserved(id, "A", 1),
-            declined,
-        ]);
+        let cleared = OrderEvent::FraudCleared(FraudCleared { order_id: id, score: 0 });
+        let declined = OrderEvent::PaymentDeclined(PaymentDeclined { order_id: id, reason: "no".into() });
+        let order = given(&[placed(id, &[("A", 1, 1_013)]), validated(id), cleared, reserved(id, "A", 1), declined]);
         assert_eq!(order.status, OrderStatus::PaymentDeclined);
-        assert_eq!(
-            order.reserved,
-            vec![ReservedLine {
-                sku: "A".into(),
-                quantity: 1
-            }]
-        );
-        let released = OrderEvent::StockReleased(StockReleased {
-            order_id: id,
-            lines: order.reserved.clone(),
-        });
+        assert_eq!(order.reserved, vec![ReservedLine { sku: "A".into(), quantity: 1 }]);
+        let released = OrderEvent::StockReleased(StockReleased { order_id: id, lines: order.reserved.clone() });
         let order = Order::apply(Some(order), &released).unwrap();
-        assert_eq!(
-            (order.status, order.reserved),
-            (OrderStatus::Cancelled, vec![])
-        );
+        assert_eq!((order.status, order.reserved), (OrderStatus::Cancelled, vec![]));
     }
 
     #[test]
     fn stock_can_only_be_released_after_a_declined_payment() {
         let id = OrderId::generate();
-        let released = OrderEvent::StockReleased(StockReleased {
-            order_id: id,
-            lines: vec![],
-        });
-        let error =
-            Order::replay(&[placed(id, &[("A", 1, 100)]), validated(id), released]).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            format!("order {id} is Validated: StockReleased cannot happen now")
-        );
+        let released = OrderEvent::StockReleased(StockReleased { order_id: id, lines: vec![] });
+        let error = Order::replay(&[placed(id, &[("A", 1, 100)]), validated(id), released]).unwrap_err();
+        assert_eq!(error.to_string(), format!("order {id} is Validated: StockReleased cannot happen now"));
     }
 
     #[test]
     fn it_needs_stock_per_sku_in_sku_order() {
         let id = OrderId::generate();
         let order = given(&[placed(id, &[("B", 1, 1), ("A", 2, 1), ("B", 3, 1)])]);
-        let needed: Vec<(String, u32)> = order
-            .stock_needed()
-            .into_iter()
-            .map(|l| (l.sku, l.quantity))
-            .collect();
+        let needed: Vec<(String, u32)> = order.stock_needed().into_iter().map(|l| (l.sku, l.quantity)).collect();
         assert_eq!(needed, vec![("A".to_string(), 2), ("B".to_string(), 4)]);
     }
 }

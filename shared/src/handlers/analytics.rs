@@ -23,11 +23,7 @@ pub struct AnalyticsConsumer<S, A, D> {
 
 impl<S: EventStore, A: AnalyticsStore, D: DeadLetters> AnalyticsConsumer<S, A, D> {
     pub fn new(store: S, analytics: A, dead_letters: D) -> Self {
-        Self {
-            store,
-            analytics,
-            dead_letters,
-        }
+        Self { store, analytics, dead_letters }
     }
 
     /// The ports it was built with (tests inspect the fakes).
@@ -46,13 +42,9 @@ impl<S: EventStore, A: AnalyticsStore, D: DeadLetters> AnalyticsConsumer<S, A, D
 
     async fn count(&self, envelope: &EventEnvelope) -> Result<(), RecordError> {
         let order_id = order_id_of(envelope)?;
-        let event =
-            OrderEvent::from_envelope(envelope).map_err(|e| RecordError::Poison(e.to_string()))?;
-        let history = self
-            .store
-            .load(&order_id.stream_id(), 0)
-            .await
-            .map_err(|e| RecordError::Retryable(e.to_string()))?;
+        let event = OrderEvent::from_envelope(envelope).map_err(|e| RecordError::Poison(e.to_string()))?;
+        let history =
+            self.store.load(&order_id.stream_id(), 0).await.map_err(|e| RecordError::Retryable(e.to_string()))?;
         let events = history
             .iter()
             .take_while(|e| e.version <= envelope.version)
@@ -64,11 +56,9 @@ impl<S: EventStore, A: AnalyticsStore, D: DeadLetters> AnalyticsConsumer<S, A, D
                 envelope.stream_id, envelope.version
             )));
         }
-        let before = Order::replay(&events[..events.len() - 1])
-            .map_err(|e| RecordError::Poison(e.to_string()))?;
-        let after = Order::replay(&events)
-            .map_err(|e| RecordError::Poison(e.to_string()))?
-            .expect("a non-empty history");
+        let before = Order::replay(&events[..events.len() - 1]).map_err(|e| RecordError::Poison(e.to_string()))?;
+        let after =
+            Order::replay(&events).map_err(|e| RecordError::Poison(e.to_string()))?.expect("a non-empty history");
         let counted = tally(before.as_ref(), &after, &event, envelope.occurred_at);
         let applied = self
             .analytics

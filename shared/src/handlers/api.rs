@@ -7,10 +7,9 @@
 
 use crate::analytics::AnalyticsStore;
 use crate::domain::inventory::{StockAdded, sku_stream};
-use crate::domain::{
-    EventCodec, InvalidCommand, InventoryEvent, Order, OrderId, PlaceOrder, Shelf,
-};
+use crate::domain::{EventCodec, InvalidCommand, InventoryEvent, Order, OrderId, PlaceOrder, Shelf};
 use crate::envelope::{Causality, CausationId, CorrelationId};
+use crate::notify::NotificationLog;
 use crate::store::{EventStore, StoreError};
 use crate::views::OrderViews;
 use lambda_http::http::StatusCode;
@@ -23,24 +22,21 @@ pub const CORRELATION_HEADER: &str = "x-correlation-id";
 /// The largest body accepted, as for an SQS message or an EventBridge event.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-pub struct Api<S, V, A> {
+pub struct Api<S, V, A, N> {
     store: S,
     views: V,
     analytics: A,
+    notifications: N,
 }
 
-impl<S: EventStore, V: OrderViews, A: AnalyticsStore> Api<S, V, A> {
+impl<S: EventStore, V: OrderViews, A: AnalyticsStore, N: NotificationLog> Api<S, V, A, N> {
     /// The ports it was built with (tests inspect the fakes).
     pub fn ports(&self) -> (&S, &V) {
         (&self.store, &self.views)
     }
 
-    pub fn new(store: S, views: V, analytics: A) -> Self {
-        Self {
-            store,
-            views,
-            analytics,
-        }
+    pub fn new(store: S, views: V, analytics: A, notifications: N) -> Self {
+        Self { store, views, analytics, notifications }
     }
 
     /// Never fails: every outcome, errors included, is an HTTP response.
@@ -56,73 +52,44 @@ impl<S: EventStore, V: OrderViews, A: AnalyticsStore> Api<S, V, A> {
         match route.as_str() {
             "POST /orders" => self.place_order(&request, correlation_id).await,
             "GET /orders/{orderId}" => self.get_order(&path_parameter(&request, "orderId")).await,
-            "GET /customers/{customerId}/orders" => {
-                self.customer_orders(&path_parameter(&request, "customerId"))
-                    .await
-            }
-            "POST /inventory/{sku}/stock" | "GET /inventory/{sku}"
-                if !is_sku(&path_parameter(&request, "sku")) =>
-            {
+            "GET /customers/{customerId}/orders" => self.customer_orders(&path_parameter(&request, "customerId")).await,
+            "POST /inventory/{sku}/stock" | "GET /inventory/{sku}" if !is_sku(&path_parameter(&request, "sku")) => {
                 let error = "sku: must be 1 to 64 characters of A-Z, a-z, 0-9, '-' or '_'";
-                json_response(
-                    StatusCode::BAD_REQUEST,
-                    json!({ "error": error, "field": "sku" }),
-                )
+                json_response(StatusCode::BAD_REQUEST, json!({ "error": error, "field": "sku" }))
             }
             "POST /inventory/{sku}/stock" => {
-                self.add_stock(&request, &path_parameter(&request, "sku"), correlation_id)
-                    .await
+                self.add_stock(&request, &path_parameter(&request, "sku"), correlation_id).await
             }
             "GET /inventory/{sku}" => self.get_stock(&path_parameter(&request, "sku")).await,
+            "GET /orders/{orderId}/notifications" => {
+                self.order_notifications(&path_parameter(&request, "orderId")).await
+            }
             "GET /analytics/sales" => self.sales(&request).await,
             "GET /analytics/orders" => match self.analytics.status_counts().await {
                 Ok(counts) => json_response(StatusCode::OK, json!({ "ordersByStatus": counts })),
                 Err(error) => unavailable("the order counts could not be read", &error),
             },
-            _ => json_response(
-                StatusCode::NOT_FOUND,
-                json!({ "error": format!("no route for {route}") }),
-            ),
+            _ => json_response(StatusCode::NOT_FOUND, json!({ "error": format!("no route for {route}") })),
         }
     }
 
-    async fn place_order(
-        &self,
-        request: &Request,
-        correlation_id: &CorrelationId,
-    ) -> Response<Body> {
+    async fn place_order(&self, request: &Request, correlation_id: &CorrelationId) -> Response<Body> {
         let body = request.body().as_ref();
         if body.len() > MAX_BODY_BYTES {
-            let error = format!(
-                "body is {} bytes; at most {MAX_BODY_BYTES} are accepted",
-                body.len()
-            );
-            return json_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                json!({ "error": error, "field": "body" }),
-            );
+            let error = format!("body is {} bytes; at most {MAX_BODY_BYTES} are accepted", body.len());
+            return json_response(StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": error, "field": "body" }));
         }
         let command = match PlaceOrder::parse(body) {
             Ok(command) => command,
             Err(invalid) => return bad_request(&invalid),
         };
         let order_id = OrderId::generate();
-        let causality = Causality {
-            correlation_id: correlation_id.clone(),
-            causation_id: request_id_of(request),
-        };
+        let causality = Causality { correlation_id: correlation_id.clone(), causation_id: request_id_of(request) };
         let placed = Order::place(order_id, command).into_new_event(causality, chrono::Utc::now());
-        match self
-            .store
-            .append(&order_id.stream_id(), 0, vec![placed])
-            .await
-        {
+        match self.store.append(&order_id.stream_id(), 0, vec![placed]).await {
             Ok(_) => {
                 tracing::info!(%order_id, "order placed");
-                json_response(
-                    StatusCode::ACCEPTED,
-                    json!({ "orderId": order_id, "status": "Placed" }),
-                )
+                json_response(StatusCode::ACCEPTED, json!({ "orderId": order_id, "status": "Placed" }))
             }
             Err(error) => {
                 tracing::error!(%error, "could not store the order");
@@ -137,33 +104,17 @@ impl<S: EventStore, V: OrderViews, A: AnalyticsStore> Api<S, V, A> {
     /// Sales per product per minute between `from` and `to` (RFC 3339; default: the last hour).
     async fn sales(&self, request: &Request) -> Response<Body> {
         let now = chrono::Utc::now();
-        let parameters = request
-            .query_string_parameters_ref()
-            .cloned()
-            .unwrap_or_default();
-        let time = |name: &'static str, default: chrono::DateTime<chrono::Utc>| match parameters
-            .first(name)
-        {
+        let parameters = request.query_string_parameters_ref().cloned().unwrap_or_default();
+        let time = |name: &'static str, default: chrono::DateTime<chrono::Utc>| match parameters.first(name) {
             None => Ok(default),
             Some(text) => chrono::DateTime::parse_from_rfc3339(text)
                 .map(|t| t.with_timezone(&chrono::Utc))
-                .map_err(|e| {
-                    (
-                        name,
-                        format!("{name}: `{text}` is not an RFC 3339 time: {e}"),
-                    )
-                }),
+                .map_err(|e| (name, format!("{name}: `{text}` is not an RFC 3339 time: {e}"))),
         };
-        let (from, to) = match (
-            time("from", now - chrono::Duration::hours(1)),
-            time("to", now),
-        ) {
+        let (from, to) = match (time("from", now - chrono::Duration::hours(1)), time("to", now)) {
             (Ok(from), Ok(to)) => (from, to),
             (Err((field, error)), _) | (_, Err((field, error))) => {
-                return json_response(
-                    StatusCode::BAD_REQUEST,
-                    json!({ "error": error, "field": field }),
-                );
+                return json_response(StatusCode::BAD_REQUEST, json!({ "error": error, "field": field }));
             }
         };
         if from > to {
@@ -173,37 +124,32 @@ impl<S: EventStore, V: OrderViews, A: AnalyticsStore> Api<S, V, A> {
             );
         }
         match self.analytics.sales(from, to).await {
-            Ok(sales) => json_response(
-                StatusCode::OK,
-                json!({ "from": from, "to": to, "sales": sales }),
-            ),
-            Err(error) => json_response(
-                StatusCode::BAD_REQUEST,
-                json!({ "error": error.to_string() }),
-            ),
+            Ok(sales) => json_response(StatusCode::OK, json!({ "from": from, "to": to, "sales": sales })),
+            Err(error) => json_response(StatusCode::BAD_REQUEST, json!({ "error": error.to_string() })),
+        }
+    }
+
+    async fn order_notifications(&self, order_id: &str) -> Response<Body> {
+        let Some(id) = OrderId::parse(order_id) else {
+            let error = format!("`{order_id}` is not an order id (a UUID)");
+            return json_response(StatusCode::BAD_REQUEST, json!({ "error": error, "field": "orderId" }));
+        };
+        match self.notifications.for_order(id).await {
+            Ok(notifications) => {
+                json_response(StatusCode::OK, json!({ "orderId": id, "notifications": notifications }))
+            }
+            Err(error) => unavailable("the notifications could not be read", &error),
         }
     }
 
     async fn customer_orders(&self, customer_id: &str) -> Response<Body> {
-        match self
-            .views
-            .by_customer(customer_id, CUSTOMER_ORDERS_LIMIT)
-            .await
-        {
-            Ok(orders) => json_response(
-                StatusCode::OK,
-                json!({ "customerId": customer_id, "orders": orders }),
-            ),
+        match self.views.by_customer(customer_id, CUSTOMER_ORDERS_LIMIT).await {
+            Ok(orders) => json_response(StatusCode::OK, json!({ "customerId": customer_id, "orders": orders })),
             Err(error) => unavailable("the customer's orders could not be read", &error),
         }
     }
 
-    async fn add_stock(
-        &self,
-        request: &Request,
-        sku: &str,
-        correlation_id: &CorrelationId,
-    ) -> Response<Body> {
+    async fn add_stock(&self, request: &Request, sku: &str, correlation_id: &CorrelationId) -> Response<Body> {
         let quantity = match serde_json::from_slice::<AddStock>(request.body().as_ref()) {
             Ok(AddStock { quantity }) if quantity > 0 => quantity,
             Ok(_) => {
@@ -219,36 +165,21 @@ impl<S: EventStore, V: OrderViews, A: AnalyticsStore> Api<S, V, A> {
                 );
             }
         };
-        let causality = Causality {
-            correlation_id: correlation_id.clone(),
-            causation_id: request_id_of(request),
-        };
-        let added = InventoryEvent::StockAdded(StockAdded {
-            sku: sku.to_string(),
-            quantity,
-        });
+        let causality = Causality { correlation_id: correlation_id.clone(), causation_id: request_id_of(request) };
+        let added = InventoryEvent::StockAdded(StockAdded { sku: sku.to_string(), quantity });
         for _ in 0..3 {
             let version = match self.store.load(&sku_stream(sku), 0).await {
                 Ok(history) => history.last().map_or(0, |e| e.version),
                 Err(error) => return unavailable("the stock could not be read", &error),
             };
-            let event = added
-                .clone()
-                .into_new_event(causality.clone(), chrono::Utc::now());
-            match self
-                .store
-                .append(&sku_stream(sku), version, vec![event])
-                .await
-            {
+            let event = added.clone().into_new_event(causality.clone(), chrono::Utc::now());
+            match self.store.append(&sku_stream(sku), version, vec![event]).await {
                 Ok(_) => return self.get_stock(sku).await,
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(error) => return unavailable("the stock could not be stored", &error),
             }
         }
-        json_response(
-            StatusCode::CONFLICT,
-            json!({ "error": format!("stock of {sku} kept changing; retry") }),
-        )
+        json_response(StatusCode::CONFLICT, json!({ "error": format!("stock of {sku} kept changing; retry") }))
     }
 
     async fn get_stock(&self, sku: &str) -> Response<Body> {
@@ -256,8 +187,7 @@ impl<S: EventStore, V: OrderViews, A: AnalyticsStore> Api<S, V, A> {
             Ok(history) => history,
             Err(error) => return unavailable("the stock could not be read", &error),
         };
-        let events: Result<Vec<InventoryEvent>, _> =
-            history.iter().map(InventoryEvent::from_envelope).collect();
+        let events: Result<Vec<InventoryEvent>, _> = history.iter().map(InventoryEvent::from_envelope).collect();
         match events {
             Ok(events) => {
                 let shelf = Shelf::replay(&events);
@@ -274,17 +204,11 @@ impl<S: EventStore, V: OrderViews, A: AnalyticsStore> Api<S, V, A> {
     async fn get_order(&self, order_id: &str) -> Response<Body> {
         let Some(id) = OrderId::parse(order_id) else {
             let error = format!("`{order_id}` is not an order id (a UUID)");
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                json!({ "error": error, "field": "orderId" }),
-            );
+            return json_response(StatusCode::BAD_REQUEST, json!({ "error": error, "field": "orderId" }));
         };
         match self.views.get(id).await {
             Ok(Some(view)) => json_response(StatusCode::OK, json!(view)),
-            Ok(None) => json_response(
-                StatusCode::NOT_FOUND,
-                json!({ "error": format!("order {id} not found") }),
-            ),
+            Ok(None) => json_response(StatusCode::NOT_FOUND, json!({ "error": format!("order {id} not found") })),
             Err(error) => {
                 tracing::error!(%error, "could not read the order view");
                 json_response(
@@ -299,27 +223,17 @@ impl<S: EventStore, V: OrderViews, A: AnalyticsStore> Api<S, V, A> {
 /// The route API Gateway matched, e.g. `GET /orders/{orderId}`.
 fn route_key(request: &Request) -> String {
     match request.request_context() {
-        RequestContext::ApiGatewayV2(context) => {
-            context.route_key.unwrap_or_else(|| "$default".into())
-        }
+        RequestContext::ApiGatewayV2(context) => context.route_key.unwrap_or_else(|| "$default".into()),
         _ => format!("{} {}", request.method(), request.raw_http_path()),
     }
 }
 
 fn is_sku(sku: &str) -> bool {
-    !sku.is_empty()
-        && sku.len() <= 64
-        && sku
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !sku.is_empty() && sku.len() <= 64 && sku.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn path_parameter(request: &Request, name: &str) -> String {
-    request
-        .path_parameters_ref()
-        .and_then(|p| p.first(name))
-        .unwrap_or_default()
-        .to_string()
+    request.path_parameters_ref().and_then(|p| p.first(name)).unwrap_or_default().to_string()
 }
 
 /// The caller's correlation id when it is a sane identifier, else a new one.
@@ -329,10 +243,7 @@ fn correlation_id_of(request: &Request) -> CorrelationId {
         .get(CORRELATION_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
         .map(CorrelationId::new)
         .unwrap_or_else(CorrelationId::generate)
@@ -357,17 +268,11 @@ const CUSTOMER_ORDERS_LIMIT: u32 = 50;
 
 fn unavailable(what: &str, error: &dyn std::fmt::Display) -> Response<Body> {
     tracing::error!(%error, "{what}");
-    json_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        json!({ "error": format!("{what}; retry later") }),
-    )
+    json_response(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": format!("{what}; retry later") }))
 }
 
 fn bad_request(invalid: &InvalidCommand) -> Response<Body> {
-    json_response(
-        StatusCode::BAD_REQUEST,
-        json!({ "error": invalid.to_string(), "field": invalid.field }),
-    )
+    json_response(StatusCode::BAD_REQUEST, json!({ "error": invalid.to_string(), "field": invalid.field }))
 }
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {

@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod api;
+pub mod notifier;
 pub mod outbox_relay;
 pub mod projector;
 pub mod saga;

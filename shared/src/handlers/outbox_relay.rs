@@ -32,17 +32,9 @@ struct Pending {
 
 /// Only events that match the committed schema of their type and version leave the store.
 fn conforming(envelope: EventEnvelope) -> Result<EventEnvelope, crate::batch::RecordError> {
-    crate::schema::embedded::validate(
-        &envelope.event_type,
-        envelope.schema_version,
-        &envelope.payload,
-    )
-    .map_err(|e| {
-        crate::batch::RecordError::Poison(format!(
-            "{} v{}: {e}",
-            envelope.event_type, envelope.schema_version
-        ))
-    })?;
+    crate::schema::embedded::validate(&envelope.event_type, envelope.schema_version, &envelope.payload).map_err(
+        |e| crate::batch::RecordError::Poison(format!("{} v{}: {e}", envelope.event_type, envelope.schema_version)),
+    )?;
     Ok(envelope)
 }
 
@@ -53,19 +45,12 @@ impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
     }
 
     pub fn new(bus: B, dead_letters: D) -> Self {
-        Self {
-            bus,
-            dead_letters,
-            retry_delay: Duration::from_millis(100),
-        }
+        Self { bus, dead_letters, retry_delay: Duration::from_millis(100) }
     }
 
     /// Shortens the pause between publish attempts (tests).
     pub fn with_retry_delay(self, retry_delay: Duration) -> Self {
-        Self {
-            retry_delay,
-            ..self
-        }
+        Self { retry_delay, ..self }
     }
 
     pub async fn handle(&self, event: StreamEvent) -> DynamoDbEventResponse {
@@ -73,23 +58,13 @@ impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
         for record in event.records.into_iter().filter(is_insert) {
             let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
             match envelope_of(&record).and_then(conforming) {
-                Ok(envelope) => pending.push(Pending {
-                    sequence_number,
-                    envelope,
-                }),
+                Ok(envelope) => pending.push(Pending { sequence_number, envelope }),
                 Err(poison) => {
                     // Publish what came before, then park: stream order is kept.
                     if let Some(checkpoint) = self.publish_all(std::mem::take(&mut pending)).await {
                         return stream_checkpoint(checkpoint);
                     }
-                    if !park_poison(
-                        CONSUMER,
-                        &self.dead_letters,
-                        to_json(&record),
-                        poison.reason().to_string(),
-                    )
-                    .await
-                    {
+                    if !park_poison(CONSUMER, &self.dead_letters, to_json(&record), poison.reason().to_string()).await {
                         return stream_checkpoint(sequence_number);
                     }
                 }
@@ -116,19 +91,13 @@ impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
     async fn publish_chunk(&self, chunk: &[Pending]) -> Option<usize> {
         let mut unpublished: Vec<usize> = (0..chunk.len()).collect();
         for attempt in 1..=PUBLISH_ATTEMPTS {
-            let events: Vec<EventEnvelope> = unpublished
-                .iter()
-                .map(|&i| chunk[i].envelope.clone())
-                .collect();
+            let events: Vec<EventEnvelope> = unpublished.iter().map(|&i| chunk[i].envelope.clone()).collect();
             match self.bus.publish(&events).await {
                 Ok(rejected) => {
                     for entry in &rejected {
                         tracing::warn!(attempt, event_id = %events[entry.index].event_id, reason = %entry.reason, "bus refused an event");
                     }
-                    unpublished = rejected
-                        .iter()
-                        .map(|entry| unpublished[entry.index])
-                        .collect();
+                    unpublished = rejected.iter().map(|entry| unpublished[entry.index]).collect();
                 }
                 Err(error) => tracing::warn!(attempt, %error, "publishing failed"),
             }

@@ -32,11 +32,7 @@ impl<S: EventStore, V: OrderViews, D: DeadLetters> Projector<S, V, D> {
     }
 
     pub fn new(store: S, views: V, dead_letters: D) -> Self {
-        Self {
-            store,
-            views,
-            dead_letters,
-        }
+        Self { store, views, dead_letters }
     }
 
     pub async fn handle(&self, event: StreamEvent) -> DynamoDbEventResponse {
@@ -54,11 +50,7 @@ impl<S: EventStore, V: OrderViews, D: DeadLetters> Projector<S, V, D> {
         .await
     }
 
-    async fn project(
-        &self,
-        order_id: OrderId,
-        envelope: &EventEnvelope,
-    ) -> Result<(), RecordError> {
+    async fn project(&self, order_id: OrderId, envelope: &EventEnvelope) -> Result<(), RecordError> {
         for _ in 0..SAVE_ATTEMPTS {
             let current = self.views.get(order_id).await.map_err(view_error)?;
             let seen = current.as_ref().map_or(0, |view| view.version);
@@ -67,9 +59,7 @@ impl<S: EventStore, V: OrderViews, D: DeadLetters> Projector<S, V, D> {
                 return Ok(());
             }
             let missing = self.events_between(envelope, seen).await?;
-            let view = missing
-                .iter()
-                .try_fold(current, |view, event| apply(view, event).map(Some))?;
+            let view = missing.iter().try_fold(current, |view, event| apply(view, event).map(Some))?;
             let Some(view) = view else { return Ok(()) };
             match self.views.save(&view, seen).await {
                 Ok(()) => {
@@ -80,33 +70,18 @@ impl<S: EventStore, V: OrderViews, D: DeadLetters> Projector<S, V, D> {
                 Err(other) => return Err(view_error(other)),
             }
         }
-        Err(RecordError::Retryable(format!(
-            "order view {order_id} kept changing under {SAVE_ATTEMPTS} attempts"
-        )))
+        Err(RecordError::Retryable(format!("order view {order_id} kept changing under {SAVE_ATTEMPTS} attempts")))
     }
 
     /// The events after `seen` up to `envelope`: just `envelope` unless the view lags behind.
-    async fn events_between(
-        &self,
-        envelope: &EventEnvelope,
-        seen: u64,
-    ) -> Result<Vec<EventEnvelope>, RecordError> {
+    async fn events_between(&self, envelope: &EventEnvelope, seen: u64) -> Result<Vec<EventEnvelope>, RecordError> {
         if envelope.version == seen + 1 {
             return Ok(vec![envelope.clone()]);
         }
-        tracing::warn!(
-            seen,
-            "view lags behind the stream, filling the gap from the store"
-        );
-        let loaded = self
-            .store
-            .load(&envelope.stream_id, seen)
-            .await
-            .map_err(|e| RecordError::Retryable(e.to_string()))?;
-        let missing: Vec<EventEnvelope> = loaded
-            .into_iter()
-            .filter(|e| e.version <= envelope.version)
-            .collect();
+        tracing::warn!(seen, "view lags behind the stream, filling the gap from the store");
+        let loaded =
+            self.store.load(&envelope.stream_id, seen).await.map_err(|e| RecordError::Retryable(e.to_string()))?;
+        let missing: Vec<EventEnvelope> = loaded.into_iter().filter(|e| e.version <= envelope.version).collect();
         if missing.last().map(|e| e.version) != Some(envelope.version) {
             return Err(RecordError::Retryable(format!(
                 "the store does not hold {} v{} yet",
@@ -118,16 +93,11 @@ impl<S: EventStore, V: OrderViews, D: DeadLetters> Projector<S, V, D> {
 }
 
 fn order_id_of(envelope: &EventEnvelope) -> Option<OrderId> {
-    envelope
-        .stream_id
-        .as_str()
-        .strip_prefix(OrderId::STREAM_PREFIX)
-        .and_then(OrderId::parse)
+    envelope.stream_id.as_str().strip_prefix(OrderId::STREAM_PREFIX).and_then(OrderId::parse)
 }
 
 fn apply(view: Option<OrderView>, envelope: &EventEnvelope) -> Result<OrderView, RecordError> {
-    let event =
-        OrderEvent::from_envelope(envelope).map_err(|e| RecordError::Poison(e.to_string()))?;
+    let event = OrderEvent::from_envelope(envelope).map_err(|e| RecordError::Poison(e.to_string()))?;
     OrderView::apply(view, &event, envelope).map_err(|e| RecordError::Poison(e.to_string()))
 }
 

@@ -43,11 +43,7 @@ pub struct OrderSaga<S, D, P> {
 
 impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
     pub fn new(store: S, dead_letters: D, step: P) -> Self {
-        Self {
-            store,
-            dead_letters,
-            step,
-        }
+        Self { store, dead_letters, step }
     }
 
     /// The ports it was built with (tests inspect the fakes).
@@ -56,26 +52,17 @@ impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
     }
 
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        process_sqs_batch(
-            P::CONSUMER,
-            &self.dead_letters,
-            event,
-            |message| async move {
-                let trigger = envelope_in(&message)?;
-                let span = crate::observability::event_span(&trigger);
-                self.advance(&trigger).instrument(span).await
-            },
-        )
+        process_sqs_batch(P::CONSUMER, &self.dead_letters, event, |message| async move {
+            let trigger = envelope_in(&message)?;
+            let span = crate::observability::event_span(&trigger);
+            self.advance(&trigger).instrument(span).await
+        })
         .await
     }
 
     async fn advance(&self, trigger: &EventEnvelope) -> Result<(), RecordError> {
         if !P::TRIGGERS.contains(&trigger.event_type.as_str()) {
-            return Err(RecordError::Poison(format!(
-                "{} does not handle {}",
-                P::CONSUMER,
-                trigger.event_type
-            )));
+            return Err(RecordError::Poison(format!("{} does not handle {}", P::CONSUMER, trigger.event_type)));
         }
         let order_id = order_id_of(trigger)?;
         OrderEvent::from_envelope(trigger).map_err(|e| RecordError::Poison(e.to_string()))?;
@@ -86,13 +73,8 @@ impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
                 return Ok(());
             };
             let decided = decision.event_type();
-            let new_event =
-                decision.into_new_event(Causality::caused_by(trigger), chrono::Utc::now());
-            match self
-                .store
-                .append(&order_id.stream_id(), version, vec![new_event])
-                .await
-            {
+            let new_event = decision.into_new_event(Causality::caused_by(trigger), chrono::Utc::now());
+            match self.store.append(&order_id.stream_id(), version, vec![new_event]).await {
                 Ok(_) => {
                     tracing::info!(decision = decided, "order advanced");
                     return Ok(());
@@ -101,21 +83,15 @@ impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
                 Err(other) => return Err(RecordError::Retryable(other.to_string())),
             }
         }
-        Err(RecordError::Retryable(format!(
-            "order {order_id} kept changing under {APPEND_ATTEMPTS} attempts"
-        )))
+        Err(RecordError::Retryable(format!("order {order_id} kept changing under {APPEND_ATTEMPTS} attempts")))
     }
 
     /// Rebuilds the order from its stream; returns it with the stream's version.
     async fn load(&self, order_id: OrderId) -> Result<(Order, u64), RecordError> {
-        let history = self
-            .store
-            .load(&order_id.stream_id(), 0)
-            .await
-            .map_err(|e| match e {
-                StoreError::Corrupt { .. } => RecordError::Poison(e.to_string()),
-                other => RecordError::Retryable(other.to_string()),
-            })?;
+        let history = self.store.load(&order_id.stream_id(), 0).await.map_err(|e| match e {
+            StoreError::Corrupt { .. } => RecordError::Poison(e.to_string()),
+            other => RecordError::Retryable(other.to_string()),
+        })?;
         let version = history.last().map_or(0, |e| e.version);
         let events = history
             .iter()
@@ -124,9 +100,7 @@ impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
         match Order::replay(&events) {
             Ok(Some(order)) => Ok((order, version)),
             // The bus delivered an event the store does not hold: nothing to decide on.
-            Ok(None) => Err(RecordError::Poison(format!(
-                "order {order_id} has no events in the store"
-            ))),
+            Ok(None) => Err(RecordError::Poison(format!("order {order_id} has no events in the store"))),
             Err(e) => Err(RecordError::Poison(e.to_string())),
         }
     }
@@ -143,14 +117,9 @@ pub(crate) fn order_id_of(trigger: &EventEnvelope) -> Result<OrderId, RecordErro
 
 /// The stored event inside the EventBridge event inside the SQS message.
 pub(crate) fn envelope_in(message: &SqsMessage) -> Result<EventEnvelope, RecordError> {
-    let body = message
-        .body
-        .as_deref()
-        .ok_or_else(|| RecordError::Poison("SQS message without a body".into()))?;
+    let body = message.body.as_deref().ok_or_else(|| RecordError::Poison("SQS message without a body".into()))?;
     let event: EventBridgeEvent<EventEnvelope> = serde_json::from_str(body).map_err(|e| {
-        RecordError::Poison(format!(
-            "message body is not an EventBridge event with an event envelope: {e}"
-        ))
+        RecordError::Poison(format!("message body is not an EventBridge event with an event envelope: {e}"))
     })?;
     Ok(event.detail)
 }

@@ -4,9 +4,7 @@ use super::saga::Step;
 use crate::batch::RecordError;
 use crate::domain::inventory::sku_stream;
 use crate::domain::saga::{OutOfStock, StockReleased, StockReserved};
-use crate::domain::{
-    EventCodec, FraudPolicy, InventoryEvent, Order, OrderEvent, OrderStatus, ReservedLine, Shelf,
-};
+use crate::domain::{EventCodec, FraudPolicy, InventoryEvent, Order, OrderEvent, OrderStatus, ReservedLine, Shelf};
 use crate::envelope::{Causality, EventEnvelope};
 use crate::store::{EventStore, StoreError};
 use crate::views::OrderViews;
@@ -23,11 +21,7 @@ impl<V: OrderViews> Step for FraudScreening<V> {
     const CONSUMER: &'static str = "fraud-detector";
     const TRIGGERS: &'static [&'static str] = &["OrderValidated"];
 
-    async fn decide(
-        &self,
-        order: &Order,
-        trigger: &EventEnvelope,
-    ) -> Result<Option<OrderEvent>, RecordError> {
+    async fn decide(&self, order: &Order, trigger: &EventEnvelope) -> Result<Option<OrderEvent>, RecordError> {
         if order.status != OrderStatus::Validated {
             return Ok(None);
         }
@@ -49,11 +43,7 @@ impl Step for Payment {
     const TRIGGERS: &'static [&'static str] = &["StockReserved", "OrderTimedOut"];
 
     /// Charges a reserved order; voids the authorization of one that timed out.
-    async fn decide(
-        &self,
-        order: &Order,
-        _trigger: &EventEnvelope,
-    ) -> Result<Option<OrderEvent>, RecordError> {
+    async fn decide(&self, order: &Order, _trigger: &EventEnvelope) -> Result<Option<OrderEvent>, RecordError> {
         Ok(order.pay().or_else(|| order.void_payment()))
     }
 }
@@ -65,11 +55,7 @@ impl Step for Shipping {
     const CONSUMER: &'static str = "shipping";
     const TRIGGERS: &'static [&'static str] = &["PaymentAuthorized"];
 
-    async fn decide(
-        &self,
-        order: &Order,
-        _trigger: &EventEnvelope,
-    ) -> Result<Option<OrderEvent>, RecordError> {
+    async fn decide(&self, order: &Order, _trigger: &EventEnvelope) -> Result<Option<OrderEvent>, RecordError> {
         Ok(order.ship())
     }
 }
@@ -88,20 +74,13 @@ impl<S: EventStore> Step for StockKeeping<S> {
     const CONSUMER: &'static str = "inventory";
     const TRIGGERS: &'static [&'static str] = &["FraudCleared", "PaymentDeclined", "OrderTimedOut"];
 
-    async fn decide(
-        &self,
-        order: &Order,
-        trigger: &EventEnvelope,
-    ) -> Result<Option<OrderEvent>, RecordError> {
+    async fn decide(&self, order: &Order, trigger: &EventEnvelope) -> Result<Option<OrderEvent>, RecordError> {
         let causality = Causality::caused_by(trigger);
         match order.status {
             OrderStatus::Cleared => self.reserve(order, &causality).await.map(Some),
             OrderStatus::PaymentDeclined | OrderStatus::TimedOut if !order.reserved.is_empty() => {
                 self.release(order, &order.reserved, &causality).await?;
-                Ok(Some(OrderEvent::StockReleased(StockReleased {
-                    order_id: order.id,
-                    lines: order.reserved.clone(),
-                })))
+                Ok(Some(OrderEvent::StockReleased(StockReleased { order_id: order.id, lines: order.reserved.clone() })))
             }
             _ => Ok(None),
         }
@@ -109,18 +88,11 @@ impl<S: EventStore> Step for StockKeeping<S> {
 }
 
 impl<S: EventStore> StockKeeping<S> {
-    async fn reserve(
-        &self,
-        order: &Order,
-        causality: &Causality,
-    ) -> Result<OrderEvent, RecordError> {
+    async fn reserve(&self, order: &Order, causality: &Causality) -> Result<OrderEvent, RecordError> {
         let needed = order.stock_needed();
         for (taken, line) in needed.iter().enumerate() {
-            if let Err(available) = self
-                .on_shelf(&line.sku, causality, |shelf| {
-                    shelf.allocate(&line.sku, order.id, line.quantity)
-                })
-                .await?
+            if let Err(available) =
+                self.on_shelf(&line.sku, causality, |shelf| shelf.allocate(&line.sku, order.id, line.quantity)).await?
             {
                 self.release(order, &needed[..taken], causality).await?;
                 return Ok(OrderEvent::OutOfStock(OutOfStock {
@@ -131,24 +103,14 @@ impl<S: EventStore> StockKeeping<S> {
                 }));
             }
         }
-        Ok(OrderEvent::StockReserved(StockReserved {
-            order_id: order.id,
-            lines: needed,
-        }))
+        Ok(OrderEvent::StockReserved(StockReserved { order_id: order.id, lines: needed }))
     }
 
-    async fn release(
-        &self,
-        order: &Order,
-        lines: &[ReservedLine],
-        causality: &Causality,
-    ) -> Result<(), RecordError> {
+    async fn release(&self, order: &Order, lines: &[ReservedLine], causality: &Causality) -> Result<(), RecordError> {
         for line in lines {
-            self.on_shelf(&line.sku, causality, |shelf| {
-                Ok::<_, u32>(shelf.deallocate(&line.sku, order.id))
-            })
-            .await?
-            .ok();
+            self.on_shelf(&line.sku, causality, |shelf| Ok::<_, u32>(shelf.deallocate(&line.sku, order.id)))
+                .await?
+                .ok();
         }
         Ok(())
     }
@@ -163,17 +125,11 @@ impl<S: EventStore> StockKeeping<S> {
     ) -> Result<Result<(), u32>, RecordError> {
         let stream = sku_stream(sku);
         for _ in 0..SHELF_ATTEMPTS {
-            let history = self
-                .store
-                .load(&stream, 0)
-                .await
-                .map_err(|e| RecordError::Retryable(e.to_string()))?;
+            let history = self.store.load(&stream, 0).await.map_err(|e| RecordError::Retryable(e.to_string()))?;
             let version = history.last().map_or(0, |e| e.version);
             let events = history
                 .iter()
-                .map(|e| {
-                    InventoryEvent::from_envelope(e).map_err(|e| RecordError::Poison(e.to_string()))
-                })
+                .map(|e| InventoryEvent::from_envelope(e).map_err(|e| RecordError::Poison(e.to_string())))
                 .collect::<Result<Vec<_>, _>>()?;
             let event = match change(&Shelf::replay(&events)) {
                 Ok(Some(event)) => event,
@@ -182,11 +138,7 @@ impl<S: EventStore> StockKeeping<S> {
             };
             match self
                 .store
-                .append(
-                    &stream,
-                    version,
-                    vec![event.into_new_event(causality.clone(), chrono::Utc::now())],
-                )
+                .append(&stream, version, vec![event.into_new_event(causality.clone(), chrono::Utc::now())])
                 .await
             {
                 Ok(_) => return Ok(Ok(())),
@@ -194,8 +146,6 @@ impl<S: EventStore> StockKeeping<S> {
                 Err(other) => return Err(RecordError::Retryable(other.to_string())),
             }
         }
-        Err(RecordError::Retryable(format!(
-            "shelf {sku} kept changing under {SHELF_ATTEMPTS} attempts"
-        )))
+        Err(RecordError::Retryable(format!("shelf {sku} kept changing under {SHELF_ATTEMPTS} attempts")))
     }
 }

@@ -38,11 +38,7 @@ pub struct SweepError(String);
 
 impl<S: EventStore, V: OrderViews> TimeoutSweeper<S, V> {
     pub fn new(store: S, views: V, timeout: chrono::Duration) -> Self {
-        Self {
-            store,
-            views,
-            timeout,
-        }
+        Self { store, views, timeout }
     }
 
     pub async fn sweep(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Sweep, SweepError> {
@@ -60,30 +56,17 @@ impl<S: EventStore, V: OrderViews> TimeoutSweeper<S, V> {
                 }
             }
         }
-        tracing::info!(
-            candidates = sweep.candidates,
-            timed_out = sweep.timed_out.len(),
-            "sweep done"
-        );
+        tracing::info!(candidates = sweep.candidates, timed_out = sweep.timed_out.len(), "sweep done");
         Ok(sweep)
     }
 
     /// Times one order out if the store (the truth, not the read model) agrees it is stuck.
-    async fn time_out(
-        &self,
-        order_id: OrderId,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<bool, SweepError> {
-        let history = self
-            .store
-            .load(&order_id.stream_id(), 0)
-            .await
-            .map_err(|e| SweepError(e.to_string()))?;
+    async fn time_out(&self, order_id: OrderId, now: chrono::DateTime<chrono::Utc>) -> Result<bool, SweepError> {
+        let history = self.store.load(&order_id.stream_id(), 0).await.map_err(|e| SweepError(e.to_string()))?;
         let Some(last) = history.last() else {
             return Ok(false);
         };
-        let events: Vec<OrderEvent> = match history.iter().map(OrderEvent::from_envelope).collect()
-        {
+        let events: Vec<OrderEvent> = match history.iter().map(OrderEvent::from_envelope).collect() {
             Ok(events) => events,
             Err(error) => {
                 tracing::error!(%order_id, %error, "cannot read the order, leaving it");
@@ -98,18 +81,11 @@ impl<S: EventStore, V: OrderViews> TimeoutSweeper<S, V> {
         };
         let causality = Causality {
             correlation_id: last.correlation_id.clone(),
-            causation_id: CausationId::new(format!(
-                "timeout-sweep-{}",
-                now.format("%Y%m%dT%H%M%S")
-            )),
+            causation_id: CausationId::new(format!("timeout-sweep-{}", now.format("%Y%m%dT%H%M%S"))),
         };
         match self
             .store
-            .append(
-                &order_id.stream_id(),
-                last.version,
-                vec![timed_out.into_new_event(causality, now)],
-            )
+            .append(&order_id.stream_id(), last.version, vec![timed_out.into_new_event(causality, now)])
             .await
         {
             Ok(_) => {

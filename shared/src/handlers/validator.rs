@@ -14,11 +14,7 @@ impl Step for Validation {
     const CONSUMER: &'static str = CONSUMER;
     const TRIGGERS: &'static [&'static str] = &["OrderPlaced"];
 
-    async fn decide(
-        &self,
-        order: &Order,
-        _trigger: &EventEnvelope,
-    ) -> Result<Option<OrderEvent>, RecordError> {
+    async fn decide(&self, order: &Order, _trigger: &EventEnvelope) -> Result<Option<OrderEvent>, RecordError> {
         Ok(order.validate(&self.0))
     }
 }

@@ -39,33 +39,21 @@ impl Mode {
     ];
 
     fn checks_backward(self) -> bool {
-        matches!(
-            self,
-            Mode::Backward | Mode::Full | Mode::BackwardTransitive | Mode::FullTransitive
-        )
+        matches!(self, Mode::Backward | Mode::Full | Mode::BackwardTransitive | Mode::FullTransitive)
     }
 
     fn checks_forward(self) -> bool {
-        matches!(
-            self,
-            Mode::Forward | Mode::Full | Mode::ForwardTransitive | Mode::FullTransitive
-        )
+        matches!(self, Mode::Forward | Mode::Full | Mode::ForwardTransitive | Mode::FullTransitive)
     }
 
     fn is_transitive(self) -> bool {
-        matches!(
-            self,
-            Mode::BackwardTransitive | Mode::ForwardTransitive | Mode::FullTransitive
-        )
+        matches!(self, Mode::BackwardTransitive | Mode::ForwardTransitive | Mode::FullTransitive)
     }
 }
 
 impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let text = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         f.write_str(&text)
     }
 }
@@ -102,10 +90,7 @@ pub enum Rule {
 
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let text = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         f.write_str(&text)
     }
 }
@@ -136,11 +121,7 @@ impl fmt::Display for Violation {
 pub fn check(mode: Mode, versions: &[(u32, Value)]) -> Vec<Violation> {
     let mut violations = Vec::new();
     for (k, (new_version, new)) in versions.iter().enumerate().skip(1) {
-        let earlier = if mode.is_transitive() {
-            &versions[..k]
-        } else {
-            &versions[k - 1..k]
-        };
+        let earlier = if mode.is_transitive() { &versions[..k] } else { &versions[k - 1..k] };
         for (old_version, old) in earlier {
             if mode.checks_backward() {
                 violations.extend(reads_all(new, *new_version, old, *old_version));
@@ -154,27 +135,13 @@ pub fn check(mode: Mode, versions: &[(u32, Value)]) -> Vec<Violation> {
 }
 
 /// Everything `writer` accepts that `reader` would refuse, as violations.
-pub fn reads_all(
-    reader: &Value,
-    reader_version: u32,
-    writer: &Value,
-    writer_version: u32,
-) -> Vec<Violation> {
-    let checker = Checker {
-        reader_root: reader,
-        writer_root: writer,
-    };
+pub fn reads_all(reader: &Value, reader_version: u32, writer: &Value, writer_version: u32) -> Vec<Violation> {
+    let checker = Checker { reader_root: reader, writer_root: writer };
     let mut found = Vec::new();
     checker.covers(reader, writer, "$", 0, &mut found);
     found
         .into_iter()
-        .map(|(path, rule, detail)| Violation {
-            path,
-            rule,
-            detail,
-            reader_version,
-            writer_version,
-        })
+        .map(|(path, rule, detail)| Violation { path, rule, detail, reader_version, writer_version })
         .collect()
 }
 
@@ -188,14 +155,7 @@ struct Checker<'a> {
 type Found = Vec<(String, Rule, String)>;
 
 impl<'a> Checker<'a> {
-    fn covers(
-        &self,
-        reader: &'a Value,
-        writer: &'a Value,
-        path: &str,
-        depth: usize,
-        out: &mut Found,
-    ) {
+    fn covers(&self, reader: &'a Value, writer: &'a Value, path: &str, depth: usize, out: &mut Found) {
         if depth > MAX_DEPTH {
             return; // recursive types: what was checked above this depth holds below it
         }
@@ -215,11 +175,7 @@ impl<'a> Checker<'a> {
             return;
         }
         let (Some(r), Some(w)) = (reader.as_object(), writer.as_object()) else {
-            out.push((
-                path.into(),
-                Rule::TypeChanged,
-                "the reader accepts nothing".into(),
-            ));
+            out.push((path.into(), Rule::TypeChanged, "the reader accepts nothing".into()));
             return;
         };
         if !self.types(r, w, path, out) {
@@ -255,13 +211,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Returns false when the types already disagree (deeper checks would only repeat it).
-    fn types(
-        &self,
-        r: &Map<String, Value>,
-        w: &Map<String, Value>,
-        path: &str,
-        out: &mut Found,
-    ) -> bool {
+    fn types(&self, r: &Map<String, Value>, w: &Map<String, Value>, path: &str, out: &mut Found) -> bool {
         let Some(reader_types) = types_of(r) else {
             return true;
         };
@@ -269,37 +219,28 @@ impl<'a> Checker<'a> {
             out.push((
                 path.into(),
                 Rule::TypeChanged,
-                format!(
-                    "the writer allows any type, the reader only {}",
-                    reader_types.join(" or ")
-                ),
+                format!("the writer allows any type, the reader only {}", reader_types.join(" or ")),
             ));
             return false;
         };
         let mut agree = true;
         for t in &writer_types {
-            let accepted = reader_types.contains(t)
-                || (t == "integer" && reader_types.iter().any(|r| r == "number"));
+            let accepted = reader_types.contains(t) || (t == "integer" && reader_types.iter().any(|r| r == "number"));
             if accepted {
                 continue;
             }
             // A refused null leaves the other types to compare; any other refusal ends it.
             agree &= t == "null";
             let (rule, detail) = match t.as_str() {
-                "null" => (
-                    Rule::NullabilityRemoved,
-                    "the writer may send null, the reader does not accept it".to_string(),
-                ),
-                "number" if reader_types.iter().any(|r| r == "integer") => (
-                    Rule::TypeNarrowed,
-                    "the writer may send any number, the reader accepts only integers".to_string(),
-                ),
+                "null" => {
+                    (Rule::NullabilityRemoved, "the writer may send null, the reader does not accept it".to_string())
+                }
+                "number" if reader_types.iter().any(|r| r == "integer") => {
+                    (Rule::TypeNarrowed, "the writer may send any number, the reader accepts only integers".to_string())
+                }
                 other => (
                     Rule::TypeChanged,
-                    format!(
-                        "the writer may send {other}, the reader accepts only {}",
-                        reader_types.join(" or ")
-                    ),
+                    format!("the writer may send {other}, the reader accepts only {}", reader_types.join(" or ")),
                 ),
             };
             out.push((path.into(), rule, detail));
@@ -307,23 +248,10 @@ impl<'a> Checker<'a> {
         agree
     }
 
-    fn objects(
-        &self,
-        r: &'a Map<String, Value>,
-        w: &'a Map<String, Value>,
-        path: &str,
-        depth: usize,
-        out: &mut Found,
-    ) {
+    fn objects(&self, r: &'a Map<String, Value>, w: &'a Map<String, Value>, path: &str, depth: usize, out: &mut Found) {
         let empty = Map::new();
-        let reader_props = r
-            .get("properties")
-            .and_then(Value::as_object)
-            .unwrap_or(&empty);
-        let writer_props = w
-            .get("properties")
-            .and_then(Value::as_object)
-            .unwrap_or(&empty);
+        let reader_props = r.get("properties").and_then(Value::as_object).unwrap_or(&empty);
+        let writer_props = w.get("properties").and_then(Value::as_object).unwrap_or(&empty);
         let writer_required = string_set(w.get("required"));
         for name in string_set(r.get("required")) {
             if !writer_required.contains(&name) {
@@ -336,13 +264,9 @@ impl<'a> Checker<'a> {
         }
         for (name, writer_schema) in writer_props {
             match (reader_props.get(name), r.get("additionalProperties")) {
-                (Some(reader_schema), _) => self.covers(
-                    reader_schema,
-                    writer_schema,
-                    &child(path, name),
-                    depth + 1,
-                    out,
-                ),
+                (Some(reader_schema), _) => {
+                    self.covers(reader_schema, writer_schema, &child(path, name), depth + 1, out)
+                }
                 (None, Some(Value::Bool(false))) => out.push((
                     child(path, name),
                     Rule::PropertyNotAllowed,
@@ -354,13 +278,12 @@ impl<'a> Checker<'a> {
                 (None, _) => {}
             }
         }
-        for (name, reader_schema) in reader_props
-            .iter()
-            .filter(|(name, _)| !writer_props.contains_key(*name))
-        {
+        for (name, reader_schema) in reader_props.iter().filter(|(name, _)| !writer_props.contains_key(*name)) {
             match w.get("additionalProperties") {
                 Some(Value::Bool(false)) => {}
-                Some(extra) if extra.is_object() => self.covers(reader_schema, extra, &child(path, name), depth + 1, out),
+                Some(extra) if extra.is_object() => {
+                    self.covers(reader_schema, extra, &child(path, name), depth + 1, out)
+                }
                 _ if accepts_anything(resolve(self.reader_root, reader_schema)) => {}
                 _ => out.push((
                     child(path, name),
@@ -379,7 +302,9 @@ impl<'a> Checker<'a> {
                 "the writer's model is open, the reader's is closed: unknown properties would be refused".into(),
             )),
             Some(extra) if extra.is_object() && !accepts_anything(extra) => match writer_extra {
-                Some(writer_extra) if writer_extra.is_object() => self.covers(extra, writer_extra, &format!("{path}.*"), depth + 1, out),
+                Some(writer_extra) if writer_extra.is_object() => {
+                    self.covers(extra, writer_extra, &format!("{path}.*"), depth + 1, out)
+                }
                 Some(Value::Bool(false)) => {}
                 _ if is_object_schema(w) => out.push((
                     path.into(),
@@ -392,24 +317,15 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn arrays(
-        &self,
-        r: &'a Map<String, Value>,
-        w: &'a Map<String, Value>,
-        path: &str,
-        depth: usize,
-        out: &mut Found,
-    ) {
+    fn arrays(&self, r: &'a Map<String, Value>, w: &'a Map<String, Value>, path: &str, depth: usize, out: &mut Found) {
         let item_path = format!("{path}[*]");
         match (r.get("items"), w.get("items")) {
             (Some(reader_items), Some(writer_items)) => {
                 self.covers(reader_items, writer_items, &item_path, depth + 1, out)
             }
-            (Some(reader_items), None) if !accepts_anything(reader_items) => out.push((
-                item_path,
-                Rule::ItemsChanged,
-                "the reader constrains items, the writer does not".into(),
-            )),
+            (Some(reader_items), None) if !accepts_anything(reader_items) => {
+                out.push((item_path, Rule::ItemsChanged, "the reader constrains items, the writer does not".into()))
+            }
             _ => {}
         }
     }
@@ -424,11 +340,7 @@ fn values(r: &Map<String, Value>, w: &Map<String, Value>, path: &str, out: &mut 
     if let Some(constant) = r.get("const") {
         match &writer_values {
             Some(values) if values.iter().all(|v| *v == constant) => {}
-            _ => out.push((
-                path.into(),
-                Rule::ConstChanged,
-                format!("the reader accepts only {constant}"),
-            )),
+            _ => out.push((path.into(), Rule::ConstChanged, format!("the reader accepts only {constant}"))),
         }
         return;
     }
@@ -454,36 +366,12 @@ fn values(r: &Map<String, Value>, w: &Map<String, Value>, path: &str, out: &mut 
 }
 
 fn bounds(r: &Map<String, Value>, w: &Map<String, Value>, path: &str, out: &mut Found) {
-    let lower = |s: &Map<String, Value>| {
-        number(s, "minimum")
-            .into_iter()
-            .chain(number(s, "exclusiveMinimum"))
-            .reduce(f64::max)
-    };
-    let upper = |s: &Map<String, Value>| {
-        number(s, "maximum")
-            .into_iter()
-            .chain(number(s, "exclusiveMaximum"))
-            .reduce(f64::min)
-    };
-    narrowed(
-        path,
-        Rule::RangeNarrowed,
-        "minimum",
-        lower(r),
-        lower(w),
-        |reader, writer| reader > writer,
-        out,
-    );
-    narrowed(
-        path,
-        Rule::RangeNarrowed,
-        "maximum",
-        upper(r),
-        upper(w),
-        |reader, writer| reader < writer,
-        out,
-    );
+    let lower =
+        |s: &Map<String, Value>| number(s, "minimum").into_iter().chain(number(s, "exclusiveMinimum")).reduce(f64::max);
+    let upper =
+        |s: &Map<String, Value>| number(s, "maximum").into_iter().chain(number(s, "exclusiveMaximum")).reduce(f64::min);
+    narrowed(path, Rule::RangeNarrowed, "minimum", lower(r), lower(w), |reader, writer| reader > writer, out);
+    narrowed(path, Rule::RangeNarrowed, "maximum", upper(r), upper(w), |reader, writer| reader < writer, out);
     narrowed(
         path,
         Rule::RangeNarrowed,
@@ -493,15 +381,7 @@ fn bounds(r: &Map<String, Value>, w: &Map<String, Value>, path: &str, out: &mut 
         |a, b| a > b,
         out,
     );
-    narrowed(
-        path,
-        Rule::RangeNarrowed,
-        "maxItems",
-        number(r, "maxItems"),
-        number(w, "maxItems"),
-        |a, b| a < b,
-        out,
-    );
+    narrowed(path, Rule::RangeNarrowed, "maxItems", number(r, "maxItems"), number(w, "maxItems"), |a, b| a < b, out);
 }
 
 fn strings(r: &Map<String, Value>, w: &Map<String, Value>, path: &str, out: &mut Found) {
@@ -523,10 +403,7 @@ fn strings(r: &Map<String, Value>, w: &Map<String, Value>, path: &str, out: &mut
         |a, b| a < b,
         out,
     );
-    for (keyword, rule) in [
-        ("pattern", Rule::PatternChanged),
-        ("format", Rule::FormatChanged),
-    ] {
+    for (keyword, rule) in [("pattern", Rule::PatternChanged), ("format", Rule::FormatChanged)] {
         if let Some(reader_value) = r.get(keyword)
             && w.get(keyword) != Some(reader_value)
         {
@@ -534,9 +411,7 @@ fn strings(r: &Map<String, Value>, w: &Map<String, Value>, path: &str, out: &mut
             out.push((
                 path.into(),
                 rule,
-                format!(
-                    "the reader requires {keyword} {reader_value}, the writer has {writer_value}"
-                ),
+                format!("the reader requires {keyword} {reader_value}, the writer has {writer_value}"),
             ));
         }
     }
@@ -557,11 +432,7 @@ fn narrowed(
     let is_narrower = writer.is_none_or(|writer| tighter(reader, writer));
     if is_narrower {
         let writer_text = writer.map_or("none".to_string(), |w| w.to_string());
-        out.push((
-            path.into(),
-            rule,
-            format!("the reader's {keyword} is {reader}, the writer's is {writer_text}"),
-        ));
+        out.push((path.into(), rule, format!("the reader's {keyword} is {reader}, the writer's is {writer_text}")));
     }
 }
 
@@ -575,10 +446,7 @@ fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
         let Some(reference) = current.get("$ref").and_then(Value::as_str) else {
             return current;
         };
-        let Some(target) = reference
-            .strip_prefix('#')
-            .and_then(|pointer| root.pointer(pointer))
-        else {
+        let Some(target) = reference.strip_prefix('#').and_then(|pointer| root.pointer(pointer)) else {
             return current;
         };
         current = target;
@@ -587,28 +455,17 @@ fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
 }
 
 fn union(schema: &Value) -> Option<&[Value]> {
-    schema
-        .get("anyOf")
-        .or_else(|| schema.get("oneOf"))
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
+    schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(Value::as_array).map(Vec::as_slice)
 }
 
 /// `true`, `{}`, or a schema with nothing but annotations.
 fn accepts_anything(schema: &Value) -> bool {
-    const ANNOTATIONS: [&str; 6] = [
-        "title",
-        "description",
-        "$schema",
-        "$id",
-        "examples",
-        "default",
-    ];
+    const ANNOTATIONS: [&str; 6] = ["title", "description", "$schema", "$id", "examples", "default"];
     match schema {
         Value::Bool(b) => *b,
-        Value::Object(map) => map
-            .keys()
-            .all(|k| ANNOTATIONS.contains(&k.as_str()) || k == "definitions" || k == "$defs"),
+        Value::Object(map) => {
+            map.keys().all(|k| ANNOTATIONS.contains(&k.as_str()) || k == "definitions" || k == "$defs")
+        }
         _ => false,
     }
 }
@@ -616,28 +473,19 @@ fn accepts_anything(schema: &Value) -> bool {
 fn types_of(schema: &Map<String, Value>) -> Option<Vec<String>> {
     match schema.get("type")? {
         Value::String(t) => Some(vec![t.clone()]),
-        Value::Array(ts) => Some(
-            ts.iter()
-                .filter_map(|t| t.as_str().map(str::to_string))
-                .collect(),
-        ),
+        Value::Array(ts) => Some(ts.iter().filter_map(|t| t.as_str().map(str::to_string)).collect()),
         _ => None,
     }
 }
 
 fn is_object_schema(schema: &Map<String, Value>) -> bool {
-    types_of(schema).is_some_and(|ts| ts.iter().any(|t| t == "object"))
-        || schema.contains_key("properties")
+    types_of(schema).is_some_and(|ts| ts.iter().any(|t| t == "object")) || schema.contains_key("properties")
 }
 
 fn string_set(value: Option<&Value>) -> Vec<String> {
     value
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
         .unwrap_or_default()
 }
 
@@ -652,8 +500,7 @@ mod tests {
 
     /// An object schema: properties, which are required, and whether the model is closed.
     fn object(properties: Value, required: &[&str], closed: bool) -> Value {
-        let mut schema =
-            json!({ "type": "object", "properties": properties, "required": required });
+        let mut schema = json!({ "type": "object", "properties": properties, "required": required });
         if closed {
             schema["additionalProperties"] = json!(false);
         }
@@ -737,36 +584,11 @@ mod tests {
                 object(json!({ "a": i }), &["a"], true),
                 [false, false, false],
             ),
-            (
-                "widening integer to number",
-                i.clone(),
-                json!({ "type": "number" }),
-                [true, false, false],
-            ),
-            (
-                "enum growth",
-                json!({ "enum": ["a", "b"] }),
-                json!({ "enum": ["a", "b", "c"] }),
-                [true, false, false],
-            ),
-            (
-                "enum shrinkage",
-                json!({ "enum": ["a", "b", "c"] }),
-                json!({ "enum": ["a", "b"] }),
-                [false, true, false],
-            ),
-            (
-                "field becomes nullable",
-                s.clone(),
-                json!({ "type": ["string", "null"] }),
-                [true, false, false],
-            ),
-            (
-                "field no longer nullable",
-                json!({ "type": ["string", "null"] }),
-                s.clone(),
-                [false, true, false],
-            ),
+            ("widening integer to number", i.clone(), json!({ "type": "number" }), [true, false, false]),
+            ("enum growth", json!({ "enum": ["a", "b"] }), json!({ "enum": ["a", "b", "c"] }), [true, false, false]),
+            ("enum shrinkage", json!({ "enum": ["a", "b", "c"] }), json!({ "enum": ["a", "b"] }), [false, true, false]),
+            ("field becomes nullable", s.clone(), json!({ "type": ["string", "null"] }), [true, false, false]),
+            ("field no longer nullable", json!({ "type": ["string", "null"] }), s.clone(), [false, true, false]),
             (
                 "nullable through anyOf and $ref",
                 json!({ "$ref": "#/definitions/A", "definitions": { "A": s } }),
@@ -844,10 +666,7 @@ mod tests {
                     .flat_map(|m| check(*m, &[(1, old.clone()), (2, new.clone())]))
                     .map(|v| v.to_string())
                     .collect();
-                wrong.push(format!(
-                    "{case}: expected {expected:?}, got {actual:?} (modes {:?}) {detail:?}",
-                    Mode::ALL
-                ));
+                wrong.push(format!("{case}: expected {expected:?}, got {actual:?} (modes {:?}) {detail:?}", Mode::ALL));
             }
         }
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
@@ -860,10 +679,7 @@ mod tests {
                 for violation in check(mode, &[(1, old.clone()), (2, new.clone())]) {
                     let text = violation.to_string();
                     assert!(text.starts_with('$'), "{case} [{mode}]: {text}");
-                    assert!(
-                        text.contains("reading data written by v"),
-                        "{case} [{mode}]: {text}"
-                    );
+                    assert!(text.contains("reading data written by v"), "{case} [{mode}]: {text}");
                     assert!(!violation.detail.is_empty(), "{case} [{mode}]: {text}");
                 }
             }
@@ -875,19 +691,12 @@ mod tests {
         let s = json!({ "type": "string" });
         let i = json!({ "type": "integer" });
         let versions = [(1, s.clone()), (2, i.clone()), (3, i.clone())];
-        let pairs = |mode| {
-            check(mode, &versions)
-                .iter()
-                .map(|v| (v.reader_version, v.writer_version))
-                .collect::<Vec<_>>()
-        };
+        let pairs =
+            |mode| check(mode, &versions).iter().map(|v| (v.reader_version, v.writer_version)).collect::<Vec<_>>();
         assert_eq!(pairs(Mode::Backward), vec![(2, 1)]);
         assert_eq!(pairs(Mode::BackwardTransitive), vec![(2, 1), (3, 1)]);
         assert_eq!(pairs(Mode::ForwardTransitive), vec![(1, 2), (1, 3)]);
-        assert_eq!(
-            pairs(Mode::FullTransitive),
-            vec![(2, 1), (1, 2), (3, 1), (1, 3)]
-        );
+        assert_eq!(pairs(Mode::FullTransitive), vec![(2, 1), (1, 2), (3, 1), (1, 3)]);
     }
 
     #[test]

@@ -4,12 +4,10 @@
 use crate::domain::inventory::{StockAdded, StockAllocated, StockDeallocated};
 use crate::domain::order::PlaceOrderRequest;
 use crate::domain::saga::{
-    FraudCleared, FraudSuspected, OrderTimedOut, OutOfStock, PaymentAuthorized, PaymentDeclined,
-    PaymentVoided, ShipmentScheduled, StockReleased, StockReserved,
+    FraudCleared, FraudSuspected, OrderTimedOut, OutOfStock, PaymentAuthorized, PaymentDeclined, PaymentVoided,
+    ShipmentScheduled, StockReleased, StockReserved,
 };
-use crate::domain::{
-    EventCodec, InventoryEvent, OrderEvent, OrderPlaced, OrderRejected, OrderValidated,
-};
+use crate::domain::{EventCodec, InventoryEvent, OrderEvent, OrderPlaced, OrderRejected, OrderValidated};
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::Value;
@@ -43,9 +41,7 @@ impl Contract {
 }
 
 fn schema_of<T: JsonSchema>() -> Value {
-    let schema = SchemaSettings::draft07()
-        .into_generator()
-        .into_root_schema_for::<T>();
+    let schema = SchemaSettings::draft07().into_generator().into_root_schema_for::<T>();
     schema.to_value()
 }
 

@@ -12,26 +12,15 @@ type Upcaster = fn(Value) -> Value;
 
 /// Every upcaster, by (type, from version). A version step without an entry needs none:
 /// the newer schema reads the older payload as it is.
-const UPCASTERS: &[(&str, u32, Upcaster)] = &[(
-    "OrderPlaced",
-    1,
-    crate::domain::order::upcast_order_placed_v1,
-)];
+const UPCASTERS: &[(&str, u32, Upcaster)] = &[("OrderPlaced", 1, crate::domain::order::upcast_order_placed_v1)];
 
 pub fn committed(name: &str, version: u32) -> Option<&'static str> {
-    COMMITTED
-        .iter()
-        .find(|(n, v, _)| *n == name && *v == version)
-        .map(|(_, _, schema)| *schema)
+    COMMITTED.iter().find(|(n, v, _)| *n == name && *v == version).map(|(_, _, schema)| *schema)
 }
 
 /// The committed versions of `name`, oldest first.
 pub fn versions(name: &str) -> Vec<u32> {
-    COMMITTED
-        .iter()
-        .filter(|(n, _, _)| *n == name)
-        .map(|(_, v, _)| *v)
-        .collect()
+    COMMITTED.iter().filter(|(n, _, _)| *n == name).map(|(_, v, _)| *v).collect()
 }
 
 /// Compiled once per process; a schema that does not compile keeps its error.
@@ -45,9 +34,7 @@ fn validators() -> &'static Validators {
             .map(|(name, version, text)| {
                 let validator = serde_json::from_str::<Value>(text)
                     .map_err(|e| e.to_string())
-                    .and_then(|schema| {
-                        jsonschema::validator_for(&schema).map_err(|e| e.to_string())
-                    });
+                    .and_then(|schema| jsonschema::validator_for(&schema).map_err(|e| e.to_string()));
                 ((*name, *version), validator)
             })
             .collect()
@@ -66,14 +53,11 @@ pub enum SchemaMismatch {
 /// Validates `instance` against the committed schema `name` v`version`; each error names
 /// the JSON pointer of the offending value.
 pub fn validate(name: &str, version: u32, instance: &Value) -> Result<(), SchemaMismatch> {
-    let unknown = || SchemaMismatch::UnknownVersion {
-        name: name.to_string(),
-        version,
-    };
+    let unknown = || SchemaMismatch::UnknownVersion { name: name.to_string(), version };
     let validator = validators().get(&(name, version)).ok_or_else(unknown)?;
-    let validator = validator.as_ref().map_err(|e| {
-        SchemaMismatch::Invalid(vec![format!("the committed schema does not compile: {e}")])
-    })?;
+    let validator = validator
+        .as_ref()
+        .map_err(|e| SchemaMismatch::Invalid(vec![format!("the committed schema does not compile: {e}")]))?;
     let errors: Vec<String> = validator
         .iter_errors(instance)
         .map(|e| {
@@ -81,20 +65,13 @@ pub fn validate(name: &str, version: u32, instance: &Value) -> Result<(), Schema
             format!("{}: {e}", if at.is_empty() { "/".to_string() } else { at })
         })
         .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(SchemaMismatch::Invalid(errors))
-    }
+    if errors.is_empty() { Ok(()) } else { Err(SchemaMismatch::Invalid(errors)) }
 }
 
 /// Applies the upcasters of `name` from `from` up to `to`.
 pub fn upcast(name: &str, from: u32, to: u32, mut payload: Value) -> Value {
     for version in from..to {
-        if let Some((_, _, step)) = UPCASTERS
-            .iter()
-            .find(|(n, v, _)| *n == name && *v == version)
-        {
+        if let Some((_, _, step)) = UPCASTERS.iter().find(|(n, v, _)| *n == name && *v == version) {
             payload = step(payload);
         }
     }

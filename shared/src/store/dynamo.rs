@@ -20,10 +20,7 @@ pub struct DynamoEventStore {
 
 impl DynamoEventStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     async fn put_one(
@@ -43,10 +40,7 @@ impl DynamoEventStore {
         match result {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Err(StoreError::Conflict {
-                    stream_id: stream_id.clone(),
-                    expected_version,
-                })
+                Err(StoreError::Conflict { stream_id: stream_id.clone(), expected_version })
             }
             Err(e) => Err(unavailable(e)),
         }
@@ -70,19 +64,11 @@ impl DynamoEventStore {
                 Ok(TransactWriteItem::builder().put(put).build())
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(puts))
-            .send()
-            .await;
+        let result = self.client.transact_write_items().set_transact_items(Some(puts)).send().await;
         match result {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
-                Err(StoreError::Conflict {
-                    stream_id: stream_id.clone(),
-                    expected_version,
-                })
+                Err(StoreError::Conflict { stream_id: stream_id.clone(), expected_version })
             }
             Err(e) => Err(unavailable(e)),
         }
@@ -110,26 +96,18 @@ impl EventStore for DynamoEventStore {
         let mut items = stored
             .iter()
             .map(|e| {
-                serde_dynamo::to_item(e)
-                    .map_err(|err| StoreError::Unavailable(format!("cannot encode event: {err}")))
+                serde_dynamo::to_item(e).map_err(|err| StoreError::Unavailable(format!("cannot encode event: {err}")))
             })
             .collect::<Result<Vec<HashMap<String, AttributeValue>>, _>>()?;
         match items.len() {
             0 => {}
-            1 => {
-                self.put_one(stream_id, expected_version, items.remove(0))
-                    .await?
-            }
+            1 => self.put_one(stream_id, expected_version, items.remove(0)).await?,
             _ => self.put_all(stream_id, expected_version, items).await?,
         }
         Ok(stored)
     }
 
-    async fn load(
-        &self,
-        stream_id: &StreamId,
-        after_version: u64,
-    ) -> Result<Vec<EventEnvelope>, StoreError> {
+    async fn load(&self, stream_id: &StreamId, after_version: u64) -> Result<Vec<EventEnvelope>, StoreError> {
         let pages = self
             .client
             .query()
@@ -141,15 +119,12 @@ impl EventStore for DynamoEventStore {
             .into_paginator()
             .items()
             .send();
-        let items: Vec<HashMap<String, AttributeValue>> =
-            pages.collect::<Result<_, _>>().await.map_err(unavailable)?;
+        let items: Vec<HashMap<String, AttributeValue>> = pages.collect::<Result<_, _>>().await.map_err(unavailable)?;
         items
             .into_iter()
             .map(|item| {
-                serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
-                    stream_id: stream_id.clone(),
-                    reason: e.to_string(),
-                })
+                serde_dynamo::from_item(item)
+                    .map_err(|e| StoreError::Corrupt { stream_id: stream_id.clone(), reason: e.to_string() })
             })
             .collect()
     }

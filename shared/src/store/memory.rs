@@ -16,10 +16,7 @@ impl InMemoryEventStore {
         {
             let mut streams = store.streams.lock().expect("store lock");
             for event in events {
-                streams
-                    .entry(event.stream_id.clone())
-                    .or_default()
-                    .push(event);
+                streams.entry(event.stream_id.clone()).or_default().push(event);
             }
         }
         store
@@ -41,30 +38,16 @@ impl EventStore for InMemoryEventStore {
         let mut streams = self.streams.lock().expect("store lock");
         let stream = streams.entry(stream_id.clone()).or_default();
         if stream.len() as u64 != expected_version {
-            return Err(StoreError::Conflict {
-                stream_id: stream_id.clone(),
-                expected_version,
-            });
+            return Err(StoreError::Conflict { stream_id: stream_id.clone(), expected_version });
         }
         let stored = envelopes(stream_id, expected_version, events);
         stream.extend(stored.iter().cloned());
         Ok(stored)
     }
 
-    async fn load(
-        &self,
-        stream_id: &StreamId,
-        after_version: u64,
-    ) -> Result<Vec<EventEnvelope>, StoreError> {
+    async fn load(&self, stream_id: &StreamId, after_version: u64) -> Result<Vec<EventEnvelope>, StoreError> {
         let streams = self.streams.lock().expect("store lock");
-        let stream = streams
-            .get(stream_id)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        Ok(stream
-            .iter()
-            .filter(|e| e.version > after_version)
-            .cloned()
-            .collect())
+        let stream = streams.get(stream_id).map(Vec::as_slice).unwrap_or_default();
+        Ok(stream.iter().filter(|e| e.version > after_version).cloned().collect())
     }
 }

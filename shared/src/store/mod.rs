@@ -13,13 +13,8 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// Someone appended to the stream since it was read: reload, decide again, retry.
-    #[error(
-        "stream {stream_id} is no longer at version {expected_version}: another writer appended first"
-    )]
-    Conflict {
-        stream_id: StreamId,
-        expected_version: u64,
-    },
+    #[error("stream {stream_id} is no longer at version {expected_version}: another writer appended first")]
+    Conflict { stream_id: StreamId, expected_version: u64 },
     #[error("stored event in {stream_id} cannot be read: {reason}")]
     Corrupt { stream_id: StreamId, reason: String },
     #[error("event store unavailable: {0}")]
@@ -65,11 +60,7 @@ impl<T: EventStore> EventStore for std::sync::Arc<T> {
 }
 
 /// Versions the store gives to `events` appended after `expected_version`.
-fn envelopes(
-    stream_id: &StreamId,
-    expected_version: u64,
-    events: Vec<NewEvent>,
-) -> Vec<EventEnvelope> {
+fn envelopes(stream_id: &StreamId, expected_version: u64, events: Vec<NewEvent>) -> Vec<EventEnvelope> {
     events
         .into_iter()
         .zip(expected_version + 1..)

@@ -19,10 +19,7 @@ pub struct DynamoOrderViews {
 
 impl DynamoOrderViews {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 }
 
@@ -40,10 +37,7 @@ impl OrderViews for DynamoOrderViews {
         output
             .item
             .map(|item| {
-                serde_dynamo::from_item(item).map_err(|e| ViewError::Corrupt {
-                    order_id,
-                    reason: e.to_string(),
-                })
+                serde_dynamo::from_item(item).map_err(|e| ViewError::Corrupt { order_id, reason: e.to_string() })
             })
             .transpose()
     }
@@ -71,11 +65,7 @@ impl OrderViews for DynamoOrderViews {
         Ok(output.count().max(0) as u32)
     }
 
-    async fn by_customer(
-        &self,
-        customer_id: &str,
-        limit: u32,
-    ) -> Result<Vec<OrderView>, ViewError> {
+    async fn by_customer(&self, customer_id: &str, limit: u32) -> Result<Vec<OrderView>, ViewError> {
         let output = self
             .client
             .query()
@@ -92,9 +82,8 @@ impl OrderViews for DynamoOrderViews {
             .items()
             .iter()
             .map(|item| {
-                serde_dynamo::from_item(item.clone()).map_err(|e| {
-                    ViewError::Unavailable(format!("stored order view cannot be read: {e}"))
-                })
+                serde_dynamo::from_item(item.clone())
+                    .map_err(|e| ViewError::Unavailable(format!("stored order view cannot be read: {e}")))
             })
             .collect()
     }
@@ -104,10 +93,7 @@ impl OrderViews for DynamoOrderViews {
         status: crate::domain::OrderStatus,
         before: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<OrderId>, ViewError> {
-        let status = serde_json::to_value(status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let status = serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         let items: Vec<std::collections::HashMap<String, AttributeValue>> = self
             .client
             .query()
@@ -129,39 +115,25 @@ impl OrderViews for DynamoOrderViews {
             .map_err(|e| ViewError::Unavailable(error_text(&e)))?;
         Ok(items
             .iter()
-            .filter_map(|item| {
-                item.get("orderId")
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|id| OrderId::parse(id))
-            })
+            .filter_map(|item| item.get("orderId").and_then(|v| v.as_s().ok()).and_then(|id| OrderId::parse(id)))
             .collect())
     }
 
     async fn save(&self, view: &OrderView, expected_version: u64) -> Result<(), ViewError> {
-        let item = serde_dynamo::to_item(view)
-            .map_err(|e| ViewError::Unavailable(format!("cannot encode view: {e}")))?;
-        let request = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item));
+        let item =
+            serde_dynamo::to_item(view).map_err(|e| ViewError::Unavailable(format!("cannot encode view: {e}")))?;
+        let request = self.client.put_item().table_name(&self.table).set_item(Some(item));
         let request = if expected_version == 0 {
             request.condition_expression("attribute_not_exists(orderId)")
         } else {
             request
                 .condition_expression("version = :expected")
-                .expression_attribute_values(
-                    ":expected",
-                    AttributeValue::N(expected_version.to_string()),
-                )
+                .expression_attribute_values(":expected", AttributeValue::N(expected_version.to_string()))
         };
         match request.send().await {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Err(ViewError::Stale {
-                    order_id: view.order_id,
-                    expected_version,
-                })
+                Err(ViewError::Stale { order_id: view.order_id, expected_version })
             }
             Err(e) => Err(ViewError::Unavailable(error_text(&e))),
         }

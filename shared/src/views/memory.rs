@@ -11,12 +11,7 @@ pub struct InMemoryOrderViews {
 
 impl OrderViews for InMemoryOrderViews {
     async fn get(&self, order_id: OrderId) -> Result<Option<OrderView>, ViewError> {
-        Ok(self
-            .views
-            .lock()
-            .expect("views lock")
-            .get(&order_id)
-            .cloned())
+        Ok(self.views.lock().expect("views lock").get(&order_id).cloned())
     }
 
     async fn count_by_customer_since(
@@ -25,23 +20,12 @@ impl OrderViews for InMemoryOrderViews {
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<u32, ViewError> {
         let views = self.views.lock().expect("views lock");
-        Ok(views
-            .values()
-            .filter(|v| v.customer_id == customer_id && v.placed_at >= since)
-            .count() as u32)
+        Ok(views.values().filter(|v| v.customer_id == customer_id && v.placed_at >= since).count() as u32)
     }
 
-    async fn by_customer(
-        &self,
-        customer_id: &str,
-        limit: u32,
-    ) -> Result<Vec<OrderView>, ViewError> {
+    async fn by_customer(&self, customer_id: &str, limit: u32) -> Result<Vec<OrderView>, ViewError> {
         let views = self.views.lock().expect("views lock");
-        let mut found: Vec<OrderView> = views
-            .values()
-            .filter(|v| v.customer_id == customer_id)
-            .cloned()
-            .collect();
+        let mut found: Vec<OrderView> = views.values().filter(|v| v.customer_id == customer_id).cloned().collect();
         found.sort_by_key(|v| std::cmp::Reverse(v.placed_at));
         found.truncate(limit as usize);
         Ok(found)
@@ -53,21 +37,14 @@ impl OrderViews for InMemoryOrderViews {
         before: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<OrderId>, ViewError> {
         let views = self.views.lock().expect("views lock");
-        Ok(views
-            .values()
-            .filter(|v| v.status == status && v.updated_at < before)
-            .map(|v| v.order_id)
-            .collect())
+        Ok(views.values().filter(|v| v.status == status && v.updated_at < before).map(|v| v.order_id).collect())
     }
 
     async fn save(&self, view: &OrderView, expected_version: u64) -> Result<(), ViewError> {
         let mut views = self.views.lock().expect("views lock");
         let stored_version = views.get(&view.order_id).map_or(0, |v| v.version);
         if stored_version != expected_version {
-            return Err(ViewError::Stale {
-                order_id: view.order_id,
-                expected_version,
-            });
+            return Err(ViewError::Stale { order_id: view.order_id, expected_version });
         }
         views.insert(view.order_id, view.clone());
         Ok(())

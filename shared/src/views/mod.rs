@@ -16,10 +16,7 @@ use thiserror::Error;
 pub enum ViewError {
     /// The view changed since it was read (another projector instance wrote it).
     #[error("order view {order_id} is no longer at version {expected_version}")]
-    Stale {
-        order_id: OrderId,
-        expected_version: u64,
-    },
+    Stale { order_id: OrderId, expected_version: u64 },
     #[error("stored order view {order_id} cannot be read: {reason}")]
     Corrupt { order_id: OrderId, reason: String },
     #[error("read model unavailable: {0}")]
@@ -27,10 +24,7 @@ pub enum ViewError {
 }
 
 pub trait OrderViews: Send + Sync {
-    fn get(
-        &self,
-        order_id: OrderId,
-    ) -> impl Future<Output = Result<Option<OrderView>, ViewError>> + Send;
+    fn get(&self, order_id: OrderId) -> impl Future<Output = Result<Option<OrderView>, ViewError>> + Send;
 
     /// How many orders `customer_id` placed since `since` (from the orders-by-customer index).
     fn count_by_customer_since(
@@ -54,9 +48,5 @@ pub trait OrderViews: Send + Sync {
     ) -> impl Future<Output = Result<Vec<OrderId>, ViewError>> + Send;
 
     /// Saves `view` only if the stored one is still at `expected_version` (0: none stored).
-    fn save(
-        &self,
-        view: &OrderView,
-        expected_version: u64,
-    ) -> impl Future<Output = Result<(), ViewError>> + Send;
+    fn save(&self, view: &OrderView, expected_version: u64) -> impl Future<Output = Result<(), ViewError>> + Send;
 }

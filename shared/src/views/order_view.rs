@@ -76,10 +76,8 @@ impl OrderView {
                 return Err(fail("the order was already placed"));
             }
             (Some(view), event) => {
-                let status = view
-                    .status
-                    .after(event)
-                    .ok_or_else(|| fail("the saga does not allow it in this status"))?;
+                let status =
+                    view.status.after(event).ok_or_else(|| fail("the saga does not allow it in this status"))?;
                 OrderView { status, ..view }
             }
         };
@@ -87,15 +85,11 @@ impl OrderView {
             OrderEvent::OrderRejected(e) => view.rejection_reasons = e.reasons.clone(),
             OrderEvent::FraudSuspected(e) => view.status_reason = Some(e.reasons.join("; ")),
             OrderEvent::OutOfStock(e) => {
-                view.status_reason = Some(format!(
-                    "out of stock: {} ({} requested, {} available)",
-                    e.sku, e.requested, e.available
-                ))
+                view.status_reason =
+                    Some(format!("out of stock: {} ({} requested, {} available)", e.sku, e.requested, e.available))
             }
             OrderEvent::PaymentDeclined(e) => view.status_reason = Some(e.reason.clone()),
-            OrderEvent::OrderTimedOut(e) => {
-                view.status_reason = Some(format!("timed out while {}", e.stuck_in))
-            }
+            OrderEvent::OrderTimedOut(e) => view.status_reason = Some(format!("timed out while {}", e.stuck_in)),
             _ => {}
         }
         view.timeline.push(TimelineEntry {

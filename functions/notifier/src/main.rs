@@ -1,0 +1,28 @@
+//! `notifier`: the email, SMS and webhook channel queues (SNS subscriptions) → customers told, once. Logic: `shared::handlers::notifier`.
+#![recursion_limit = "256"]
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use shared::deadletter::SqsDeadLetters;
+use shared::events::SqsEvent;
+use shared::handlers::notifier::Notifier;
+use shared::notify::DynamoNotificationLog;
+use shared::notify::webhook::WebhookSender;
+use shared::{aws, config, observability};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    observability::init_logging();
+    let (table, dlq_url, webhook) =
+        (config::notifications_table()?, config::dead_letter_queue_url()?, config::webhook()?);
+    let sdk = aws::sdk_config().await;
+    let webhook = webhook.map(|(url, secret)| WebhookSender::new(url, secret.into_bytes()));
+    let notifier = Notifier::new(
+        DynamoNotificationLog::new(aws::dynamodb(&sdk), table),
+        SqsDeadLetters::new(aws::sqs(&sdk), dlq_url),
+        webhook,
+    );
+    let notifier = &notifier;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, Error>(notifier.handle(event.payload).await)
+    }))
+    .await
+}
