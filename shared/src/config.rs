@@ -59,6 +59,10 @@ pub fn webhook() -> Result<Option<(String, String)>, ConfigError> {
     }
 }
 
+pub fn payment_webhook_secret() -> Result<String, ConfigError> {
+    required("PAYMENT_WEBHOOK_SECRET", "the secret the payment provider signs its callbacks with")
+}
+
 pub fn event_bus_name() -> Result<String, ConfigError> {
     required("EVENT_BUS_NAME", "the EventBridge bus events are published to")
 }

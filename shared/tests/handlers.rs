@@ -371,3 +371,77 @@ async fn analytics_counts_each_event_once_however_often_it_arrives() {
     let counts = consumer.ports().1.status_counts().await.unwrap();
     assert_eq!(counts.get("Placed"), Some(&1));
 }
+
+// ------------------------------------------------------------------ payment callback
+
+/// An order waiting for its payment (the provider gave no answer yet).
+fn reserved_order() -> (shared::domain::OrderId, Vec<EventEnvelope>) {
+    use shared::domain::saga::{FraudCleared, ReservedLine, StockReserved};
+    use shared::envelope::{Causality, CausationId, CorrelationId};
+    let placed = placed();
+    let id = placed_order_id();
+    let causality = Causality { correlation_id: CorrelationId::new("c"), causation_id: CausationId::new("c") };
+    let next = |event: shared::domain::OrderEvent, version| {
+        event.into_new_event(causality.clone(), chrono::Utc::now()).into_envelope(placed.stream_id.clone(), version)
+    };
+    let lines = vec![ReservedLine { sku: "SKU-TEA-001".into(), quantity: 2 }];
+    let events = vec![
+        placed.clone(),
+        next(shared::domain::OrderEvent::OrderValidated(shared::domain::OrderValidated { order_id: id }), 2),
+        next(shared::domain::OrderEvent::FraudCleared(FraudCleared { order_id: id, score: 0 }), 3),
+        next(shared::domain::OrderEvent::StockReserved(StockReserved { order_id: id, lines }), 4),
+    ];
+    (id, events)
+}
+
+fn callback_request(body: &str, timestamp: i64, secret: &[u8]) -> lambda_http::Request {
+    let mut event: serde_json::Value = serde_json::from_str(&sample_text("aws/apigw-v2-post-order.json")).unwrap();
+    event["routeKey"] = serde_json::json!("POST /webhooks/payments");
+    event["requestContext"]["routeKey"] = serde_json::json!("POST /webhooks/payments");
+    event["rawPath"] = serde_json::json!("/webhooks/payments");
+    event["body"] = serde_json::json!(body);
+    event["headers"]["x-orderflow-timestamp"] = serde_json::json!(timestamp.to_string());
+    event["headers"]["x-orderflow-signature"] =
+        serde_json::json!(shared::notify::webhook::sign(secret, timestamp, body.as_bytes()));
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+fn callback_api(
+    events: Vec<EventEnvelope>,
+) -> Api<InMemoryEventStore, InMemoryOrderViews, InMemoryAnalytics, InMemoryNotificationLog> {
+    Api::new(
+        InMemoryEventStore::with_events(events),
+        InMemoryOrderViews::default(),
+        InMemoryAnalytics::default(),
+        InMemoryNotificationLog::default(),
+    )
+    .with_payment_webhook_secret(b"provider-secret".to_vec())
+}
+
+#[tokio::test]
+async fn a_signed_payment_callback_settles_the_waiting_order() {
+    let (id, events) = reserved_order();
+    let api = callback_api(events);
+    let body = format!(r#"{{"orderId":"{id}","outcome":"authorized","authorizationId":"prov-1"}}"#);
+    let response = api.handle(callback_request(&body, chrono::Utc::now().timestamp(), b"provider-secret")).await;
+    assert_eq!(response.status(), 200, "{:?}", response_json(&response));
+    let stream = api_store(&api).load(&order_stream(), 0).await.unwrap();
+    assert_eq!(stream.last().map(|e| e.event_type.as_str()), Some("PaymentAuthorized"));
+    // The provider retries its callback: nothing more happens.
+    let again = api.handle(callback_request(&body, chrono::Utc::now().timestamp(), b"provider-secret")).await;
+    assert_eq!(response_json(&again)["applied"], false);
+    assert_eq!(api_store(&api).load(&order_stream(), 0).await.unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn a_forged_or_stale_payment_callback_gets_401_and_stores_nothing() {
+    let (id, events) = reserved_order();
+    let api = callback_api(events);
+    let body = format!(r#"{{"orderId":"{id}","outcome":"authorized"}}"#);
+    let forged = api.handle(callback_request(&body, chrono::Utc::now().timestamp(), b"guessed-secret")).await;
+    assert_eq!(forged.status(), 401);
+    let stale = api.handle(callback_request(&body, chrono::Utc::now().timestamp() - 3_600, b"provider-secret")).await;
+    assert_eq!(stale.status(), 401);
+    assert!(response_json(&stale)["error"].as_str().unwrap().contains("timestamp"));
+    assert_eq!(api_store(&api).load(&order_stream(), 0).await.unwrap().len(), 4, "nothing stored");
+}

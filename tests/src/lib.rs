@@ -293,4 +293,37 @@ impl Harness {
             })
             .collect()
     }
+
+    /// Polls the read model until the order is in `status`; panics after the settle time.
+    pub async fn wait_for_status(&self, order_id: &str, status: shared::domain::OrderStatus) -> OrderView {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        while Instant::now() < deadline {
+            let answer = self.send("GET", &format!("/orders/{order_id}"), "e2e-poll", None).await;
+            if let Ok(view) = serde_json::from_value::<OrderView>(answer.body) {
+                if view.status == status {
+                    return view;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("order {order_id} never reached {status:?} within {SETTLE_TIMEOUT:?}");
+    }
+
+    /// POSTs `body` signed as the payment provider signs its callbacks.
+    pub async fn signed_post(&self, path: &str, body: &str, secret: &[u8], timestamp: i64) -> Answer {
+        use shared::notify::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+        let response = self
+            .http
+            .post(format!("{}{path}", self.api_url))
+            .header("content-type", "application/json")
+            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .header(SIGNATURE_HEADER, sign(secret, timestamp, body.as_bytes()))
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the HTTP API answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        Answer { status, body: serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)) }
+    }
 }

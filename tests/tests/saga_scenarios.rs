@@ -153,3 +153,39 @@ async fn an_order_nobody_decides_times_out_and_gives_its_stock_back() {
     assert_eq!(harness.stock_of(&format!("TEA-{run_id}")).await, (5, 0));
     assert_eq!(harness.dead_letters_mentioning(&run_id).await, Vec::<String>::new());
 }
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn the_providers_signed_callback_settles_a_waiting_payment_and_a_forged_one_is_refused() {
+    let harness = Harness::connect().await;
+    let secret = std::env::var("ORDERFLOW_PAYMENT_WEBHOOK_SECRET").expect("set by `orderflow test`");
+    let sku = format!("WAIT-{}", orderflow::commands::replay::new_run_id());
+    harness.send("POST", &format!("/inventory/{sku}/stock"), "e2e-callback", Some(r#"{"quantity":5}"#.into())).await;
+    // .42: the simulated provider answers later, by its webhook.
+    let body = serde_json::json!({
+        "customerId": format!("callback-{sku}"),
+        "currency": "EUR",
+        "lines": [{ "sku": sku, "quantity": 1, "unitPriceMinor": 1042 }]
+    });
+    let placed = harness.place_order(&body, &format!("e2e-{sku}")).await;
+    let order_id = placed.body["orderId"].as_str().expect("an order id").to_string();
+    harness.wait_for_status(&order_id, OrderStatus::Reserved).await;
+
+    let callback =
+        serde_json::json!({ "orderId": order_id, "outcome": "authorized", "authorizationId": "provider-42" })
+            .to_string();
+    let forged =
+        harness.signed_post("/webhooks/payments", &callback, b"not-the-secret", chrono::Utc::now().timestamp()).await;
+    assert_eq!(forged.status, 401, "{:?}", forged.body);
+    let stale = harness
+        .signed_post("/webhooks/payments", &callback, secret.as_bytes(), chrono::Utc::now().timestamp() - 3_600)
+        .await;
+    assert_eq!(stale.status, 401, "{:?}", stale.body);
+    assert_eq!(harness.stream_of(&order_id).await.last().map(String::as_str), Some("StockReserved"), "nothing stored");
+
+    let accepted =
+        harness.signed_post("/webhooks/payments", &callback, secret.as_bytes(), chrono::Utc::now().timestamp()).await;
+    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
+    let view = harness.wait_for_final_state(&order_id).await;
+    assert_eq!(view.status, OrderStatus::Completed);
+}

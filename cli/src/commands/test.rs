@@ -67,6 +67,7 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         .map_err(|reason| CliError::EmulatorUnreachable { endpoint: endpoint.clone(), reason })?;
     let clients = Clients::new(target.clone()).await;
     let secret = format!("test-{}", super::replay::new_run_id());
+    let payment_secret = format!("provider-{}", super::replay::new_run_id());
     let receiver =
         crate::webhook_receiver::start(&project.state_dir().join("test-webhooks.jsonl"), secret.clone()).await?;
     let template = std::fs::read_to_string(project.template()).map_err(|e| CliError::io(project.template(), e))?;
@@ -76,6 +77,7 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         ("OrderTimeoutSeconds".to_string(), TEST_ORDER_TIMEOUT_SECONDS.to_string()),
         ("WebhookUrl".to_string(), receiver.url.clone()),
         ("WebhookSecret".to_string(), secret),
+        ("PaymentWebhookSecret".to_string(), payment_secret.clone()),
     ]);
     deploy(&clients, DeployRequest { stack: &global.stack, template: &template, zips: &zips, parameters }).await?;
 
@@ -84,6 +86,7 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         ("ORDERFLOW_ENDPOINT", endpoint.as_str()),
         ("ORDERFLOW_STACK", global.stack.as_str()),
         ("ORDERFLOW_WEBHOOK_LOG", webhook_log.as_str()),
+        ("ORDERFLOW_PAYMENT_WEBHOOK_SECRET", payment_secret.as_str()),
     ];
     step(
         project,

@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     observability::init_logging();
     let (store_table, view_table, analytics_table) =
         (config::event_store_table()?, config::order_view_table()?, config::analytics_table()?);
-    let notifications_table = config::notifications_table()?;
+    let (notifications_table, payment_secret) = (config::notifications_table()?, config::payment_webhook_secret()?);
     let sdk = aws::sdk_config().await;
     let dynamodb = aws::dynamodb(&sdk);
     let api = Api::new(
@@ -21,7 +21,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         DynamoOrderViews::new(dynamodb.clone(), view_table),
         DynamoAnalytics::new(dynamodb.clone(), analytics_table),
         DynamoNotificationLog::new(dynamodb, notifications_table),
-    );
+    )
+    .with_payment_webhook_secret(payment_secret.into_bytes());
     let api = &api;
     lambda_http::run(lambda_http::service_fn(
         move |request| async move { Ok::<_, Infallible>(api.handle(request).await) },

@@ -99,6 +99,25 @@ pub struct PaymentVoided {
     pub authorization_id: String,
 }
 
+/// The body of the payment provider's callback (`POST /webhooks/payments`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaymentCallback {
+    pub order_id: OrderId,
+    pub outcome: CallbackOutcome,
+    #[serde(default)]
+    pub authorization_id: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CallbackOutcome {
+    Authorized,
+    Declined,
+}
+
 /// What fraud screening weighs; configured per deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FraudPolicy {
@@ -187,6 +206,24 @@ impl Order {
             }
             PaymentOutcome::NoAnswer => None,
         }
+    }
+
+    /// The provider's late answer (its webhook) for an order still waiting for payment.
+    pub fn settle_payment(&self, callback: &PaymentCallback) -> Option<super::OrderEvent> {
+        if self.status != OrderStatus::Reserved {
+            return None;
+        }
+        Some(match callback.outcome {
+            CallbackOutcome::Authorized => super::OrderEvent::PaymentAuthorized(PaymentAuthorized {
+                order_id: self.id,
+                authorization_id: callback.authorization_id.clone().unwrap_or_else(|| format!("auth-{}", self.id)),
+                amount: self.total.clone(),
+            }),
+            CallbackOutcome::Declined => super::OrderEvent::PaymentDeclined(PaymentDeclined {
+                order_id: self.id,
+                reason: callback.reason.clone().unwrap_or_else(|| "declined by the provider".into()),
+            }),
+        })
     }
 
     /// The sweeper's decision for an order last changed at `updated_at`: time it out when

@@ -6,10 +6,13 @@
 //! - `GET /orders/{orderId}`: the order's read model, 404 when unknown.
 
 use crate::analytics::AnalyticsStore;
+use crate::domain::OrderEvent;
 use crate::domain::inventory::{StockAdded, sku_stream};
+use crate::domain::saga::PaymentCallback;
 use crate::domain::{EventCodec, InvalidCommand, InventoryEvent, Order, OrderId, PlaceOrder, Shelf};
 use crate::envelope::{Causality, CausationId, CorrelationId};
 use crate::notify::NotificationLog;
+use crate::notify::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
 use crate::store::{EventStore, StoreError};
 use crate::views::OrderViews;
 use lambda_http::http::StatusCode;
@@ -27,7 +30,12 @@ pub struct Api<S, V, A, N> {
     views: V,
     analytics: A,
     notifications: N,
+    /// The secret the payment provider signs its callbacks with.
+    payment_webhook_secret: Vec<u8>,
 }
+
+/// How far a signed callback's timestamp may be from now, in seconds.
+pub const WEBHOOK_TOLERANCE_SECONDS: i64 = 300;
 
 impl<S: EventStore, V: OrderViews, A: AnalyticsStore, N: NotificationLog> Api<S, V, A, N> {
     /// The ports it was built with (tests inspect the fakes).
@@ -36,7 +44,12 @@ impl<S: EventStore, V: OrderViews, A: AnalyticsStore, N: NotificationLog> Api<S,
     }
 
     pub fn new(store: S, views: V, analytics: A, notifications: N) -> Self {
-        Self { store, views, analytics, notifications }
+        Self { store, views, analytics, notifications, payment_webhook_secret: Vec::new() }
+    }
+
+    /// Accepts payment callbacks signed with `secret` (none are accepted without one).
+    pub fn with_payment_webhook_secret(self, secret: impl Into<Vec<u8>>) -> Self {
+        Self { payment_webhook_secret: secret.into(), ..self }
     }
 
     /// Never fails: every outcome, errors included, is an HTTP response.
@@ -64,6 +77,7 @@ impl<S: EventStore, V: OrderViews, A: AnalyticsStore, N: NotificationLog> Api<S,
             "GET /orders/{orderId}/notifications" => {
                 self.order_notifications(&path_parameter(&request, "orderId")).await
             }
+            "POST /webhooks/payments" => self.payment_callback(&request, correlation_id).await,
             "GET /analytics/sales" => self.sales(&request).await,
             "GET /analytics/orders" => match self.analytics.status_counts().await {
                 Ok(counts) => json_response(StatusCode::OK, json!({ "ordersByStatus": counts })),
@@ -127,6 +141,72 @@ impl<S: EventStore, V: OrderViews, A: AnalyticsStore, N: NotificationLog> Api<S,
             Ok(sales) => json_response(StatusCode::OK, json!({ "from": from, "to": to, "sales": sales })),
             Err(error) => json_response(StatusCode::BAD_REQUEST, json!({ "error": error.to_string() })),
         }
+    }
+
+    /// The payment provider's signed callback: a bad or stale signature gets 401 and
+    /// stores nothing; a valid one settles an order still waiting for its payment.
+    async fn payment_callback(&self, request: &Request, correlation_id: &CorrelationId) -> Response<Body> {
+        let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+        let body = request.body().as_ref();
+        let now = chrono::Utc::now().timestamp();
+        let checked = if self.payment_webhook_secret.is_empty() {
+            Err("no payment webhook secret is configured".to_string())
+        } else {
+            verify(
+                &self.payment_webhook_secret,
+                header(TIMESTAMP_HEADER),
+                header(SIGNATURE_HEADER),
+                body,
+                now,
+                WEBHOOK_TOLERANCE_SECONDS,
+            )
+            .map_err(|e| e.to_string())
+        };
+        if let Err(reason) = checked {
+            tracing::warn!(%reason, "payment callback refused");
+            return json_response(StatusCode::UNAUTHORIZED, json!({ "error": format!("signature refused: {reason}") }));
+        }
+        let callback: PaymentCallback = match serde_json::from_slice(body) {
+            Ok(callback) => callback,
+            Err(e) => {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({ "error": format!("body: {e}"), "field": "body" }),
+                );
+            }
+        };
+        let causality = Causality { correlation_id: correlation_id.clone(), causation_id: request_id_of(request) };
+        for _ in 0..3 {
+            let history = match self.store.load(&callback.order_id.stream_id(), 0).await {
+                Ok(history) => history,
+                Err(error) => return unavailable("the order could not be read", &error),
+            };
+            let events: Result<Vec<OrderEvent>, _> = history.iter().map(OrderEvent::from_envelope).collect();
+            let order = match events.map(|events| Order::replay(&events)) {
+                Ok(Ok(Some(order))) => order,
+                Ok(Ok(None)) => {
+                    return json_response(
+                        StatusCode::NOT_FOUND,
+                        json!({ "error": format!("order {} not found", callback.order_id) }),
+                    );
+                }
+                _ => return unavailable("the order could not be read", &"its history cannot be replayed"),
+            };
+            let Some(decision) = order.settle_payment(&callback) else {
+                return json_response(
+                    StatusCode::OK,
+                    json!({ "orderId": order.id, "status": order.status, "applied": false }),
+                );
+            };
+            let version = history.last().map_or(0, |e| e.version);
+            let event = decision.into_new_event(causality.clone(), chrono::Utc::now());
+            match self.store.append(&callback.order_id.stream_id(), version, vec![event]).await {
+                Ok(_) => return json_response(StatusCode::OK, json!({ "orderId": order.id, "applied": true })),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(error) => return unavailable("the payment could not be stored", &error),
+            }
+        }
+        json_response(StatusCode::CONFLICT, json!({ "error": "the order kept changing; retry" }))
     }
 
     async fn order_notifications(&self, order_id: &str) -> Response<Body> {

@@ -4,8 +4,8 @@
 use crate::domain::inventory::{StockAdded, StockAllocated, StockDeallocated};
 use crate::domain::order::PlaceOrderRequest;
 use crate::domain::saga::{
-    FraudCleared, FraudSuspected, OrderTimedOut, OutOfStock, PaymentAuthorized, PaymentDeclined, PaymentVoided,
-    ShipmentScheduled, StockReleased, StockReserved,
+    FraudCleared, FraudSuspected, OrderTimedOut, OutOfStock, PaymentAuthorized, PaymentCallback, PaymentDeclined,
+    PaymentVoided, ShipmentScheduled, StockReleased, StockReserved,
 };
 use crate::domain::{EventCodec, InventoryEvent, OrderEvent, OrderPlaced, OrderRejected, OrderValidated};
 use schemars::JsonSchema;
@@ -78,6 +78,12 @@ pub fn contracts() -> Vec<Contract> {
             kind: ContractKind::Command,
             version: 1,
             generate: schema_of::<PlaceOrderRequest>,
+        },
+        Contract {
+            name: "PaymentCallback",
+            kind: ContractKind::Command,
+            version: 1,
+            generate: schema_of::<PaymentCallback>,
         },
     ]
 }
