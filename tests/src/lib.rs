@@ -299,10 +299,10 @@ impl Harness {
         let deadline = Instant::now() + SETTLE_TIMEOUT;
         while Instant::now() < deadline {
             let answer = self.send("GET", &format!("/orders/{order_id}"), "e2e-poll", None).await;
-            if let Ok(view) = serde_json::from_value::<OrderView>(answer.body) {
-                if view.status == status {
-                    return view;
-                }
+            if let Ok(view) = serde_json::from_value::<OrderView>(answer.body)
+                && view.status == status
+            {
+                return view;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
