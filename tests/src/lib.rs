@@ -326,4 +326,17 @@ impl Harness {
         let text = response.text().await.unwrap_or_default();
         Answer { status, body: serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)) }
     }
+
+    /// The order's stream once its last event is `last` (compensations follow a final
+    /// status asynchronously), or as it is when the settle time is up.
+    pub async fn wait_for_stream_ending(&self, order_id: &str, last: &str) -> Vec<String> {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let stream = self.stream_of(order_id).await;
+            if stream.last().map(String::as_str) == Some(last) || Instant::now() > deadline {
+                return stream;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
 }

@@ -149,7 +149,12 @@ async fn an_order_nobody_decides_times_out_and_gives_its_stock_back() {
     assert_eq!(view.status, OrderStatus::TimedOut, "{view:?}");
     assert_eq!(view.status_reason.as_deref(), Some("timed out while Reserved"));
     let stream = ["OrderPlaced", "OrderValidated", "FraudCleared", "StockReserved", "OrderTimedOut", "StockReleased"];
-    assert_eq!(harness.stream_of(&view.order_id.to_string()).await, types(&stream));
+    let order_id = view.order_id.to_string();
+    assert_eq!(
+        harness.wait_for_stream_ending(&order_id, "StockReleased").await,
+        types(&stream),
+        "the stock is given back"
+    );
     assert_eq!(harness.stock_of(&format!("TEA-{run_id}")).await, (5, 0));
     assert_eq!(harness.dead_letters_mentioning(&run_id).await, Vec::<String>::new());
 }
