@@ -46,6 +46,8 @@ fn cleared_order(id: OrderId, lines: &[(&str, u32)]) -> Vec<EventEnvelope> {
                 lines,
                 total,
                 item_count: None,
+                shipping_country: None,
+                billing_country: None,
             }),
             &stream,
             1,

@@ -19,8 +19,15 @@ fn stored(event: OrderEvent, id: OrderId, version: u64, when: chrono::DateTime<c
 fn history(id: OrderId, last: OrderEvent, when: chrono::DateTime<chrono::Utc>) -> Vec<EventEnvelope> {
     let money = Money { amount_minor: 100, currency: Currency::try_from("EUR".to_string()).unwrap() };
     let line = OrderLine { sku: "A".into(), quantity: 1, unit_price: money.clone() };
-    let placed =
-        OrderPlaced { order_id: id, customer_id: "c".into(), lines: vec![line], total: money, item_count: Some(1) };
+    let placed = OrderPlaced {
+        order_id: id,
+        customer_id: "c".into(),
+        lines: vec![line],
+        total: money,
+        item_count: Some(1),
+        shipping_country: None,
+        billing_country: None,
+    };
     vec![stored(OrderEvent::OrderPlaced(placed), id, 1, when), stored(last, id, 2, when)]
 }
 

@@ -76,6 +76,8 @@ mod tests {
             lines: vec![line],
             total: money(750),
             item_count: Some(3),
+            shipping_country: None,
+            billing_country: None,
         })
     }
 

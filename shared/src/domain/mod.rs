@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod codec;
+pub mod country;
 pub mod inventory;
 pub mod money;
 pub mod notifications;

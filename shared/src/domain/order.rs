@@ -1,6 +1,7 @@
 //! The order aggregate: `PlaceOrder` is checked at the edge, the validator decides
 //! `OrderValidated` or `OrderRejected`, and state is rebuilt by folding events.
 
+use super::country::Country;
 use super::money::{Currency, Money};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -56,6 +57,8 @@ pub struct PlaceOrder {
     pub customer_id: String,
     pub lines: Vec<OrderLine>,
     pub total: Money,
+    pub shipping_country: Option<Country>,
+    pub billing_country: Option<Country>,
 }
 
 /// Why a command was refused at the edge; `field` is a JSON path into the request body.
@@ -82,6 +85,12 @@ pub struct PlaceOrderRequest {
     currency: Currency,
     #[schemars(length(min = 1, max = 100))]
     lines: Vec<OrderLineRequest>,
+    /// Where the order ships to (since v2).
+    #[serde(default)]
+    shipping_country: Option<Country>,
+    /// Where the card was issued (since v2).
+    #[serde(default)]
+    billing_country: Option<Country>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -117,14 +126,15 @@ impl PlaceOrder {
             .enumerate()
             .map(|(i, line)| line.check(i, &parsed.currency))
             .collect::<Result<Vec<_>, _>>()?;
-        PlaceOrder::new(parsed.customer_id, parsed.currency, lines)
+        let command = PlaceOrder::new(parsed.customer_id, parsed.currency, lines)?;
+        Ok(PlaceOrder { shipping_country: parsed.shipping_country, billing_country: parsed.billing_country, ..command })
     }
 
     /// A command with its total; fails when the total does not fit in 64 bits.
     pub fn new(customer_id: String, currency: Currency, lines: Vec<OrderLine>) -> Result<Self, InvalidCommand> {
         let total =
             order_total(&lines, &currency).ok_or_else(|| InvalidCommand::new("lines", "the order total overflows"))?;
-        Ok(PlaceOrder { customer_id, lines, total })
+        Ok(PlaceOrder { customer_id, lines, total, shipping_country: None, billing_country: None })
     }
 }
 
@@ -193,6 +203,12 @@ pub struct OrderPlaced {
     /// Units over all lines (since v2; v1 events get it from their upcaster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item_count: Option<u32>,
+    /// Since v3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_country: Option<Country>,
+    /// Since v3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_country: Option<Country>,
 }
 
 /// OrderPlaced v1 → v2: v1 had no `itemCount`; it is the sum of the lines' quantities.
@@ -239,7 +255,7 @@ pub enum OrderEvent {
 
 impl EventCodec for OrderEvent {
     const VERSIONS: &'static [(&'static str, u32)] = &[
-        ("OrderPlaced", 2),
+        ("OrderPlaced", 3),
         ("OrderValidated", 1),
         ("OrderRejected", 1),
         ("FraudCleared", 1),
@@ -389,6 +405,8 @@ pub struct Order {
     pub reserved: Vec<ReservedLine>,
     /// The payment authorization, until it is voided.
     pub authorization: Option<String>,
+    pub shipping_country: Option<Country>,
+    pub billing_country: Option<Country>,
 }
 
 impl Order {
@@ -400,6 +418,8 @@ impl Order {
             item_count: Some(command.lines.iter().map(|line| line.quantity).fold(0u32, u32::saturating_add)),
             lines: command.lines,
             total: command.total,
+            shipping_country: command.shipping_country,
+            billing_country: command.billing_country,
         })
     }
 
@@ -419,6 +439,8 @@ impl Order {
                     status: OrderStatus::Placed,
                     reserved: Vec::new(),
                     authorization: None,
+                    shipping_country: placed.shipping_country.clone(),
+                    billing_country: placed.billing_country.clone(),
                 });
             }
             (None, other) => return Err(OrderError::HistoryWithoutPlacement(other.event_type())),
@@ -495,6 +517,8 @@ mod tests {
             lines: vec![line],
             total,
             item_count: Some(quantity),
+            shipping_country: None,
+            billing_country: None,
         })
     }
 

@@ -127,6 +127,8 @@ pub struct FraudPolicy {
     /// More than this many orders of one customer in the window score `velocity_score`.
     pub max_recent_orders: u32,
     pub velocity_score: u32,
+    /// Shipping and billing countries that differ score this.
+    pub country_mismatch_score: u32,
     /// Orders scoring this or more are held.
     pub hold_at: u32,
 }
@@ -138,6 +140,7 @@ impl Default for FraudPolicy {
             large_order_score: 60,
             max_recent_orders: 5,
             velocity_score: 60,
+            country_mismatch_score: 50,
             hold_at: 50,
         }
     }
@@ -176,6 +179,12 @@ impl Order {
         if self.total.amount_minor > policy.large_order_minor {
             score += policy.large_order_score;
             reasons.push(format!("large order: {}", self.total));
+        }
+        if let (Some(shipping), Some(billing)) = (&self.shipping_country, &self.billing_country)
+            && shipping != billing
+        {
+            score += policy.country_mismatch_score;
+            reasons.push(format!("ships to {shipping}, card from {billing}"));
         }
         if recent_orders > policy.max_recent_orders {
             score += policy.velocity_score;
@@ -297,7 +306,15 @@ mod tests {
             })
             .collect();
         let total = eur(lines.iter().map(|l| l.unit_price.amount_minor * i64::from(l.quantity)).sum());
-        OrderEvent::OrderPlaced(OrderPlaced { order_id: id, customer_id: "c".into(), lines, total, item_count: None })
+        OrderEvent::OrderPlaced(OrderPlaced {
+            order_id: id,
+            customer_id: "c".into(),
+            lines,
+            total,
+            item_count: None,
+            shipping_country: None,
+            billing_country: None,
+        })
     }
 
     /// given(history) → the order it folds to.
@@ -337,6 +354,19 @@ mod tests {
         let decision = given(&[placed(id, &[("A", 1, 100)]), validated(id)]).screen(6, &FraudPolicy::default());
         assert!(
             matches!(decision, Some(OrderEvent::FraudSuspected(ref s)) if s.reasons == ["6 orders from c in the velocity window"])
+        );
+    }
+
+    #[test]
+    fn it_holds_an_order_shipping_elsewhere_than_its_card_comes_from() {
+        let id = OrderId::generate();
+        let OrderEvent::OrderPlaced(mut placed) = placed(id, &[("A", 1, 100)]) else { unreachable!() };
+        placed.shipping_country = Some(crate::domain::country::Country::try_from("DE".to_string()).unwrap());
+        placed.billing_country = Some(crate::domain::country::Country::try_from("BR".to_string()).unwrap());
+        let decision = given(&[OrderEvent::OrderPlaced(placed), validated(id)]).screen(1, &FraudPolicy::default());
+        assert!(
+            matches!(decision, Some(OrderEvent::FraudSuspected(ref s)) if s.reasons == ["ships to DE, card from BR"]),
+            "{decision:?}"
         );
     }
 

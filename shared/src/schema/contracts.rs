@@ -76,7 +76,7 @@ pub fn contracts() -> Vec<Contract> {
         Contract {
             name: "PlaceOrder",
             kind: ContractKind::Command,
-            version: 1,
+            version: 2,
             generate: schema_of::<PlaceOrderRequest>,
         },
         Contract {
