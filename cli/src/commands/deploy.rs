@@ -37,6 +37,7 @@ fn parameters(context: &Context) -> BTreeMap<String, String> {
         let for_functions = context.global.function_endpoint.clone().unwrap_or_else(|| endpoint.clone());
         parameters.insert("EmulatorEndpoint".to_string(), for_functions);
     }
+    parameters.extend(context.global.parameters.iter().cloned());
     parameters
 }
 

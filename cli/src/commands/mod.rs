@@ -39,6 +39,17 @@ pub struct Global {
     /// AWS region (with --aws).
     #[arg(long, global = true, requires = "aws")]
     pub region: Option<String>,
+    /// A template parameter for deploys, `Name=Value` (repeatable), e.g.
+    /// `--parameter PaymentWebhookSecret=...` or `--parameter OrderTimeoutSeconds=300`.
+    #[arg(long = "parameter", global = true, value_parser = parse_parameter)]
+    pub parameters: Vec<(String, String)>,
+}
+
+fn parse_parameter(text: &str) -> std::result::Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("`{text}` is not Name=Value")),
+    }
 }
 
 impl Global {
