@@ -46,22 +46,22 @@ fn check_passes_on_the_committed_registry() {
 fn check_fails_on_an_incompatible_new_version_and_says_where_and_why() {
     let dir = registry_copy("incompatible");
     let mut v3: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("OrderPlaced/v3.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("OrderPlaced/v4.json")).unwrap()).unwrap();
     v3["definitions"]["OrderLine"]["properties"]["quantity"] = serde_json::json!({ "type": "string" });
-    std::fs::write(dir.join("OrderPlaced/v4.json"), v3.to_string()).unwrap();
+    std::fs::write(dir.join("OrderPlaced/v5.json"), v3.to_string()).unwrap();
 
     let output = orderflow(&["schema", "--dir", dir.to_str().unwrap(), "check"]);
     assert_eq!(output.status.code(), Some(1));
     let message = text(&output);
     assert!(
-        message.contains("OrderPlaced [BACKWARD_TRANSITIVE] $.lines[*].quantity: type-changed (v4 reading data written by v1): the writer may send integer, the reader accepts only string"),
+        message.contains("OrderPlaced [BACKWARD_TRANSITIVE] $.lines[*].quantity: type-changed (v5 reading data written by v1): the writer may send integer, the reader accepts only string"),
         "{message}"
     );
     assert!(
-        message.contains("(v4 reading data written by v2)"),
-        "transitive: v4 is checked against v1 and v2\n{message}"
+        message.contains("(v5 reading data written by v2)"),
+        "transitive: v5 is checked against v1 and v2\n{message}"
     );
-    assert!(message.contains("OrderPlaced v4 is committed but the code writes v3"), "{message}");
+    assert!(message.contains("OrderPlaced v5 is committed but the code writes v4"), "{message}");
 }
 
 #[test]
@@ -80,11 +80,11 @@ fn check_fails_when_a_committed_schema_no_longer_matches_its_type() {
 #[test]
 fn check_refuses_a_gap_in_the_versions() {
     let dir = registry_copy("gap");
-    std::fs::rename(dir.join("OrderPlaced/v3.json"), dir.join("OrderPlaced/v4.json")).unwrap();
+    std::fs::rename(dir.join("OrderPlaced/v4.json"), dir.join("OrderPlaced/v5.json")).unwrap();
     let output = orderflow(&["schema", "--dir", dir.to_str().unwrap(), "check"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        text(&output).contains("OrderPlaced: versions must run 1, 2, 3 ... without gaps; v3 is missing"),
+        text(&output).contains("OrderPlaced: versions must run 1, 2, 3 ... without gaps; v4 is missing"),
         "{}",
         text(&output)
     );
@@ -110,7 +110,7 @@ fn validate_names_each_bad_value_of_a_command() {
     let message = text(&output);
     assert!(message.contains("at /currency:"), "{message}");
     assert!(message.contains("at /lines/0/quantity:"), "{message}");
-    assert!(message.contains("not a valid PlaceOrder v2 (2 error(s) above)"), "{message}");
+    assert!(message.contains("not a valid PlaceOrder v3 (2 error(s) above)"), "{message}");
 }
 
 #[test]

@@ -48,6 +48,7 @@ fn cleared_order(id: OrderId, lines: &[(&str, u32)]) -> Vec<EventEnvelope> {
                 item_count: None,
                 shipping_country: None,
                 billing_country: None,
+                notify: None,
             }),
             &stream,
             1,
@@ -117,14 +118,17 @@ async fn a_declined_payment_releases_the_stock_once() {
     let store = Arc::new(InMemoryEventStore::with_events([shelf("A", 5)].into_iter().chain(history.clone())));
     let inventory = inventory(&store);
     inventory.handle(delivered(&history[2])).await;
-    let declined =
-        stored(OrderEvent::PaymentDeclined(PaymentDeclined { order_id: id, reason: "no".into() }), &id.stream_id(), 5);
+    let declined = stored(
+        OrderEvent::PaymentDeclined(PaymentDeclined { order_id: id, reason: "no".into(), notify: vec![] }),
+        &id.stream_id(),
+        5,
+    );
     store
         .append(
             &id.stream_id(),
             4,
             vec![
-                OrderEvent::PaymentDeclined(PaymentDeclined { order_id: id, reason: "no".into() })
+                OrderEvent::PaymentDeclined(PaymentDeclined { order_id: id, reason: "no".into(), notify: vec![] })
                     .into_new_event(causality(), chrono::Utc::now()),
             ],
         )

@@ -27,6 +27,7 @@ fn history(id: OrderId, last: OrderEvent, when: chrono::DateTime<chrono::Utc>) -
         item_count: Some(1),
         shipping_country: None,
         billing_country: None,
+        notify: None,
     };
     vec![stored(OrderEvent::OrderPlaced(placed), id, 1, when), stored(last, id, 2, when)]
 }
@@ -51,7 +52,11 @@ async fn it_times_out_only_orders_stuck_longer_than_the_timeout() {
     let orders = [
         history(stuck, OrderEvent::OrderValidated(OrderValidated { order_id: stuck }), at(20)),
         history(fresh, OrderEvent::OrderValidated(OrderValidated { order_id: fresh }), at(1)),
-        history(done, OrderEvent::OrderRejected(OrderRejected { order_id: done, reasons: vec![] }), at(20)),
+        history(
+            done,
+            OrderEvent::OrderRejected(OrderRejected { order_id: done, reasons: vec![], notify: vec![] }),
+            at(20),
+        ),
     ];
     let (store, views) = given(&orders).await;
     let sweeper = TimeoutSweeper::new(store, views, chrono::Duration::minutes(15));

@@ -194,3 +194,27 @@ async fn the_providers_signed_callback_settles_a_waiting_payment_and_a_forged_on
     let view = harness.wait_for_final_state(&order_id).await;
     assert_eq!(view.status, OrderStatus::Completed);
 }
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn a_customer_who_chose_email_only_is_told_by_email_only() {
+    let harness = Harness::connect().await;
+    let sku = format!("QUIET-{}", orderflow::commands::replay::new_run_id());
+    harness.send("POST", &format!("/inventory/{sku}/stock"), "e2e-quiet", Some(r#"{"quantity":5}"#.into())).await;
+    let body = serde_json::json!({
+        "customerId": format!("quiet-{sku}"),
+        "currency": "EUR",
+        "lines": [{ "sku": sku, "quantity": 1, "unitPriceMinor": 700 }],
+        "notify": ["email"]
+    });
+    let placed = harness.place_order(&body, &format!("e2e-{sku}")).await;
+    assert_eq!(placed.status, 202, "{:?}", placed.body);
+    let order_id = placed.body["orderId"].as_str().expect("an order id").to_string();
+    assert_eq!(harness.wait_for_final_state(&order_id).await.status, OrderStatus::Completed);
+    let told = harness.wait_for_notifications(&order_id, 1).await;
+    // Give a wrongly routed SMS or webhook time to show up before concluding there is none.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(harness.wait_for_notifications(&order_id, 1).await, told);
+    assert_eq!(told, vec![("email".to_string(), "ShipmentScheduled".to_string())]);
+    assert!(harness.webhooks_received(&order_id).is_empty());
+}

@@ -78,6 +78,7 @@ mod tests {
             item_count: Some(3),
             shipping_country: None,
             billing_country: None,
+            notify: None,
         })
     }
 

@@ -3,7 +3,7 @@
 use super::{EventCodec, OrderEvent, OrderId};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     Email,
@@ -12,6 +12,9 @@ pub enum Channel {
 }
 
 impl Channel {
+    /// Every channel: what a customer who stated no preference is told on.
+    pub const ALL: [Channel; 3] = [Channel::Email, Channel::Sms, Channel::Webhook];
+
     /// The channel a queue serves, from the queue's name (`…-email`, `…-sms`, `…-webhook`).
     pub fn of_queue(queue_arn_or_name: &str) -> Option<Channel> {
         let name = queue_arn_or_name.rsplit([':', '/']).next().unwrap_or_default();
@@ -80,6 +83,7 @@ mod tests {
         let declined = OrderEvent::PaymentDeclined(crate::domain::saga::PaymentDeclined {
             order_id: id,
             reason: "card declined".into(),
+            notify: vec![],
         });
         assert_eq!(message_for(&declined), Some(format!("Order {id} was cancelled: card declined.")));
     }

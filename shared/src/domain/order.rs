@@ -3,6 +3,7 @@
 
 use super::country::Country;
 use super::money::{Currency, Money};
+use super::notifications::Channel;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -59,6 +60,7 @@ pub struct PlaceOrder {
     pub total: Money,
     pub shipping_country: Option<Country>,
     pub billing_country: Option<Country>,
+    pub notify: Option<Vec<Channel>>,
 }
 
 /// Why a command was refused at the edge; `field` is a JSON path into the request body.
@@ -91,6 +93,9 @@ pub struct PlaceOrderRequest {
     /// Where the card was issued (since v2).
     #[serde(default)]
     billing_country: Option<Country>,
+    /// The channels to be told about the outcome on (since v3; default: all).
+    #[serde(default)]
+    notify: Option<Vec<Channel>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -127,14 +132,19 @@ impl PlaceOrder {
             .map(|(i, line)| line.check(i, &parsed.currency))
             .collect::<Result<Vec<_>, _>>()?;
         let command = PlaceOrder::new(parsed.customer_id, parsed.currency, lines)?;
-        Ok(PlaceOrder { shipping_country: parsed.shipping_country, billing_country: parsed.billing_country, ..command })
+        Ok(PlaceOrder {
+            shipping_country: parsed.shipping_country,
+            billing_country: parsed.billing_country,
+            notify: parsed.notify,
+            ..command
+        })
     }
 
     /// A command with its total; fails when the total does not fit in 64 bits.
     pub fn new(customer_id: String, currency: Currency, lines: Vec<OrderLine>) -> Result<Self, InvalidCommand> {
         let total =
             order_total(&lines, &currency).ok_or_else(|| InvalidCommand::new("lines", "the order total overflows"))?;
-        Ok(PlaceOrder { customer_id, lines, total, shipping_country: None, billing_country: None })
+        Ok(PlaceOrder { customer_id, lines, total, shipping_country: None, billing_country: None, notify: None })
     }
 }
 
@@ -209,6 +219,9 @@ pub struct OrderPlaced {
     /// Since v3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_country: Option<Country>,
+    /// The channels the customer wants to be told on (since v4; none given: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Vec<Channel>>,
 }
 
 /// OrderPlaced v1 → v2: v1 had no `itemCount`; it is the sum of the lines' quantities.
@@ -232,6 +245,9 @@ pub struct OrderValidated {
 pub struct OrderRejected {
     pub order_id: OrderId,
     pub reasons: Vec<String>,
+    /// The channels the customer wants to hear this on (since v2).
+    #[serde(default)]
+    pub notify: Vec<Channel>,
 }
 
 /// Every event of the order stream; the variant name is the event type on the wire.
@@ -255,18 +271,18 @@ pub enum OrderEvent {
 
 impl EventCodec for OrderEvent {
     const VERSIONS: &'static [(&'static str, u32)] = &[
-        ("OrderPlaced", 3),
+        ("OrderPlaced", 4),
         ("OrderValidated", 1),
-        ("OrderRejected", 1),
+        ("OrderRejected", 2),
         ("FraudCleared", 1),
-        ("FraudSuspected", 1),
+        ("FraudSuspected", 2),
         ("StockReserved", 1),
-        ("OutOfStock", 1),
+        ("OutOfStock", 2),
         ("PaymentAuthorized", 1),
-        ("PaymentDeclined", 1),
+        ("PaymentDeclined", 2),
         ("StockReleased", 1),
-        ("ShipmentScheduled", 1),
-        ("OrderTimedOut", 1),
+        ("ShipmentScheduled", 2),
+        ("OrderTimedOut", 2),
         ("PaymentVoided", 1),
     ];
 
@@ -407,6 +423,8 @@ pub struct Order {
     pub authorization: Option<String>,
     pub shipping_country: Option<Country>,
     pub billing_country: Option<Country>,
+    /// The channels the customer is told on.
+    pub notify: Vec<Channel>,
 }
 
 impl Order {
@@ -420,6 +438,7 @@ impl Order {
             total: command.total,
             shipping_country: command.shipping_country,
             billing_country: command.billing_country,
+            notify: command.notify,
         })
     }
 
@@ -441,6 +460,7 @@ impl Order {
                     authorization: None,
                     shipping_country: placed.shipping_country.clone(),
                     billing_country: placed.billing_country.clone(),
+                    notify: placed.notify.clone().unwrap_or_else(|| Channel::ALL.to_vec()),
                 });
             }
             (None, other) => return Err(OrderError::HistoryWithoutPlacement(other.event_type())),
@@ -475,7 +495,7 @@ impl Order {
         Some(if reasons.is_empty() {
             OrderEvent::OrderValidated(OrderValidated { order_id: self.id })
         } else {
-            OrderEvent::OrderRejected(OrderRejected { order_id: self.id, reasons })
+            OrderEvent::OrderRejected(OrderRejected { order_id: self.id, reasons, notify: self.notify.clone() })
         })
     }
 
@@ -519,6 +539,7 @@ mod tests {
             item_count: Some(quantity),
             shipping_country: None,
             billing_country: None,
+            notify: None,
         })
     }
 
@@ -544,6 +565,7 @@ mod tests {
             Some(OrderEvent::OrderRejected(OrderRejected {
                 order_id: id,
                 reasons: vec!["quantity 500 of SKU-1 exceeds the limit of 100 per line".into()],
+                notify: Channel::ALL.to_vec(),
             }))
         );
     }
@@ -576,7 +598,7 @@ mod tests {
         let history = [
             placed(id, 1, 100),
             OrderEvent::OrderValidated(OrderValidated { order_id: id }),
-            OrderEvent::OrderRejected(OrderRejected { order_id: id, reasons: vec![] }),
+            OrderEvent::OrderRejected(OrderRejected { order_id: id, reasons: vec![], notify: vec![] }),
         ];
         assert_eq!(
             Order::replay(&history),
@@ -656,7 +678,7 @@ mod tests {
         for event in [
             placed(id, 1, 100),
             OrderEvent::OrderValidated(OrderValidated { order_id: id }),
-            OrderEvent::OrderRejected(OrderRejected { order_id: id, reasons: vec!["x".into()] }),
+            OrderEvent::OrderRejected(OrderRejected { order_id: id, reasons: vec!["x".into()], notify: vec![] }),
         ] {
             let envelope =
                 event.clone().into_new_event(causality.clone(), chrono::Utc::now()).into_envelope(id.stream_id(), 1);

@@ -8,6 +8,7 @@
 //! ```
 
 use super::money::Money;
+use super::notifications::Channel;
 use super::order::{Order, OrderId, OrderStatus};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,9 @@ pub struct FraudSuspected {
     pub order_id: OrderId,
     pub score: u32,
     pub reasons: Vec<String>,
+    /// The channels the customer wants to hear this on (since v2).
+    #[serde(default)]
+    pub notify: Vec<Channel>,
 }
 
 /// Units of one SKU held for an order.
@@ -49,6 +53,9 @@ pub struct OutOfStock {
     pub sku: String,
     pub requested: u32,
     pub available: u32,
+    /// The channels the customer wants to hear this on (since v2).
+    #[serde(default)]
+    pub notify: Vec<Channel>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -64,6 +71,9 @@ pub struct PaymentAuthorized {
 pub struct PaymentDeclined {
     pub order_id: OrderId,
     pub reason: String,
+    /// The channels the customer wants to hear this on (since v2).
+    #[serde(default)]
+    pub notify: Vec<Channel>,
 }
 
 /// Compensation: the stock an order held went back to the shelf.
@@ -80,6 +90,9 @@ pub struct ShipmentScheduled {
     pub order_id: OrderId,
     pub shipment_id: String,
     pub carrier: String,
+    /// The channels the customer wants to hear this on (since v2).
+    #[serde(default)]
+    pub notify: Vec<Channel>,
 }
 
 /// Nothing decided the order in time: the sweeper ends it, and what it took is undone.
@@ -89,6 +102,9 @@ pub struct OrderTimedOut {
     pub order_id: OrderId,
     /// The status the order was stuck in.
     pub stuck_in: String,
+    /// The channels the customer wants to hear this on (since v2).
+    #[serde(default)]
+    pub notify: Vec<Channel>,
 }
 
 /// Compensation: an authorized payment of an order that will not ship is voided.
@@ -191,7 +207,12 @@ impl Order {
             reasons.push(format!("{recent_orders} orders from {} in the velocity window", self.customer_id));
         }
         Some(if score >= policy.hold_at {
-            super::OrderEvent::FraudSuspected(FraudSuspected { order_id: self.id, score, reasons })
+            super::OrderEvent::FraudSuspected(FraudSuspected {
+                order_id: self.id,
+                score,
+                reasons,
+                notify: self.notify.clone(),
+            })
         } else {
             super::OrderEvent::FraudCleared(FraudCleared { order_id: self.id, score })
         })
@@ -210,9 +231,11 @@ impl Order {
                     amount: self.total.clone(),
                 }))
             }
-            PaymentOutcome::Declined(reason) => {
-                Some(super::OrderEvent::PaymentDeclined(PaymentDeclined { order_id: self.id, reason }))
-            }
+            PaymentOutcome::Declined(reason) => Some(super::OrderEvent::PaymentDeclined(PaymentDeclined {
+                order_id: self.id,
+                reason,
+                notify: self.notify.clone(),
+            })),
             PaymentOutcome::NoAnswer => None,
         }
     }
@@ -231,6 +254,7 @@ impl Order {
             CallbackOutcome::Declined => super::OrderEvent::PaymentDeclined(PaymentDeclined {
                 order_id: self.id,
                 reason: callback.reason.clone().unwrap_or_else(|| "declined by the provider".into()),
+                notify: self.notify.clone(),
             }),
         })
     }
@@ -249,6 +273,7 @@ impl Order {
         Some(super::OrderEvent::OrderTimedOut(OrderTimedOut {
             order_id: self.id,
             stuck_in: format!("{:?}", self.status),
+            notify: self.notify.clone(),
         }))
     }
 
@@ -272,6 +297,7 @@ impl Order {
             order_id: self.id,
             shipment_id: format!("ship-{}", self.id),
             carrier: "standard".into(),
+            notify: self.notify.clone(),
         }))
     }
 
@@ -314,6 +340,7 @@ mod tests {
             item_count: None,
             shipping_country: None,
             billing_country: None,
+            notify: None,
         })
     }
 
@@ -394,7 +421,8 @@ mod tests {
             order.pay(),
             Some(OrderEvent::PaymentDeclined(PaymentDeclined {
                 order_id: id,
-                reason: "card declined by the issuer for 10.13 EUR".into()
+                reason: "card declined by the issuer for 10.13 EUR".into(),
+                notify: Channel::ALL.to_vec(),
             }))
         );
     }
@@ -425,7 +453,8 @@ mod tests {
     fn a_declined_payment_is_compensated_by_releasing_the_stock() {
         let id = OrderId::generate();
         let cleared = OrderEvent::FraudCleared(FraudCleared { order_id: id, score: 0 });
-        let declined = OrderEvent::PaymentDeclined(PaymentDeclined { order_id: id, reason: "no".into() });
+        let declined =
+            OrderEvent::PaymentDeclined(PaymentDeclined { order_id: id, reason: "no".into(), notify: vec![] });
         let order = given(&[placed(id, &[("A", 1, 1_013)]), validated(id), cleared, reserved(id, "A", 1), declined]);
         assert_eq!(order.status, OrderStatus::PaymentDeclined);
         assert_eq!(order.reserved, vec![ReservedLine { sku: "A".into(), quantity: 1 }]);

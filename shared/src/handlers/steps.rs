@@ -100,6 +100,7 @@ impl<S: EventStore> StockKeeping<S> {
                     sku: line.sku.clone(),
                     requested: line.quantity,
                     available,
+                    notify: order.notify.clone(),
                 }));
             }
         }

@@ -76,7 +76,7 @@ pub fn contracts() -> Vec<Contract> {
         Contract {
             name: "PlaceOrder",
             kind: ContractKind::Command,
-            version: 2,
+            version: 3,
             generate: schema_of::<PlaceOrderRequest>,
         },
         Contract {
