@@ -10,7 +10,7 @@ use shared::views::OrderView;
 use std::time::{Duration, Instant};
 
 /// How long an order may take from placed to its final state on the emulator.
-pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 pub struct Harness {
     pub clients: Clients,

@@ -285,12 +285,12 @@ async fn send_bus(target: &Target<'_>, event: &BusEvent) -> Result<Answer> {
     })
 }
 
-/// Polls the read model until every order is final or the time is up (30 s plus a little
+/// Polls the read model until every order is final or the time is up (60 s plus a little
 /// per order, plus `extra`); returns the last view of each order found.
 pub async fn wait_for_final_states(api_url: &str, order_ids: &[String], extra: Duration) -> Vec<OrderView> {
     let http = reqwest::Client::new();
     let deadline =
-        Instant::now() + extra + Duration::from_secs(30) + Duration::from_millis(100) * order_ids.len() as u32;
+        Instant::now() + extra + Duration::from_secs(60) + Duration::from_millis(100) * order_ids.len() as u32;
     let progress = (order_ids.len() > QUIET_ABOVE).then(|| progress_bar(order_ids.len() as u64, "settling"));
     let mut views: BTreeMap<String, OrderView> = BTreeMap::new();
     let mut pending: Vec<String> = order_ids.to_vec();
