@@ -31,7 +31,8 @@ impl RecordError {
 }
 
 /// Handles each SQS message; failed ones are reported by message id so only they return
-/// to the queue (and reach its DLQ after `maxReceiveCount`).
+/// to the queue (and reach its DLQ after `maxReceiveCount`). On a FIFO queue, the messages
+/// after a failure in the same message group are returned unprocessed, keeping the order.
 pub async fn process_sqs_batch<D, F, Fut>(
     consumer: &str,
     dead_letters: &D,
@@ -44,12 +45,21 @@ where
     Fut: Future<Output = Result<(), RecordError>>,
 {
     let mut response = SqsBatchResponse::default();
+    // FIFO: once a message of a group fails, the later ones of that group must not run
+    // ahead of it; they go back to the queue with it, in order.
+    let mut blocked_groups: Vec<String> = Vec::new();
     for message in event.records {
         let message_id = message.message_id.clone().unwrap_or_default();
+        let group = message.attributes.get("MessageGroupId").cloned();
+        if group.as_ref().is_some_and(|g| blocked_groups.contains(g)) {
+            response.add_failure(message_id);
+            continue;
+        }
         let snapshot = to_json(&message);
         let outcome = handle(message).await;
         if !settle(consumer, dead_letters, snapshot, outcome).await {
             response.add_failure(message_id);
+            blocked_groups.extend(group);
         }
     }
     response
@@ -125,4 +135,60 @@ pub async fn park_poison<D: DeadLetters>(
 
 pub fn to_json(record: &impl Serialize) -> serde_json::Value {
     serde_json::to_value(record).unwrap_or_else(|e| serde_json::json!({ "unserializable": e.to_string() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deadletter::InMemoryDeadLetters;
+    use std::sync::Mutex;
+
+    fn message(id: &str, group: Option<&str>) -> SqsMessage {
+        let mut message = SqsMessage::default();
+        message.message_id = Some(id.to_string());
+        if let Some(group) = group {
+            message.attributes.insert("MessageGroupId".into(), group.into());
+        }
+        message
+    }
+
+    fn batch(messages: Vec<SqsMessage>) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        event.records = messages;
+        event
+    }
+
+    async fn failures_when_failing(failing: &str, messages: Vec<SqsMessage>) -> (Vec<String>, Vec<String>) {
+        let handled = Mutex::new(Vec::new());
+        let response = process_sqs_batch("test", &InMemoryDeadLetters::default(), batch(messages), |m| {
+            let id = m.message_id.clone().unwrap_or_default();
+            handled.lock().unwrap().push(id.clone());
+            let fails = id == failing;
+            async move { if fails { Err(RecordError::Retryable("down".into())) } else { Ok(()) } }
+        })
+        .await;
+        let failed = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+        (failed, handled.into_inner().unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_standard_queue_retries_only_the_failed_message() {
+        let (failed, handled) =
+            failures_when_failing("b", vec![message("a", None), message("b", None), message("c", None)]).await;
+        assert_eq!(failed, vec!["b"]);
+        assert_eq!(handled, vec!["a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_fifo_queue_keeps_a_failed_group_in_order() {
+        let messages = vec![
+            message("a", Some("g1")),
+            message("b", Some("g1")),
+            message("c", Some("g2")),
+            message("d", Some("g1")),
+        ];
+        let (failed, handled) = failures_when_failing("b", messages).await;
+        assert_eq!(failed, vec!["b", "d"], "d waits behind b");
+        assert_eq!(handled, vec!["a", "b", "c"], "other groups go on");
+    }
 }
