@@ -20,6 +20,7 @@ pub mod envelope;
 pub mod handlers;
 pub mod notify;
 pub mod observability;
+pub mod runtime;
 pub mod schema;
 pub mod store;
 pub mod views;
