@@ -55,9 +55,4 @@ impl Project {
     pub fn events_dir(&self) -> PathBuf {
         self.root.join("events")
     }
-
-    /// A path given on the command line, resolved against the current directory.
-    pub fn existing(&self, path: &Path) -> Result<PathBuf> {
-        if path.exists() { Ok(path.to_path_buf()) } else { Err(CliError::MissingFile(path.to_path_buf())) }
-    }
 }

@@ -1,6 +1,6 @@
 //! What customers are told, and on which channel. Pure: sending is an adapter's job.
 
-use super::{EventCodec, OrderEvent, OrderId};
+use super::{OrderEvent, OrderId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
@@ -53,13 +53,6 @@ pub fn message_for(event: &OrderEvent) -> Option<String> {
         OrderEvent::OrderTimedOut(_) => format!("Order {id} was cancelled: it could not be completed in time."),
         _ => return None,
     })
-}
-
-/// The customer-facing event types (the notification rule routes exactly these).
-pub fn customer_facing(event_type: &str) -> bool {
-    ["OrderRejected", "FraudSuspected", "OutOfStock", "PaymentDeclined", "ShipmentScheduled", "OrderTimedOut"]
-        .contains(&event_type)
-        && OrderEvent::current_version(event_type).is_some()
 }
 
 #[cfg(test)]

@@ -87,7 +87,3 @@ pub fn contracts() -> Vec<Contract> {
         },
     ]
 }
-
-pub fn contract(name: &str) -> Option<Contract> {
-    contracts().into_iter().find(|c| c.name == name)
-}

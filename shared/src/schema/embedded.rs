@@ -14,15 +14,6 @@ type Upcaster = fn(Value) -> Value;
 /// the newer schema reads the older payload as it is.
 const UPCASTERS: &[(&str, u32, Upcaster)] = &[("OrderPlaced", 1, crate::domain::order::upcast_order_placed_v1)];
 
-pub fn committed(name: &str, version: u32) -> Option<&'static str> {
-    COMMITTED.iter().find(|(n, v, _)| *n == name && *v == version).map(|(_, _, schema)| *schema)
-}
-
-/// The committed versions of `name`, oldest first.
-pub fn versions(name: &str) -> Vec<u32> {
-    COMMITTED.iter().filter(|(n, _, _)| *n == name).map(|(_, v, _)| *v).collect()
-}
-
 /// Compiled once per process; a schema that does not compile keeps its error.
 type Validators = HashMap<(&'static str, u32), Result<jsonschema::Validator, String>>;
 

@@ -8,4 +8,4 @@ pub mod embedded;
 pub mod registry;
 
 pub use compat::{Mode, Rule, Violation};
-pub use contracts::{Contract, ContractKind, contract, contracts};
+pub use contracts::{Contract, ContractKind, contracts};
