@@ -2,9 +2,11 @@
 //! dispatches here, and the end-to-end tests reuse [`target`] and [`stack`].
 #![forbid(unsafe_code)]
 
+pub mod api_key;
 pub mod build;
 pub mod commands;
 pub mod deploy;
+pub mod dlq;
 pub mod emulator;
 pub mod error;
 pub mod project;

@@ -40,6 +40,11 @@ enum Command {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Dead-letter queues: list them, show why each message is there, send messages back.
+    Dlq {
+        #[command(subcommand)]
+        action: commands::dlq::Action,
+    },
     /// Set everything up, place a valid and a rejected order, print where each ended.
     Demo,
     /// Run every test: formatting, lints, template lint, schemas, unit, handler and end-to-end tests.
@@ -75,6 +80,7 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
         Command::Schema { dir, action } => commands::schema::run(&action, dir.as_deref()),
         Command::Deploy { build } => commands::deploy::run(&Context::new(cli.global).await?, build).await.map(drop),
         Command::Status => commands::status::run(&Context::new(cli.global).await?).await,
+        Command::Dlq { action } => commands::dlq::run(&Context::new(cli.global).await?, &action).await,
         Command::Invoke { function, payload } => {
             commands::invoke::run(&Context::new(cli.global).await?, &function, &payload).await
         }

@@ -6,11 +6,13 @@
 //! stream's shard nor cause a retry storm.
 
 use crate::deadletter::{DeadLetter, DeadLetters};
+use crate::faults::{self, Fault};
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde::Serialize;
 use std::future::Future;
+use std::sync::OnceLock;
 use thiserror::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -56,13 +58,57 @@ where
             continue;
         }
         let snapshot = to_json(&message);
-        let outcome = handle(message).await;
+        let receives = receive_count(&message);
+        let outcome = match injected_fault(consumer, &message, receives) {
+            Some(outcome) => outcome,
+            None => handle(message).await,
+        };
+        let outcome = give_up_after_last_receive(outcome, receives);
         if !settle(consumer, dead_letters, snapshot, outcome).await {
             response.add_failure(message_id);
             blocked_groups.extend(group);
         }
     }
     response
+}
+
+fn receive_count(message: &SqsMessage) -> u32 {
+    message.attributes.get("ApproximateReceiveCount").and_then(|count| count.parse().ok()).unwrap_or(1)
+}
+
+/// The queue's `maxReceiveCount` (`MAX_RECEIVE_COUNT`), when the function was told it.
+fn max_receive_count() -> Option<u32> {
+    static MAX: OnceLock<Option<u32>> = OnceLock::new();
+    *MAX.get_or_init(|| std::env::var("MAX_RECEIVE_COUNT").ok().and_then(|v| v.trim().parse().ok()))
+}
+
+/// On its last receive a retryable failure is parked with its reason rather than left for
+/// SQS to move to the DLQ without one.
+fn give_up_after_last_receive(outcome: Result<(), RecordError>, receives: u32) -> Result<(), RecordError> {
+    match (outcome, max_receive_count()) {
+        (Err(RecordError::Retryable(reason)), Some(max)) if receives >= max => {
+            Err(RecordError::Poison(format!("gave up after {receives} attempts: {reason}")))
+        }
+        (outcome, _) => outcome,
+    }
+}
+
+/// The outcome a configured fault imposes on this message (see [`crate::faults`]); a
+/// panic or a process exit happens on the first delivery only, so the redelivery succeeds.
+fn injected_fault(consumer: &str, message: &SqsMessage, receives: u32) -> Option<Result<(), RecordError>> {
+    let body: serde_json::Value = serde_json::from_str(message.body.as_deref()?).ok()?;
+    let correlation_id = faults::correlation_id_in(&body)?;
+    match faults::for_consumer(consumer, &correlation_id)? {
+        Fault::Fail => {
+            Some(Err(RecordError::Retryable(format!("injected failure for correlation id {correlation_id}"))))
+        }
+        Fault::Panic if receives == 1 => panic!("injected panic for correlation id {correlation_id}"),
+        Fault::Exit if receives == 1 => {
+            tracing::error!(%correlation_id, "injected process exit");
+            std::process::exit(70)
+        }
+        Fault::Panic | Fault::Exit => None,
+    }
 }
 
 /// Handles stream records in order and stops at the first retryable failure: its

@@ -8,6 +8,8 @@ pub enum ConfigError {
     Missing { name: &'static str, purpose: &'static str },
     #[error("environment variable {name}={value} is not valid: {expected}")]
     Invalid { name: &'static str, value: String, expected: &'static str },
+    #[error("environment variable {name} is not valid: {reason}")]
+    Unparsable { name: &'static str, reason: String },
 }
 
 /// A required variable; `purpose` goes into the error so the fix is obvious.
@@ -42,6 +44,23 @@ pub fn order_view_table() -> Result<String, ConfigError> {
 
 pub fn analytics_table() -> Result<String, ConfigError> {
     required("ANALYTICS_TABLE", "the DynamoDB table of sales and order counts")
+}
+
+pub fn idempotency_table() -> Result<String, ConfigError> {
+    required("IDEMPOTENCY_TABLE", "the DynamoDB table of idempotency records")
+}
+
+pub fn rate_limit_table() -> Result<String, ConfigError> {
+    required("RATE_LIMIT_TABLE", "the DynamoDB table of per-key request counters")
+}
+
+/// `API_KEYS` (`name:sha256hex[:per second],...`) with `RATE_LIMIT_PER_SECOND` as the
+/// default limit. Empty means no caller is accepted, which is refused here as a mistake.
+pub fn api_keys() -> Result<crate::access::ApiKeys, ConfigError> {
+    let default = parsed_or("RATE_LIMIT_PER_SECOND", 50u32, "a whole number of requests per second")?;
+    let text = required("API_KEYS", "the hashed API keys callers present in x-api-key")?;
+    crate::access::ApiKeys::parse(&text, default)
+        .map_err(|e| ConfigError::Unparsable { name: "API_KEYS", reason: e.to_string() })
 }
 
 pub fn notifications_table() -> Result<String, ConfigError> {

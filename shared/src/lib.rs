@@ -5,10 +5,13 @@
 //! - [`store`], [`bus`], [`views`], [`deadletter`]: ports (small traits) with DynamoDB,
 //!   EventBridge and SQS adapters and in-memory fakes.
 //! - [`batch`]: partial batch failure reporting for SQS and DynamoDB Streams.
+//! - [`idempotency`]: side effects run once per key, with the result stored for repeats.
+//! - [`access`]: API keys and per-key rate limits for the HTTP API.
 //! - [`handlers`]: one handler per function; `functions/*/main.rs` only wires them.
 //! - [`observability`], [`config`], [`aws`]: logging, environment, SDK set-up.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod analytics;
 pub mod aws;
 pub mod batch;
@@ -17,7 +20,9 @@ pub mod config;
 pub mod deadletter;
 pub mod domain;
 pub mod envelope;
+pub mod faults;
 pub mod handlers;
+pub mod idempotency;
 pub mod notify;
 pub mod observability;
 pub mod runtime;

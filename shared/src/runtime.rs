@@ -4,7 +4,7 @@ use crate::deadletter::SqsDeadLetters;
 use crate::events::SqsEvent;
 use crate::handlers::saga::{OrderSaga, Step};
 use crate::store::DynamoEventStore;
-use crate::{aws, config, observability};
+use crate::{aws, config, idempotency, observability};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
 
@@ -25,7 +25,8 @@ where
     let saga = OrderSaga::new(store, SqsDeadLetters::new(aws::sqs(&sdk), dlq_url), step);
     let saga = &saga;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(saga.handle(event.payload).await)
+        let deadline = event.context.deadline;
+        Ok::<_, Error>(idempotency::with_deadline(deadline, saga.handle(event.payload)).await)
     }))
     .await
 }

@@ -3,6 +3,7 @@
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde::de::DeserializeOwned;
+use shared::access::{ApiKeys, InMemoryRateLimiter, key_hash};
 use shared::analytics::InMemoryAnalytics;
 use shared::bus::InMemoryBus;
 use shared::deadletter::InMemoryDeadLetters;
@@ -12,6 +13,7 @@ use shared::handlers::api::Api;
 use shared::handlers::outbox_relay::OutboxRelay;
 use shared::handlers::projector::Projector;
 use shared::handlers::validator::{OrderValidator, Validation};
+use shared::idempotency::InMemoryIdempotencyStore;
 use shared::notify::InMemoryNotificationLog;
 use shared::store::{EventStore, InMemoryEventStore};
 use shared::views::{InMemoryOrderViews, OrderViews};
@@ -46,12 +48,7 @@ fn response_json(response: &lambda_http::Response<lambda_http::Body>) -> serde_j
 
 #[tokio::test]
 async fn api_places_a_valid_order_and_answers_202_with_its_id() {
-    let api = Api::new(
-        InMemoryEventStore::default(),
-        InMemoryOrderViews::default(),
-        InMemoryAnalytics::default(),
-        InMemoryNotificationLog::default(),
-    );
+    let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
     let request = lambda_http::request::from_str(&sample_text("aws/apigw-v2-post-order.json")).unwrap();
     let response = api.handle(request).await;
     assert_eq!(response.status(), 202);
@@ -62,12 +59,7 @@ async fn api_places_a_valid_order_and_answers_202_with_its_id() {
 #[tokio::test]
 async fn api_stores_order_placed_with_the_callers_correlation_and_the_request_as_cause() {
     let store = InMemoryEventStore::default();
-    let api = Api::new(
-        store,
-        InMemoryOrderViews::default(),
-        InMemoryAnalytics::default(),
-        InMemoryNotificationLog::default(),
-    );
+    let api = test_api(store, InMemoryOrderViews::default());
     let request = lambda_http::request::from_str(&sample_text("aws/apigw-v2-post-order.json")).unwrap();
     let response = api.handle(request).await;
     let order_id = response_json(&response)["orderId"].as_str().unwrap().to_string();
@@ -82,12 +74,7 @@ async fn api_stores_order_placed_with_the_callers_correlation_and_the_request_as
 
 #[tokio::test]
 async fn api_answers_400_naming_the_bad_field_and_stores_nothing() {
-    let api = Api::new(
-        InMemoryEventStore::default(),
-        InMemoryOrderViews::default(),
-        InMemoryAnalytics::default(),
-        InMemoryNotificationLog::default(),
-    );
+    let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
     let request = lambda_http::request::from_str(&sample_text("aws/apigw-v2-post-order-invalid.json")).unwrap();
     let response = api.handle(request).await;
     assert_eq!(response.status(), 400);
@@ -98,12 +85,7 @@ async fn api_answers_400_naming_the_bad_field_and_stores_nothing() {
 #[tokio::test]
 async fn api_answers_404_for_an_order_it_does_not_know_and_200_once_projected() {
     let views = InMemoryOrderViews::default();
-    let api = Api::new(
-        InMemoryEventStore::default(),
-        views,
-        InMemoryAnalytics::default(),
-        InMemoryNotificationLog::default(),
-    );
+    let api = test_api(InMemoryEventStore::default(), views);
     let request = || lambda_http::request::from_str(&sample_text("aws/apigw-v2-get-order.json")).unwrap();
     assert_eq!(api.handle(request()).await.status(), 404);
 
@@ -117,15 +99,36 @@ async fn api_answers_404_for_an_order_it_does_not_know_and_200_once_projected() 
     assert_eq!(response_json(&response)["status"], "Validated");
 }
 
+type TestApi = Api<
+    InMemoryEventStore,
+    InMemoryOrderViews,
+    InMemoryAnalytics,
+    InMemoryNotificationLog,
+    InMemoryIdempotencyStore,
+    InMemoryRateLimiter,
+>;
+
+/// The key the `events/aws/apigw-v2-*` samples present, allowed 100 requests per second.
+const SAMPLE_API_KEY: &str = "sample-api-key";
+
+fn test_api(store: InMemoryEventStore, views: InMemoryOrderViews) -> TestApi {
+    let keys = format!("samples:{}:100,throttled:{}:2", key_hash(SAMPLE_API_KEY), key_hash("throttled-key"));
+    Api::new(
+        store,
+        views,
+        InMemoryAnalytics::default(),
+        InMemoryNotificationLog::default(),
+        InMemoryIdempotencyStore::default(),
+        InMemoryRateLimiter::default(),
+    )
+    .with_api_keys(ApiKeys::parse(&keys, 10).unwrap())
+}
+
 // The handlers own their ports; these accessors reach the fakes inside for assertions.
-fn api_store(
-    api: &Api<InMemoryEventStore, InMemoryOrderViews, InMemoryAnalytics, InMemoryNotificationLog>,
-) -> &InMemoryEventStore {
+fn api_store(api: &TestApi) -> &InMemoryEventStore {
     api.ports().0
 }
-fn api_views(
-    api: &Api<InMemoryEventStore, InMemoryOrderViews, InMemoryAnalytics, InMemoryNotificationLog>,
-) -> &InMemoryOrderViews {
+fn api_views(api: &TestApi) -> &InMemoryOrderViews {
     api.ports().1
 }
 fn projector_views(
@@ -406,16 +409,9 @@ fn callback_request(body: &str, timestamp: i64, secret: &[u8]) -> lambda_http::R
     lambda_http::request::from_str(&event.to_string()).unwrap()
 }
 
-fn callback_api(
-    events: Vec<EventEnvelope>,
-) -> Api<InMemoryEventStore, InMemoryOrderViews, InMemoryAnalytics, InMemoryNotificationLog> {
-    Api::new(
-        InMemoryEventStore::with_events(events),
-        InMemoryOrderViews::default(),
-        InMemoryAnalytics::default(),
-        InMemoryNotificationLog::default(),
-    )
-    .with_payment_webhook_secret(b"provider-secret".to_vec())
+fn callback_api(events: Vec<EventEnvelope>) -> TestApi {
+    test_api(InMemoryEventStore::with_events(events), InMemoryOrderViews::default())
+        .with_payment_webhook_secret(b"provider-secret".to_vec())
 }
 
 #[tokio::test]
@@ -444,4 +440,68 @@ async fn a_forged_or_stale_payment_callback_gets_401_and_stores_nothing() {
     assert_eq!(stale.status(), 401);
     assert!(response_json(&stale)["error"].as_str().unwrap().contains("timestamp"));
     assert_eq!(api_store(&api).load(&order_stream(), 0).await.unwrap().len(), 4, "nothing stored");
+}
+
+// ------------------------------------------------------------------ access and idempotency
+
+fn post_order_with(headers: &[(&str, &str)]) -> lambda_http::Request {
+    let mut event: serde_json::Value = sample("aws/apigw-v2-post-order.json");
+    for (name, value) in headers {
+        match value {
+            &"" => event["headers"].as_object_mut().unwrap().remove(*name),
+            _ => event["headers"].as_object_mut().unwrap().insert(name.to_string(), serde_json::json!(value)),
+        };
+    }
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+#[tokio::test]
+async fn api_answers_401_without_a_key_and_403_with_an_unknown_one_and_stores_nothing() {
+    let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
+    let missing = api.handle(post_order_with(&[("x-api-key", "")])).await;
+    assert_eq!(missing.status(), 401);
+    assert_eq!(response_json(&missing)["error"], "missing x-api-key header");
+    let forged = api.handle(post_order_with(&[("x-api-key", "guessed-key")])).await;
+    assert_eq!(forged.status(), 403);
+    assert!(api_store(&api).all_events().is_empty());
+}
+
+#[tokio::test]
+async fn api_answers_429_over_the_keys_rate_and_serves_other_keys_meanwhile() {
+    let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(api.handle(post_order_with(&[("x-api-key", "throttled-key")])).await.status().as_u16());
+    }
+    // Two per second: unless the second turned during the loop, exactly two got in.
+    let admitted = statuses.iter().filter(|s| **s == 202).count();
+    assert!((2..=4).contains(&admitted) && statuses.contains(&429), "{statuses:?}");
+    let limited = api.handle(post_order_with(&[("x-api-key", "throttled-key")])).await;
+    if limited.status() == 429 {
+        assert_eq!(limited.headers()["retry-after"], "1");
+    }
+    assert_eq!(api.handle(post_order_with(&[])).await.status(), 202, "the sample key has its own budget");
+}
+
+#[tokio::test]
+async fn api_places_an_order_once_per_idempotency_key() {
+    let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
+    let first = api.handle(post_order_with(&[("idempotency-key", "order-a")])).await;
+    let again = api.handle(post_order_with(&[("idempotency-key", "order-a")])).await;
+    assert_eq!((first.status().as_u16(), again.status().as_u16()), (202, 202));
+    assert_eq!(response_json(&first)["orderId"], response_json(&again)["orderId"]);
+    assert_eq!(api_store(&api).all_events().len(), 1, "one order placed");
+}
+
+#[tokio::test]
+async fn api_answers_422_when_an_idempotency_key_comes_back_with_another_body() {
+    let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
+    api.handle(post_order_with(&[("idempotency-key", "order-a")])).await;
+    let mut event: serde_json::Value = sample("aws/apigw-v2-post-order.json");
+    event["headers"]["idempotency-key"] = serde_json::json!("order-a");
+    event["body"] = serde_json::json!(event["body"].as_str().unwrap().replace("\"quantity\": 2", "\"quantity\": 3"));
+    let response = api.handle(lambda_http::request::from_str(&event.to_string()).unwrap()).await;
+    assert_eq!(response.status(), 422, "{}", response_json(&response));
+    assert_eq!(response_json(&response)["field"], "Idempotency-Key");
+    assert_eq!(api_store(&api).all_events().len(), 1);
 }

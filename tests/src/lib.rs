@@ -37,7 +37,9 @@ impl Harness {
         let clients = Clients::new(target.clone()).await;
         let stack = StackInfo::require(&clients, &stack_name).await.expect("the stack is deployed");
         let api_url = stack.api_url(&target).expect("the stack has an HTTP API");
-        Harness { clients, stack, api_url, http: reqwest::Client::new() }
+        let key = std::env::var("ORDERFLOW_API_KEY").expect("ORDERFLOW_API_KEY is set by `orderflow test`");
+        let http = orderflow::api_key::http_client(&key).expect("a usable API key");
+        Harness { clients, stack, api_url, http }
     }
 
     /// A correlation id unique to one test, to find exactly its events.
@@ -46,9 +48,16 @@ impl Harness {
     }
 
     pub async fn send(&self, method: &str, path: &str, correlation_id: &str, body: Option<String>) -> Answer {
+        self.send_with(method, path, &[("x-correlation-id", correlation_id)], body).await
+    }
+
+    /// Sends a request with these headers (an `x-api-key` here replaces the tests' key).
+    pub async fn send_with(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<String>) -> Answer {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
-        let mut request =
-            self.http.request(method, format!("{}{path}", self.api_url)).header("x-correlation-id", correlation_id);
+        let mut request = self.http.request(method, format!("{}{path}", self.api_url));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(body) = body {
             request = request.header("content-type", "application/json").body(body);
         }
@@ -173,12 +182,18 @@ impl Harness {
         let run_id = replay::new_run_id();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/scenarios").join(name);
         let samples = replay::load_samples(&dir, &run_id).expect("the scenario loads");
-        let target = replay::Target { clients: &self.clients, stack: &self.stack, api_url: self.api_url.clone() };
+        let (api_url, http) = (self.api_url.clone(), self.http.clone());
+        let target = replay::Target { clients: &self.clients, stack: &self.stack, api_url, http };
         let replayed = replay::send_all(&target, samples).await.expect("the scenario is sent");
         let order_ids: Vec<String> = replayed.iter().flat_map(|r| r.order_ids().map(str::to_string)).collect();
-        let views = replay::wait_for_final_states(&self.api_url, &order_ids, extra).await;
+        let views = self.wait_for_final_states(&order_ids, extra).await;
         assert_eq!(views.len(), order_ids.len(), "every order of {name} has a view");
         (run_id, views)
+    }
+
+    /// Polls until every order is final (or the time is up); the last view of each.
+    pub async fn wait_for_final_states(&self, order_ids: &[String], extra: Duration) -> Vec<OrderView> {
+        orderflow::commands::replay::wait_for_final_states(&self.api_url, &self.http, order_ids, extra).await
     }
 
     /// The event types of an order's stream, in version order.

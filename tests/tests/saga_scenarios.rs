@@ -127,9 +127,7 @@ async fn concurrent_orders_for_the_last_units_never_oversell() {
     let answers = futures::future::join_all(placing).await;
     let order_ids: Vec<String> =
         answers.iter().map(|a| a.body["orderId"].as_str().expect("an order id").to_string()).collect();
-    let views =
-        orderflow::commands::replay::wait_for_final_states(&harness.api_url, &order_ids, std::time::Duration::ZERO)
-            .await;
+    let views = harness.wait_for_final_states(&order_ids, std::time::Duration::ZERO).await;
     assert_eq!(views.len(), 12);
     let completed = views.iter().filter(|v| v.status == OrderStatus::Completed).count();
     let cancelled = views.iter().filter(|v| v.status == OrderStatus::Cancelled).count();

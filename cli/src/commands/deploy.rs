@@ -23,22 +23,25 @@ pub async fn run(context: &Context, profile: Profile) -> Result<StackInfo> {
         stack: &context.global.stack,
         template: &template,
         zips: &zips,
-        parameters: parameters(context),
+        parameters: parameters(context)?,
     };
     let stack = deploy(&context.clients, request).await?;
     print_endpoints(context, &stack)?;
     Ok(stack)
 }
 
-/// Template parameters: on an emulator, the endpoint the functions' SDK must call.
-fn parameters(context: &Context) -> BTreeMap<String, String> {
+/// Template parameters: on an emulator, the endpoint the functions' SDK must call; the
+/// hash of the CLI's API key (unless `--parameter ApiKeys=...` names the callers).
+fn parameters(context: &Context) -> Result<BTreeMap<String, String>> {
     let mut parameters = BTreeMap::new();
+    let key = context.api_key()?;
+    parameters.insert("ApiKeys".to_string(), crate::api_key::parameter_entry("cli", &key, None));
     if let Target::Emulator { endpoint, .. } = &context.clients.target {
         let for_functions = context.global.function_endpoint.clone().unwrap_or_else(|| endpoint.clone());
         parameters.insert("EmulatorEndpoint".to_string(), for_functions);
     }
     parameters.extend(context.global.parameters.iter().cloned());
-    parameters
+    Ok(parameters)
 }
 
 pub fn print_endpoints(context: &Context, stack: &StackInfo) -> Result<()> {

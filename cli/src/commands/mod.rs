@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod deploy;
+pub mod dlq;
 pub mod invoke;
 pub mod replay;
 pub mod schema;
@@ -43,6 +44,9 @@ pub struct Global {
     /// `--parameter PaymentWebhookSecret=...` or `--parameter OrderTimeoutSeconds=300`.
     #[arg(long = "parameter", global = true, value_parser = parse_parameter)]
     pub parameters: Vec<(String, String)>,
+    /// The key presented to the HTTP API (default: the checkout's, in .orderflow/api-key).
+    #[arg(long, global = true, env = "ORDERFLOW_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 fn parse_parameter(text: &str) -> std::result::Result<(String, String), String> {
@@ -76,6 +80,14 @@ impl Context {
         let project = Project::locate()?;
         let clients = Clients::new(global.target()).await;
         Ok(Self { project, global, clients })
+    }
+
+    /// The key this CLI presents to the stack's HTTP API.
+    pub fn api_key(&self) -> Result<String> {
+        match &self.global.api_key {
+            Some(key) => Ok(key.clone()),
+            None => crate::api_key::load_or_create(&self.project),
+        }
     }
 
     /// Fails early, with a hint, when the target emulator does not answer.

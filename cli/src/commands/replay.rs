@@ -95,14 +95,16 @@ pub async fn run(context: &Context, path: &Path, wait: bool) -> Result<Vec<Order
     let samples = load_samples(path, &run_id)?;
     context.require_reachable().await?;
     let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
-    let target = Target { clients: &context.clients, stack: &stack, api_url: stack.api_url(&context.clients.target)? };
+    let api_url = stack.api_url(&context.clients.target)?;
+    let http = crate::api_key::http_client(&context.api_key()?)?;
+    let target = Target { clients: &context.clients, stack: &stack, api_url, http };
     println!("replay {run_id} of {}", relative(path).display());
     let replayed = send_all(&target, samples).await?;
     let order_ids: Vec<String> = replayed.iter().flat_map(|r| r.order_ids().map(str::to_string)).collect();
     if !wait || order_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let views = wait_for_final_states(&target.api_url, &order_ids, Duration::ZERO).await;
+    let views = wait_for_final_states(&target.api_url, &target.http, &order_ids, Duration::ZERO).await;
     print_outcomes(&views, order_ids.len());
     Ok(views)
 }
@@ -112,11 +114,13 @@ pub struct Target<'a> {
     pub clients: &'a Clients,
     pub stack: &'a StackInfo,
     pub api_url: String,
+    /// Presents the API key.
+    pub http: reqwest::Client,
 }
 
 /// Sends every sample in order and prints one line per file.
 pub async fn send_all(target: &Target<'_>, samples: Vec<(PathBuf, Sample)>) -> Result<Vec<Replayed>> {
-    let http = reqwest::Client::new();
+    let http = target.http.clone();
     let mut replayed = Vec::new();
     for (file, sample) in samples {
         let answers = match &sample {
@@ -238,7 +242,26 @@ fn numbered(request: &ApiRequest, seq: usize) -> Result<ApiRequest> {
     Ok(request)
 }
 
+/// Sends one request; over the key's rate limit (429) it waits and sends it again.
 async fn send_api(api_url: &str, http: &reqwest::Client, request: &ApiRequest) -> Result<Answer> {
+    for _ in 0..RATE_LIMITED_RETRIES {
+        let answer = send_api_once(api_url, http, request).await?;
+        if answer.status != 429 {
+            return Ok(answer);
+        }
+        tokio::time::sleep(Duration::from_millis(500 + rand_jitter_ms())).await;
+    }
+    send_api_once(api_url, http, request).await
+}
+
+/// How often a rate-limited request is sent again before its 429 is reported.
+const RATE_LIMITED_RETRIES: u32 = 20;
+
+fn rand_jitter_ms() -> u64 {
+    u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * 2
+}
+
+async fn send_api_once(api_url: &str, http: &reqwest::Client, request: &ApiRequest) -> Result<Answer> {
     let url = format!("{api_url}{}", request.path);
     let method = reqwest::Method::from_bytes(request.method.to_uppercase().as_bytes())
         .map_err(|_| CliError::Usage(format!("`{}` is not an HTTP method", request.method)))?;
@@ -287,8 +310,12 @@ async fn send_bus(target: &Target<'_>, event: &BusEvent) -> Result<Answer> {
 
 /// Polls the read model until every order is final or the time is up (60 s plus a little
 /// per order, plus `extra`); returns the last view of each order found.
-pub async fn wait_for_final_states(api_url: &str, order_ids: &[String], extra: Duration) -> Vec<OrderView> {
-    let http = reqwest::Client::new();
+pub async fn wait_for_final_states(
+    api_url: &str,
+    http: &reqwest::Client,
+    order_ids: &[String],
+    extra: Duration,
+) -> Vec<OrderView> {
     let deadline =
         Instant::now() + extra + Duration::from_secs(60) + Duration::from_millis(100) * order_ids.len() as u32;
     let progress = (order_ids.len() > QUIET_ABOVE).then(|| progress_bar(order_ids.len() as u64, "settling"));

@@ -38,7 +38,7 @@ pub async fn run(context: &Context) -> Result<()> {
     Ok(())
 }
 
-async fn queue_depth(context: &Context, url: &str) -> Result<(u64, u64)> {
+pub async fn queue_depth(context: &Context, url: &str) -> Result<(u64, u64)> {
     let output = context
         .clients
         .sqs()

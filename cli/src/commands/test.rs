@@ -15,6 +15,10 @@ use tokio::process::Command;
 
 /// The order timeout the test stack is deployed with (the e2e timeout test waits for it).
 pub const TEST_ORDER_TIMEOUT_SECONDS: u32 = 60;
+/// The tests' own key: high enough that bursts are limited by the emulator, not by us.
+pub const TEST_RATE_LIMIT_PER_SECOND: u32 = 2_000;
+/// A second key with a low limit, for the rate-limit test (F8).
+pub const THROTTLED_RATE_LIMIT_PER_SECOND: u32 = 5;
 
 pub async fn run(global: Global) -> Result<()> {
     let project = Project::locate()?;
@@ -72,8 +76,20 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         crate::webhook_receiver::start(&project.state_dir().join("test-webhooks.jsonl"), secret.clone()).await?;
     let template = std::fs::read_to_string(project.template()).map_err(|e| CliError::io(project.template(), e))?;
     // A timeout long enough for the burst test's orders, short enough to test timeouts.
+    let (api_key, throttled_key) =
+        (format!("ofk_{}", super::replay::new_run_id()), format!("ofk_{}", super::replay::new_run_id()));
+    let api_keys = [
+        crate::api_key::parameter_entry("tests", &api_key, Some(TEST_RATE_LIMIT_PER_SECOND)),
+        crate::api_key::parameter_entry("throttled", &throttled_key, Some(THROTTLED_RATE_LIMIT_PER_SECOND)),
+    ]
+    .join(",");
     let parameters = BTreeMap::from([
         ("EmulatorEndpoint".to_string(), endpoint.clone()),
+        ("ApiKeys".to_string(), api_keys),
+        // The fault matrix runs on this stack: faults hit only orders carrying a marker.
+        ("FaultInjection".to_string(), "on".to_string()),
+        // Failed and crashed batches come back sooner, so the fault tests finish sooner.
+        ("QueueVisibilityTimeout".to_string(), "30".to_string()),
         ("OrderTimeoutSeconds".to_string(), TEST_ORDER_TIMEOUT_SECONDS.to_string()),
         ("WebhookUrl".to_string(), receiver.url.clone()),
         ("WebhookSecret".to_string(), secret),
@@ -82,11 +98,15 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
     deploy(&clients, DeployRequest { stack: &global.stack, template: &template, zips: &zips, parameters }).await?;
 
     let webhook_log = receiver.log.display().to_string();
+    let throttled_rate = THROTTLED_RATE_LIMIT_PER_SECOND.to_string();
     let env = [
         ("ORDERFLOW_ENDPOINT", endpoint.as_str()),
         ("ORDERFLOW_STACK", global.stack.as_str()),
         ("ORDERFLOW_WEBHOOK_LOG", webhook_log.as_str()),
         ("ORDERFLOW_PAYMENT_WEBHOOK_SECRET", payment_secret.as_str()),
+        ("ORDERFLOW_API_KEY", api_key.as_str()),
+        ("ORDERFLOW_THROTTLED_API_KEY", throttled_key.as_str()),
+        ("ORDERFLOW_THROTTLED_RATE", &throttled_rate),
     ];
     step(
         project,

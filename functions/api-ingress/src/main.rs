@@ -1,7 +1,10 @@
 //! `api-ingress`: the HTTP API (commands and queries). Logic: `shared::handlers::api`.
 #![recursion_limit = "256"]
+use lambda_http::RequestExt;
+use shared::access::DynamoRateLimiter;
 use shared::analytics::DynamoAnalytics;
 use shared::handlers::api::Api;
+use shared::idempotency::{self, DynamoIdempotencyStore};
 use shared::notify::DynamoNotificationLog;
 use shared::store::DynamoEventStore;
 use shared::views::DynamoOrderViews;
@@ -14,18 +17,24 @@ async fn main() -> Result<(), lambda_http::Error> {
     let (store_table, view_table, analytics_table) =
         (config::event_store_table()?, config::order_view_table()?, config::analytics_table()?);
     let (notifications_table, payment_secret) = (config::notifications_table()?, config::payment_webhook_secret()?);
+    let (idempotency_table, rate_limit_table, api_keys) =
+        (config::idempotency_table()?, config::rate_limit_table()?, config::api_keys()?);
     let sdk = aws::sdk_config().await;
     let dynamodb = aws::dynamodb(&sdk);
     let api = Api::new(
         DynamoEventStore::new(dynamodb.clone(), store_table),
         DynamoOrderViews::new(dynamodb.clone(), view_table),
         DynamoAnalytics::new(dynamodb.clone(), analytics_table),
-        DynamoNotificationLog::new(dynamodb, notifications_table),
+        DynamoNotificationLog::new(dynamodb.clone(), notifications_table),
+        DynamoIdempotencyStore::new(dynamodb.clone(), idempotency_table),
+        DynamoRateLimiter::new(dynamodb, rate_limit_table),
     )
+    .with_api_keys(api_keys)
     .with_payment_webhook_secret(payment_secret.into_bytes());
     let api = &api;
-    lambda_http::run(lambda_http::service_fn(
-        move |request| async move { Ok::<_, Infallible>(api.handle(request).await) },
-    ))
+    lambda_http::run(lambda_http::service_fn(move |request: lambda_http::Request| async move {
+        let deadline = request.lambda_context_ref().map_or(0, |context| context.deadline);
+        Ok::<_, Infallible>(idempotency::with_deadline(deadline, api.handle(request)).await)
+    }))
     .await
 }

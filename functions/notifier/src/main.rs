@@ -4,6 +4,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use shared::deadletter::SqsDeadLetters;
 use shared::events::SqsEvent;
 use shared::handlers::notifier::Notifier;
+use shared::idempotency::{self, DynamoIdempotencyStore};
 use shared::notify::DynamoNotificationLog;
 use shared::notify::webhook::WebhookSender;
 use shared::{aws, config, observability};
@@ -13,16 +14,19 @@ async fn main() -> Result<(), Error> {
     observability::init_logging();
     let (table, dlq_url, webhook) =
         (config::notifications_table()?, config::dead_letter_queue_url()?, config::webhook()?);
+    let idempotency_table = config::idempotency_table()?;
     let sdk = aws::sdk_config().await;
     let webhook = webhook.map(|(url, secret)| WebhookSender::new(url, secret.into_bytes()));
     let notifier = Notifier::new(
         DynamoNotificationLog::new(aws::dynamodb(&sdk), table),
         SqsDeadLetters::new(aws::sqs(&sdk), dlq_url),
+        DynamoIdempotencyStore::new(aws::dynamodb(&sdk), idempotency_table),
         webhook,
     );
     let notifier = &notifier;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(notifier.handle(event.payload).await)
+        let deadline = event.context.deadline;
+        Ok::<_, Error>(idempotency::with_deadline(deadline, notifier.handle(event.payload)).await)
     }))
     .await
 }

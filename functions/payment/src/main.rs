@@ -1,8 +1,13 @@
 //! `payment`: StockReserved → PaymentAuthorized / PaymentDeclined (simulated provider). Logic: `shared::handlers::steps`.
 #![recursion_limit = "256"]
 use shared::handlers::steps::Payment;
+use shared::idempotency::DynamoIdempotencyStore;
+use shared::{aws, config};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::runtime::run_saga_step(|_, _| Ok(Payment)).await
+    shared::runtime::run_saga_step(|sdk, _| {
+        Ok(Payment { idempotency: DynamoIdempotencyStore::new(aws::dynamodb(sdk), config::idempotency_table()?) })
+    })
+    .await
 }

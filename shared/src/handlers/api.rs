@@ -5,12 +5,14 @@
 //!   outbox relay publishes the stored event.
 //! - `GET /orders/{orderId}`: the order's read model, 404 when unknown.
 
+use crate::access::{API_KEY_HEADER, ApiKeys, RateLimiter};
 use crate::analytics::AnalyticsStore;
 use crate::domain::OrderEvent;
 use crate::domain::inventory::{StockAdded, sku_stream};
 use crate::domain::saga::PaymentCallback;
 use crate::domain::{EventCodec, InvalidCommand, InventoryEvent, Order, OrderId, PlaceOrder, Shelf};
 use crate::envelope::{Causality, CausationId, CorrelationId};
+use crate::idempotency::{IdempotencyError, IdempotencyStore, Idempotent, run_once};
 use crate::notify::NotificationLog;
 use crate::notify::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
 use crate::store::{EventStore, StoreError};
@@ -19,17 +21,23 @@ use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
+use std::future::Future;
 use tracing::Instrument;
 
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// The largest body accepted, as for an SQS message or an EventBridge event.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-pub struct Api<S, V, A, N> {
+pub struct Api<S, V, A, N, I, R> {
     store: S,
     views: V,
     analytics: A,
     notifications: N,
+    /// Commands sent with an `Idempotency-Key` take effect once.
+    idempotency: I,
+    limiter: R,
+    keys: ApiKeys,
     /// The secret the payment provider signs its callbacks with.
     payment_webhook_secret: Vec<u8>,
 }
@@ -37,14 +45,28 @@ pub struct Api<S, V, A, N> {
 /// How far a signed callback's timestamp may be from now, in seconds.
 pub const WEBHOOK_TOLERANCE_SECONDS: i64 = 300;
 
-impl<S: EventStore, V: OrderViews, A: AnalyticsStore, N: NotificationLog> Api<S, V, A, N> {
+impl<S, V, A, N, I, R> Api<S, V, A, N, I, R>
+where
+    S: EventStore,
+    V: OrderViews,
+    A: AnalyticsStore,
+    N: NotificationLog,
+    I: IdempotencyStore,
+    R: RateLimiter,
+{
     /// The ports it was built with (tests inspect the fakes).
     pub fn ports(&self) -> (&S, &V) {
         (&self.store, &self.views)
     }
 
-    pub fn new(store: S, views: V, analytics: A, notifications: N) -> Self {
-        Self { store, views, analytics, notifications, payment_webhook_secret: Vec::new() }
+    pub fn new(store: S, views: V, analytics: A, notifications: N, idempotency: I, limiter: R) -> Self {
+        let keys = ApiKeys::default();
+        Self { store, views, analytics, notifications, idempotency, limiter, keys, payment_webhook_secret: Vec::new() }
+    }
+
+    /// The callers it accepts (none without keys).
+    pub fn with_api_keys(self, keys: ApiKeys) -> Self {
+        Self { keys, ..self }
     }
 
     /// Accepts payment callbacks signed with `secret` (none are accepted without one).
@@ -62,8 +84,16 @@ impl<S: EventStore, V: OrderViews, A: AnalyticsStore, N: NotificationLog> Api<S,
 
     async fn route(&self, request: Request, correlation_id: &CorrelationId) -> Response<Body> {
         let route = route_key(&request);
+        // The provider's callback proves itself with its HMAC signature instead of a key.
+        let caller = match route.as_str() {
+            "POST /webhooks/payments" => String::new(),
+            _ => match self.admit(&request, &route).await {
+                Ok(caller) => caller,
+                Err(refusal) => return refusal,
+            },
+        };
         match route.as_str() {
-            "POST /orders" => self.place_order(&request, correlation_id).await,
+            "POST /orders" => self.place_order(&request, &caller, correlation_id).await,
             "GET /orders/{orderId}" => self.get_order(&path_parameter(&request, "orderId")).await,
             "GET /customers/{customerId}/orders" => self.customer_orders(&path_parameter(&request, "customerId")).await,
             "POST /inventory/{sku}/stock" | "GET /inventory/{sku}" if !is_sku(&path_parameter(&request, "sku")) => {
@@ -71,7 +101,7 @@ impl<S: EventStore, V: OrderViews, A: AnalyticsStore, N: NotificationLog> Api<S,
                 json_response(StatusCode::BAD_REQUEST, json!({ "error": error, "field": "sku" }))
             }
             "POST /inventory/{sku}/stock" => {
-                self.add_stock(&request, &path_parameter(&request, "sku"), correlation_id).await
+                self.add_stock(&request, &caller, &path_parameter(&request, "sku"), correlation_id).await
             }
             "GET /inventory/{sku}" => self.get_stock(&path_parameter(&request, "sku")).await,
             "GET /orders/{orderId}/notifications" => {
@@ -87,7 +117,68 @@ impl<S: EventStore, V: OrderViews, A: AnalyticsStore, N: NotificationLog> Api<S,
         }
     }
 
-    async fn place_order(&self, request: &Request, correlation_id: &CorrelationId) -> Response<Body> {
+    /// Answers 401 without a key, 403 with an unknown one, 429 over the key's rate; else
+    /// the caller's name. Every refusal is logged with the route and source address.
+    async fn admit(&self, request: &Request, route: &str) -> Result<String, Response<Body>> {
+        let source = source_ip_of(request);
+        let refuse = |status: StatusCode, reason: &str| {
+            tracing::warn!(%route, %source, %reason, status = status.as_u16(), "request refused");
+            json_response(status, json!({ "error": reason }))
+        };
+        let Some(presented) = request.headers().get(API_KEY_HEADER).and_then(|v| v.to_str().ok()) else {
+            return Err(refuse(StatusCode::UNAUTHORIZED, "missing x-api-key header"));
+        };
+        let Some(key) = self.keys.find(presented) else {
+            return Err(refuse(StatusCode::FORBIDDEN, "the x-api-key is not a valid API key"));
+        };
+        match self.limiter.admit(&key.name, key.per_second).await {
+            Ok(true) => Ok(key.name.clone()),
+            Ok(false) => {
+                let reason = format!("rate limit of {} requests per second exceeded; retry later", key.per_second);
+                Err(with_header(refuse(StatusCode::TOO_MANY_REQUESTS, &reason), "retry-after", "1"))
+            }
+            Err(error) => Err(unavailable("the rate limit could not be checked", &error)),
+        }
+    }
+
+    /// Runs a command's `effect` once per `Idempotency-Key` (when the caller sent one): a
+    /// repeat with the same body gets the first answer, with another body 422.
+    async fn at_most_once<T, F, Fut>(&self, request: &Request, caller: &str, effect: F) -> Result<T, Response<Body>>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, Response<Body>>>,
+    {
+        let Some(header) = request.headers().get(IDEMPOTENCY_KEY_HEADER) else {
+            return effect().await;
+        };
+        let key = match header.to_str() {
+            Ok(key) if !key.is_empty() && key.len() <= 128 => key,
+            _ => {
+                let error = "Idempotency-Key: must be 1 to 128 visible ASCII characters";
+                return Err(json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({ "error": error, "field": "Idempotency-Key" }),
+                ));
+            }
+        };
+        let payload = (request.raw_http_path(), String::from_utf8_lossy(request.body().as_ref()));
+        let scoped = format!("api#{caller}#{key}");
+        run_once(&self.idempotency, &scoped, &payload, effect).await.map_err(|refused| match refused {
+            Idempotent::Failed(response) => response,
+            Idempotent::Refused(IdempotencyError::PayloadMismatch { .. }) => json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({ "error": format!("Idempotency-Key {key} was used with another request"), "field": "Idempotency-Key" }),
+            ),
+            Idempotent::Refused(IdempotencyError::InProgress { .. }) => json_response(
+                StatusCode::CONFLICT,
+                json!({ "error": format!("a request with Idempotency-Key {key} is in progress; retry later") }),
+            ),
+            Idempotent::Refused(other) => unavailable("the idempotency record could not be read", &other),
+        })
+    }
+
+    async fn place_order(&self, request: &Request, caller: &str, correlation_id: &CorrelationId) -> Response<Body> {
         let body = request.body().as_ref();
         if body.len() > MAX_BODY_BYTES {
             let error = format!("body is {} bytes; at most {MAX_BODY_BYTES} are accepted", body.len());
@@ -97,21 +188,23 @@ impl<S: EventStore, V: OrderViews, A: AnalyticsStore, N: NotificationLog> Api<S,
             Ok(command) => command,
             Err(invalid) => return bad_request(&invalid),
         };
-        let order_id = OrderId::generate();
         let causality = Causality { correlation_id: correlation_id.clone(), causation_id: request_id_of(request) };
+        let placed = self.at_most_once(request, caller, || self.append_new_order(command, causality)).await;
+        match placed {
+            Ok(order_id) => json_response(StatusCode::ACCEPTED, json!({ "orderId": order_id, "status": "Placed" })),
+            Err(refusal) => refusal,
+        }
+    }
+
+    async fn append_new_order(&self, command: PlaceOrder, causality: Causality) -> Result<OrderId, Response<Body>> {
+        let order_id = OrderId::generate();
         let placed = Order::place(order_id, command).into_new_event(causality, chrono::Utc::now());
         match self.store.append(&order_id.stream_id(), 0, vec![placed]).await {
             Ok(_) => {
                 tracing::info!(%order_id, "order placed");
-                json_response(StatusCode::ACCEPTED, json!({ "orderId": order_id, "status": "Placed" }))
+                Ok(order_id)
             }
-            Err(error) => {
-                tracing::error!(%error, "could not store the order");
-                json_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    json!({ "error": "the order could not be stored; retry later" }),
-                )
-            }
+            Err(error) => Err(unavailable("the order could not be stored", &error)),
         }
     }
 
@@ -229,7 +322,13 @@ impl<S: EventStore, V: OrderViews, A: AnalyticsStore, N: NotificationLog> Api<S,
         }
     }
 
-    async fn add_stock(&self, request: &Request, sku: &str, correlation_id: &CorrelationId) -> Response<Body> {
+    async fn add_stock(
+        &self,
+        request: &Request,
+        caller: &str,
+        sku: &str,
+        correlation_id: &CorrelationId,
+    ) -> Response<Body> {
         let quantity = match serde_json::from_slice::<AddStock>(request.body().as_ref()) {
             Ok(AddStock { quantity }) if quantity > 0 => quantity,
             Ok(_) => {
@@ -247,19 +346,32 @@ impl<S: EventStore, V: OrderViews, A: AnalyticsStore, N: NotificationLog> Api<S,
         };
         let causality = Causality { correlation_id: correlation_id.clone(), causation_id: request_id_of(request) };
         let added = InventoryEvent::StockAdded(StockAdded { sku: sku.to_string(), quantity });
+        match self.at_most_once(request, caller, || self.append_to_shelf(sku, added, causality)).await {
+            Ok(()) => self.get_stock(sku).await,
+            Err(refusal) => refusal,
+        }
+    }
+
+    async fn append_to_shelf(
+        &self,
+        sku: &str,
+        added: InventoryEvent,
+        causality: Causality,
+    ) -> Result<(), Response<Body>> {
         for _ in 0..3 {
             let version = match self.store.load(&sku_stream(sku), 0).await {
                 Ok(history) => history.last().map_or(0, |e| e.version),
-                Err(error) => return unavailable("the stock could not be read", &error),
+                Err(error) => return Err(unavailable("the stock could not be read", &error)),
             };
             let event = added.clone().into_new_event(causality.clone(), chrono::Utc::now());
             match self.store.append(&sku_stream(sku), version, vec![event]).await {
-                Ok(_) => return self.get_stock(sku).await,
+                Ok(_) => return Ok(()),
                 Err(StoreError::Conflict { .. }) => continue,
-                Err(error) => return unavailable("the stock could not be stored", &error),
+                Err(error) => return Err(unavailable("the stock could not be stored", &error)),
             }
         }
-        json_response(StatusCode::CONFLICT, json!({ "error": format!("stock of {sku} kept changing; retry") }))
+        let error = format!("stock of {sku} kept changing; retry");
+        Err(json_response(StatusCode::CONFLICT, json!({ "error": error })))
     }
 
     async fn get_stock(&self, sku: &str) -> Response<Body> {
@@ -327,6 +439,13 @@ fn correlation_id_of(request: &Request) -> CorrelationId {
         })
         .map(CorrelationId::new)
         .unwrap_or_else(CorrelationId::generate)
+}
+
+fn source_ip_of(request: &Request) -> String {
+    match request.request_context() {
+        RequestContext::ApiGatewayV2(context) => context.http.source_ip.unwrap_or_default(),
+        _ => String::new(),
+    }
 }
 
 /// The API request that caused the first event of an order.

@@ -4,10 +4,12 @@
 //! once, so a redelivered event tells the customer nothing twice.
 
 use super::saga::{envelope_in, order_id_of};
+use super::steps::record_error;
 use crate::batch::{RecordError, process_sqs_batch};
 use crate::deadletter::DeadLetters;
 use crate::domain::notifications::{Channel, Notification, message_for};
 use crate::domain::{EventCodec, OrderEvent};
+use crate::idempotency::{IdempotencyStore, run_once};
 use crate::notify::NotificationLog;
 use crate::notify::webhook::WebhookSender;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -15,17 +17,19 @@ use tracing::Instrument;
 
 pub const CONSUMER: &str = "notifier";
 
-pub struct Notifier<L, D> {
+pub struct Notifier<L, D, I> {
     log: L,
     dead_letters: D,
+    /// Each (channel, event) is sent once, whatever the redeliveries.
+    idempotency: I,
     /// `None` when no webhook URL is configured: webhook notifications then fail (and
     /// reach the channel's DLQ) rather than vanish.
     webhook: Option<WebhookSender>,
 }
 
-impl<L: NotificationLog, D: DeadLetters> Notifier<L, D> {
-    pub fn new(log: L, dead_letters: D, webhook: Option<WebhookSender>) -> Self {
-        Self { log, dead_letters, webhook }
+impl<L: NotificationLog, D: DeadLetters, I: IdempotencyStore> Notifier<L, D, I> {
+    pub fn new(log: L, dead_letters: D, idempotency: I, webhook: Option<WebhookSender>) -> Self {
+        Self { log, dead_letters, idempotency, webhook }
     }
 
     /// The ports it was built with (tests inspect the fakes).
@@ -49,12 +53,20 @@ impl<L: NotificationLog, D: DeadLetters> Notifier<L, D> {
         let Some(message) = message_for(&event) else {
             return Err(RecordError::Poison(format!("{} is not customer-facing", envelope.event_type)));
         };
-        let already = self.log.for_order(order_id).await.map_err(|e| RecordError::Retryable(e.to_string()))?;
         let event_id = envelope.event_id.to_string();
-        if already.iter().any(|n| n.channel == channel && n.event_id == event_id) {
-            tracing::info!(?channel, "already notified");
-            return Ok(());
-        }
+        let key = format!("notify#{channel:?}#{event_id}");
+        let send = || self.send(channel, envelope, order_id, message);
+        run_once(&self.idempotency, &key, &(channel, &event_id), send).await.map_err(record_error)
+    }
+
+    /// Delivers the message on its channel and records the notification.
+    async fn send(
+        &self,
+        channel: Channel,
+        envelope: &crate::envelope::EventEnvelope,
+        order_id: crate::domain::OrderId,
+        message: String,
+    ) -> Result<(), RecordError> {
         let delivery = match channel {
             Channel::Email | Channel::Sms => "simulated provider".to_string(),
             Channel::Webhook => self.post_webhook(envelope, &message).await?,
@@ -62,7 +74,7 @@ impl<L: NotificationLog, D: DeadLetters> Notifier<L, D> {
         let notification = Notification {
             order_id,
             channel,
-            event_id,
+            event_id: envelope.event_id.to_string(),
             event_type: envelope.event_type.clone(),
             message,
             sent_at: chrono::Utc::now(),

@@ -11,6 +11,7 @@ use crate::batch::{park_poison, stream_checkpoint, to_json};
 use crate::bus::{EventBus, MAX_EVENTS_PER_PUBLISH};
 use crate::deadletter::DeadLetters;
 use crate::envelope::EventEnvelope;
+use crate::faults;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use std::time::Duration;
@@ -58,7 +59,13 @@ impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
         for record in event.records.into_iter().filter(is_insert) {
             let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
             match envelope_of(&record).and_then(conforming) {
-                Ok(envelope) => pending.push(Pending { sequence_number, envelope }),
+                Ok(envelope) => {
+                    if faults::duplicates(envelope.correlation_id.as_str()) {
+                        let copy = Pending { sequence_number: sequence_number.clone(), envelope: envelope.clone() };
+                        pending.push(copy);
+                    }
+                    pending.push(Pending { sequence_number, envelope });
+                }
                 Err(poison) => {
                     // Publish what came before, then park: stream order is kept.
                     if let Some(checkpoint) = self.publish_all(std::mem::take(&mut pending)).await {

@@ -6,6 +6,7 @@ use crate::domain::inventory::sku_stream;
 use crate::domain::saga::{OutOfStock, StockReleased, StockReserved};
 use crate::domain::{EventCodec, FraudPolicy, InventoryEvent, Order, OrderEvent, OrderStatus, ReservedLine, Shelf};
 use crate::envelope::{Causality, EventEnvelope};
+use crate::idempotency::{IdempotencyError, IdempotencyStore, Idempotent, run_once};
 use crate::store::{EventStore, StoreError};
 use crate::views::OrderViews;
 
@@ -36,15 +37,40 @@ impl<V: OrderViews> Step for FraudScreening<V> {
 }
 
 /// `payment`: `StockReserved` → `PaymentAuthorized` or `PaymentDeclined` (simulated provider).
-pub struct Payment;
+///
+/// Each call to the provider (a charge, a void) runs once per order under an idempotency
+/// key: a trigger redelivered after the provider answered but before the outcome was
+/// appended gets the stored answer, and the customer is not charged twice.
+pub struct Payment<I> {
+    pub idempotency: I,
+}
 
-impl Step for Payment {
+impl<I: IdempotencyStore> Step for Payment<I> {
     const CONSUMER: &'static str = "payment";
     const TRIGGERS: &'static [&'static str] = &["StockReserved", "OrderTimedOut"];
 
     /// Charges a reserved order; voids the authorization of one that timed out.
     async fn decide(&self, order: &Order, _trigger: &EventEnvelope) -> Result<Option<OrderEvent>, RecordError> {
-        Ok(order.pay().or_else(|| order.void_payment()))
+        let (operation, answer) = match (order.pay(), order.void_payment()) {
+            (Some(charge), _) => ("charge", charge),
+            (None, Some(void)) => ("void", void),
+            (None, None) => return Ok(None),
+        };
+        let key = format!("payment#{operation}#{}", order.id);
+        let request = serde_json::json!({ "orderId": order.id, "total": order.total });
+        let provider = || async move { Ok::<_, RecordError>(answer) };
+        run_once(&self.idempotency, &key, &request, provider).await.map(Some).map_err(record_error)
+    }
+}
+
+/// A refused or failed idempotent effect as a batch record's outcome.
+pub(crate) fn record_error(error: Idempotent<RecordError>) -> RecordError {
+    match error {
+        Idempotent::Failed(error) => error,
+        Idempotent::Refused(refused @ (IdempotencyError::InProgress { .. } | IdempotencyError::Store(_))) => {
+            RecordError::Retryable(refused.to_string())
+        }
+        Idempotent::Refused(refused) => RecordError::Poison(refused.to_string()),
     }
 }
 
