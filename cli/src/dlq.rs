@@ -76,6 +76,13 @@ pub struct Letter {
     body: String,
 }
 
+impl Letter {
+    /// Whether the message, as received, contains `marker` (an id, a correlation id, …).
+    pub fn mentions(&self, marker: &str) -> bool {
+        self.body.contains(marker)
+    }
+}
+
 /// Every message of the DLQ (up to [`MAX_MESSAGES`]), left in place.
 pub async fn show(clients: &Clients, dlq: &Dlq) -> Result<Vec<Letter>> {
     receive_all(clients, dlq, PEEK_SECONDS).await

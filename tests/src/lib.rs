@@ -196,6 +196,95 @@ impl Harness {
         orderflow::commands::replay::wait_for_final_states(&self.api_url, &self.http, order_ids, extra).await
     }
 
+    /// Replays a scenario under a run id of the caller's choosing (to replay it twice).
+    pub async fn replay_scenario_as(&self, name: &str, run_id: &str) -> Vec<String> {
+        use orderflow::commands::replay;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/scenarios").join(name);
+        let samples = replay::load_samples(&dir, run_id).expect("the scenario loads");
+        let (api_url, http) = (self.api_url.clone(), self.http.clone());
+        let target = replay::Target { clients: &self.clients, stack: &self.stack, api_url, http };
+        let replayed = replay::send_all(&target, samples).await.expect("the scenario is sent");
+        replayed.iter().flat_map(|r| r.order_ids().map(str::to_string)).collect()
+    }
+
+    /// The versions of a stream, in order (any stream: `order-…`, `sku-…`).
+    pub async fn versions_of(&self, stream_id: &str) -> Vec<u64> {
+        let table = self.stack.output("EventStoreTableName").expect("event store output");
+        let items: Vec<_> = self
+            .clients
+            .dynamodb()
+            .query()
+            .table_name(table)
+            .key_condition_expression("streamId = :s")
+            .expression_attribute_values(":s", AttributeValue::S(stream_id.to_string()))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .expect("query the event store");
+        items.iter().filter_map(|item| item.get("version")?.as_n().ok()?.parse().ok()).collect()
+    }
+
+    /// Every event of the store, grouped by stream, each stream in version order.
+    pub async fn all_streams(&self) -> std::collections::BTreeMap<String, Vec<EventEnvelope>> {
+        let table = self.stack.output("EventStoreTableName").expect("event store output");
+        let items: Vec<_> = self
+            .clients
+            .dynamodb()
+            .scan()
+            .table_name(table)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .expect("scan the event store");
+        let mut streams: std::collections::BTreeMap<String, Vec<EventEnvelope>> = Default::default();
+        for item in items {
+            if let Ok(event) = serde_dynamo::from_item::<_, EventEnvelope>(item) {
+                streams.entry(event.stream_id.as_str().to_string()).or_default().push(event);
+            }
+        }
+        streams.values_mut().for_each(|events| events.sort_by_key(|e| e.version));
+        streams
+    }
+
+    /// Sends a raw message to one of the stack's queues (by output name, e.g. `PaymentQueueUrl`).
+    pub async fn send_to_queue(&self, queue_output: &str, body: &str) {
+        let url = self.stack.output(queue_output).expect("queue output");
+        let mut request = self.clients.sqs().send_message().queue_url(url).message_body(body);
+        if url.ends_with(".fifo") {
+            let id = uuid::Uuid::new_v4().to_string();
+            request = request.message_group_id("e2e").message_deduplication_id(id);
+        }
+        request.send().await.expect("SendMessage");
+    }
+
+    /// Waits (up to `timeout`) for a message mentioning `marker` in the DLQ named by
+    /// `queue` (as `orderflow dlq show` takes it), and returns it explained; left in place.
+    pub async fn wait_for_letter(&self, queue: &str, marker: &str, timeout: Duration) -> orderflow::dlq::Letter {
+        let dlq = orderflow::dlq::find(&self.stack, queue).expect("the DLQ exists");
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let letters = orderflow::dlq::show(&self.clients, &dlq).await.expect("the DLQ can be read");
+            if let Some(letter) = letters.into_iter().find(|l| l.mentions(marker)) {
+                return letter;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        panic!("no message mentioning {marker} in {} within {timeout:?}", dlq.name);
+    }
+
+    /// Lines of the emulator's log (functions' logs included) containing every one of
+    /// `needles`; `None` when the tests run on an emulator they did not start.
+    pub fn log_lines_with(&self, needles: &[&str]) -> Option<usize> {
+        let path = std::env::var("ORDERFLOW_EMULATOR_LOG").ok().filter(|p| !p.is_empty())?;
+        let text = std::fs::read_to_string(path).ok()?;
+        Some(text.lines().filter(|line| needles.iter().all(|n| line.contains(n))).count())
+    }
+
     /// The event types of an order's stream, in version order.
     pub async fn stream_of(&self, order_id: &str) -> Vec<String> {
         let table = self.stack.output("EventStoreTableName").expect("event store output");

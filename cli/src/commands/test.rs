@@ -99,6 +99,7 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
 
     let webhook_log = receiver.log.display().to_string();
     let throttled_rate = THROTTLED_RATE_LIMIT_PER_SECOND.to_string();
+    let emulator_log = emulator.map(|StopOnDrop(e)| e.log_file().display().to_string()).unwrap_or_default();
     let env = [
         ("ORDERFLOW_ENDPOINT", endpoint.as_str()),
         ("ORDERFLOW_STACK", global.stack.as_str()),
@@ -107,6 +108,8 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         ("ORDERFLOW_API_KEY", api_key.as_str()),
         ("ORDERFLOW_THROTTLED_API_KEY", throttled_key.as_str()),
         ("ORDERFLOW_THROTTLED_RATE", &throttled_rate),
+        // Where the functions' log lines go (empty on an emulator the tests did not start).
+        ("ORDERFLOW_EMULATOR_LOG", &emulator_log),
     ];
     step(
         project,

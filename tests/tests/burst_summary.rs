@@ -1,0 +1,132 @@
+//! The reliability summary: a bounded burst of orders with faults switched on. Every
+//! accepted order must end in a terminal state or sit in a DLQ with a reason, and no
+//! effect may happen twice. Prints the counts the README reports.
+//!
+//! In its own test binary so that it runs alone (test binaries run one after another).
+
+use e2e::Harness;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// Orders in the burst (`ORDERFLOW_BURST_ORDERS` to change it).
+const DEFAULT_ORDERS: usize = 2_000;
+const IN_FLIGHT: usize = 16;
+
+/// The fault (correlation id marker) of the i-th order: one in 50 each.
+fn correlation(run: &str, i: usize) -> String {
+    match i % 50 {
+        0 => format!("fault-fail-shipping-{run}-{i}"),
+        1 => format!("fault-dup-{run}-{i}"),
+        2 => format!("fault-exit-payment-{run}-{i}"),
+        3 => format!("fault-panic-fraud-detector-{run}-{i}"),
+        _ => format!("burst-{run}-{i}"),
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn a_burst_with_faults_loses_nothing_and_duplicates_nothing() {
+    let harness = Harness::connect().await;
+    let orders: usize =
+        std::env::var("ORDERFLOW_BURST_ORDERS").ok().and_then(|n| n.parse().ok()).unwrap_or(DEFAULT_ORDERS);
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+    let skus: Vec<String> = (0..4).map(|k| format!("BURST-{run}-{k}")).collect();
+    for sku in &skus {
+        let body = json!({ "quantity": orders }).to_string();
+        assert_eq!(harness.send("POST", &format!("/inventory/{sku}/stock"), "e2e-burst", Some(body)).await.status, 200);
+    }
+    let started = Instant::now();
+    let mut accepted: Vec<(String, String)> = Vec::new();
+    let mut refused: BTreeMap<u16, usize> = BTreeMap::new();
+    let indices: Vec<usize> = (0..orders).collect();
+    for chunk in indices.chunks(IN_FLIGHT) {
+        let sending = chunk.iter().map(|&i| {
+            let body = json!({
+                "customerId": format!("burst-{run}-{}", i % 97),
+                "currency": "EUR",
+                "notify": ["webhook"],
+                // Prices ending in .13 are declined by the simulated provider.
+                "lines": [{ "sku": skus[i % skus.len()], "quantity": 1, "unitPriceMinor": if i % 50 == 4 { 1013 } else { 1000 } }]
+            });
+            let (harness, correlation) = (&harness, correlation(&run, i));
+            async move { (correlation.clone(), harness.place_order(&body, &correlation).await) }
+        });
+        for (correlation, answer) in futures::future::join_all(sending).await {
+            match answer.body["orderId"].as_str() {
+                Some(id) if answer.status == 202 => accepted.push((id.to_string(), correlation)),
+                _ => *refused.entry(answer.status).or_default() += 1,
+            }
+        }
+    }
+    let sent_in = started.elapsed();
+    let ids: Vec<String> = accepted.iter().map(|(id, _)| id.clone()).collect();
+    let views = harness.wait_for_final_states(&ids, Duration::from_secs(240)).await;
+    let settled_in = started.elapsed();
+    let terminal: BTreeMap<String, String> = views
+        .iter()
+        .filter(|v| v.status.is_terminal())
+        .map(|v| (v.order_id.to_string(), format!("{:?}", v.status)))
+        .collect();
+
+    // Not terminal: it must sit in a DLQ with a reason.
+    let mut letters = Vec::new();
+    for dlq in orderflow::dlq::queues(&harness.stack) {
+        letters.extend(orderflow::dlq::show(&harness.clients, &dlq).await.expect("the DLQ can be read"));
+    }
+    let mut parked = 0;
+    for (id, correlation) in accepted.iter().filter(|(id, _)| !terminal.contains_key(id)) {
+        let letter = letters.iter().find(|l| l.correlation_id.as_deref() == Some(correlation.as_str()));
+        assert!(
+            letter.is_some_and(|l| !l.reason.is_empty()),
+            "order {id} ({correlation}) is neither final nor in a DLQ"
+        );
+        parked += 1;
+    }
+    let burst_letters =
+        letters.iter().filter(|l| l.correlation_id.as_deref().is_some_and(|c| c.contains(&run))).count();
+
+    // No effect twice: each event type once per order, each allocation once per order and
+    // SKU, each webhook once per event.
+    let streams = harness.all_streams().await;
+    let mut duplicates = Vec::new();
+    for id in &ids {
+        let types: Vec<&str> = streams[&format!("order-{id}")].iter().map(|e| e.event_type.as_str()).collect();
+        let unique: BTreeSet<&&str> = types.iter().collect();
+        if unique.len() != types.len() {
+            duplicates.push(format!("order {id}: {types:?}"));
+        }
+    }
+    for sku in &skus {
+        let mut seen = BTreeSet::new();
+        for event in &streams[&format!("sku-{sku}")] {
+            let key = (event.event_type.clone(), event.payload["orderId"].to_string());
+            if event.event_type != "StockAdded" && !seen.insert(key.clone()) {
+                duplicates.push(format!("{sku}: {key:?} twice"));
+            }
+        }
+    }
+    let webhooks =
+        std::fs::read_to_string(std::env::var("ORDERFLOW_WEBHOOK_LOG").unwrap_or_default()).unwrap_or_default();
+    let mut webhook_events = BTreeMap::<String, usize>::new();
+    for line in webhooks.lines().filter(|l| l.contains(&format!("burst-{run}")) || l.contains(&run)) {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+        *webhook_events.entry(entry["body"]["event"]["eventId"].to_string()).or_default() += 1;
+    }
+    duplicates.extend(webhook_events.iter().filter(|(_, n)| **n > 1).map(|(id, n)| format!("webhook {id} x{n}")));
+
+    let mut by_status = BTreeMap::<&str, usize>::new();
+    terminal.values().for_each(|s| *by_status.entry(s.as_str()).or_default() += 1);
+    eprintln!(
+        "burst summary: {orders} sent in {:.1} s, {} accepted, refused {refused:?}; {} terminal {by_status:?}, {parked} in a DLQ with a reason ({burst_letters} letters for the run); settled in {:.1} s; {} webhooks; duplicates: {}",
+        sent_in.as_secs_f64(),
+        accepted.len(),
+        terminal.len(),
+        settled_in.as_secs_f64(),
+        webhook_events.len(),
+        duplicates.len()
+    );
+    assert!(duplicates.is_empty(), "duplicates: {duplicates:?}");
+    assert_eq!(terminal.len() + parked, accepted.len());
+    assert!(accepted.len() * 100 >= orders * 99, "the API accepted almost every order: {refused:?}");
+}

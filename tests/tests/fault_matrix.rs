@@ -1,0 +1,298 @@
+//! The fault matrix (F1–F8): each fault injected by configuration (the test stack is
+//! deployed with `FaultInjection=on`; a marker in an order's correlation id picks the
+//! victim, see `shared::faults`) and each outcome asserted with counts.
+
+use e2e::Harness;
+use serde_json::json;
+use shared::domain::OrderStatus;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Long enough for maxReceiveCount (3) deliveries 30 s apart, plus the emulator's pace.
+const PARKED_TIMEOUT: Duration = Duration::from_secs(180);
+
+fn unique() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
+/// An order for a SKU with plenty of stock (added first), told to the customer by webhook.
+async fn stocked_order(harness: &Harness, tag: &str) -> serde_json::Value {
+    let sku = format!("F-{tag}");
+    let added = harness
+        .send("POST", &format!("/inventory/{sku}/stock"), "e2e-stock", Some(json!({ "quantity": 50 }).to_string()))
+        .await;
+    assert_eq!(added.status, 200, "{:?}", added.body);
+    json!({
+        "customerId": format!("fault-{tag}"),
+        "currency": "EUR",
+        "notify": ["email", "webhook"],
+        "lines": [{ "sku": sku, "quantity": 1, "unitPriceMinor": 1500 }]
+    })
+}
+
+fn counts(types: &[String]) -> BTreeMap<&str, usize> {
+    let mut counts = BTreeMap::new();
+    types.iter().for_each(|t| *counts.entry(t.as_str()).or_default() += 1);
+    counts
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn f1_a_failing_message_is_retried_alone_then_parked_with_its_reason() {
+    let harness = Harness::connect().await;
+    let tag = unique();
+    let (healthy, failing) = (format!("e2e-f1-{tag}"), format!("fault-fail-shipping-{tag}"));
+    let order = stocked_order(&harness, &tag).await;
+    let (a, b) = tokio::join!(harness.place_order(&order, &healthy), harness.place_order(&order, &failing));
+    let (healthy_id, failing_id) = (a.body["orderId"].as_str().unwrap(), b.body["orderId"].as_str().unwrap());
+
+    assert_eq!(
+        harness.wait_for_final_state(healthy_id).await.status,
+        OrderStatus::Completed,
+        "its neighbour is not held up"
+    );
+    let letter = harness.wait_for_letter("ShippingDeadLetterQueue", &failing, PARKED_TIMEOUT).await;
+    assert_eq!(letter.consumer.as_deref(), Some("shipping"));
+    assert!(letter.reason.starts_with("gave up after 3 attempts: injected failure"), "{}", letter.reason);
+    assert_eq!(letter.event_type.as_deref(), Some("PaymentAuthorized"));
+    assert!(
+        letter.source.as_deref().is_some_and(|s| s.ends_with("ShippingQueue") || s.contains("Shipping")),
+        "{letter:?}"
+    );
+    let stream = harness.stream_of(failing_id).await;
+    assert_eq!(counts(&stream).get("PaymentAuthorized"), Some(&1));
+    assert_eq!(counts(&stream).get("ShipmentScheduled"), None, "never shipped: {stream:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn f2_every_message_delivered_twice_causes_no_duplicate_effect() {
+    let harness = Harness::connect().await;
+    let tag = unique();
+    let correlation = format!("fault-dup-{tag}");
+    let placed = harness.place_order(&stocked_order(&harness, &tag).await, &correlation).await;
+    let order_id = placed.body["orderId"].as_str().unwrap();
+    assert_eq!(harness.wait_for_final_state(order_id).await.status, OrderStatus::Completed);
+
+    let stream = harness.stream_of(order_id).await;
+    assert!(counts(&stream).values().all(|n| *n == 1), "each event once: {stream:?}");
+    let notifications = harness.wait_for_notifications(order_id, 2).await;
+    assert_eq!(notifications.len(), 2, "one per channel for ShipmentScheduled: {notifications:?}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let webhooks = harness.webhooks_received(order_id);
+    assert_eq!(webhooks.len(), 1, "one webhook call: {webhooks:?}");
+    assert_eq!(harness.stock_of(&format!("F-{tag}")).await, (49, 1), "stock taken once");
+    if let Some(repeats) = harness.log_lines_with(&[correlation.as_str(), "repeat of a completed effect"]) {
+        assert!(repeats >= 1, "the notifier saw the duplicate and returned the stored result");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn f2_a_scenario_replayed_twice_places_and_stocks_once() {
+    let harness = Harness::connect().await;
+    let run_id = unique();
+    let first = harness.replay_scenario_as("happy-path", &run_id).await;
+    let second = harness.replay_scenario_as("happy-path", &run_id).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first, second, "the same Idempotency-Key answers with the same order");
+    assert_eq!(harness.wait_for_final_state(&first[0]).await.status, OrderStatus::Completed);
+    assert_eq!(harness.versions_of(&format!("sku-TEA-{run_id}")).await.len(), 2, "stock added once, allocated once");
+    assert_eq!(harness.stock_of(&format!("TEA-{run_id}")).await, (8, 2));
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn f3_concurrent_writers_to_one_stream_lose_nothing_and_leave_no_gap() {
+    let harness = Harness::connect().await;
+    let sku = format!("F3-{}", unique());
+    const WRITERS: u64 = 24;
+    let writes = (1..=WRITERS).map(|quantity| {
+        let (harness, sku) = (&harness, sku.clone());
+        async move {
+            // A writer that lost every race gets 409 and tries again, as a client should.
+            for _ in 0..30 {
+                let body = json!({ "quantity": quantity }).to_string();
+                let answer = harness.send("POST", &format!("/inventory/{sku}/stock"), "e2e-f3", Some(body)).await;
+                if answer.status != 409 {
+                    return answer.status;
+                }
+                tokio::time::sleep(Duration::from_millis(50 * quantity)).await;
+            }
+            409
+        }
+    });
+    let statuses = futures::future::join_all(writes).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let versions = harness.versions_of(&format!("sku-{sku}")).await;
+    assert_eq!(versions, (1..=WRITERS).collect::<Vec<_>>(), "one event per write, versions without gaps");
+    assert_eq!(harness.stock_of(&sku).await, (WRITERS * (WRITERS + 1) / 2, 0), "no write lost");
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn f4_a_function_that_crashes_mid_batch_loses_nothing() {
+    let harness = Harness::connect().await;
+    let tag = unique();
+    let order = stocked_order(&harness, &tag).await;
+    let (exit, panic, healthy) =
+        (format!("fault-exit-payment-{tag}"), format!("fault-panic-inventory-{tag}"), format!("e2e-f4-{tag}"));
+    let (a, b, c) = tokio::join!(
+        harness.place_order(&order, &exit),
+        harness.place_order(&order, &panic),
+        harness.place_order(&order, &healthy)
+    );
+    for answer in [a, b, c] {
+        let order_id = answer.body["orderId"].as_str().unwrap().to_string();
+        let view = harness.wait_for_final_state(&order_id).await;
+        assert_eq!(view.status, OrderStatus::Completed, "{order_id}: {:?}", view.timeline);
+        let stream = harness.stream_of(&order_id).await;
+        assert!(counts(&stream).values().all(|n| *n == 1), "redelivery duplicated nothing: {stream:?}");
+    }
+    assert_eq!(harness.stock_of(&format!("F-{tag}")).await, (47, 3));
+    if let Some(exits) = harness.log_lines_with(&[exit.as_str(), "injected process exit"]) {
+        assert!(exits >= 1, "the payment process did exit");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn f6_bad_input_at_the_api_gets_a_4xx_naming_the_problem_and_stores_nothing() {
+    let harness = Harness::connect().await;
+    let customer = format!("f6-{}", unique());
+    let line = json!({ "sku": "TEA", "quantity": 1, "unitPriceMinor": 100 });
+    let cases: Vec<(String, u16, &str)> = vec![
+        ("{not json".into(), 400, "body"),
+        (json!({ "customerId": customer, "currency": "EUR", "lines": [{ "sku": "TEA", "quantity": "two", "unitPriceMinor": 100 }] }).to_string(), 400, "lines[0].quantity"),
+        (json!({ "customerId": customer, "currency": "EUR" }).to_string(), 400, "lines"),
+        (json!({ "customerId": customer, "currency": "EUR", "lines": [line], "coupon": "FREE" }).to_string(), 400, "coupon"),
+        (json!({ "customerId": customer, "currency": "EUR", "lines": [line], "padding": "x".repeat(300 * 1024) }).to_string(), 413, "body"),
+    ];
+    for (body, status, field) in cases {
+        let answer = harness.send("POST", "/orders", "e2e-f6", Some(body.clone())).await;
+        assert_eq!(answer.status, status, "{}: {:?}", &body[..body.len().min(80)], answer.body);
+        let named = answer.body["field"].as_str().unwrap_or_default().to_string()
+            + answer.body["error"].as_str().unwrap_or_default();
+        assert!(named.contains(field), "the answer names {field}: {:?}", answer.body);
+    }
+    let orders = harness.send("GET", &format!("/customers/{customer}/orders"), "e2e-f6", None).await;
+    assert_eq!(orders.body["orders"].as_array().map(Vec::len), Some(0), "nothing stored");
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn f6_garbage_on_every_queue_ends_in_its_dlq_with_the_reason() {
+    let harness = Harness::connect().await;
+    let queues = [
+        ("OrderValidationQueueUrl", "OrderValidationDeadLetterQueue"),
+        ("FraudScreeningQueueUrl", "FraudScreeningDeadLetterQueue"),
+        ("InventoryQueueUrl", "InventoryDeadLetterQueue"),
+        ("PaymentQueueUrl", "PaymentDeadLetterQueue"),
+        ("ShippingQueueUrl", "ShippingDeadLetterQueue"),
+        ("AnalyticsQueueUrl", "AnalyticsDeadLetterQueue"),
+        ("EmailNotificationsQueueUrl", "NotificationsDeadLetterQueue"),
+        ("SmsNotificationsQueueUrl", "NotificationsDeadLetterQueue"),
+        ("WebhookNotificationsQueueUrl", "NotificationsDeadLetterQueue"),
+    ];
+    let mut sent = Vec::new();
+    for (queue, dlq) in queues {
+        let marker = format!("f6-{}", unique());
+        let detail = |event_type: &str, version: u32, payload: serde_json::Value| {
+            json!({ "detail-type": event_type, "source": "orderflow", "detail": {
+                "eventId": uuid::Uuid::new_v4(), "eventType": event_type, "schemaVersion": version,
+                "streamId": format!("order-{}", uuid::Uuid::new_v4()), "version": 2,
+                "correlationId": marker, "causationId": marker, "occurredAt": "2026-01-01T00:00:00Z",
+                "payload": payload } })
+            .to_string()
+        };
+        let bodies = [
+            format!("not json {marker}"),
+            detail("NoSuchEvent", 1, json!({})),
+            detail("OrderValidated", 99, json!({ "orderId": uuid::Uuid::new_v4() })),
+            detail("PaymentAuthorized", 1, json!({ "orderId": "not-a-uuid", "amount": "lots" })),
+        ];
+        for body in &bodies {
+            harness.send_to_queue(queue, body).await;
+        }
+        sent.push((dlq, marker, bodies.len()));
+    }
+    for (dlq, marker, expected) in sent {
+        let letter = harness.wait_for_letter(dlq, &marker, Duration::from_secs(120)).await;
+        assert!(!letter.reason.is_empty() && letter.consumer.is_some(), "{letter:?}");
+        let all =
+            orderflow::dlq::show(&harness.clients, &orderflow::dlq::find(&harness.stack, dlq).unwrap()).await.unwrap();
+        let mine = all.iter().filter(|l| l.mentions(&marker)).count();
+        assert!(mine >= 1 && mine <= expected, "{dlq}: {mine} of {expected} letters for {marker}");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn f6_a_poison_message_can_be_redriven_to_its_source_queue() {
+    let harness = Harness::connect().await;
+    let marker = format!("redrive-{}", unique());
+    harness.send_to_queue("PaymentQueueUrl", &format!("not json {marker}")).await;
+    let parked = harness.wait_for_letter("PaymentDeadLetterQueue", &marker, Duration::from_secs(60)).await;
+    assert!(parked.reason.contains("not an EventBridge event"), "{}", parked.reason);
+    assert!(parked.source.as_deref().is_some_and(|s| s.contains("Payment")), "{parked:?}");
+
+    let dlq = orderflow::dlq::find(&harness.stack, "PaymentDeadLetterQueue").unwrap();
+    let outcome = orderflow::dlq::redrive(&harness.clients, &harness.stack, &dlq).await.expect("redrive");
+    assert!(outcome.sent_back >= 1 && outcome.failed.is_empty(), "{outcome:?}");
+    // Back in the payment queue, still poison: parked again, as a new message.
+    let again = harness.wait_for_letter("PaymentDeadLetterQueue", &marker, Duration::from_secs(60)).await;
+    assert_ne!(again.message_id, parked.message_id, "it went to the source queue and came back");
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn f7_missing_or_forged_credentials_get_401_or_403_store_nothing_and_are_logged() {
+    let harness = Harness::connect().await;
+    let customer = format!("f7-{}", unique());
+    let body = json!({ "customerId": customer, "currency": "EUR", "lines": [{ "sku": "TEA", "quantity": 1, "unitPriceMinor": 100 }] }).to_string();
+    let forged = harness.send_with("POST", "/orders", &[("x-api-key", "ofk_guessed")], Some(body.clone())).await;
+    assert_eq!(forged.status, 403, "{:?}", forged.body);
+    let bare = reqwest::Client::new().post(format!("{}/orders", harness.api_url)).body(body).send().await.unwrap();
+    assert_eq!(bare.status().as_u16(), 401);
+    let orders = harness.send("GET", &format!("/customers/{customer}/orders"), "e2e-f7", None).await;
+    assert_eq!(orders.body["orders"].as_array().map(Vec::len), Some(0), "nothing stored");
+
+    let secret = std::env::var("ORDERFLOW_PAYMENT_WEBHOOK_SECRET").expect("set by orderflow test");
+    let callback = json!({ "orderId": uuid::Uuid::new_v4(), "outcome": "authorized" }).to_string();
+    let now = chrono::Utc::now().timestamp();
+    assert_eq!(harness.signed_post("/webhooks/payments", &callback, b"wrong-secret", now).await.status, 401);
+    assert_eq!(harness.signed_post("/webhooks/payments", &callback, secret.as_bytes(), now - 3_600).await.status, 401);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    if let Some(logged) = harness.log_lines_with(&["request refused", "the x-api-key is not a valid API key"]) {
+        assert!(logged >= 1, "the forged key is logged");
+    }
+    if let Some(logged) = harness.log_lines_with(&["payment callback refused"]) {
+        assert!(logged >= 2, "both refused callbacks are logged");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn f8_a_burst_beyond_the_rate_limit_gets_429_and_the_service_stays_healthy() {
+    let harness = Harness::connect().await;
+    let key = std::env::var("ORDERFLOW_THROTTLED_API_KEY").expect("set by orderflow test");
+    let rate: usize = std::env::var("ORDERFLOW_THROTTLED_RATE").expect("set by orderflow test").parse().unwrap();
+    let headers = [("x-api-key", key.as_str())];
+    let burst = (0..rate * 6).map(|_| harness.send_with("GET", "/analytics/orders", &headers, None));
+    let answers = futures::future::join_all(burst).await;
+    let limited = answers.iter().filter(|a| a.status == 429).count();
+    let served = answers.iter().filter(|a| a.status == 200).count();
+    assert_eq!(limited + served, answers.len(), "only 200 or 429");
+    assert!(limited > 0, "the burst went over {rate}/s");
+    assert!(
+        answers.iter().any(|a| a.status == 429 && a.body["error"].as_str().unwrap_or_default().contains("rate limit"))
+    );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let after = harness.send_with("GET", "/analytics/orders", &[("x-api-key", key.as_str())], None).await;
+    assert_eq!(after.status, 200, "the key is served again in the next second");
+    assert_eq!(
+        harness.send("GET", "/analytics/orders", "e2e-f8", None).await.status,
+        200,
+        "other callers were never limited"
+    );
+}
