@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use std::fs::{self, File};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,19 +18,31 @@ const HEALTH_PATHS: [&str; 2] = ["/_ministack/health", "/_localstack/health"];
 /// Installs the pinned tools (cli/requirements.txt) into `.orderflow/venv` unless the
 /// virtualenv already has exactly these pins.
 pub fn ensure_tools(project: &Project) -> Result<()> {
-    let requirements = fs::read(project.requirements()).map_err(|e| CliError::io(project.requirements(), e))?;
-    let stamp = project.venv().join("orderflow-requirements.sha256");
+    ensure_venv(project, &project.venv(), &project.requirements(), "ministack")
+}
+
+/// Installs checkov (cli/requirements-checkov.txt) into its own virtualenv: its pins
+/// conflict with MiniStack's (boto3), and only the test command needs it.
+pub fn ensure_checkov(project: &Project) -> Result<PathBuf> {
+    let venv = project.state_dir().join("checkov-venv");
+    ensure_venv(project, &venv, &project.root().join("cli").join("requirements-checkov.txt"), "checkov")?;
+    Ok(venv.join("bin").join("checkov"))
+}
+
+fn ensure_venv(project: &Project, venv: &Path, requirements_file: &Path, probe: &str) -> Result<()> {
+    let requirements = fs::read(requirements_file).map_err(|e| CliError::io(requirements_file, e))?;
+    let stamp = venv.join("orderflow-requirements.sha256");
     let wanted = hex::encode(Sha256::digest(&requirements));
-    if fs::read_to_string(&stamp).is_ok_and(|have| have.trim() == wanted) && project.venv_bin("ministack").is_file() {
+    if fs::read_to_string(&stamp).is_ok_and(|have| have.trim() == wanted) && venv.join("bin").join(probe).is_file() {
         return Ok(());
     }
     fs::create_dir_all(project.state_dir()).map_err(|e| CliError::io(project.state_dir(), e))?;
     let log = project.state_dir().join("install.log");
-    eprintln!("installing the local tools into {} (once; about a minute)...", project.venv().display());
-    run_logged(Command::new("python3").args(["-m", "venv"]).arg(project.venv()), &log, "python3 -m venv")?;
-    let pip = project.venv_bin("pip");
+    eprintln!("installing {} into {} (once; about a minute)...", requirements_file.display(), venv.display());
+    run_logged(Command::new("python3").args(["-m", "venv"]).arg(venv), &log, "python3 -m venv")?;
+    let pip = venv.join("bin").join("pip");
     run_logged(
-        Command::new(&pip).args(["install", "--disable-pip-version-check", "-r"]).arg(project.requirements()),
+        Command::new(&pip).args(["install", "--disable-pip-version-check", "-r"]).arg(requirements_file),
         &log,
         "pip install",
     )?;

@@ -12,6 +12,15 @@ use std::time::{Duration, Instant};
 /// How long an order may take from placed to its final state on the emulator.
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// Keeps a figure a test measured: `orderflow test` prints every report at the end
+/// (passing tests' output is otherwise captured).
+pub fn report(name: &str, text: &str) {
+    if let Some(dir) = std::env::var_os("ORDERFLOW_REPORT_DIR") {
+        let path = std::path::Path::new(&dir).join(format!("{name}.txt"));
+        let _ = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(path, format!("{text}\n")));
+    }
+}
+
 pub struct Harness {
     pub clients: Clients,
     pub stack: StackInfo,
@@ -272,9 +281,31 @@ impl Harness {
             if let Some(letter) = letters.into_iter().find(|l| l.mentions(marker)) {
                 return letter;
             }
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
         }
         panic!("no message mentioning {marker} in {} within {timeout:?}", dlq.name);
+    }
+
+    /// Waits (up to `timeout`) until the DLQ named by `queue` holds `count` messages
+    /// mentioning `marker`; returns those found last (fewer when the time ran out).
+    pub async fn wait_for_letters(
+        &self,
+        queue: &str,
+        marker: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<orderflow::dlq::Letter> {
+        let dlq = orderflow::dlq::find(&self.stack, queue).expect("the DLQ exists");
+        let deadline = Instant::now() + timeout;
+        loop {
+            let letters = orderflow::dlq::show(&self.clients, &dlq).await.expect("the DLQ can be read");
+            let mine: Vec<_> = letters.into_iter().filter(|l| l.mentions(marker)).collect();
+            if mine.len() >= count || Instant::now() > deadline {
+                return mine;
+            }
+            // `show` hides what it read for two seconds.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
     }
 
     /// Lines of the emulator's log (functions' logs included) containing every one of

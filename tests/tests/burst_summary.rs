@@ -117,8 +117,10 @@ async fn a_burst_with_faults_loses_nothing_and_duplicates_nothing() {
 
     let mut by_status = BTreeMap::<&str, usize>::new();
     terminal.values().for_each(|s| *by_status.entry(s.as_str()).or_default() += 1);
-    eprintln!(
-        "burst summary: {orders} sent in {:.1} s, {} accepted, refused {refused:?}; {} terminal {by_status:?}, {parked} in a DLQ with a reason ({burst_letters} letters for the run); settled in {:.1} s; {} webhooks; duplicates: {}",
+    let summary = format!(
+        "burst summary: {orders} orders sent in {:.1} s, {} accepted, refused {refused:?}; {} terminal {by_status:?}, \
+         {parked} not terminal but in a DLQ with a reason ({burst_letters} dead letters for the run); all settled \
+         {:.1} s after the first; {} webhooks; duplicates: {}",
         sent_in.as_secs_f64(),
         accepted.len(),
         terminal.len(),
@@ -126,6 +128,8 @@ async fn a_burst_with_faults_loses_nothing_and_duplicates_nothing() {
         webhook_events.len(),
         duplicates.len()
     );
+    eprintln!("{summary}");
+    e2e::report("burst-summary", &summary);
     assert!(duplicates.is_empty(), "duplicates: {duplicates:?}");
     assert_eq!(terminal.len() + parked, accepted.len());
     assert!(accepted.len() * 100 >= orders * 99, "the API accepted almost every order: {refused:?}");

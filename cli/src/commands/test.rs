@@ -56,7 +56,11 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
     step(project, "lints", "cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[]).await?;
     ensure_tools(project)?;
     let cfn_lint = project.venv_bin("cfn-lint").display().to_string();
-    step(project, "template lint", &cfn_lint, &[&project.template().display().to_string()], &[]).await?;
+    let template = project.template().display().to_string();
+    step(project, "template lint", &cfn_lint, &[&template], &[]).await?;
+    let checkov = crate::emulator::ensure_checkov(project)?.display().to_string();
+    let config = project.root().join("infra").join("checkov.yaml").display().to_string();
+    step(project, "template security checks", &checkov, &["--config-file", &config, "--file", &template], &[]).await?;
     eprintln!("\n== schemas: orderflow schema check");
     super::schema::run(&super::schema::Action::Check, None)?;
     let zips = build::build(project, Profile::Debug)?;
@@ -99,6 +103,9 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
 
     let webhook_log = receiver.log.display().to_string();
     let throttled_rate = THROTTLED_RATE_LIMIT_PER_SECOND.to_string();
+    let reports = project.state_dir().join("test-reports");
+    let _ = std::fs::remove_dir_all(&reports);
+    let report_dir = reports.display().to_string();
     let emulator_log = emulator.map(|StopOnDrop(e)| e.log_file().display().to_string()).unwrap_or_default();
     let env = [
         ("ORDERFLOW_ENDPOINT", endpoint.as_str()),
@@ -110,6 +117,7 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         ("ORDERFLOW_THROTTLED_RATE", &throttled_rate),
         // Where the functions' log lines go (empty on an emulator the tests did not start).
         ("ORDERFLOW_EMULATOR_LOG", &emulator_log),
+        ("ORDERFLOW_REPORT_DIR", &report_dir),
     ];
     step(
         project,
@@ -118,7 +126,21 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         &["test", "--workspace", "--", "--include-ignored"],
         &env,
     )
-    .await
+    .await?;
+    print_reports(&reports);
+    Ok(())
+}
+
+/// The figures the tests measured (e.g. the burst summary), which passing tests cannot print.
+fn print_reports(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut files: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    for file in files {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            eprintln!("\n== measured: {}\n{}", file.file_stem().unwrap_or_default().to_string_lossy(), text.trim_end());
+        }
+    }
 }
 
 async fn step(project: &Project, name: &str, program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
