@@ -16,8 +16,8 @@ use std::collections::BTreeSet;
 
 /// Messages read per queue at most, so a huge DLQ cannot make `show` or `redrive` endless.
 pub const MAX_MESSAGES: usize = 1_000;
-/// How long `show` hides what it read (the messages reappear right after).
-const PEEK_SECONDS: i32 = 2;
+/// How long `show` hides what it reads at most (it releases them when done).
+const PEEK_SECONDS: i32 = 10;
 /// How long `redrive` holds a message it is sending back.
 const REDRIVE_SECONDS: i32 = 60;
 
@@ -83,9 +83,22 @@ impl Letter {
     }
 }
 
-/// Every message of the DLQ (up to [`MAX_MESSAGES`]), left in place.
+/// Every message of the DLQ (up to [`MAX_MESSAGES`]), left in place: each is hidden while
+/// the queue is read (so the next receive returns the next ones), then made visible again.
 pub async fn show(clients: &Clients, dlq: &Dlq) -> Result<Vec<Letter>> {
-    receive_all(clients, dlq, PEEK_SECONDS).await
+    let letters = receive_all(clients, dlq, PEEK_SECONDS).await?;
+    for letter in &letters {
+        // Best effort: a message not released here reappears after PEEK_SECONDS anyway.
+        let _ = clients
+            .sqs()
+            .change_message_visibility()
+            .queue_url(&dlq.url)
+            .receipt_handle(&letter.receipt_handle)
+            .visibility_timeout(0)
+            .send()
+            .await;
+    }
+    Ok(letters)
 }
 
 async fn receive_all(clients: &Clients, dlq: &Dlq, hide_seconds: i32) -> Result<Vec<Letter>> {
