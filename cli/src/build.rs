@@ -59,6 +59,22 @@ fn run(command: &mut Command, what: &str) -> Result<()> {
     }
 }
 
+/// The debug zips a previous debug build left (the test command builds them first).
+pub fn debug_zips(project: &Project) -> Result<BTreeMap<String, PathBuf>> {
+    let template = fs::read_to_string(project.template()).map_err(|e| CliError::io(project.template(), e))?;
+    let out_dir = project.state_dir().join("build").join("debug");
+    template_functions(&template)
+        .into_iter()
+        .map(|function| {
+            let zip = out_dir.join(format!("{function}.zip"));
+            match zip.is_file() {
+                true => Ok((function, zip)),
+                false => Err(CliError::MissingFile(zip)),
+            }
+        })
+        .collect()
+}
+
 fn build_debug(project: &Project, functions: &[String]) -> Result<BTreeMap<String, PathBuf>> {
     let args = package_args(functions);
     run(

@@ -85,6 +85,8 @@ pub async fn check_health(endpoint: &str) -> std::result::Result<(), String> {
 pub struct ManagedEmulator {
     project: Project,
     port: u16,
+    /// Where MiniStack saves its state on a clean stop and loads it on start.
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -95,7 +97,13 @@ pub enum Started {
 
 impl ManagedEmulator {
     pub fn new(project: &Project, port: u16) -> Self {
-        Self { project: project.clone(), port }
+        Self { project: project.clone(), port, state_dir: None }
+    }
+
+    /// An emulator that keeps its state in `dir` across a clean stop and start
+    /// (MiniStack's `PERSIST_STATE`; saved only on SIGTERM).
+    pub fn with_persistence(self, dir: PathBuf) -> Self {
+        Self { state_dir: Some(dir), ..self }
     }
 
     pub fn endpoint(&self) -> String {
@@ -130,7 +138,11 @@ impl ManagedEmulator {
         let log = self.log_file();
         let out = File::create(&log).map_err(|e| CliError::io(&log, e))?;
         let err = out.try_clone().map_err(|e| CliError::io(&log, e))?;
-        let child = Command::new(self.project.venv_bin("ministack"))
+        let mut command = Command::new(self.project.venv_bin("ministack"));
+        if let Some(dir) = &self.state_dir {
+            command.env("PERSIST_STATE", "1").env("STATE_DIR", dir);
+        }
+        let child = command
             .env("GATEWAY_PORT", self.port.to_string())
             .env("BIND_HOST", "127.0.0.1")
             .env("MINISTACK_HOST", "127.0.0.1")
@@ -213,6 +225,13 @@ fn is_alive(pid: u32) -> bool {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Format: "pid (comm) state ..."; comm may hold spaces, so read after the last ')'.
     stat.rsplit_once(')').is_some_and(|(_, rest)| rest.split_whitespace().next() != Some("Z"))
+}
+
+/// A port nothing listens on now, for a private emulator.
+pub fn free_port() -> Result<u16> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| CliError::Failed(format!("no free port: {e}")))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| CliError::Failed(format!("no free port: {e}")))
 }
 
 /// The last `lines` lines of a log file, indented.

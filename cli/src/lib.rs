@@ -10,6 +10,7 @@ pub mod dlq;
 pub mod emulator;
 pub mod error;
 pub mod project;
+pub mod republish;
 pub mod stack;
 pub mod target;
 pub mod webhook_receiver;

@@ -45,6 +45,20 @@ enum Command {
         #[command(subcommand)]
         action: commands::dlq::Action,
     },
+    /// Hand stored events to the stream consumers again (after an emulator restart stalled
+    /// them, say); every consumer is idempotent, so events already handled change nothing.
+    Republish {
+        /// Events that occurred at or after this RFC 3339 time.
+        #[arg(long, conflicts_with = "minutes")]
+        since: Option<String>,
+        /// Events of the last N minutes.
+        #[arg(long)]
+        minutes: Option<u32>,
+        /// Repeat with the events each pass caused until a pass finds nothing new (for an
+        /// emulator whose stream pollers stopped: restarted with persisted state).
+        #[arg(long)]
+        until_quiet: bool,
+    },
     /// Set everything up, place a valid and a rejected order, print where each ended.
     Demo,
     /// Run every test: formatting, lints, template lint, schemas, unit, handler and end-to-end tests.
@@ -80,6 +94,9 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
         Command::Schema { dir, action } => commands::schema::run(&action, dir.as_deref()),
         Command::Deploy { build } => commands::deploy::run(&Context::new(cli.global).await?, build).await.map(drop),
         Command::Status => commands::status::run(&Context::new(cli.global).await?).await,
+        Command::Republish { since, minutes, until_quiet } => {
+            commands::republish::run(&Context::new(cli.global).await?, since.as_deref(), minutes, until_quiet).await
+        }
         Command::Dlq { action } => commands::dlq::run(&Context::new(cli.global).await?, &action).await,
         Command::Invoke { function, payload } => {
             commands::invoke::run(&Context::new(cli.global).await?, &function, &payload).await

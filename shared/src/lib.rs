@@ -32,6 +32,8 @@ pub mod views;
 
 /// The AWS event types the functions receive, so function crates need no extra dependency.
 pub mod events {
-    pub use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+    pub use aws_lambda_events::event::dynamodb::{
+        Event as StreamEvent, EventRecord as StreamEventRecord, StreamViewType,
+    };
     pub use aws_lambda_events::event::sqs::SqsEvent;
 }

@@ -5,6 +5,7 @@ pub mod deploy;
 pub mod dlq;
 pub mod invoke;
 pub mod replay;
+pub mod republish;
 pub mod schema;
 pub mod status;
 pub mod test;

@@ -20,7 +20,10 @@ pub async fn run(context: &Context) -> Result<()> {
         let warn = if name.contains("DeadLetter") && visible > 0 { "  <- failed messages, see the DLQ" } else { "" };
         println!("  {name:<36} {visible:>6} / {in_flight:<6}{warn}");
     }
-    let events = latest_events(context, stack.output("EventStoreTableName")?).await?;
+    let scanned = scan_events(context, stack.output("EventStoreTableName")?).await?;
+    print_read_model_lag(context, &stack, &scanned).await?;
+    let mut events = scanned;
+    events.truncate(LATEST_EVENTS);
     println!("\nlatest events");
     if events.is_empty() {
         println!("  (none yet)");
@@ -58,8 +61,53 @@ pub async fn queue_depth(context: &Context, url: &str) -> Result<(u64, u64)> {
     ))
 }
 
-/// The newest events of the store, newest first.
-pub async fn latest_events(context: &Context, table: &str) -> Result<Vec<EventEnvelope>> {
+/// Orders checked for a read model behind the store, the most recently changed first.
+const LAG_SAMPLE: usize = 50;
+/// An order's last event must be this old before its stale view counts as lagging.
+const LAG_GRACE: chrono::Duration = chrono::Duration::seconds(15);
+
+/// Warns when read models have not applied their orders' last stored events: the stream
+/// consumers are behind or stopped (after an emulator restart, they stay stopped).
+async fn print_read_model_lag(context: &Context, stack: &StackInfo, newest_first: &[EventEnvelope]) -> Result<()> {
+    let views = shared::views::DynamoOrderViews::new(context.clients.dynamodb(), stack.output("OrderViewTableName")?);
+    let mut latest: Vec<&EventEnvelope> = Vec::new();
+    for event in newest_first.iter().filter(|e| e.stream_id.as_str().starts_with("order-")) {
+        if latest.len() >= LAG_SAMPLE {
+            break;
+        }
+        if !latest.iter().any(|seen| seen.stream_id == event.stream_id) {
+            latest.push(event);
+        }
+    }
+    let now = chrono::Utc::now();
+    let mut lagging = Vec::new();
+    for event in latest.iter().filter(|e| now - e.occurred_at > LAG_GRACE) {
+        let Some(order_id) = event.stream_id.as_str().strip_prefix("order-").and_then(shared::domain::OrderId::parse)
+        else {
+            continue;
+        };
+        let applied = shared::views::OrderViews::get(&views, order_id).await.ok().flatten().map_or(0, |v| v.version);
+        if applied < event.version {
+            lagging.push(*event);
+        }
+    }
+    if let Some(oldest) = lagging.iter().map(|e| e.occurred_at).min() {
+        // Republishing more than needed is harmless: every consumer is idempotent.
+        let minutes = 2 * (now - oldest).num_minutes() + 5;
+        println!(
+            "\nread model behind the store for {} of the {} most recently changed orders (oldest event {} s ago):\n  \
+             the stream consumers are behind or stopped (an emulator restarted with saved state stops them);\n  \
+             if it does not catch up: orderflow republish --minutes {minutes} --until-quiet",
+            lagging.len(),
+            latest.len(),
+            (now - oldest).num_seconds()
+        );
+    }
+    Ok(())
+}
+
+/// The newest events of the store (up to [`MAX_SCANNED_EVENTS`] read), newest first.
+pub async fn scan_events(context: &Context, table: &str) -> Result<Vec<EventEnvelope>> {
     let mut pages = context.clients.dynamodb().scan().table_name(table).into_paginator().items().send();
     let mut events = Vec::new();
     while let Some(item) = pages.next().await {
@@ -72,6 +120,5 @@ pub async fn latest_events(context: &Context, table: &str) -> Result<Vec<EventEn
         }
     }
     events.sort_by_key(|event| std::cmp::Reverse(event.occurred_at));
-    events.truncate(LATEST_EVENTS);
     Ok(events)
 }

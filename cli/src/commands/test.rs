@@ -24,7 +24,7 @@ pub async fn run(global: Global) -> Result<()> {
     let project = Project::locate()?;
     let started = Instant::now();
     let target = match global.target() {
-        Target::Emulator { managed_port: Some(_), .. } => Target::managed(free_port()?),
+        Target::Emulator { managed_port: Some(_), .. } => Target::managed(crate::emulator::free_port()?),
         Target::Aws { .. } => {
             return Err(CliError::Usage("tests run on an emulator, not on AWS".into()));
         }
@@ -158,12 +158,6 @@ async fn step(project: &Project, name: &str, program: &str, args: &[&str], env: 
     } else {
         Err(CliError::Failed(format!("{name} failed ({status}); the output is above")))
     }
-}
-
-fn free_port() -> Result<u16> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| CliError::Failed(format!("no free port: {e}")))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| CliError::Failed(format!("no free port: {e}")))
 }
 
 async fn interrupted() -> &'static str {

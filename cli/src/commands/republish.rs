@@ -1,0 +1,34 @@
+//! `orderflow republish --since <time> | --minutes <n>`.
+
+use super::Context;
+use crate::stack::StackInfo;
+use crate::{CliError, Result};
+
+/// Passes `--until-quiet` makes at most, and the pause that lets each pass's effects land.
+const MAX_PASSES: u32 = 20;
+const PAUSE: std::time::Duration = std::time::Duration::from_secs(3);
+
+pub async fn run(context: &Context, since: Option<&str>, minutes: Option<u32>, until_quiet: bool) -> Result<()> {
+    let since = match (since, minutes) {
+        (Some(text), None) => chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|e| CliError::Usage(format!("--since `{text}` is not an RFC 3339 time: {e}")))?,
+        (None, Some(minutes)) => chrono::Utc::now() - chrono::Duration::minutes(i64::from(minutes)),
+        _ => return Err(CliError::Usage("give either --since <RFC 3339 time> or --minutes <n>".into())),
+    };
+    context.require_reachable().await?;
+    let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
+    let (done, passes) = if until_quiet {
+        crate::republish::republish_until_quiet(&context.clients, &stack, since, MAX_PASSES, PAUSE).await?
+    } else {
+        (crate::republish::republish(&context.clients, &stack, since).await?, 1)
+    };
+    println!(
+        "republished {} events of {} streams since {} to {} in {passes} pass(es)",
+        done.events,
+        done.streams,
+        since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        crate::republish::CONSUMERS.join(" and ")
+    );
+    Ok(())
+}
