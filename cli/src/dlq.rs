@@ -68,6 +68,7 @@ pub struct Letter {
     /// Where the record came from: the source queue's or stream's ARN.
     pub source: Option<String>,
     pub event_type: Option<String>,
+    pub event_id: Option<String>,
     pub correlation_id: Option<String>,
     pub sent_at: Option<String>,
     #[serde(skip)]
@@ -154,6 +155,7 @@ fn letter_of(message: &aws_sdk_sqs::types::Message) -> Letter {
         reason,
         source,
         event_type: event.as_ref().and_then(|e| text(e, "eventType")),
+        event_id: event.as_ref().and_then(|e| text(e, "eventId")),
         correlation_id: event.as_ref().and_then(|e| text(e, "correlationId")),
         sent_at,
         receipt_handle: message.receipt_handle().unwrap_or_default().to_string(),
@@ -173,7 +175,11 @@ fn event_in(record: &serde_json::Value) -> Option<serde_json::Value> {
     }
     let image = record.pointer("/dynamodb/NewImage")?;
     let plain = |key: &str| image.pointer(&format!("/{key}/S")).cloned();
-    Some(serde_json::json!({ "eventType": plain("eventType"), "correlationId": plain("correlationId") }))
+    Some(serde_json::json!({
+        "eventType": plain("eventType"),
+        "eventId": plain("eventId"),
+        "correlationId": plain("correlationId")
+    }))
 }
 
 /// What a redrive did.

@@ -9,10 +9,12 @@ pub mod deploy;
 pub mod dlq;
 pub mod emulator;
 pub mod error;
+pub mod graph;
 pub mod project;
 pub mod republish;
 pub mod stack;
 pub mod target;
+pub mod trace;
 pub mod webhook_receiver;
 
 pub use error::{CliError, Result};

@@ -40,6 +40,22 @@ enum Command {
         #[arg(long)]
         no_wait: bool,
     },
+    /// The routing picture drawn from infra/template.yaml (Mermaid, DOT or SVG); `--write`
+    /// updates docs/routing.mmd, docs/routing.svg and the README's picture.
+    Graph {
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: commands::graph::Format,
+        #[arg(long)]
+        write: bool,
+    },
+    /// The causal tree of everything an order caused, across every service, with times,
+    /// gaps between hops and dead letters.
+    Trace {
+        order_id: String,
+        /// The tree as JSON, for tools.
+        #[arg(long)]
+        json: bool,
+    },
     /// Dead-letter queues: list them, show why each message is there, send messages back.
     Dlq {
         #[command(subcommand)]
@@ -96,6 +112,10 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
         Command::Status => commands::status::run(&Context::new(cli.global).await?).await,
         Command::Republish { since, minutes, until_quiet } => {
             commands::republish::run(&Context::new(cli.global).await?, since.as_deref(), minutes, until_quiet).await
+        }
+        Command::Graph { format, write } => commands::graph::run(format, write),
+        Command::Trace { order_id, json } => {
+            commands::trace::run(&Context::new(cli.global).await?, &order_id, json).await
         }
         Command::Dlq { action } => commands::dlq::run(&Context::new(cli.global).await?, &action).await,
         Command::Invoke { function, payload } => {

@@ -3,12 +3,14 @@
 pub mod demo;
 pub mod deploy;
 pub mod dlq;
+pub mod graph;
 pub mod invoke;
 pub mod replay;
 pub mod republish;
 pub mod schema;
 pub mod status;
 pub mod test;
+pub mod trace;
 pub mod up;
 
 use crate::Result;

@@ -1,0 +1,17 @@
+//! `orderflow trace <order-id> [--json]`.
+
+use super::Context;
+use crate::Result;
+use crate::stack::StackInfo;
+
+pub async fn run(context: &Context, order_id: &str, json: bool) -> Result<()> {
+    context.require_reachable().await?;
+    let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
+    let trace = crate::trace::trace(&context.clients, &stack, order_id).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&trace).unwrap_or_default());
+    } else {
+        print!("{}", crate::trace::render(&trace));
+    }
+    Ok(())
+}
