@@ -11,6 +11,7 @@ pub mod emulator;
 pub mod error;
 pub mod graph;
 pub mod project;
+pub mod rebuild;
 pub mod republish;
 pub mod stack;
 pub mod target;

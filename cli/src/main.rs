@@ -61,6 +61,17 @@ enum Command {
         #[command(subcommand)]
         action: commands::dlq::Action,
     },
+    /// Rebuild a read model (`orders`) from scratch by replaying the event store, with
+    /// checkpoints (an interrupted rebuild resumes) and events/s; `--verify` compares instead.
+    Rebuild {
+        projection: String,
+        /// Compare the live read model with the one the store rebuilds; write nothing.
+        #[arg(long)]
+        verify: bool,
+        /// Stop after this many orders (the checkpoint is kept; the next run resumes).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
     /// Hand stored events to the stream consumers again (after an emulator restart stalled
     /// them, say); every consumer is idempotent, so events already handled change nothing.
     Republish {
@@ -112,6 +123,9 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
         Command::Status => commands::status::run(&Context::new(cli.global).await?).await,
         Command::Republish { since, minutes, until_quiet } => {
             commands::republish::run(&Context::new(cli.global).await?, since.as_deref(), minutes, until_quiet).await
+        }
+        Command::Rebuild { projection, verify, limit } => {
+            commands::rebuild::run(&Context::new(cli.global).await?, &projection, verify, limit).await
         }
         Command::Graph { format, write } => commands::graph::run(format, write),
         Command::Trace { order_id, json } => {

@@ -5,6 +5,7 @@ pub mod deploy;
 pub mod dlq;
 pub mod graph;
 pub mod invoke;
+pub mod rebuild;
 pub mod replay;
 pub mod republish;
 pub mod schema;

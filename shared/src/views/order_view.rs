@@ -1,4 +1,4 @@
-use crate::domain::{Money, OrderEvent, OrderId, OrderLine, OrderStatus};
+use crate::domain::{EventCodec, Money, OrderEvent, OrderId, OrderLine, OrderStatus};
 use crate::envelope::EventEnvelope;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -44,6 +44,15 @@ pub struct ProjectionError {
 }
 
 impl OrderView {
+    /// The view of an order rebuilt from its whole stream (in version order), as the
+    /// projector builds it event by event: what `orderflow rebuild` writes.
+    pub fn replay(stream: &[EventEnvelope]) -> Result<Option<OrderView>, String> {
+        stream.iter().try_fold(None, |view, envelope| {
+            let event = OrderEvent::from_envelope(envelope).map_err(|e| e.to_string())?;
+            OrderView::apply(view, &event, envelope).map(Some).map_err(|e| e.to_string())
+        })
+    }
+
     /// Applies the next event of the order's stream. The caller guarantees order:
     /// `envelope.version` is exactly one past `view.version`.
     pub fn apply(

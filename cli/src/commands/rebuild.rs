@@ -1,0 +1,32 @@
+//! `orderflow rebuild <projection> [--verify] [--limit N]`.
+
+use super::Context;
+use crate::Result;
+use crate::stack::StackInfo;
+
+pub async fn run(context: &Context, projection: &str, verify: bool, limit: Option<usize>) -> Result<()> {
+    crate::rebuild::check_projection(projection)?;
+    context.require_reachable().await?;
+    let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
+    if verify {
+        let (checked, differences) = crate::rebuild::verify(&context.clients, &stack).await?;
+        for difference in &differences {
+            println!("  {difference}");
+        }
+        println!("{checked} orders checked: {} differ from the view rebuilt from the store", differences.len());
+        return match differences.is_empty() {
+            true => Ok(()),
+            false => Err(crate::CliError::Failed(format!("{} read-model views differ", differences.len()))),
+        };
+    }
+    let done = crate::rebuild::rebuild(&context.project, &context.clients, &stack, limit).await?;
+    println!(
+        "rebuilt {} orders from {} events in {:.2} s: {:.0} events/s{}",
+        done.streams,
+        done.events,
+        done.elapsed.as_secs_f64(),
+        done.events_per_second(),
+        if done.complete { "" } else { " (stopped at --limit; run again to resume from the checkpoint)" }
+    );
+    Ok(())
+}
