@@ -39,6 +39,12 @@ enum Command {
         /// Do not wait for the orders to reach a final state.
         #[arg(long)]
         no_wait: bool,
+        /// At most this many requests per second (e.g. `--rate 20`).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Send the whole file or folder this many times, each under its own run id.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
     },
     /// The routing picture drawn from infra/template.yaml (Mermaid, DOT or SVG); `--write`
     /// updates docs/routing.mmd, docs/routing.svg and the README's picture.
@@ -135,8 +141,9 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
         Command::Invoke { function, payload } => {
             commands::invoke::run(&Context::new(cli.global).await?, &function, &payload).await
         }
-        Command::Replay { path, no_wait } => {
-            commands::replay::run(&Context::new(cli.global).await?, &path, !no_wait).await.map(drop)
+        Command::Replay { path, no_wait, rate, count } => {
+            let pace = commands::replay::Pace { rate, count, wait: !no_wait };
+            commands::replay::run(&Context::new(cli.global).await?, &path, pace).await.map(drop)
         }
     }
 }

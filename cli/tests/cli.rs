@@ -101,3 +101,32 @@ fn up_is_for_the_emulator_and_points_aws_users_at_deploy() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("to deploy to AWS use `orderflow deploy --aws`"), "{}", stderr(&output));
 }
+
+#[test]
+fn replay_refuses_a_rate_that_is_not_positive() {
+    let output = orderflow(&["replay", "events/scenarios/happy-path", "--rate", "0"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("--rate must be a positive number"), "{}", stderr(&output));
+}
+
+#[test]
+fn rebuild_names_the_projections_it_knows() {
+    let output = orderflow(&["rebuild", "payments"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("no projection `payments`; known: orders"), "{}", stderr(&output));
+}
+
+#[test]
+fn republish_needs_a_time_window() {
+    let output = orderflow(&["republish"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("give either --since"), "{}", stderr(&output));
+}
+
+#[test]
+fn trace_refuses_an_id_that_is_not_an_order_id() {
+    let port = closed_port().to_string();
+    let output = orderflow(&["--port", &port, "trace", "not-a-uuid"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("`not-a-uuid` is not an order id (a UUID)"), "{}", stderr(&output));
+}

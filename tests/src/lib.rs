@@ -192,7 +192,7 @@ impl Harness {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/scenarios").join(name);
         let samples = replay::load_samples(&dir, &run_id).expect("the scenario loads");
         let (api_url, http) = (self.api_url.clone(), self.http.clone());
-        let target = replay::Target { clients: &self.clients, stack: &self.stack, api_url, http };
+        let target = replay::Target { clients: &self.clients, stack: &self.stack, api_url, http, pacer: None };
         let replayed = replay::send_all(&target, samples).await.expect("the scenario is sent");
         let order_ids: Vec<String> = replayed.iter().flat_map(|r| r.order_ids().map(str::to_string)).collect();
         let views = self.wait_for_final_states(&order_ids, extra).await;
@@ -211,7 +211,7 @@ impl Harness {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/scenarios").join(name);
         let samples = replay::load_samples(&dir, run_id).expect("the scenario loads");
         let (api_url, http) = (self.api_url.clone(), self.http.clone());
-        let target = replay::Target { clients: &self.clients, stack: &self.stack, api_url, http };
+        let target = replay::Target { clients: &self.clients, stack: &self.stack, api_url, http, pacer: None };
         let replayed = replay::send_all(&target, samples).await.expect("the scenario is sent");
         replayed.iter().flat_map(|r| r.order_ids().map(str::to_string)).collect()
     }

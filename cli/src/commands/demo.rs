@@ -7,6 +7,8 @@ use crate::Result;
 use crate::build::Profile;
 use shared::views::OrderView;
 
+const ONCE: replay::Pace = replay::Pace { rate: None, count: 1, wait: true };
+
 /// The scenarios the demo replays, one order each, ending in each final state but the timeout.
 pub const SCENARIOS: [&str; 4] = ["happy-path", "payment-declined", "out-of-stock", "fraud-hold"];
 
@@ -16,7 +18,7 @@ pub async fn run(global: Global) -> Result<()> {
     for scenario in SCENARIOS {
         println!();
         views
-            .extend(replay::run(&context, &context.project.events_dir().join("scenarios").join(scenario), true).await?);
+            .extend(replay::run(&context, &context.project.events_dir().join("scenarios").join(scenario), ONCE).await?);
     }
     println!();
     for view in &views {

@@ -90,16 +90,42 @@ pub fn new_run_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
 }
 
-pub async fn run(context: &Context, path: &Path, wait: bool) -> Result<Vec<OrderView>> {
-    let run_id = new_run_id();
-    let samples = load_samples(path, &run_id)?;
+/// How a replay is sent: how many times, how fast, and whether to wait for the orders.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Requests per second at most (none: as fast as [`CONCURRENCY`] allows).
+    pub rate: Option<f64>,
+    /// Times the whole path is sent, each under its own run id.
+    pub count: u32,
+    pub wait: bool,
+}
+
+pub async fn run(context: &Context, path: &Path, pace: Pace) -> Result<Vec<OrderView>> {
+    if pace.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        return Err(CliError::Usage("--rate must be a positive number of requests per second".into()));
+    }
+    let runs: Vec<(String, Vec<(PathBuf, Sample)>)> = (0..pace.count.max(1))
+        .map(|_| {
+            let run_id = new_run_id();
+            load_samples(path, &run_id).map(|samples| (run_id, samples))
+        })
+        .collect::<Result<_>>()?;
     context.require_reachable().await?;
     let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
     let api_url = stack.api_url(&context.clients.target)?;
     let http = crate::api_key::http_client(&context.api_key()?)?;
-    let target = Target { clients: &context.clients, stack: &stack, api_url, http };
-    println!("replay {run_id} of {}", relative(path).display());
-    let replayed = send_all(&target, samples).await?;
+    let pacer = pace.rate.map(Pacer::per_second);
+    let target = Target { clients: &context.clients, stack: &stack, api_url, http, pacer };
+    let started = Instant::now();
+    let mut replayed = Vec::new();
+    for (run_id, samples) in runs {
+        println!("replay {run_id} of {}", relative(path).display());
+        replayed.extend(send_all(&target, samples).await?);
+    }
+    let requests: usize = replayed.iter().map(|r| r.answers.len()).sum();
+    let seconds = started.elapsed().as_secs_f64();
+    println!("sent {requests} requests in {seconds:.1} s ({:.1}/s)", requests as f64 / seconds.max(1e-9));
+    let wait = pace.wait;
     let order_ids: Vec<String> = replayed.iter().flat_map(|r| r.order_ids().map(str::to_string)).collect();
     if !wait || order_ids.is_empty() {
         return Ok(Vec::new());
@@ -116,6 +142,29 @@ pub struct Target<'a> {
     pub api_url: String,
     /// Presents the API key.
     pub http: reqwest::Client,
+    /// Spaces requests out to a rate, when set.
+    pub pacer: Option<Pacer>,
+}
+
+/// Lets requests go at most `rate` per second, across every task that shares it.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    interval: Duration,
+    next: std::sync::Arc<tokio::sync::Mutex<tokio::time::Instant>>,
+}
+
+impl Pacer {
+    pub fn per_second(rate: f64) -> Self {
+        let next = std::sync::Arc::new(tokio::sync::Mutex::new(tokio::time::Instant::now()));
+        Self { interval: Duration::from_secs_f64(1.0 / rate), next }
+    }
+
+    /// Waits for the next free slot.
+    pub async fn wait(&self) {
+        let mut next = self.next.lock().await;
+        tokio::time::sleep_until(*next).await;
+        *next = (*next).max(tokio::time::Instant::now() - self.interval) + self.interval;
+    }
 }
 
 /// Sends every sample in order and prints one line per file.
@@ -124,8 +173,13 @@ pub async fn send_all(target: &Target<'_>, samples: Vec<(PathBuf, Sample)>) -> R
     let mut replayed = Vec::new();
     for (file, sample) in samples {
         let answers = match &sample {
-            Sample::Api(request) => send_api_repeatedly(&target.api_url, &http, request).await?,
-            Sample::Bus(event) => vec![send_bus(target, event).await?],
+            Sample::Api(request) => send_api_repeatedly(&target.api_url, &http, target.pacer.as_ref(), request).await?,
+            Sample::Bus(event) => {
+                if let Some(pacer) = &target.pacer {
+                    pacer.wait().await;
+                }
+                vec![send_bus(target, event).await?]
+            }
         };
         println!("{}  {}", relative(&file).display(), describe(&sample, &answers));
         replayed.push(Replayed { file, answers });
@@ -208,7 +262,12 @@ fn classify(file: &Path, value: serde_json::Value) -> Result<Sample> {
     Err(bad("is neither an API request ({method, path, body}) nor a bus event ({source, detail-type, detail})".into()))
 }
 
-async fn send_api_repeatedly(api_url: &str, http: &reqwest::Client, request: &ApiRequest) -> Result<Vec<Answer>> {
+async fn send_api_repeatedly(
+    api_url: &str,
+    http: &reqwest::Client,
+    pacer: Option<&Pacer>,
+    request: &ApiRequest,
+) -> Result<Vec<Answer>> {
     let total = request.repeat.unwrap_or(1).max(1) as usize;
     let progress = (total > QUIET_ABOVE).then(|| progress_bar(total as u64, "sending"));
     let mut answers = Vec::with_capacity(total);
@@ -219,6 +278,9 @@ async fn send_api_repeatedly(api_url: &str, http: &reqwest::Client, request: &Ap
         {
             answers.push(done.map_err(|e| CliError::Failed(e.to_string()))??);
             progress.iter().for_each(|p| p.inc(1));
+        }
+        if let Some(pacer) = pacer {
+            pacer.wait().await;
         }
         let (api_url, http, request) = (api_url.to_string(), http.clone(), numbered(request, seq)?);
         in_flight.spawn(async move { send_api(&api_url, &http, &request).await });

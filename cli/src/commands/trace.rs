@@ -5,6 +5,9 @@ use crate::Result;
 use crate::stack::StackInfo;
 
 pub async fn run(context: &Context, order_id: &str, json: bool) -> Result<()> {
+    if shared::domain::OrderId::parse(order_id).is_none() {
+        return Err(crate::CliError::Usage(format!("`{order_id}` is not an order id (a UUID)")));
+    }
     context.require_reachable().await?;
     let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
     let trace = crate::trace::trace(&context.clients, &stack, order_id).await?;
