@@ -76,6 +76,10 @@ pub async fn deploy(clients: &Clients, request: DeployRequest<'_>) -> Result<Sta
         let failures = failed_resources(clients, request.stack, started_at).await;
         return Err(deploy_error(format!("stack ended in {}{failures}", stack.status)));
     }
+    if clients.target.endpoint().is_some() {
+        // The template creates the bus archive only on AWS (the emulator lacks the type).
+        crate::archive::ensure(clients, &stack).await?;
+    }
     eprintln!("deployed stack {} ({}) in {:.1} s", request.stack, stack.status, started.elapsed().as_secs_f64());
     Ok(stack)
 }

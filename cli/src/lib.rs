@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api_key;
+pub mod archive;
 pub mod build;
 pub mod commands;
 pub mod deploy;

@@ -35,7 +35,15 @@ enum Command {
     /// Send sample API requests or bus events (a file, or a folder in path order, e.g. a
     /// scenario of events/scenarios/), then print where each order ended.
     Replay {
-        path: PathBuf,
+        /// A file or folder of samples (not with --from-archive).
+        #[arg(required_unless_present = "from_archive")]
+        path: Option<PathBuf>,
+        /// Re-deliver the bus's archived events (since --since) instead of samples.
+        #[arg(long, requires = "since", conflicts_with_all = ["path", "rate", "count"])]
+        from_archive: bool,
+        /// With --from-archive: events from this RFC 3339 time on.
+        #[arg(long)]
+        since: Option<String>,
         /// Do not wait for the orders to reach a final state.
         #[arg(long)]
         no_wait: bool,
@@ -141,8 +149,12 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
         Command::Invoke { function, payload } => {
             commands::invoke::run(&Context::new(cli.global).await?, &function, &payload).await
         }
-        Command::Replay { path, no_wait, rate, count } => {
+        Command::Replay { from_archive: true, since, .. } => {
+            commands::replay::from_archive(&Context::new(cli.global).await?, since.as_deref().unwrap_or_default()).await
+        }
+        Command::Replay { path, no_wait, rate, count, .. } => {
             let pace = commands::replay::Pace { rate, count, wait: !no_wait };
+            let path = path.unwrap_or_default();
             commands::replay::run(&Context::new(cli.global).await?, &path, pace).await.map(drop)
         }
     }

@@ -135,6 +135,17 @@ pub async fn run(context: &Context, path: &Path, pace: Pace) -> Result<Vec<Order
     Ok(views)
 }
 
+/// `replay --from-archive --since <time>`: the bus's archived events re-delivered.
+pub async fn from_archive(context: &Context, since: &str) -> Result<()> {
+    let since = chrono::DateTime::parse_from_rfc3339(since)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| CliError::Usage(format!("--since `{since}` is not an RFC 3339 time: {e}")))?;
+    context.require_reachable().await?;
+    let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
+    println!("{}", crate::archive::replay_since(&context.clients, &stack, since).await?);
+    Ok(())
+}
+
 /// Where replays go: the stack's bus and HTTP API.
 pub struct Target<'a> {
     pub clients: &'a Clients,

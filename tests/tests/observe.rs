@@ -1,0 +1,61 @@
+//! Operating the deployed stack: `trace` (the causal tree of one order) and replaying the
+//! bus's archive.
+
+use e2e::Harness;
+use orderflow::trace::{TraceNode, render, trace};
+
+/// The tree as `type(children...)`, children in time order.
+fn shape(node: &TraceNode) -> String {
+    match node.caused.as_slice() {
+        [] => node.event_type.clone(),
+        children => format!("{}({})", node.event_type, children.iter().map(shape).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+fn every_gap_is_positive(node: &TraceNode) -> bool {
+    node.gap_ms.is_none_or(|ms| ms >= 0) && node.caused.iter().all(every_gap_is_positive)
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn the_trace_of_a_happy_order_is_exactly_its_chain_of_causes() {
+    let harness = Harness::connect().await;
+    let (_, views) = harness.replay_scenario("happy-path").await;
+    let order_id = views[0].order_id.to_string();
+    let trace = trace(&harness.clients, &harness.stack, &order_id).await.expect("a trace");
+    assert_eq!(trace.roots.len(), 1, "{}", render(&trace));
+    assert_eq!(
+        shape(&trace.roots[0]),
+        "OrderPlaced(OrderValidated(FraudCleared(StockAllocated, StockReserved(PaymentAuthorized(ShipmentScheduled)))))"
+    );
+    assert_eq!(trace.events, 7);
+    assert!(every_gap_is_positive(&trace.roots[0]));
+    let text = render(&trace);
+    assert!(text.contains("by payment") && text.contains("[sku-TEA-"), "{text}");
+    let json = serde_json::to_value(&trace).unwrap();
+    assert_eq!(json["roots"][0]["caused"][0]["producer"], "order-validator");
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn an_archive_replay_redelivers_past_events_and_changes_nothing() {
+    let harness = Harness::connect().await;
+    let since = chrono::Utc::now() - chrono::Duration::seconds(2);
+    let (run_id, views) = harness.replay_scenario("happy-path").await;
+    let order_id = views[0].order_id.to_string();
+    let stream = harness.stream_of(&order_id).await;
+    let notifications = harness.wait_for_notifications(&order_id, 3).await;
+    let stock = harness.stock_of(&format!("TEA-{run_id}")).await;
+
+    let outcome = orderflow::archive::replay_since(&harness.clients, &harness.stack, since).await.expect("replay");
+    assert!(outcome.ends_with("completed"), "{outcome}");
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+
+    assert_eq!(harness.stream_of(&order_id).await, stream, "no event appended twice");
+    assert_eq!(harness.wait_for_notifications(&order_id, 3).await, notifications, "nobody told twice");
+    assert_eq!(harness.stock_of(&format!("TEA-{run_id}")).await, stock, "stock taken once");
+    let correlation = format!("happy-path-{run_id}");
+    if let Some(redelivered) = harness.log_lines_with(&[correlation.as_str(), "nothing to do in this status"]) {
+        assert!(redelivered >= 1, "the saga's steps saw the replayed events and did nothing");
+    }
+}
