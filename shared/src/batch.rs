@@ -7,6 +7,7 @@
 
 use crate::deadletter::{DeadLetter, DeadLetters};
 use crate::faults::{self, Fault};
+use crate::metrics::BatchFigures;
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -47,6 +48,8 @@ where
     Fut: Future<Output = Result<(), RecordError>>,
 {
     let mut response = SqsBatchResponse::default();
+    let started = std::time::Instant::now();
+    let mut figures = BatchFigures { oldest_age_ms: oldest_sqs_age_ms(&event.records), ..Default::default() };
     // FIFO: once a message of a group fails, the later ones of that group must not run
     // ahead of it; they go back to the queue with it, in order.
     let mut blocked_groups: Vec<String> = Vec::new();
@@ -55,6 +58,7 @@ where
         let group = message.attributes.get("MessageGroupId").cloned();
         if group.as_ref().is_some_and(|g| blocked_groups.contains(g)) {
             response.add_failure(message_id);
+            figures.retried += 1;
             continue;
         }
         let snapshot = to_json(&message);
@@ -64,12 +68,51 @@ where
             None => handle(message).await,
         };
         let outcome = give_up_after_last_receive(outcome, receives);
-        if !settle(consumer, dead_letters, snapshot, outcome).await {
+        let kind = kind_of(&outcome);
+        if settle(consumer, dead_letters, snapshot, outcome).await {
+            count(&mut figures, kind);
+        } else {
             response.add_failure(message_id);
             blocked_groups.extend(group);
+            figures.retried += 1;
         }
     }
+    figures.duration_ms = started.elapsed().as_secs_f64() * 1_000.0;
+    figures.emit(consumer);
     response
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Done,
+    Retry,
+    Park,
+}
+
+fn kind_of(outcome: &Result<(), RecordError>) -> Kind {
+    match outcome {
+        Ok(()) => Kind::Done,
+        Err(RecordError::Retryable(_)) => Kind::Retry,
+        Err(RecordError::Poison(_)) => Kind::Park,
+    }
+}
+
+/// Counts a settled record (a retryable one is never settled).
+fn count(figures: &mut BatchFigures, kind: Kind) {
+    match kind {
+        Kind::Done => figures.processed += 1,
+        Kind::Park => figures.parked += 1,
+        Kind::Retry => figures.retried += 1,
+    }
+}
+
+fn oldest_sqs_age_ms(messages: &[SqsMessage]) -> Option<f64> {
+    let now = chrono::Utc::now().timestamp_millis();
+    messages
+        .iter()
+        .filter_map(|m| m.attributes.get("SentTimestamp")?.parse::<i64>().ok())
+        .min()
+        .map(|sent| (now - sent).max(0) as f64)
 }
 
 fn receive_count(message: &SqsMessage) -> u32 {
@@ -124,15 +167,30 @@ where
     F: Fn(EventRecord) -> Fut,
     Fut: Future<Output = Result<(), RecordError>>,
 {
+    let started = std::time::Instant::now();
+    let now = chrono::Utc::now();
+    let oldest = event.records.iter().map(|r| r.change.approximate_creation_date_time).min();
+    let mut figures = BatchFigures {
+        oldest_age_ms: oldest.map(|t| (now - t).num_milliseconds().max(0) as f64),
+        ..Default::default()
+    };
+    let mut response = DynamoDbEventResponse::default();
+    let total = event.records.len();
     for record in event.records {
         let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
         let snapshot = to_json(&record);
         let outcome = handle(record).await;
+        let kind = kind_of(&outcome);
         if !settle(consumer, dead_letters, snapshot, outcome).await {
-            return stream_checkpoint(sequence_number);
+            figures.retried = (total - figures.processed as usize - figures.parked as usize) as u32;
+            response = stream_checkpoint(sequence_number);
+            break;
         }
+        count(&mut figures, kind);
     }
-    DynamoDbEventResponse::default()
+    figures.duration_ms = started.elapsed().as_secs_f64() * 1_000.0;
+    figures.emit(consumer);
+    response
 }
 
 /// A stream response that makes Lambda resume from `sequence_number`.

@@ -8,6 +8,7 @@
 //! - [`idempotency`]: side effects run once per key, with the result stored for repeats.
 //! - [`access`]: API keys and per-key rate limits for the HTTP API.
 //! - [`handlers`]: one handler per function; `functions/*/main.rs` only wires them.
+//! - [`metrics`]: CloudWatch Embedded Metric Format lines (processed, failed, duration, age).
 //! - [`observability`], [`config`], [`aws`]: logging, environment, SDK set-up.
 #![forbid(unsafe_code)]
 
@@ -23,6 +24,7 @@ pub mod envelope;
 pub mod faults;
 pub mod handlers;
 pub mod idempotency;
+pub mod metrics;
 pub mod notify;
 pub mod observability;
 pub mod runtime;

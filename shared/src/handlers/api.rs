@@ -76,9 +76,21 @@ where
 
     /// Never fails: every outcome, errors included, is an HTTP response.
     pub async fn handle(&self, request: Request) -> Response<Body> {
+        let started = std::time::Instant::now();
         let correlation_id = correlation_id_of(&request);
         let span = tracing::info_span!("request", correlation_id = %correlation_id);
         let response = self.route(request, &correlation_id).instrument(span).await;
+        let status = response.status().as_u16();
+        crate::metrics::emit(
+            "api-ingress",
+            &[
+                ("Requests", "Count", 1.0),
+                ("Status4xx", "Count", f64::from(u8::from((400..500).contains(&status)))),
+                ("Status5xx", "Count", f64::from(u8::from(status >= 500))),
+                ("Latency", "Milliseconds", started.elapsed().as_secs_f64() * 1_000.0),
+                ("ColdStart", "Count", if crate::metrics::take_cold_start() { 1.0 } else { 0.0 }),
+            ],
+        );
         with_header(response, CORRELATION_HEADER, correlation_id.as_str())
     }
 

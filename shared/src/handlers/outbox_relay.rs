@@ -54,7 +54,32 @@ impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
         Self { retry_delay, ..self }
     }
 
+    /// Publishes the batch, then reports its figures (EMF).
     pub async fn handle(&self, event: StreamEvent) -> DynamoDbEventResponse {
+        let started = std::time::Instant::now();
+        let sequence: Vec<String> =
+            event.records.iter().map(|r| r.change.sequence_number.clone().unwrap_or_default()).collect();
+        let oldest = event.records.iter().map(|r| r.change.approximate_creation_date_time).min();
+        let response = self.publish_batch(event).await;
+        // Records before the checkpoint are done; the checkpoint and after come back.
+        let done = response
+            .batch_item_failures
+            .first()
+            .and_then(|f| f.item_identifier.as_ref())
+            .and_then(|at| sequence.iter().position(|s| s == at))
+            .unwrap_or(sequence.len());
+        let figures = crate::metrics::BatchFigures {
+            processed: done as u32,
+            retried: (sequence.len() - done) as u32,
+            parked: 0,
+            duration_ms: started.elapsed().as_secs_f64() * 1_000.0,
+            oldest_age_ms: oldest.map(|t| (chrono::Utc::now() - t).num_milliseconds().max(0) as f64),
+        };
+        figures.emit(CONSUMER);
+        response
+    }
+
+    async fn publish_batch(&self, event: StreamEvent) -> DynamoDbEventResponse {
         let mut pending: Vec<Pending> = Vec::new();
         for record in event.records.into_iter().filter(is_insert) {
             let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
