@@ -34,30 +34,37 @@ pub async fn republish(
     republish_new(clients, stack, since, &mut HashSet::new()).await
 }
 
-/// As [`republish`], then again with the events those caused, pass after pass, until a
-/// pass finds nothing new (at most `max_passes`): for a pipeline whose stream pollers
-/// stay stopped (an emulator restarted with persisted state), each pass moves every order
-/// one hop.
+/// As [`republish`], then again with the events those caused, pass after pass, until no
+/// new event has appeared for `quiet_for` (or `give_up_after` has passed): for a pipeline
+/// whose stream pollers stay stopped (an emulator restarted with saved state), each pass
+/// moves every order one hop. `quiet_for` must exceed the queues' visibility timeout:
+/// messages in flight at a restart reappear only then.
 pub async fn republish_until_quiet(
     clients: &Clients,
     stack: &StackInfo,
     since: chrono::DateTime<chrono::Utc>,
-    max_passes: u32,
-    pause: std::time::Duration,
+    quiet_for: std::time::Duration,
+    give_up_after: std::time::Duration,
 ) -> Result<(Republished, u32)> {
+    let started = std::time::Instant::now();
+    let mut last_new = started;
     let mut sent = HashSet::new();
-    let mut total = Republished::default();
-    for pass in 1..=max_passes {
+    let (mut total, mut passes) = (Republished::default(), 0);
+    while last_new.elapsed() < quiet_for && started.elapsed() < give_up_after {
         let done = republish_new(clients, stack, since, &mut sent).await?;
-        if done.events == 0 {
-            return Ok((total, pass - 1));
+        if done.events > 0 {
+            last_new = std::time::Instant::now();
+            passes += 1;
+            total.events += done.events;
+            total.streams = total.streams.max(done.streams);
         }
-        total.events += done.events;
-        total.streams = total.streams.max(done.streams);
-        tokio::time::sleep(pause).await;
+        tokio::time::sleep(PASS_PAUSE).await;
     }
-    Ok((total, max_passes))
+    Ok((total, passes))
 }
+
+/// The pause between passes: time for a pass's effects to land.
+const PASS_PAUSE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Republishes the events since `since` whose ids are not in `sent`, and adds them to it.
 async fn republish_new(

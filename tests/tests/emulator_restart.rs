@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 const ORDERS: usize = 40;
+/// Longer than the stack's visibility timeout (30 s): in-flight messages reappear by then.
+const QUIET_FOR: Duration = Duration::from_secs(45);
 
 /// Stops the emulator however the test ends.
 struct StopOnDrop(ManagedEmulator);
@@ -42,6 +44,8 @@ async fn f5_an_emulator_restart_loses_no_stored_event_and_republish_finishes_eve
     let parameters = BTreeMap::from([
         ("EmulatorEndpoint".to_string(), emulator.0.endpoint()),
         ("ApiKeys".to_string(), orderflow::api_key::parameter_entry("f5", &key, Some(1_000))),
+        // Messages in flight at the restart come back after this.
+        ("QueueVisibilityTimeout".to_string(), "30".to_string()),
     ]);
     let request = DeployRequest { stack: "orderflow", template: &template, zips: &zips, parameters };
     let stack = deploy(&clients, request).await.expect("the stack deploys");
@@ -68,7 +72,7 @@ async fn f5_an_emulator_restart_loses_no_stored_event_and_republish_finishes_eve
     assert_eq!(before.len(), ORDERS, "every placed order is still in the store");
 
     let (republished, passes) =
-        orderflow::republish::republish_until_quiet(&clients, &stack, started, 20, Duration::from_secs(3))
+        orderflow::republish::republish_until_quiet(&clients, &stack, started, QUIET_FOR, Duration::from_secs(300))
             .await
             .expect("republish");
     let views = orderflow::commands::replay::wait_for_final_states(&api_url, &http, &order_ids, Duration::ZERO).await;

@@ -4,9 +4,10 @@ use super::Context;
 use crate::stack::StackInfo;
 use crate::{CliError, Result};
 
-/// Passes `--until-quiet` makes at most, and the pause that lets each pass's effects land.
-const MAX_PASSES: u32 = 20;
-const PAUSE: std::time::Duration = std::time::Duration::from_secs(3);
+/// `--until-quiet` stops after this long without a new event (longer than the queues'
+/// default visibility timeout, 60 s), or after [`GIVE_UP_AFTER`].
+const QUIET_FOR: std::time::Duration = std::time::Duration::from_secs(90);
+const GIVE_UP_AFTER: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 pub async fn run(context: &Context, since: Option<&str>, minutes: Option<u32>, until_quiet: bool) -> Result<()> {
     let since = match (since, minutes) {
@@ -19,7 +20,7 @@ pub async fn run(context: &Context, since: Option<&str>, minutes: Option<u32>, u
     context.require_reachable().await?;
     let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
     let (done, passes) = if until_quiet {
-        crate::republish::republish_until_quiet(&context.clients, &stack, since, MAX_PASSES, PAUSE).await?
+        crate::republish::republish_until_quiet(&context.clients, &stack, since, QUIET_FOR, GIVE_UP_AFTER).await?
     } else {
         (crate::republish::republish(&context.clients, &stack, since).await?, 1)
     };
