@@ -29,6 +29,41 @@ pub fn ensure_checkov(project: &Project) -> Result<PathBuf> {
     Ok(venv.join("bin").join("checkov"))
 }
 
+/// Debian's `chromium` for the dashboard test: found on the PATH, else installed with
+/// apt-get when running as root (as on CI), else a clear error.
+pub fn ensure_chromium(project: &Project) -> Result<PathBuf> {
+    let find = || {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths).map(|dir| dir.join("chromium")).find(|candidate| candidate.is_file())
+        })
+    };
+    if let Some(found) = find() {
+        return Ok(found);
+    }
+    let is_root = fs::read_to_string("/proc/self/status")
+        .is_ok_and(|status| status.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")));
+    if !is_root {
+        return Err(CliError::Usage(
+            "the dashboard test needs Chromium: install Debian's package (sudo apt-get install chromium)".into(),
+        ));
+    }
+    fs::create_dir_all(project.state_dir()).map_err(|e| CliError::io(project.state_dir(), e))?;
+    let log = project.state_dir().join("install.log");
+    eprintln!("installing chromium with apt-get (once; a minute or two)...");
+    let apt = |args: &[&str]| {
+        let mut command = Command::new("apt-get");
+        command.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+        command
+    };
+    run_logged(&mut apt(&["update", "-q"]), &log, "apt-get update")?;
+    run_logged(
+        &mut apt(&["install", "-y", "-q", "--no-install-recommends", "chromium"]),
+        &log,
+        "apt-get install chromium",
+    )?;
+    find().ok_or_else(|| CliError::Failed("apt-get installed chromium but it is not on the PATH".into()))
+}
+
 fn ensure_venv(project: &Project, venv: &Path, requirements_file: &Path, probe: &str) -> Result<()> {
     let requirements = fs::read(requirements_file).map_err(|e| CliError::io(requirements_file, e))?;
     let stamp = venv.join("orderflow-requirements.sha256");

@@ -70,6 +70,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A live web page of the stack on 127.0.0.1: event flow per minute per event type,
+    /// queue and DLQ depths, the latest failed events with their reasons.
+    Dashboard {
+        #[arg(long, default_value_t = 8050)]
+        listen_port: u16,
+    },
     /// Dead-letter queues: list them, show why each message is there, send messages back.
     Dlq {
         #[command(subcommand)]
@@ -144,6 +150,9 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
         Command::Graph { format, write } => commands::graph::run(format, write),
         Command::Trace { order_id, json } => {
             commands::trace::run(&Context::new(cli.global).await?, &order_id, json).await
+        }
+        Command::Dashboard { listen_port } => {
+            commands::dashboard::run(Context::new(cli.global).await?, listen_port).await
         }
         Command::Dlq { action } => commands::dlq::run(&Context::new(cli.global).await?, &action).await,
         Command::Invoke { function, payload } => {

@@ -69,6 +69,7 @@ impl Target {
 }
 
 /// Ready-made clients for one target, built once per command.
+#[derive(Clone)]
 pub struct Clients {
     pub target: Target,
     pub config: SdkConfig,

@@ -206,6 +206,7 @@ mod tests {
             occurred_at: chrono::DateTime::from_timestamp_millis(1_800_000_000_000 + ms).unwrap(),
             correlation_id: CorrelationId::new("c-1"),
             causation_id: CausationId::new(cause),
+            trace_id: None,
             payload: serde_json::json!({}),
         }
     }

@@ -79,12 +79,24 @@ impl From<EventId> for CausationId {
 pub struct Causality {
     pub correlation_id: CorrelationId,
     pub causation_id: CausationId,
+    /// The X-Ray trace header (`Root=…;Parent=…;Sampled=…`) the event continues, so one
+    /// trace spans the whole saga on AWS.
+    pub trace_id: Option<String>,
 }
 
 impl Causality {
     /// The causality of events that `cause` directly led to.
     pub fn caused_by(cause: &EventEnvelope) -> Self {
-        Self { correlation_id: cause.correlation_id.clone(), causation_id: cause.event_id.into() }
+        Self {
+            correlation_id: cause.correlation_id.clone(),
+            causation_id: cause.event_id.into(),
+            trace_id: cause.trace_id.clone(),
+        }
+    }
+
+    /// Caused by the current invocation (an API request): its trace starts here.
+    pub fn of_invocation(correlation_id: CorrelationId, causation_id: CausationId) -> Self {
+        Self { correlation_id, causation_id, trace_id: crate::observability::invocation_trace() }
     }
 }
 
@@ -102,6 +114,9 @@ pub struct EventEnvelope {
     pub occurred_at: DateTime<Utc>,
     pub correlation_id: CorrelationId,
     pub causation_id: CausationId,
+    /// The X-Ray trace header of the request that started the order (absent when tracing is off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
     pub payload: serde_json::Value,
 }
 
@@ -127,6 +142,7 @@ impl NewEvent {
             occurred_at: self.occurred_at,
             correlation_id: self.causality.correlation_id,
             causation_id: self.causality.causation_id,
+            trace_id: self.causality.trace_id,
             payload: self.payload,
         }
     }

@@ -26,7 +26,8 @@ pub fn emf_line(function: &str, timestamp_ms: i64, metrics: &[Metric]) -> String
         "_aws".into(),
         json!({
             "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{ "Namespace": NAMESPACE, "Dimensions": [["Function"]], "Metrics": definitions }]
+            // Per function, and across all of them (what the template's alarms watch).
+            "CloudWatchMetrics": [{ "Namespace": NAMESPACE, "Dimensions": [["Function"], []], "Metrics": definitions }]
         }),
     );
     line.insert("Function".into(), json!(function));

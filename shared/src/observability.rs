@@ -28,6 +28,7 @@ pub fn init_logging() {
 pub fn event_span(event: &EventEnvelope) -> tracing::Span {
     tracing::info_span!(
         "event",
+        trace_id = event.trace_id.as_deref().unwrap_or_default(),
         correlation_id = %event.correlation_id,
         causation_id = %event.causation_id,
         event_id = %event.event_id,
@@ -35,4 +36,20 @@ pub fn event_span(event: &EventEnvelope) -> tracing::Span {
         stream_id = %event.stream_id,
         version = event.version,
     )
+}
+
+tokio::task_local! {
+    /// The X-Ray trace header of the current Lambda invocation, when tracing is active.
+    static INVOCATION_TRACE: Option<String>;
+}
+
+/// Runs `future` with the invocation's trace header (from the Lambda context) known to
+/// [`invocation_trace`].
+pub async fn in_invocation<F: std::future::Future>(trace: Option<String>, future: F) -> F::Output {
+    INVOCATION_TRACE.scope(trace, future).await
+}
+
+/// The current invocation's X-Ray trace header, if any.
+pub fn invocation_trace() -> Option<String> {
+    INVOCATION_TRACE.try_with(Clone::clone).ok().flatten()
 }

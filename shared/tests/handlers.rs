@@ -383,7 +383,8 @@ fn reserved_order() -> (shared::domain::OrderId, Vec<EventEnvelope>) {
     use shared::envelope::{Causality, CausationId, CorrelationId};
     let placed = placed();
     let id = placed_order_id();
-    let causality = Causality { correlation_id: CorrelationId::new("c"), causation_id: CausationId::new("c") };
+    let causality =
+        Causality { correlation_id: CorrelationId::new("c"), causation_id: CausationId::new("c"), trace_id: None };
     let next = |event: shared::domain::OrderEvent, version| {
         event.into_new_event(causality.clone(), chrono::Utc::now()).into_envelope(placed.stream_id.clone(), version)
     };

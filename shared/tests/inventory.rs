@@ -20,7 +20,7 @@ fn inventory(store: &Arc<InMemoryEventStore>) -> Inventory {
 }
 
 fn causality() -> Causality {
-    Causality { correlation_id: CorrelationId::new("test"), causation_id: CausationId::new("test") }
+    Causality { correlation_id: CorrelationId::new("test"), causation_id: CausationId::new("test"), trace_id: None }
 }
 
 fn stored<E: EventCodec>(event: E, stream: &shared::envelope::StreamId, version: u64) -> EventEnvelope {

@@ -12,7 +12,8 @@ fn at(minutes_ago: i64) -> chrono::DateTime<chrono::Utc> {
 }
 
 fn stored(event: OrderEvent, id: OrderId, version: u64, when: chrono::DateTime<chrono::Utc>) -> EventEnvelope {
-    let causality = Causality { correlation_id: CorrelationId::new("c"), causation_id: CausationId::new("c") };
+    let causality =
+        Causality { correlation_id: CorrelationId::new("c"), causation_id: CausationId::new("c"), trace_id: None };
     event.into_new_event(causality, when).into_envelope(id.stream_id(), version)
 }
 

@@ -34,6 +34,15 @@ async fn the_trace_of_a_happy_order_is_exactly_its_chain_of_causes() {
     assert!(text.contains("by payment") && text.contains("[sku-TEA-"), "{text}");
     let json = serde_json::to_value(&trace).unwrap();
     assert_eq!(json["roots"][0]["caused"][0]["producer"], "order-validator");
+
+    // One X-Ray trace spans the saga: every event carries the placing request's header.
+    let events = harness.stored_events(&trace.correlation_id).await;
+    let root = |e: &shared::envelope::EventEnvelope| {
+        e.trace_id.as_deref().and_then(|t| t.split(';').next()).map(str::to_string)
+    };
+    let first = root(&events[0]).expect("the order was placed under an X-Ray trace (Tracing: Active)");
+    assert!(first.starts_with("Root=1-"), "{first}");
+    assert!(events.iter().all(|e| root(e).as_deref() == Some(first.as_str())), "{events:#?}");
 }
 
 #[tokio::test]

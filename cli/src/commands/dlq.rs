@@ -47,7 +47,7 @@ pub async fn run(context: &Context, action: &Action) -> Result<()> {
 async fn list(context: &Context, stack: &StackInfo) -> Result<()> {
     println!("{:<36} {:>8} {:>10}", "dead-letter queue", "messages", "in flight");
     for queue in dlq::queues(stack) {
-        let (visible, in_flight) = super::status::queue_depth(context, &queue.url).await?;
+        let (visible, in_flight) = crate::figures::queue_depth(&context.clients, &queue.url).await?;
         println!("{:<36} {visible:>8} {in_flight:>10}", queue.name);
     }
     Ok(())

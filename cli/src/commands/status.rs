@@ -1,14 +1,13 @@
 //! `orderflow status`: the stack, its queues and dead-letter queues, the latest events.
 
 use super::Context;
+use crate::Result;
 use crate::stack::StackInfo;
-use crate::{CliError, Result};
-use aws_sdk_sqs::types::QueueAttributeName;
 use shared::envelope::EventEnvelope;
 
-/// Items scanned for "latest events": the store is keyed by stream, not by time.
-const MAX_SCANNED_EVENTS: usize = 5_000;
 const LATEST_EVENTS: usize = 10;
+/// Minutes of throughput shown.
+const THROUGHPUT_MINUTES: u32 = 5;
 
 pub async fn run(context: &Context) -> Result<()> {
     context.require_reachable().await?;
@@ -16,11 +15,12 @@ pub async fn run(context: &Context) -> Result<()> {
     super::deploy::print_endpoints(context, &stack)?;
     println!("\nqueues (visible / in flight)");
     for (name, url) in stack.queues() {
-        let (visible, in_flight) = queue_depth(context, url).await?;
+        let (visible, in_flight) = crate::figures::queue_depth(&context.clients, url).await?;
         let warn = if name.contains("DeadLetter") && visible > 0 { "  <- failed messages, see the DLQ" } else { "" };
         println!("  {name:<36} {visible:>6} / {in_flight:<6}{warn}");
     }
-    let scanned = scan_events(context, stack.output("EventStoreTableName")?).await?;
+    let scanned = crate::figures::scan_events(&context.clients, stack.output("EventStoreTableName")?).await?;
+    print_throughput(&scanned);
     print_read_model_lag(context, &stack, &scanned).await?;
     let mut events = scanned;
     events.truncate(LATEST_EVENTS);
@@ -41,24 +41,18 @@ pub async fn run(context: &Context) -> Result<()> {
     Ok(())
 }
 
-pub async fn queue_depth(context: &Context, url: &str) -> Result<(u64, u64)> {
-    let output = context
-        .clients
-        .sqs()
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .map_err(|e| CliError::aws("GetQueueAttributes", e))?;
-    let read = |name: QueueAttributeName| {
-        output.attributes().and_then(|a| a.get(&name)).and_then(|v| v.parse().ok()).unwrap_or(0)
-    };
-    Ok((
-        read(QueueAttributeName::ApproximateNumberOfMessages),
-        read(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-    ))
+/// Events per minute per type over the last minutes (what the dashboard's throughput shows).
+fn print_throughput(newest_first: &[EventEnvelope]) {
+    let (minutes, counts) = crate::figures::per_minute(newest_first, chrono::Utc::now(), THROUGHPUT_MINUTES);
+    println!("\nevents per minute (UTC)");
+    if counts.is_empty() {
+        println!("  (none in the last {THROUGHPUT_MINUTES} minutes)");
+        return;
+    }
+    println!("  {:<20}{}", "", minutes.iter().map(|m| format!("{m:>7}")).collect::<String>());
+    for (event_type, per_minute) in &counts {
+        println!("  {event_type:<20}{}", per_minute.iter().map(|n| format!("{n:>7}")).collect::<String>());
+    }
 }
 
 /// Orders checked for a read model behind the store, the most recently changed first.
@@ -104,21 +98,4 @@ async fn print_read_model_lag(context: &Context, stack: &StackInfo, newest_first
         );
     }
     Ok(())
-}
-
-/// The newest events of the store (up to [`MAX_SCANNED_EVENTS`] read), newest first.
-pub async fn scan_events(context: &Context, table: &str) -> Result<Vec<EventEnvelope>> {
-    let mut pages = context.clients.dynamodb().scan().table_name(table).into_paginator().items().send();
-    let mut events = Vec::new();
-    while let Some(item) = pages.next().await {
-        let item = item.map_err(|e| CliError::aws("Scan", e))?;
-        if let Ok(event) = serde_dynamo::from_item::<_, EventEnvelope>(item) {
-            events.push(event);
-        }
-        if events.len() >= MAX_SCANNED_EVENTS {
-            break;
-        }
-    }
-    events.sort_by_key(|event| std::cmp::Reverse(event.occurred_at));
-    Ok(events)
 }

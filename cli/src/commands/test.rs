@@ -103,6 +103,7 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
 
     let webhook_log = receiver.log.display().to_string();
     let throttled_rate = THROTTLED_RATE_LIMIT_PER_SECOND.to_string();
+    let chromium = crate::emulator::ensure_chromium(project)?.display().to_string();
     let reports = project.state_dir().join("test-reports");
     let _ = std::fs::remove_dir_all(&reports);
     let report_dir = reports.display().to_string();
@@ -118,6 +119,7 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         // Where the functions' log lines go (empty on an emulator the tests did not start).
         ("ORDERFLOW_EMULATOR_LOG", &emulator_log),
         ("ORDERFLOW_REPORT_DIR", &report_dir),
+        ("ORDERFLOW_CHROMIUM", &chromium),
     ];
     step(
         project,

@@ -24,6 +24,8 @@ impl EventBridgeBus {
             .detail_type(&event.event_type)
             .detail(detail)
             .time(aws_sdk_eventbridge::primitives::DateTime::from_millis(event.occurred_at.timestamp_millis()))
+            // EventBridge hands it on to SQS (AWSTraceHeader) so X-Ray joins the hops.
+            .set_trace_header(event.trace_id.clone())
             .build())
     }
 }

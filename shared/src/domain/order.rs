@@ -674,7 +674,8 @@ mod tests {
     fn it_round_trips_every_event_through_the_envelope() {
         use crate::envelope::{CausationId, CorrelationId};
         let id = OrderId::generate();
-        let causality = Causality { correlation_id: CorrelationId::new("c"), causation_id: CausationId::new("r") };
+        let causality =
+            Causality { correlation_id: CorrelationId::new("c"), causation_id: CausationId::new("r"), trace_id: None };
         for event in [
             placed(id, 1, 100),
             OrderEvent::OrderValidated(OrderValidated { order_id: id }),
@@ -689,7 +690,8 @@ mod tests {
     #[test]
     fn it_refuses_unknown_types_and_versions_when_decoding() {
         use crate::envelope::{CausationId, CorrelationId};
-        let causality = Causality { correlation_id: CorrelationId::new("c"), causation_id: CausationId::new("r") };
+        let causality =
+            Causality { correlation_id: CorrelationId::new("c"), causation_id: CausationId::new("r"), trace_id: None };
         let mut envelope = placed(OrderId::generate(), 1, 1)
             .into_new_event(causality, chrono::Utc::now())
             .into_envelope(StreamId::new("s"), 1);

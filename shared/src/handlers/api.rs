@@ -200,7 +200,7 @@ where
             Ok(command) => command,
             Err(invalid) => return bad_request(&invalid),
         };
-        let causality = Causality { correlation_id: correlation_id.clone(), causation_id: request_id_of(request) };
+        let causality = Causality::of_invocation(correlation_id.clone(), request_id_of(request));
         let placed = self.at_most_once(request, caller, || self.append_new_order(command, causality)).await;
         match placed {
             Ok(order_id) => json_response(StatusCode::ACCEPTED, json!({ "orderId": order_id, "status": "Placed" })),
@@ -280,7 +280,7 @@ where
                 );
             }
         };
-        let causality = Causality { correlation_id: correlation_id.clone(), causation_id: request_id_of(request) };
+        let causality = Causality::of_invocation(correlation_id.clone(), request_id_of(request));
         for _ in 0..3 {
             let history = match self.store.load(&callback.order_id.stream_id(), 0).await {
                 Ok(history) => history,
@@ -356,7 +356,7 @@ where
                 );
             }
         };
-        let causality = Causality { correlation_id: correlation_id.clone(), causation_id: request_id_of(request) };
+        let causality = Causality::of_invocation(correlation_id.clone(), request_id_of(request));
         let added = InventoryEvent::StockAdded(StockAdded { sku: sku.to_string(), quantity });
         match self.at_most_once(request, caller, || self.append_to_shelf(sku, added, causality)).await {
             Ok(()) => self.get_stock(sku).await,

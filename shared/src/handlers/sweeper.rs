@@ -82,6 +82,8 @@ impl<S: EventStore, V: OrderViews> TimeoutSweeper<S, V> {
         let causality = Causality {
             correlation_id: last.correlation_id.clone(),
             causation_id: CausationId::new(format!("timeout-sweep-{}", now.format("%Y%m%dT%H%M%S"))),
+            // The timeout belongs to the order's own trace.
+            trace_id: last.trace_id.clone(),
         };
         match self
             .store

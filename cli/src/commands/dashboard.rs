@@ -1,0 +1,16 @@
+//! `orderflow dashboard [--listen-port N]`: the live view, until Ctrl-C.
+
+use super::Context;
+use crate::Result;
+use crate::stack::StackInfo;
+
+pub async fn run(context: Context, port: u16) -> Result<()> {
+    context.require_reachable().await?;
+    let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
+    let dashboard = crate::dashboard::start(context.clients, stack, port).await?;
+    println!("dashboard on {} (Ctrl-C to stop)", dashboard.url);
+    tokio::select! {
+        () = dashboard.wait() => Ok(()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}

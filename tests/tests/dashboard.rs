@@ -1,0 +1,60 @@
+//! The live dashboard page, rendered by headless Chromium (Debian's `chromium`, which
+//! `orderflow test` installs when missing) after a scenario: the figures must be there.
+
+use e2e::Harness;
+use std::process::Command;
+
+fn chromium() -> String {
+    std::env::var("ORDERFLOW_CHROMIUM").expect("ORDERFLOW_CHROMIUM is set by `orderflow test`")
+}
+
+fn headless(args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(chromium());
+    command.args([
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--virtual-time-budget=8000",
+    ]);
+    command.args(args).output().expect("chromium runs")
+}
+
+/// The text of the element with `id` in the rendered DOM.
+fn text_of(dom: &str, id: &str) -> String {
+    let start = dom.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id} in the page"));
+    let open = start + dom[start..].find('>').unwrap() + 1;
+    let close = open + dom[open..].find('<').unwrap();
+    dom[open..close].to_string()
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator and chromium: run `cargo run -p orderflow -- test`"]
+async fn the_dashboard_renders_the_flow_queues_and_failures_after_a_scenario() {
+    let harness = Harness::connect().await;
+    harness.replay_scenario("happy-path").await;
+    let dashboard = orderflow::dashboard::start(harness.clients.clone(), harness.stack.clone(), 0).await.unwrap();
+
+    let dom = headless(&["--dump-dom", &dashboard.url]);
+    let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+    let events: u64 = text_of(&dom, "events-total").parse().unwrap_or_else(|_| panic!("a number of events: {dom}"));
+    assert!(events >= 7, "the scenario's events are counted: {events}");
+    assert!(dom.contains("ShipmentScheduled") && dom.contains("PaymentQueue"), "flow and queues are drawn");
+    assert!(dom.matches("<rect").count() >= 1, "the per-minute chart has bars");
+    let _dead_letters: u64 = text_of(&dom, "dead-letters").parse().expect("a number of dead letters");
+
+    let dir = orderflow::project::Project::locate().unwrap().state_dir().join("test-reports");
+    std::fs::create_dir_all(&dir).unwrap();
+    let screenshot = dir.join("dashboard.png");
+    let _ = std::fs::remove_file(&screenshot);
+    headless(&["--window-size=1280,1400", &format!("--screenshot={}", screenshot.display()), &dashboard.url]);
+    let size = std::fs::metadata(&screenshot).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 10_000, "a screenshot of the page: {size} bytes");
+    e2e::report(
+        "dashboard",
+        &format!(
+            "dashboard rendered in headless Chromium: {events} events in the last 15 minutes; screenshot {}",
+            screenshot.display()
+        ),
+    );
+}
