@@ -87,7 +87,12 @@ impl Letter {
 /// Every message of the DLQ (up to [`MAX_MESSAGES`]), left in place: each is hidden while
 /// the queue is read (so the next receive returns the next ones), then made visible again.
 pub async fn show(clients: &Clients, dlq: &Dlq) -> Result<Vec<Letter>> {
-    let letters = receive_all(clients, dlq, PEEK_SECONDS).await?;
+    show_at_most(clients, dlq, MAX_MESSAGES).await
+}
+
+/// As [`show`], reading at most `max` messages.
+pub async fn show_at_most(clients: &Clients, dlq: &Dlq, max: usize) -> Result<Vec<Letter>> {
+    let letters = receive_all(clients, dlq, PEEK_SECONDS, max).await?;
     for letter in &letters {
         // Best effort: a message not released here reappears after PEEK_SECONDS anyway.
         let _ = clients
@@ -102,10 +107,10 @@ pub async fn show(clients: &Clients, dlq: &Dlq) -> Result<Vec<Letter>> {
     Ok(letters)
 }
 
-async fn receive_all(clients: &Clients, dlq: &Dlq, hide_seconds: i32) -> Result<Vec<Letter>> {
+async fn receive_all(clients: &Clients, dlq: &Dlq, hide_seconds: i32, max: usize) -> Result<Vec<Letter>> {
     let mut letters = Vec::new();
     let mut seen = BTreeSet::new();
-    while letters.len() < MAX_MESSAGES {
+    while letters.len() < max {
         let output = clients
             .sqs()
             .receive_message()
@@ -192,7 +197,7 @@ pub struct Redriven {
 /// Sends every message of the DLQ back to where it came from and deletes it from the DLQ;
 /// a message that cannot be sent back stays, and is reported.
 pub async fn redrive(clients: &Clients, stack: &StackInfo, dlq: &Dlq) -> Result<Redriven> {
-    let letters = receive_all(clients, dlq, REDRIVE_SECONDS).await?;
+    let letters = receive_all(clients, dlq, REDRIVE_SECONDS, MAX_MESSAGES).await?;
     let mut outcome = Redriven::default();
     for letter in letters {
         match send_back(clients, stack, dlq, &letter).await {

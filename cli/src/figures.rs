@@ -58,7 +58,7 @@ pub async fn collect(clients: &Clients, stack: &StackInfo, window_minutes: u32) 
     }
     let mut latest_failures = Vec::new();
     for queue in dlq::queues(stack).into_iter().filter(|q| queues.iter().any(|f| f.name == q.name && f.visible > 0)) {
-        latest_failures.extend(dlq::show(clients, &queue).await?);
+        latest_failures.extend(dlq::show_at_most(clients, &queue, LATEST_FAILURES).await?);
     }
     latest_failures.sort_by(|a, b| b.sent_at.cmp(&a.sent_at));
     let dead_letters = queues.iter().filter(|q| q.dead_letter).map(|q| q.visible).sum::<u64>() as usize;

@@ -8,14 +8,16 @@ fn chromium() -> String {
     std::env::var("ORDERFLOW_CHROMIUM").expect("ORDERFLOW_CHROMIUM is set by `orderflow test`")
 }
 
+/// Runs headless Chromium (coreutils' `timeout` ends it after a minute, whatever happens).
 fn headless(args: &[&str]) -> std::process::Output {
-    let mut command = Command::new(chromium());
+    let mut command = Command::new("timeout");
+    command.args(["60", &chromium()]);
     command.args([
         "--headless=new",
         "--no-sandbox",
         "--disable-gpu",
         "--hide-scrollbars",
-        "--virtual-time-budget=8000",
+        "--virtual-time-budget=5000",
     ]);
     command.args(args).output().expect("chromium runs")
 }
@@ -28,7 +30,9 @@ fn text_of(dom: &str, id: &str) -> String {
     dom[open..close].to_string()
 }
 
-#[tokio::test]
+// Several threads: the dashboard serves on this runtime while Chromium (a blocking child
+// process) loads the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the emulator and chromium: run `cargo run -p orderflow -- test`"]
 async fn the_dashboard_renders_the_flow_queues_and_failures_after_a_scenario() {
     let harness = Harness::connect().await;

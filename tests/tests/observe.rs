@@ -31,6 +31,7 @@ async fn the_trace_of_a_happy_order_is_exactly_its_chain_of_causes() {
     assert_eq!(trace.events, 7);
     assert!(every_gap_is_positive(&trace.roots[0]));
     let text = render(&trace);
+    e2e::report("trace-example", &text);
     assert!(text.contains("by payment") && text.contains("[sku-TEA-"), "{text}");
     let json = serde_json::to_value(&trace).unwrap();
     assert_eq!(json["roots"][0]["caused"][0]["producer"], "order-validator");

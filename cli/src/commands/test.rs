@@ -125,7 +125,7 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         project,
         "unit, handler and end-to-end tests",
         "cargo",
-        &["test", "--workspace", "--", "--include-ignored"],
+        &["test", "--workspace", "--no-fail-fast", "--", "--include-ignored"],
         &env,
     )
     .await?;
