@@ -4,6 +4,7 @@
 
 pub mod api_key;
 pub mod archive;
+pub mod bench;
 pub mod build;
 pub mod commands;
 pub mod dashboard;

@@ -76,6 +76,19 @@ enum Command {
         #[arg(long, default_value_t = 8050)]
         listen_port: u16,
     },
+    /// Benchmarks with their targets: cold start, warm invocation, handler CPU per event,
+    /// binary size, peak memory; a table, and JSON under bench/ (`--compare` an earlier one).
+    Bench {
+        /// Cold starts per function.
+        #[arg(long, default_value_t = 20)]
+        spawns: usize,
+        /// 10-message batches through the validator's handler.
+        #[arg(long, default_value_t = 300)]
+        batches: usize,
+        /// An earlier report (bench/<date>.json): fail on figures more than 10 % worse.
+        #[arg(long)]
+        compare: Option<PathBuf>,
+    },
     /// Dead-letter queues: list them, show why each message is there, send messages back.
     Dlq {
         #[command(subcommand)]
@@ -154,6 +167,7 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
         Command::Dashboard { listen_port } => {
             commands::dashboard::run(Context::new(cli.global).await?, listen_port).await
         }
+        Command::Bench { spawns, batches, compare } => commands::bench::run(spawns, batches, compare.as_deref()).await,
         Command::Dlq { action } => commands::dlq::run(&Context::new(cli.global).await?, &action).await,
         Command::Invoke { function, payload } => {
             commands::invoke::run(&Context::new(cli.global).await?, &function, &payload).await

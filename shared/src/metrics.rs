@@ -9,6 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub const NAMESPACE: &str = "orderflow";
 
 static COLD: AtomicBool = AtomicBool::new(true);
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Stops this process from writing metric lines (for tools that run handlers in process,
+/// such as the benchmarks).
+pub fn disable() {
+    ENABLED.store(false, Ordering::Relaxed);
+}
 
 /// True for the first invocation of this process only.
 pub fn take_cold_start() -> bool {
@@ -39,6 +46,9 @@ pub fn emf_line(function: &str, timestamp_ms: i64, metrics: &[Metric]) -> String
 
 /// Prints the EMF line (stdout: where Lambda's log capture and the emulator take it).
 pub fn emit(function: &str, metrics: &[Metric]) {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
     println!("{}", emf_line(function, chrono::Utc::now().timestamp_millis(), metrics));
 }
 

@@ -1,0 +1,200 @@
+//! `orderflow bench`: measured figures with their targets (docs/mission.md's speed targets),
+//! printed as a table and written as JSON under `bench/` to compare runs over time.
+//!
+//! Measured here without an emulator: P1 cold start and warm invocation of every function
+//! binary through a local Runtime API, P2 handler CPU per event against a bare JSON parse,
+//! P4 binary size and peak resident memory. (P3 saga throughput, P5 rebuild speed and P6
+//! `up` time need the emulator and are not automated yet.)
+
+pub mod cold_start;
+pub mod handler_cpu;
+pub mod runtime_api;
+
+use crate::project::Project;
+use crate::{CliError, Result};
+use cold_start::ColdStart;
+use handler_cpu::HandlerCpu;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub date: String,
+    pub machine: String,
+    pub profile_note: String,
+    pub functions: Vec<ColdStart>,
+    pub handler: HandlerCpu,
+}
+
+/// Targets, from docs/mission.md.
+pub const COLD_START_TARGET_MS: f64 = 10.0;
+pub const HANDLER_RATIO_TARGET: f64 = 2.0;
+pub const SIZE_TARGET_BYTES: u64 = 4 * 1024 * 1024;
+pub const RSS_TARGET_KB: u64 = 20 * 1024;
+
+pub async fn run(project: &Project, spawns: usize, batches: usize) -> Result<Report> {
+    let template = std::fs::read_to_string(project.template()).map_err(|e| CliError::io(project.template(), e))?;
+    let functions = crate::build::template_functions(&template);
+    let measured = cold_start::measure(project, &functions, spawns, 20).await?;
+    if measured.is_empty() {
+        return Err(CliError::Usage(
+            "no function binaries to measure: build them first (`orderflow deploy --build release` or `cargo build --release`)".into(),
+        ));
+    }
+    let handler = handler_cpu::measure(project, batches).await?;
+    let functions_note = if measured.iter().all(|f| !f.binary.contains("/debug/")) {
+        "functions: release deploy zips"
+    } else {
+        "functions: some are debug builds (run `orderflow deploy --build release` first)"
+    };
+    let handler_note = if cfg!(debug_assertions) {
+        "handler CPU: measured in a DEBUG build of orderflow; use `cargo run --release -p orderflow -- bench`"
+    } else {
+        "handler CPU: release build"
+    };
+    let profile_note = format!("{functions_note}; {handler_note}");
+    Ok(Report {
+        date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        machine: machine(),
+        profile_note,
+        functions: measured,
+        handler,
+    })
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    format!("{cores} cores, {cpu}")
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok { "met" } else { "missed" }
+}
+
+/// The report as the README's table rows.
+pub fn table(report: &Report) -> String {
+    let mut out = format!("{} on {} ({})\n\n", report.date, report.machine, report.profile_note);
+    out.push_str(
+        "| function | cold start median / p95 | warm median | binary | zip | peak RSS |\n|---|---|---|---|---|---|\n",
+    );
+    for f in &report.functions {
+        out.push_str(&format!(
+            "| {} | {:.1} / {:.1} ms | {:.2} ms | {:.1} MB | {} | {:.1} MB |\n",
+            f.function,
+            f.cold_median_ms,
+            f.cold_p95_ms,
+            f.warm_median_ms,
+            f.size_bytes as f64 / 1_048_576.0,
+            f.zip_bytes.map_or("-".into(), |z| format!("{:.1} MB", z as f64 / 1_048_576.0)),
+            f.peak_rss_kb as f64 / 1024.0
+        ));
+    }
+    let worst_cold = report.functions.iter().map(|f| f.cold_median_ms).fold(0.0, f64::max);
+    let biggest = report.functions.iter().map(|f| f.size_bytes).max().unwrap_or(0);
+    let fattest = report.functions.iter().map(|f| f.peak_rss_kb).max().unwrap_or(0);
+    let h = &report.handler;
+    out.push_str(&format!(
+        "\n| target | measured | |\n|---|---|---|\n\
+         | P1 cold start ≤ {COLD_START_TARGET_MS} ms | worst median {worst_cold:.1} ms | {} |\n\
+         | P2 handler CPU ≤ {HANDLER_RATIO_TARGET}× bare JSON parse | {:.1} µs vs {:.1} µs per event = {:.1}× | {} |\n\
+         | P4 binary ≤ 4 MB | largest {:.1} MB | {} |\n\
+         | P4 resident ≤ 20 MB | largest {:.1} MB | {} |\n",
+        mark(worst_cold <= COLD_START_TARGET_MS),
+        h.handler_us_per_event,
+        h.bare_parse_us_per_event,
+        h.ratio,
+        mark(h.ratio <= HANDLER_RATIO_TARGET),
+        biggest as f64 / 1_048_576.0,
+        mark(biggest <= SIZE_TARGET_BYTES),
+        fattest as f64 / 1024.0,
+        mark(fattest <= RSS_TARGET_KB),
+    ));
+    out
+}
+
+/// Figures more than `tolerance` (e.g. 0.10) worse than in `previous`, named.
+pub fn regressions(previous: &Report, current: &Report, tolerance: f64) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut check = |what: String, before: f64, now: f64| {
+        if before > 0.0 && now > before * (1.0 + tolerance) {
+            found.push(format!("{what}: {before:.2} -> {now:.2} (+{:.0} %)", (now / before - 1.0) * 100.0));
+        }
+    };
+    for now in &current.functions {
+        if let Some(before) = previous.functions.iter().find(|f| f.function == now.function) {
+            check(format!("{} cold start median ms", now.function), before.cold_median_ms, now.cold_median_ms);
+            check(format!("{} size bytes", now.function), before.size_bytes as f64, now.size_bytes as f64);
+            check(format!("{} peak RSS kB", now.function), before.peak_rss_kb as f64, now.peak_rss_kb as f64);
+        }
+    }
+    check("handler µs per event".into(), previous.handler.handler_us_per_event, current.handler.handler_us_per_event);
+    found
+}
+
+pub fn write(report: &Report, dir: &Path) -> Result<std::path::PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, e))?;
+    let path = dir.join(format!("{}.json", report.date.replace(':', "-")));
+    let text = serde_json::to_string_pretty(report).map_err(|e| CliError::Failed(e.to_string()))?;
+    std::fs::write(&path, text + "\n").map_err(|e| CliError::io(&path, e))?;
+    Ok(path)
+}
+
+pub fn read(path: &Path) -> Result<Report> {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| CliError::Failed(format!("{}: not a bench report: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(cold: f64, size: u64, handler: f64) -> Report {
+        Report {
+            date: "d".into(),
+            machine: "m".into(),
+            profile_note: String::new(),
+            functions: vec![ColdStart {
+                function: "payment".into(),
+                binary: "b".into(),
+                size_bytes: size,
+                zip_bytes: None,
+                cold_median_ms: cold,
+                cold_p95_ms: cold,
+                warm_median_ms: 0.5,
+                peak_rss_kb: 10_000,
+            }],
+            handler: HandlerCpu {
+                batches: 1,
+                handler_us_per_event: handler,
+                bare_parse_us_per_event: 10.0,
+                ratio: handler / 10.0,
+            },
+        }
+    }
+
+    #[test]
+    fn a_figure_more_than_the_tolerance_worse_is_a_regression_and_better_ones_are_not() {
+        let before = report(10.0, 1_000, 20.0);
+        assert!(regressions(&before, &report(10.9, 900, 15.0), 0.10).is_empty());
+        let found = regressions(&before, &report(12.0, 1_000, 30.0), 0.10);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].starts_with("payment cold start median ms: 10.00 -> 12.00 (+20 %)"), "{found:?}");
+    }
+
+    #[test]
+    fn percentiles_pick_the_nearest_rank() {
+        let mut values = vec![5.0, 1.0, 3.0, 2.0, 4.0];
+        assert_eq!(cold_start::percentile(&mut values, 0.5), 3.0);
+        assert_eq!(cold_start::percentile(&mut values, 0.95), 5.0);
+        assert_eq!(cold_start::percentile(&mut [], 0.5), 0.0);
+    }
+}

@@ -1,0 +1,29 @@
+//! `orderflow bench [--spawns N] [--batches N] [--compare bench/<file>.json]`.
+
+use crate::bench;
+use crate::project::Project;
+use crate::{CliError, Result};
+use std::path::Path;
+
+/// Figures more than this much worse than the compared run are regressions.
+const TOLERANCE: f64 = 0.10;
+
+pub async fn run(spawns: usize, batches: usize, compare: Option<&Path>) -> Result<()> {
+    let project = Project::locate()?;
+    let previous = compare.map(bench::read).transpose()?;
+    let report = bench::run(&project, spawns, batches).await?;
+    print!("{}", bench::table(&report));
+    let path = bench::write(&report, &project.root().join("bench"))?;
+    println!("\nwritten to {}", path.strip_prefix(project.root()).unwrap_or(&path).display());
+    if let Some(previous) = previous {
+        let regressions = bench::regressions(&previous, &report, TOLERANCE);
+        for regression in &regressions {
+            println!("  regression: {regression}");
+        }
+        if !regressions.is_empty() {
+            return Err(CliError::Failed(format!("{} figures regressed by more than 10 %", regressions.len())));
+        }
+        println!("no regression against {} (tolerance 10 %)", previous.date);
+    }
+    Ok(())
+}
