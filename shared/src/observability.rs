@@ -53,3 +53,12 @@ pub async fn in_invocation<F: std::future::Future>(trace: Option<String>, future
 pub fn invocation_trace() -> Option<String> {
     INVOCATION_TRACE.try_with(Clone::clone).ok().flatten()
 }
+
+/// The invocation's X-Ray trace header: from the Runtime API (the context), else from
+/// `_X_AMZN_TRACE_ID` (where some runtimes, and emulators, put it instead).
+pub fn trace_header(context: Option<&lambda_runtime::Context>) -> Option<String> {
+    context
+        .and_then(|c| c.xray_trace_id.clone())
+        .or_else(|| std::env::var("_X_AMZN_TRACE_ID").ok())
+        .filter(|t| !t.is_empty())
+}

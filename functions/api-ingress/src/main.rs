@@ -33,8 +33,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     .with_payment_webhook_secret(payment_secret.into_bytes());
     let api = &api;
     lambda_http::run(lambda_http::service_fn(move |request: lambda_http::Request| async move {
-        let deadline = request.lambda_context_ref().map_or(0, |context| context.deadline);
-        Ok::<_, Infallible>(idempotency::with_deadline(deadline, api.handle(request)).await)
+        let context = request.lambda_context_ref();
+        let (deadline, trace) = (context.map_or(0, |c| c.deadline), observability::trace_header(context));
+        let handled = idempotency::with_deadline(deadline, api.handle(request));
+        Ok::<_, Infallible>(observability::in_invocation(trace, handled).await)
     }))
     .await
 }
