@@ -88,6 +88,9 @@ enum Command {
         /// An earlier report (bench/<date>.json): fail on figures more than 10 % worse.
         #[arg(long)]
         compare: Option<PathBuf>,
+        /// Build the release deploy zips first (cargo lambda build --release).
+        #[arg(long)]
+        build: bool,
     },
     /// Dead-letter queues: list them, show why each message is there, send messages back.
     Dlq {
@@ -167,7 +170,9 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
         Command::Dashboard { listen_port } => {
             commands::dashboard::run(Context::new(cli.global).await?, listen_port).await
         }
-        Command::Bench { spawns, batches, compare } => commands::bench::run(spawns, batches, compare.as_deref()).await,
+        Command::Bench { spawns, batches, compare, build } => {
+            commands::bench::run(spawns, batches, compare.as_deref(), build).await
+        }
         Command::Dlq { action } => commands::dlq::run(&Context::new(cli.global).await?, &action).await,
         Command::Invoke { function, payload } => {
             commands::invoke::run(&Context::new(cli.global).await?, &function, &payload).await

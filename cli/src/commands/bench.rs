@@ -8,8 +8,11 @@ use std::path::Path;
 /// Figures more than this much worse than the compared run are regressions.
 const TOLERANCE: f64 = 0.10;
 
-pub async fn run(spawns: usize, batches: usize, compare: Option<&Path>) -> Result<()> {
+pub async fn run(spawns: usize, batches: usize, compare: Option<&Path>, build: bool) -> Result<()> {
     let project = Project::locate()?;
+    if build {
+        crate::build::build(&project, crate::build::Profile::Release)?;
+    }
     let previous = compare.map(bench::read).transpose()?;
     let report = bench::run(&project, spawns, batches).await?;
     print!("{}", bench::table(&report));
