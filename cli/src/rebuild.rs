@@ -161,7 +161,20 @@ async fn read_and_fold(clients: &Clients, stack: &StackInfo, streams: &[String])
 }
 
 async fn read_stream(client: &aws_sdk_dynamodb::Client, table: &str, stream: &str) -> Result<Vec<EventEnvelope>> {
-    let items: Vec<_> = client
+    stream_items(client, table, stream)
+        .await?
+        .into_iter()
+        .map(|item| serde_dynamo::from_item(item).map_err(|e| CliError::Failed(format!("{stream}: {e}"))))
+        .collect()
+}
+
+/// Every stored item of one stream, in version order (a consistent, paginated query).
+pub(crate) async fn stream_items(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    stream: &str,
+) -> Result<Vec<HashMap<String, AttributeValue>>> {
+    client
         .query()
         .table_name(table)
         .key_condition_expression("streamId = :s")
@@ -172,11 +185,7 @@ async fn read_stream(client: &aws_sdk_dynamodb::Client, table: &str, stream: &st
         .send()
         .collect::<std::result::Result<_, _>>()
         .await
-        .map_err(|e| CliError::aws("Query", e))?;
-    items
-        .into_iter()
-        .map(|item| serde_dynamo::from_item(item).map_err(|e| CliError::Failed(format!("{stream}: {e}"))))
-        .collect()
+        .map_err(|e| CliError::aws("Query", e))
 }
 
 /// One BatchWriteItem of up to 25 views, retrying what DynamoDB leaves unprocessed.

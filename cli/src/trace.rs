@@ -157,19 +157,7 @@ fn render_node(node: &TraceNode, lead: &str, rest: &str, out: &mut String) {
 }
 
 async fn query(clients: &Clients, table: &str, stream_id: &str) -> Result<Vec<EventEnvelope>> {
-    let items: Vec<_> = clients
-        .dynamodb()
-        .query()
-        .table_name(table)
-        .key_condition_expression("streamId = :s")
-        .expression_attribute_values(":s", AttributeValue::S(stream_id.to_string()))
-        .consistent_read(true)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<std::result::Result<_, _>>()
-        .await
-        .map_err(|e| CliError::aws("Query", e))?;
+    let items = crate::rebuild::stream_items(&clients.dynamodb(), table, stream_id).await?;
     Ok(items.into_iter().filter_map(|item| serde_dynamo::from_item(item).ok()).collect())
 }
 
