@@ -20,6 +20,49 @@ pub enum Profile {
     Release,
 }
 
+/// The CPU the release zips are built for (the template's `Architecture` parameter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Arm64,
+}
+
+impl Arch {
+    pub const PARAMETER: &str = "Architecture";
+
+    /// The value of the template's `Architecture` parameter.
+    pub fn parameter(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
+    pub fn from_parameter(value: &str) -> Result<Self> {
+        match value {
+            "x86_64" => Ok(Arch::X86_64),
+            "arm64" => Ok(Arch::Arm64),
+            other => Err(CliError::Usage(format!("Architecture must be x86_64 or arm64, not `{other}`"))),
+        }
+    }
+
+    /// This machine's: the emulator runs bootstraps as host processes.
+    pub fn host() -> Self {
+        match std::env::consts::ARCH {
+            "aarch64" => Arch::Arm64,
+            _ => Arch::X86_64,
+        }
+    }
+
+    /// Where cargo-lambda writes this architecture's zips (apart, so both can exist).
+    fn lambda_dir(self, project: &Project) -> PathBuf {
+        match self {
+            Arch::X86_64 => project.target_dir().join("lambda"),
+            Arch::Arm64 => project.target_dir().join("lambda-arm64"),
+        }
+    }
+}
+
 /// The functions the template deploys, from `CodeUri: ../functions/<name>` lines.
 pub fn template_functions(template: &str) -> Vec<String> {
     template
@@ -30,8 +73,13 @@ pub fn template_functions(template: &str) -> Vec<String> {
         .collect()
 }
 
-/// Builds every function and returns the zip of each, by function name.
+/// Builds every function for this machine and returns the zip of each, by function name.
 pub fn build(project: &Project, profile: Profile) -> Result<BTreeMap<String, PathBuf>> {
+    build_for(project, profile, Arch::host())
+}
+
+/// Builds every function (release builds for `arch`) and returns the zip of each.
+pub fn build_for(project: &Project, profile: Profile, arch: Arch) -> Result<BTreeMap<String, PathBuf>> {
     let template = fs::read_to_string(project.template()).map_err(|e| CliError::io(project.template(), e))?;
     let functions = template_functions(&template);
     if functions.is_empty() {
@@ -42,7 +90,7 @@ pub fn build(project: &Project, profile: Profile) -> Result<BTreeMap<String, Pat
     }
     match profile {
         Profile::Debug => build_debug(project, &functions),
-        Profile::Release => build_release(project, &functions),
+        Profile::Release => build_release(project, &functions, arch),
     }
 }
 
@@ -94,23 +142,24 @@ fn build_debug(project: &Project, functions: &[String]) -> Result<BTreeMap<Strin
         .collect()
 }
 
-fn build_release(project: &Project, functions: &[String]) -> Result<BTreeMap<String, PathBuf>> {
+fn build_release(project: &Project, functions: &[String], arch: Arch) -> Result<BTreeMap<String, PathBuf>> {
     crate::emulator::ensure_tools(project)?;
-    let args = package_args(functions);
+    let lambda_dir = arch.lambda_dir(project);
+    let mut args: Vec<String> = ["lambda", "build", "--release", "--output-format", "zip"].map(String::from).into();
+    if arch == Arch::Arm64 {
+        args.push("--arm64".into());
+    }
+    args.extend(["--lambda-dir".to_string(), lambda_dir.display().to_string()]);
+    args.extend(package_args(functions));
     let path = format!("{}:{}", project.venv().join("bin").display(), std::env::var("PATH").unwrap_or_default());
-    let what = format!("cargo lambda build --release --output-format zip {}", args.join(" "));
     run(
-        Command::new("cargo")
-            .args(["lambda", "build", "--release", "--output-format", "zip"])
-            .args(&args)
-            .env("PATH", path)
-            .current_dir(project.root()),
-        &what,
+        Command::new("cargo").args(&args).env("PATH", path).current_dir(project.root()),
+        &format!("cargo {}", args.join(" ")),
     )?;
     functions
         .iter()
         .map(|function| {
-            let zip_path = project.target_dir().join("lambda").join(function).join("bootstrap.zip");
+            let zip_path = lambda_dir.join(function).join("bootstrap.zip");
             if !zip_path.is_file() {
                 return Err(CliError::Build(format!("cargo lambda did not produce {}", zip_path.display())));
             }

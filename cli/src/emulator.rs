@@ -236,6 +236,19 @@ impl ManagedEmulator {
     }
 }
 
+/// A private emulator stopped when this is dropped: on success, failure or interruption.
+pub struct StopOnDrop(pub ManagedEmulator);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        match self.0.stop() {
+            Ok(true) => eprintln!("private emulator on {} stopped", self.0.endpoint()),
+            Ok(false) => {}
+            Err(error) => eprintln!("could not stop the private emulator on {}: {error}", self.0.endpoint()),
+        }
+    }
+}
+
 /// Signals the process group led by `pid` (the group `start` created).
 fn signal_group(pid: u32, signal: &str) {
     let _ = Command::new("kill").arg(format!("-{signal}")).arg("--").arg(format!("-{pid}")).status();

@@ -76,15 +76,20 @@ enum Command {
         #[arg(long, default_value_t = 8050)]
         listen_port: u16,
     },
-    /// Benchmarks with their targets: cold start, warm invocation, handler CPU per event,
-    /// binary size, peak memory; a table, and JSON under bench/ (`--compare` an earlier one).
+    /// Benchmarks with their targets (P1-P6): cold start, warm invocation, handler CPU per
+    /// event, binary size, peak memory, and on a private emulator `up` time, the saga's
+    /// rate against the emulator's raw rate, and rebuild speed; a table, and JSON under
+    /// bench/ (`--compare` an earlier one).
     Bench {
         /// Cold starts per function.
         #[arg(long, default_value_t = 20)]
         spawns: usize,
-        /// 10-message batches through the validator's handler.
-        #[arg(long, default_value_t = 300)]
-        batches: usize,
+        /// Orders in the saga burst on the private emulator.
+        #[arg(long, default_value_t = 1000)]
+        orders: usize,
+        /// Skip the emulator figures (P3, P5, P6).
+        #[arg(long)]
+        no_emulator: bool,
         /// An earlier report (bench/<date>.json): fail on figures more than 10 % worse.
         #[arg(long)]
         compare: Option<PathBuf>,
@@ -170,8 +175,9 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
         Command::Dashboard { listen_port } => {
             commands::dashboard::run(Context::new(cli.global).await?, listen_port).await
         }
-        Command::Bench { spawns, batches, compare, build } => {
-            commands::bench::run(spawns, batches, compare.as_deref(), build).await
+        Command::Bench { spawns, orders, no_emulator, compare, build } => {
+            let plan = orderflow::bench::Plan { spawns, orders: (!no_emulator).then_some(orders) };
+            commands::bench::run(&plan, compare.as_deref(), build).await
         }
         Command::Dlq { action } => commands::dlq::run(&Context::new(cli.global).await?, &action).await,
         Command::Invoke { function, payload } => {

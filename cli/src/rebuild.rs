@@ -11,6 +11,8 @@ use crate::stack::StackInfo;
 use crate::target::Clients;
 use crate::{CliError, Result};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use shared::domain::OrderEvent;
+use shared::domain::codec::EventCodec;
 use shared::envelope::EventEnvelope;
 use shared::views::{DynamoOrderViews, OrderView, OrderViews};
 use std::collections::HashMap;
@@ -50,6 +52,11 @@ impl Rebuilt {
 
 fn checkpoint_path(project: &Project, stack: &StackInfo, projection: &str) -> std::path::PathBuf {
     project.state_dir().join(format!("rebuild-{}-{projection}.json", stack.name))
+}
+
+/// Drops a saved checkpoint, so the next rebuild starts from the first stream.
+pub fn forget_checkpoint(project: &Project, stack: &StackInfo) {
+    let _ = std::fs::remove_file(checkpoint_path(project, stack, "orders"));
 }
 
 pub fn check_projection(projection: &str) -> Result<()> {
@@ -92,6 +99,56 @@ pub async fn rebuild(project: &Project, clients: &Clients, stack: &StackInfo, li
 fn save(path: &std::path::Path, checkpoint: &Checkpoint) -> Result<()> {
     let text = serde_json::to_string(checkpoint).unwrap_or_default();
     std::fs::write(path, text).map_err(|e| CliError::io(path, e))
+}
+
+/// The naive way, as a yardstick for `orderflow bench` (P5): one event per Query, the
+/// view written after every event with its own PutItem, one stream after another. Stops
+/// at the first stream that starts after `budget`: the rate is the figure.
+pub async fn rebuild_naively(clients: &Clients, stack: &StackInfo, budget: Duration) -> Result<Rebuilt> {
+    let started = Instant::now();
+    let streams = order_streams(clients, stack).await?;
+    let (store, views) = (stack.output("EventStoreTableName")?, stack.output("OrderViewTableName")?);
+    let (mut done_streams, mut done_events) = (0, 0);
+    for stream in streams.iter().take_while(|_| started.elapsed() < budget) {
+        let (mut view, mut start_key) = (None, None);
+        loop {
+            let page = clients
+                .dynamodb()
+                .query()
+                .table_name(store)
+                .key_condition_expression("streamId = :s")
+                .expression_attribute_values(":s", AttributeValue::S(stream.clone()))
+                .consistent_read(true)
+                .limit(1)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|e| CliError::aws("Query", e))?;
+            let Some(item) = page.items.unwrap_or_default().into_iter().next() else { break };
+            let envelope: EventEnvelope =
+                serde_dynamo::from_item(item).map_err(|e| CliError::Failed(format!("{stream}: {e}")))?;
+            let event = OrderEvent::from_envelope(&envelope).map_err(|e| CliError::Failed(format!("{stream}: {e}")))?;
+            let next = OrderView::apply(view, &event, &envelope).map_err(|e| CliError::Failed(e.to_string()))?;
+            let item: HashMap<String, AttributeValue> =
+                serde_dynamo::to_item(&next).map_err(|e| CliError::Failed(e.to_string()))?;
+            clients
+                .dynamodb()
+                .put_item()
+                .table_name(views)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|e| CliError::aws("PutItem", e))?;
+            (view, done_events) = (Some(next), done_events + 1);
+            start_key = page.last_evaluated_key;
+            if start_key.is_none() {
+                break;
+            }
+        }
+        done_streams += 1;
+    }
+    let complete = done_streams == streams.len();
+    Ok(Rebuilt { streams: done_streams, events: done_events, elapsed: started.elapsed(), complete })
 }
 
 /// Compares the view rebuilt from the store with the live one for every order; returns

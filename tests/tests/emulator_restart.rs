@@ -7,7 +7,7 @@
 //! stored is lost; `orderflow republish` hands the stored events to the stream consumers.
 
 use orderflow::deploy::{DeployRequest, deploy};
-use orderflow::emulator::ManagedEmulator;
+use orderflow::emulator::{ManagedEmulator, StopOnDrop};
 use orderflow::project::Project;
 use orderflow::stack::StackInfo;
 use orderflow::target::{Clients, Target};
@@ -18,15 +18,6 @@ use std::time::Duration;
 const ORDERS: usize = 40;
 /// Longer than the stack's visibility timeout (30 s): in-flight messages reappear by then.
 const QUIET_FOR: Duration = Duration::from_secs(45);
-
-/// Stops the emulator however the test ends.
-struct StopOnDrop(ManagedEmulator);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.stop();
-    }
-}
 
 #[tokio::test]
 #[ignore = "needs the emulator tools and debug zips: run `cargo run -p orderflow -- test`"]

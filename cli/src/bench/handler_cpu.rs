@@ -1,106 +1,69 @@
-//! P2: handler CPU per event. The order-validator's handler (SQS batch → EventBridge event →
-//! envelope → schema validation → upcast → rebuild the order → decide → append) runs on a
-//! batch of 10 realistic `OrderPlaced` messages against in-memory fakes, in process; the
-//! same bodies are parsed with bare `serde_json` in the same run for the ratio.
+//! P2: handler CPU per event. `cargo bench -p shared --bench handler_cpu` (criterion, with
+//! the release profile's optimisation) times the order-validator's whole handler on
+//! batches of 10 realistic `OrderPlaced` messages and a bare `serde_json` parse of the same
+//! bodies in the same run; this reads criterion's median estimates for both.
 
 use crate::project::Project;
 use crate::{CliError, Result};
-use shared::deadletter::InMemoryDeadLetters;
-use shared::domain::ValidationPolicy;
-use shared::envelope::EventEnvelope;
-use shared::events::SqsEvent;
-use shared::handlers::validator::{OrderValidator, Validation};
-use shared::store::InMemoryEventStore;
-use std::time::Instant;
+use std::path::Path;
+use std::process::Command;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HandlerCpu {
-    pub batches: usize,
     pub handler_us_per_event: f64,
     pub bare_parse_us_per_event: f64,
     pub ratio: f64,
 }
 
-const BATCH: usize = 10;
+const GROUP: &str = "handler_cpu";
+const HANDLER: &str = "validator_batch_of_10";
+const BARE_PARSE: &str = "serde_json_parse_of_the_10_bodies";
+const EVENTS_PER_ITERATION: f64 = 10.0;
 
-pub async fn measure(project: &Project, batches: usize) -> Result<HandlerCpu> {
-    shared::metrics::disable();
-    let sample = |name: &str| -> Result<String> {
-        let path = project.events_dir().join(name);
-        std::fs::read_to_string(&path).map_err(|e| CliError::io(path, e))
-    };
-    let placed: EventEnvelope = serde_json::from_str(&sample("domain/order-placed.json")?)
-        .map_err(|e| CliError::Failed(format!("events/domain/order-placed.json: {e}")))?;
-    let template: serde_json::Value = serde_json::from_str(&sample("aws/sqs-order-placed.json")?)
-        .map_err(|e| CliError::Failed(format!("events/aws/sqs-order-placed.json: {e}")))?;
-
-    // Each batch gets its own orders and its own store, built before the clock starts.
-    let mut runs = Vec::with_capacity(batches);
-    let mut bodies = Vec::new();
-    for _ in 0..batches.max(1) {
-        let (events, batch, batch_bodies) = batch_of_new_orders(&placed, &template)?;
-        let validator = OrderValidator::new(
-            InMemoryEventStore::with_events(events),
-            InMemoryDeadLetters::default(),
-            Validation(ValidationPolicy::default()),
-        );
-        runs.push((validator, batch));
-        bodies.extend(batch_bodies);
+pub fn measure(project: &Project) -> Result<HandlerCpu> {
+    let what = "cargo bench -p shared --bench handler_cpu";
+    eprintln!("$ {what}");
+    let status = Command::new("cargo")
+        .args(["bench", "-p", "shared", "--bench", GROUP])
+        .current_dir(project.root())
+        .status()
+        .map_err(|e| CliError::Failed(format!("cannot run `{what}`: {e}")))?;
+    if !status.success() {
+        return Err(CliError::Failed(format!("`{what}` exited with {status} (its output is above)")));
     }
-
-    let started = Instant::now();
-    for (validator, batch) in &runs {
-        let response = validator.handle(batch.clone()).await;
-        if !response.batch_item_failures.is_empty() {
-            return Err(CliError::Failed("the benchmark batch failed in the validator".into()));
-        }
-    }
-    let handler = started.elapsed().as_secs_f64();
-    // The batches were cloned for the handler; the parse loop pays for nothing but parsing.
-    let started = Instant::now();
-    let mut parsed = 0usize;
-    for body in &bodies {
-        let value: serde_json::Value = serde_json::from_str(body).map_err(|e| CliError::Failed(e.to_string()))?;
-        parsed += usize::from(value.is_object());
-    }
-    let bare = started.elapsed().as_secs_f64();
-    let events = (runs.len() * BATCH) as f64;
-    let handler_us = handler * 1e6 / events;
-    let bare_us = bare * 1e6 / parsed.max(1) as f64;
-    Ok(HandlerCpu {
-        batches: runs.len(),
-        handler_us_per_event: handler_us,
-        bare_parse_us_per_event: bare_us,
-        ratio: handler_us / bare_us,
-    })
+    let estimates = project.target_dir().join("criterion").join(GROUP);
+    let handler_us = median_ns(&estimates.join(HANDLER))? / 1_000.0 / EVENTS_PER_ITERATION;
+    let bare_us = median_ns(&estimates.join(BARE_PARSE))? / 1_000.0 / EVENTS_PER_ITERATION;
+    Ok(HandlerCpu { handler_us_per_event: handler_us, bare_parse_us_per_event: bare_us, ratio: handler_us / bare_us })
 }
 
-/// Ten new orders: their stored `OrderPlaced` events and the SQS batch that announces them.
-fn batch_of_new_orders(
-    placed: &EventEnvelope,
-    template: &serde_json::Value,
-) -> Result<(Vec<EventEnvelope>, SqsEvent, Vec<String>)> {
-    let mut events = Vec::with_capacity(BATCH);
-    let mut records = Vec::with_capacity(BATCH);
-    let mut bodies = Vec::with_capacity(BATCH);
-    for _ in 0..BATCH {
-        let order_id = shared::domain::OrderId::generate();
-        let mut event = placed.clone();
-        event.event_id = shared::envelope::EventId::generate();
-        event.stream_id = order_id.stream_id();
-        event.payload["orderId"] = serde_json::json!(order_id);
-        let mut record = template["Records"][0].clone();
-        let mut body: serde_json::Value = serde_json::from_str(record["body"].as_str().unwrap_or_default())
-            .map_err(|e| CliError::Failed(e.to_string()))?;
-        body["detail"] = serde_json::to_value(&event).map_err(|e| CliError::Failed(e.to_string()))?;
-        record["body"] = serde_json::json!(body.to_string());
-        record["messageId"] = serde_json::json!(uuid::Uuid::new_v4().to_string());
-        bodies.push(body.to_string());
-        records.push(record);
-        events.push(event);
+/// Criterion's median time per iteration of one benchmark of its last run, in ns.
+fn median_ns(benchmark: &Path) -> Result<f64> {
+    let path = benchmark.join("new").join("estimates.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| CliError::io(&path, e))?;
+    let estimates: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| CliError::Failed(format!("{}: not criterion's estimates: {e}", path.display())))?;
+    estimates["median"]["point_estimate"]
+        .as_f64()
+        .filter(|ns| *ns > 0.0)
+        .ok_or_else(|| CliError::Failed(format!("{}: no median.point_estimate", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn it_reads_the_median_of_criterions_estimates_and_names_a_bad_file() {
+        let dir = std::env::temp_dir().join(format!("orderflow-estimates-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("new")).unwrap();
+        let file = dir.join("new").join("estimates.json");
+        std::fs::write(&file, r#"{"mean":{"point_estimate":2.0},"median":{"point_estimate":1500.5}}"#).unwrap();
+        assert_eq!(median_ns(&dir).unwrap(), 1500.5);
+        std::fs::write(&file, r#"{"mean":{"point_estimate":2.0}}"#).unwrap();
+        let error = median_ns(&dir).unwrap_err().to_string();
+        assert!(error.contains("no median.point_estimate"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
-    let batch = serde_json::from_value(serde_json::json!({ "Records": records }))
-        .map_err(|e| CliError::Failed(e.to_string()))?;
-    Ok((events, batch, bodies))
 }

@@ -1,21 +1,25 @@
 //! `orderflow bench`: measured figures with their targets (docs/mission.md's speed targets),
 //! printed as a table and written as JSON under `bench/` to compare runs over time.
 //!
-//! Measured here without an emulator: P1 cold start and warm invocation of every function
-//! binary through a local Runtime API, P2 handler CPU per event against a bare JSON parse,
-//! P4 binary size and peak resident memory. (P3 saga throughput, P5 rebuild speed and P6
-//! `up` time need the emulator and are not automated yet.)
+//! - P1 cold start and warm invocation of every function binary through a local Runtime
+//!   API, and P4 binary size and peak resident memory ([`cold_start`]).
+//! - P2 handler CPU per event against a bare JSON parse, by criterion ([`handler_cpu`]).
+//! - P3 the saga against the emulator's raw SQS rate, P5 rebuild against a naive loop and
+//!   P6 `up` time, on a private emulator with the release zips ([`emulator`]).
 
 pub mod cold_start;
+pub mod emulator;
 pub mod handler_cpu;
 pub mod runtime_api;
 
 use crate::project::Project;
 use crate::{CliError, Result};
 use cold_start::ColdStart;
+use emulator::EmulatorFigures;
 use handler_cpu::HandlerCpu;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -25,6 +29,9 @@ pub struct Report {
     pub profile_note: String,
     pub functions: Vec<ColdStart>,
     pub handler: HandlerCpu,
+    /// P3, P5 and P6 (absent when run with `--no-emulator`, and in older reports).
+    #[serde(default)]
+    pub emulator: Option<EmulatorFigures>,
 }
 
 /// Targets, from docs/mission.md.
@@ -32,35 +39,60 @@ pub const COLD_START_TARGET_MS: f64 = 10.0;
 pub const HANDLER_RATIO_TARGET: f64 = 2.0;
 pub const SIZE_TARGET_BYTES: u64 = 4 * 1024 * 1024;
 pub const RSS_TARGET_KB: u64 = 20 * 1024;
+pub const SAGA_RATIO_TARGET: f64 = 0.5;
+pub const REBUILD_RATIO_TARGET: f64 = 5.0;
+pub const UP_TARGET_S: f64 = 5.0;
 
-pub async fn run(project: &Project, spawns: usize, batches: usize) -> Result<Report> {
+/// What to run: P1, P2 and P4 always; the emulator figures with `orders` set.
+pub struct Plan {
+    pub spawns: usize,
+    pub orders: Option<usize>,
+}
+
+pub async fn run(project: &Project, plan: &Plan) -> Result<Report> {
     let template = std::fs::read_to_string(project.template()).map_err(|e| CliError::io(project.template(), e))?;
     let functions = crate::build::template_functions(&template);
-    let measured = cold_start::measure(project, &functions, spawns, 20).await?;
+    let measured = cold_start::measure(project, &functions, plan.spawns, 20).await?;
     if measured.is_empty() {
         return Err(CliError::Usage(
-            "no function binaries to measure: build them first (`orderflow deploy --build release` or `cargo build --release`)".into(),
+            "no function binaries to measure: build them first (`orderflow bench --build`)".into(),
         ));
     }
-    let handler = handler_cpu::measure(project, batches).await?;
-    let functions_note = if measured.iter().all(|f| !f.binary.contains("/debug/")) {
-        "functions: release deploy zips"
-    } else {
-        "functions: some are debug builds (run `orderflow deploy --build release` first)"
+    let release = measured.iter().all(|f| !f.binary.contains("/debug/"));
+    let functions_note = match release {
+        true => "functions: release deploy zips",
+        false => "functions: some are debug builds (run `orderflow bench --build` first)",
     };
-    let handler_note = if cfg!(debug_assertions) {
-        "handler CPU: measured in a DEBUG build of orderflow; use `cargo run --release -p orderflow -- bench`"
-    } else {
-        "handler CPU: release build"
+    let handler = handler_cpu::measure(project)?;
+    let emulator = match plan.orders {
+        Some(orders) => Some(emulator::measure(project, &release_zips(project, &functions)?, orders).await?),
+        None => None,
     };
-    let profile_note = format!("{functions_note}; {handler_note}");
     Ok(Report {
         date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         machine: machine(),
-        profile_note,
+        profile_note: format!("{functions_note}; handler CPU: criterion, release profile"),
         functions: measured,
         handler,
+        emulator,
     })
+}
+
+/// The release deploy zips cargo-lambda left (`--build` makes them); the emulator runs these.
+fn release_zips(project: &Project, functions: &[String]) -> Result<BTreeMap<String, PathBuf>> {
+    functions
+        .iter()
+        .map(|function| {
+            let zip = project.target_dir().join("lambda").join(function).join("bootstrap.zip");
+            match zip.is_file() {
+                true => Ok((function.clone(), zip)),
+                false => Err(CliError::Usage(format!(
+                    "{} is missing: build the release zips first (`orderflow bench --build`)",
+                    zip.display()
+                ))),
+            }
+        })
+        .collect()
 }
 
 fn machine() -> String {
@@ -105,38 +137,87 @@ pub fn table(report: &Report) -> String {
     out.push_str(&format!(
         "\n| target | measured | |\n|---|---|---|\n\
          | P1 cold start ≤ {COLD_START_TARGET_MS} ms | worst median {worst_cold:.1} ms | {} |\n\
-         | P2 handler CPU ≤ {HANDLER_RATIO_TARGET}× bare JSON parse | {:.1} µs vs {:.1} µs per event = {:.1}× | {} |\n\
-         | P4 binary ≤ 4 MB | largest {:.1} MB | {} |\n\
-         | P4 resident ≤ 20 MB | largest {:.1} MB | {} |\n",
+         | P2 handler CPU ≤ {HANDLER_RATIO_TARGET}× bare JSON parse | {:.1} µs vs {:.1} µs per event = {:.1}× | {} |\n",
         mark(worst_cold <= COLD_START_TARGET_MS),
         h.handler_us_per_event,
         h.bare_parse_us_per_event,
         h.ratio,
         mark(h.ratio <= HANDLER_RATIO_TARGET),
+    ));
+    if let Some(e) = &report.emulator {
+        let saga = &e.saga;
+        out.push_str(&format!(
+            "| P3 saga ≥ {:.0} % of the emulator's raw SQS rate | {} of {} orders final in {:.0} s: {:.1} orders/s, {:.0} events/s, latency p50 {:.1} s p99 {:.1} s; raw {:.0} messages/s; {:.0} % | {} |\n",
+            SAGA_RATIO_TARGET * 100.0,
+            saga.settled,
+            saga.orders,
+            saga.seconds,
+            saga.orders_per_second,
+            saga.events_per_second,
+            saga.latency_p50_ms / 1000.0,
+            saga.latency_p99_ms / 1000.0,
+            e.raw.per_second,
+            saga.ratio_to_raw * 100.0,
+            mark(saga.ratio_to_raw >= SAGA_RATIO_TARGET && saga.settled == saga.orders),
+        ));
+    }
+    out.push_str(&format!(
+        "| P4 binary ≤ 4 MB | largest {:.1} MB | {} |\n| P4 resident ≤ 20 MB | largest {:.1} MB | {} |\n",
         biggest as f64 / 1_048_576.0,
         mark(biggest <= SIZE_TARGET_BYTES),
         fattest as f64 / 1024.0,
         mark(fattest <= RSS_TARGET_KB),
     ));
+    if let Some(e) = &report.emulator {
+        let r = &e.rebuild;
+        out.push_str(&format!(
+            "| P5 rebuild ≥ {REBUILD_RATIO_TARGET}× a naive loop | {:.0} events/s ({} events) vs {:.0} events/s = {:.1}×; {} differences after | {} |\n\
+             | P6 `up` with built binaries ≤ {UP_TARGET_S} s | {:.1} s (emulator {:.1} s, deploy {:.1} s, first answer {:.1} s) | {} |\n",
+            r.events_per_second,
+            r.events,
+            r.naive_events_per_second,
+            r.ratio,
+            r.differences,
+            mark(r.ratio >= REBUILD_RATIO_TARGET && r.differences == 0),
+            e.up.total_s,
+            e.up.emulator_start_s,
+            e.up.deploy_s,
+            e.up.first_answer_s,
+            mark(e.up.total_s <= UP_TARGET_S),
+        ));
+    }
     out
 }
 
 /// Figures more than `tolerance` (e.g. 0.10) worse than in `previous`, named.
 pub fn regressions(previous: &Report, current: &Report, tolerance: f64) -> Vec<String> {
     let mut found = Vec::new();
-    let mut check = |what: String, before: f64, now: f64| {
+    // Times and sizes: higher is worse.
+    let mut higher = |what: String, before: f64, now: f64| {
         if before > 0.0 && now > before * (1.0 + tolerance) {
             found.push(format!("{what}: {before:.2} -> {now:.2} (+{:.0} %)", (now / before - 1.0) * 100.0));
         }
     };
     for now in &current.functions {
         if let Some(before) = previous.functions.iter().find(|f| f.function == now.function) {
-            check(format!("{} cold start median ms", now.function), before.cold_median_ms, now.cold_median_ms);
-            check(format!("{} size bytes", now.function), before.size_bytes as f64, now.size_bytes as f64);
-            check(format!("{} peak RSS kB", now.function), before.peak_rss_kb as f64, now.peak_rss_kb as f64);
+            higher(format!("{} cold start median ms", now.function), before.cold_median_ms, now.cold_median_ms);
+            higher(format!("{} size bytes", now.function), before.size_bytes as f64, now.size_bytes as f64);
+            higher(format!("{} peak RSS kB", now.function), before.peak_rss_kb as f64, now.peak_rss_kb as f64);
         }
     }
-    check("handler µs per event".into(), previous.handler.handler_us_per_event, current.handler.handler_us_per_event);
+    higher("handler µs per event".into(), previous.handler.handler_us_per_event, current.handler.handler_us_per_event);
+    if let (Some(before), Some(now)) = (&previous.emulator, &current.emulator) {
+        higher("up seconds".into(), before.up.total_s, now.up.total_s);
+        higher("saga latency p99 ms".into(), before.saga.latency_p99_ms, now.saga.latency_p99_ms);
+        // Rates: lower is worse.
+        let mut lower = |what: &str, before: f64, now: f64| {
+            if before > 0.0 && now < before * (1.0 - tolerance) {
+                found.push(format!("{what}: {before:.2} -> {now:.2} (-{:.0} %)", (1.0 - now / before) * 100.0));
+            }
+        };
+        lower("saga orders per second", before.saga.orders_per_second, now.saga.orders_per_second);
+        lower("rebuild events per second", before.rebuild.events_per_second, now.rebuild.events_per_second);
+    }
     found
 }
 
@@ -172,12 +253,8 @@ mod tests {
                 warm_median_ms: 0.5,
                 peak_rss_kb: 10_000,
             }],
-            handler: HandlerCpu {
-                batches: 1,
-                handler_us_per_event: handler,
-                bare_parse_us_per_event: 10.0,
-                ratio: handler / 10.0,
-            },
+            handler: HandlerCpu { handler_us_per_event: handler, bare_parse_us_per_event: 10.0, ratio: handler / 10.0 },
+            emulator: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! `orderflow deploy`: build the functions and deploy the template to the target.
 
 use super::Context;
-use crate::build::{self, Profile};
+use crate::build::{self, Arch, Profile};
 use crate::deploy::{DeployRequest, deploy};
 use crate::stack::StackInfo;
 use crate::target::Target;
@@ -16,18 +16,36 @@ pub async fn run(context: &Context, profile: Profile) -> Result<StackInfo> {
                 .into(),
         ));
     }
-    let zips = build::build(&context.project, profile)?;
+    let mut parameters = parameters(context)?;
+    let arch = architecture(context, &parameters)?;
+    parameters.insert(Arch::PARAMETER.to_string(), arch.parameter().to_string());
+    let zips = build::build_for(&context.project, profile, arch)?;
     let template_path = context.project.template();
     let template = std::fs::read_to_string(&template_path).map_err(|e| CliError::io(template_path, e))?;
-    let request = DeployRequest {
-        stack: &context.global.stack,
-        template: &template,
-        zips: &zips,
-        parameters: parameters(context)?,
-    };
+    let request = DeployRequest { stack: &context.global.stack, template: &template, zips: &zips, parameters };
     let stack = deploy(&context.clients, request).await?;
     print_endpoints(context, &stack)?;
     Ok(stack)
+}
+
+/// The emulator runs the functions as host processes: this machine's architecture. AWS
+/// gets arm64 (Graviton: cheaper per GB-second) unless `--parameter Architecture=x86_64`.
+fn architecture(context: &Context, parameters: &BTreeMap<String, String>) -> Result<Arch> {
+    let on_aws = matches!(context.clients.target, Target::Aws { .. });
+    choose_architecture(on_aws, parameters.get(Arch::PARAMETER).map(String::as_str), Arch::host())
+}
+
+fn choose_architecture(on_aws: bool, chosen: Option<&str>, host: Arch) -> Result<Arch> {
+    let chosen = chosen.map(Arch::from_parameter).transpose()?;
+    match (on_aws, chosen) {
+        (true, chosen) => Ok(chosen.unwrap_or(Arch::Arm64)),
+        (false, Some(arch)) if arch != host => Err(CliError::Usage(format!(
+            "the emulator runs functions as processes of this machine ({}); Architecture={} is for AWS",
+            host.parameter(),
+            arch.parameter()
+        ))),
+        (false, _) => Ok(host),
+    }
 }
 
 /// Template parameters: on an emulator, the endpoint the functions' SDK must call; the
@@ -53,4 +71,21 @@ pub fn print_endpoints(context: &Context, stack: &StackInfo) -> Result<()> {
         println!("endpoint   {endpoint} (AWS_ENDPOINT_URL for the aws CLI and SDKs)");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_gets_arm64_unless_told_and_the_emulator_gets_the_hosts_architecture() {
+        assert_eq!(choose_architecture(true, None, Arch::X86_64).unwrap(), Arch::Arm64);
+        assert_eq!(choose_architecture(true, Some("x86_64"), Arch::X86_64).unwrap(), Arch::X86_64);
+        assert_eq!(choose_architecture(false, None, Arch::X86_64).unwrap(), Arch::X86_64);
+        assert_eq!(choose_architecture(false, Some("x86_64"), Arch::X86_64).unwrap(), Arch::X86_64);
+        let error = choose_architecture(false, Some("arm64"), Arch::X86_64).unwrap_err().to_string();
+        assert!(error.contains("Architecture=arm64 is for AWS"), "{error}");
+        let error = choose_architecture(true, Some("sparc"), Arch::X86_64).unwrap_err().to_string();
+        assert!(error.contains("x86_64 or arm64, not `sparc`"), "{error}");
+    }
 }

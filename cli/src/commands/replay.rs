@@ -455,7 +455,7 @@ pub fn print_outcomes(views: &[OrderView], placed: usize) {
     println!("{placed} order(s) placed: {}", summary.join(", "));
 }
 
-fn progress_bar(length: u64, message: &'static str) -> ProgressBar {
+pub fn progress_bar(length: u64, message: &'static str) -> ProgressBar {
     let bar = ProgressBar::new(length).with_message(message);
     if let Ok(style) = ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} {per_sec}") {
         bar.set_style(style.progress_chars("=> "));

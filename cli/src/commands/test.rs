@@ -5,7 +5,7 @@
 use super::Global;
 use crate::build::{self, Profile};
 use crate::deploy::{DeployRequest, deploy};
-use crate::emulator::{ManagedEmulator, ensure_tools};
+use crate::emulator::{ManagedEmulator, StopOnDrop, ensure_tools};
 use crate::project::Project;
 use crate::target::{Clients, Target};
 use crate::{CliError, Result};
@@ -170,18 +170,5 @@ async fn interrupted() -> &'static str {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => "Ctrl-C",
         _ = term.recv() => "SIGTERM",
-    }
-}
-
-/// Stops the private emulator when the test run ends, however it ends.
-struct StopOnDrop(ManagedEmulator);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        match self.0.stop() {
-            Ok(true) => eprintln!("private emulator on {} stopped", self.0.endpoint()),
-            Ok(false) => {}
-            Err(error) => eprintln!("could not stop the private emulator on {}: {error}", self.0.endpoint()),
-        }
     }
 }
