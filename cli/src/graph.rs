@@ -40,6 +40,23 @@ pub struct Routing {
     pub edges: Vec<Edge>,
 }
 
+impl Routing {
+    /// The functions (by name) that take batches from an SQS queue.
+    pub fn sqs_consumers(&self) -> std::collections::BTreeSet<String> {
+        self.functions_fed_by("batches")
+    }
+
+    /// The functions (by name) that read a table's stream.
+    pub fn stream_consumers(&self) -> std::collections::BTreeSet<String> {
+        self.functions_fed_by("stream")
+    }
+
+    fn functions_fed_by(&self, label: &str) -> std::collections::BTreeSet<String> {
+        let feeding = self.edges.iter().filter(|e| e.label == label);
+        feeding.filter_map(|e| self.nodes.get(&e.to)).map(|node| node.label.clone()).collect()
+    }
+}
+
 /// Reads the routing from the template's text.
 pub fn from_template(text: &str) -> Result<Routing> {
     let template: Value =
@@ -305,6 +322,21 @@ mod tests {
 
     fn template() -> String {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml")).unwrap()
+    }
+
+    #[test]
+    fn the_sqs_consumers_are_the_functions_fed_by_queues_and_not_the_stream_consumers() {
+        let routing = from_template(&template()).unwrap();
+        let consumers = routing.sqs_consumers();
+        for function in ["order-validator", "payment", "notifier", "analytics"] {
+            assert!(consumers.contains(function), "{function} missing from {consumers:?}");
+        }
+        for function in ["outbox-relay", "projector", "api-ingress", "timeout-sweeper"] {
+            assert!(!consumers.contains(function), "{function} is not an SQS consumer: {consumers:?}");
+        }
+        let stream = routing.stream_consumers();
+        assert!(stream.contains("outbox-relay") && stream.contains("projector"), "{stream:?}");
+        assert!(stream.is_disjoint(&consumers), "{stream:?} / {consumers:?}");
     }
 
     #[test]

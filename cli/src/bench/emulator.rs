@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,6 +41,9 @@ const RATE_LIMIT_PER_SECOND: u32 = 5_000;
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 const NAIVE_BUDGET: Duration = Duration::from_secs(60);
+/// Consumers are done when the log has shown no new batch for this long.
+const QUIET_FOR: Duration = Duration::from_secs(6);
+const QUIET_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -84,7 +87,15 @@ pub struct Saga {
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
     pub outcomes: BTreeMap<String, usize>,
-    /// Events per second over the raw SQS messages per second.
+    /// Messages the SQS consumers processed (their EMF `Processed` lines in the emulator's
+    /// log) from the first `OrderPlaced` to their last batch.
+    pub sqs_messages: usize,
+    /// Stream records the stream consumers processed in the same window (extra hops the
+    /// raw comparison leaves out).
+    pub stream_records: usize,
+    pub messages_seconds: f64,
+    pub sqs_messages_per_second: f64,
+    /// The saga's SQS messages per second over the raw SQS messages per second.
     pub ratio_to_raw: f64,
 }
 
@@ -137,7 +148,8 @@ pub async fn measure(project: &Project, zips: &BTreeMap<String, PathBuf>, orders
         "P3 raw SQS: {} messages sent, received and deleted in {:.1} s ({:.0}/s)",
         raw.messages, raw.seconds, raw.per_second
     );
-    let saga = saga(&clients, &stack, &api, orders, raw.per_second).await?;
+    let consumers = Consumers::of(&template, emulator.0.log_file())?;
+    let saga = saga(&clients, &stack, &api, &consumers, orders, raw.per_second).await?;
     eprintln!(
         "P3 saga: {} of {} orders final in {:.1} s ({:.1} orders/s, {:.0} events/s), latency p50 {:.0} ms p99 {:.0} ms",
         saga.settled,
@@ -315,7 +327,14 @@ async fn receive_and_delete(
 
 /// Stocks [`SKUS`] SKUs, places `orders` orders spread over them, waits until every order
 /// is final (or [`SETTLE_TIMEOUT`]), and reads the figures from the event times.
-async fn saga(clients: &Clients, stack: &StackInfo, api: &Api, orders: usize, raw_per_second: f64) -> Result<Saga> {
+async fn saga(
+    clients: &Clients,
+    stack: &StackInfo,
+    api: &Api,
+    consumers: &Consumers,
+    orders: usize,
+    raw_per_second: f64,
+) -> Result<Saga> {
     let run = crate::commands::replay::new_run_id();
     for sku in 0..SKUS {
         api.post(&format!("/inventory/BENCH-{run}-{sku}/stock"), serde_json::json!({ "quantity": orders }), None)
@@ -344,6 +363,9 @@ async fn saga(clients: &Clients, stack: &StackInfo, api: &Api, orders: usize, ra
     eprintln!("P3 saga: {orders} orders placed in {send_seconds:.1} s; waiting for each to be final");
     let outcomes = wait_until_final(clients, stack, &order_ids).await?;
     let figures = from_event_times(clients, stack, &order_ids, &outcomes).await?;
+    let processed = consumers.until_quiet(figures.start_ms).await;
+    let messages_seconds = (processed.last_ms - figures.start_ms) as f64 / 1000.0;
+    let sqs_per_second = processed.sqs as f64 / messages_seconds.max(1e-9);
     let mut per_status: BTreeMap<String, usize> = BTreeMap::new();
     for status in outcomes.values() {
         *per_status.entry(status.clone()).or_default() += 1;
@@ -359,7 +381,11 @@ async fn saga(clients: &Clients, stack: &StackInfo, api: &Api, orders: usize, ra
         latency_p50_ms: figures.p50_ms,
         latency_p99_ms: figures.p99_ms,
         outcomes: per_status,
-        ratio_to_raw: figures.events as f64 / figures.seconds.max(1e-9) / raw_per_second,
+        sqs_messages: processed.sqs,
+        stream_records: processed.stream,
+        messages_seconds,
+        sqs_messages_per_second: sqs_per_second,
+        ratio_to_raw: sqs_per_second / raw_per_second,
     })
 }
 
@@ -409,6 +435,8 @@ fn is_final(status: &str) -> bool {
 }
 
 struct EventTimes {
+    /// The first `OrderPlaced`, in ms since the epoch.
+    start_ms: i64,
     seconds: f64,
     events: usize,
     p50_ms: f64,
@@ -459,11 +487,73 @@ async fn from_event_times(
     let mut latencies: Vec<f64> =
         spans.iter().map(|(first, last)| (*last - *first).num_milliseconds() as f64).collect();
     Ok(EventTimes {
+        start_ms: start.timestamp_millis(),
         seconds: (end - start).num_milliseconds() as f64 / 1000.0,
         events: events.iter().filter(|e| e.occurred_at >= start && e.occurred_at <= end).count(),
         p50_ms: percentile(&mut latencies, 0.50),
         p99_ms: percentile(&mut latencies, 0.99),
     })
+}
+
+/// The consumers of the deployed template and the emulator log their EMF lines go to.
+struct Consumers {
+    sqs: BTreeSet<String>,
+    stream: BTreeSet<String>,
+    log: PathBuf,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Processed {
+    sqs: usize,
+    stream: usize,
+    /// The time of the last batch counted, ms since the epoch.
+    last_ms: i64,
+}
+
+impl Consumers {
+    fn of(template: &str, log: PathBuf) -> Result<Self> {
+        let routing = crate::graph::from_template(template)?;
+        Ok(Self { sqs: routing.sqs_consumers(), stream: routing.stream_consumers(), log })
+    }
+
+    /// What the consumers processed since `since_ms`, once nothing new has been logged for
+    /// a few seconds (the fan-out consumers finish after the last order is final).
+    async fn until_quiet(&self, since_ms: i64) -> Processed {
+        let deadline = Instant::now() + QUIET_TIMEOUT;
+        let mut last = self.processed_since(since_ms);
+        let mut unchanged_since = Instant::now();
+        while Instant::now() < deadline && unchanged_since.elapsed() < QUIET_FOR {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = self.processed_since(since_ms);
+            if now != last {
+                (last, unchanged_since) = (now, Instant::now());
+            }
+        }
+        last
+    }
+
+    /// Sums the `Processed` of every consumer batch logged at or after `since_ms`.
+    fn processed_since(&self, since_ms: i64) -> Processed {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut processed = Processed::default();
+        for line in text.lines().filter(|l| l.starts_with('{') && l.contains("\"_aws\"")) {
+            let Ok(metrics) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            let at = metrics["_aws"]["Timestamp"].as_i64().unwrap_or(0);
+            let (Some(function), Some(count)) = (metrics["Function"].as_str(), metrics["Processed"].as_f64()) else {
+                continue;
+            };
+            if at < since_ms {
+                continue;
+            }
+            match (self.sqs.contains(function), self.stream.contains(function)) {
+                (true, _) => processed.sqs += count as usize,
+                (_, true) => processed.stream += count as usize,
+                _ => continue,
+            }
+            processed.last_ms = processed.last_ms.max(at);
+        }
+        processed
+    }
 }
 
 /// The naive loop first (for at most [`NAIVE_BUDGET`]), then the real rebuild over every
@@ -484,4 +574,36 @@ async fn rebuild_speed(project: &Project, clients: &Clients, stack: &StackInfo) 
         ratio: batched.events_per_second() / naive.events_per_second().max(1e-9),
         differences: differences.len(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processed_counts_sqs_and_stream_consumers_apart_from_a_given_time_and_skips_the_rest() {
+        let log = std::env::temp_dir().join(format!("orderflow-emf-{}.log", std::process::id()));
+        let line = |function: &str, processed: u32, at: i64| {
+            format!(r#"{{"Function":"{function}","Processed":{processed}.0,"_aws":{{"Timestamp":{at}}}}}"#)
+        };
+        let text = [
+            line("payment", 10, 900),
+            line("payment", 3, 1_000),
+            line("notifier", 2, 1_500),
+            line("outbox-relay", 7, 1_200),
+            line("api-ingress", 1, 2_000),
+            r#"{"Function":"api-ingress","Requests":1.0,"_aws":{"Timestamp":3000}}"#.to_string(),
+            "INFO a plain log line".to_string(),
+            r#"{"_aws": not json"#.to_string(),
+        ]
+        .join("\n");
+        std::fs::write(&log, text).unwrap();
+        let consumers = Consumers {
+            sqs: ["payment", "notifier"].map(String::from).into(),
+            stream: ["outbox-relay"].map(String::from).into(),
+            log: log.clone(),
+        };
+        assert_eq!(consumers.processed_since(1_000), Processed { sqs: 5, stream: 7, last_ms: 1_500 });
+        std::fs::remove_file(&log).unwrap();
+    }
 }

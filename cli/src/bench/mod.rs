@@ -147,15 +147,17 @@ pub fn table(report: &Report) -> String {
     if let Some(e) = &report.emulator {
         let saga = &e.saga;
         out.push_str(&format!(
-            "| P3 saga ≥ {:.0} % of the emulator's raw SQS rate | {} of {} orders final in {:.0} s: {:.1} orders/s, {:.0} events/s, latency p50 {:.1} s p99 {:.1} s; raw {:.0} messages/s; {:.0} % | {} |\n",
+            "| P3 saga ≥ {:.0} % of the emulator's raw SQS rate | {} of {} orders final in {:.0} s ({:.1} orders/s, latency p50 {:.1} s, p99 {:.1} s); the consumers took {} SQS messages at {:.0}/s (and {} stream records) against a raw {:.0}/s: {:.0} % | {} |\n",
             SAGA_RATIO_TARGET * 100.0,
             saga.settled,
             saga.orders,
             saga.seconds,
             saga.orders_per_second,
-            saga.events_per_second,
             saga.latency_p50_ms / 1000.0,
             saga.latency_p99_ms / 1000.0,
+            saga.sqs_messages,
+            saga.sqs_messages_per_second,
+            saga.stream_records,
             e.raw.per_second,
             saga.ratio_to_raw * 100.0,
             mark(saga.ratio_to_raw >= SAGA_RATIO_TARGET && saga.settled == saga.orders),
