@@ -61,7 +61,8 @@ where
             figures.retried += 1;
             continue;
         }
-        let snapshot = to_json(&message);
+        // Kept for the dead-letter queue; turned into JSON only if it goes there.
+        let snapshot = message.clone();
         let receives = receive_count(&message);
         let outcome = match injected_fault(consumer, &message, receives) {
             Some(outcome) => outcome,
@@ -69,7 +70,7 @@ where
         };
         let outcome = give_up_after_last_receive(outcome, receives);
         let kind = kind_of(&outcome);
-        if settle(consumer, dead_letters, snapshot, outcome).await {
+        if settle(consumer, dead_letters, &snapshot, outcome).await {
             count(&mut figures, kind);
         } else {
             response.add_failure(message_id);
@@ -139,6 +140,9 @@ fn give_up_after_last_receive(outcome: Result<(), RecordError>, receives: u32) -
 /// The outcome a configured fault imposes on this message (see [`crate::faults`]); a
 /// panic or a process exit happens on the first delivery only, so the redelivery succeeds.
 fn injected_fault(consumer: &str, message: &SqsMessage, receives: u32) -> Option<Result<(), RecordError>> {
+    if !faults::enabled() {
+        return None; // and no parse of the body: this runs for every message
+    }
     let body: serde_json::Value = serde_json::from_str(message.body.as_deref()?).ok()?;
     let correlation_id = faults::correlation_id_in(&body)?;
     match faults::for_consumer(consumer, &correlation_id)? {
@@ -178,10 +182,10 @@ where
     let total = event.records.len();
     for record in event.records {
         let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
-        let snapshot = to_json(&record);
+        let snapshot = record.clone();
         let outcome = handle(record).await;
         let kind = kind_of(&outcome);
-        if !settle(consumer, dead_letters, snapshot, outcome).await {
+        if !settle(consumer, dead_letters, &snapshot, outcome).await {
             figures.retried = (total - figures.processed as usize - figures.parked as usize) as u32;
             response = stream_checkpoint(sequence_number);
             break;
@@ -206,7 +210,7 @@ pub fn stream_checkpoint(sequence_number: String) -> DynamoDbEventResponse {
 async fn settle<D: DeadLetters>(
     consumer: &str,
     dead_letters: &D,
-    record: serde_json::Value,
+    record: &impl Serialize,
     outcome: Result<(), RecordError>,
 ) -> bool {
     match outcome {
@@ -215,7 +219,7 @@ async fn settle<D: DeadLetters>(
             tracing::warn!(%reason, "record failed, it will be retried");
             false
         }
-        Err(RecordError::Poison(reason)) => park_poison(consumer, dead_letters, record, reason).await,
+        Err(RecordError::Poison(reason)) => park_poison(consumer, dead_letters, to_json(record), reason).await,
     }
 }
 

@@ -21,7 +21,8 @@ pub enum Fault {
     Exit,
 }
 
-fn enabled() -> bool {
+/// Whether this deployment injects faults at all (checked before looking at any message).
+pub fn enabled() -> bool {
     static ENABLED: OnceLock<bool> = OnceLock::new();
     *ENABLED.get_or_init(|| std::env::var("FAULT_INJECTION").is_ok_and(|v| v.trim().eq_ignore_ascii_case("on")))
 }

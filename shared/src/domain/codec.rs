@@ -4,6 +4,7 @@
 use crate::envelope::{Causality, EventEnvelope, EventId, NewEvent};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::de::value::MapDeserializer;
 use thiserror::Error;
 
 /// Why a stored or published event could not be read.
@@ -63,8 +64,19 @@ pub trait EventCodec: Serialize + DeserializeOwned + Sized {
                 DecodeError::BadPayload { event_type: event_type.clone(), reason: errors.join("; ") }
             }
         })?;
-        let payload = embedded::upcast(&event_type, found, current, envelope.payload.clone());
-        let tagged = serde_json::json!({ "eventType": event_type, "payload": payload });
-        serde_json::from_value(tagged).map_err(|e| DecodeError::BadPayload { event_type, reason: e.to_string() })
+        // Read in place (no copy of the payload) unless an upcaster has to reshape it.
+        let upcast;
+        let payload = match found == current {
+            true => &envelope.payload,
+            false => {
+                upcast = embedded::upcast(&event_type, found, current, envelope.payload.clone());
+                &upcast
+            }
+        };
+        let tag = serde_json::Value::String(event_type);
+        let tagged = [("eventType", &tag), ("payload", payload)];
+        Self::deserialize(MapDeserializer::<_, serde_json::Error>::new(tagged.into_iter())).map_err(|e| {
+            DecodeError::BadPayload { event_type: tag.as_str().unwrap_or_default().to_string(), reason: e.to_string() }
+        })
     }
 }

@@ -65,9 +65,9 @@ impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
             return Err(RecordError::Poison(format!("{} does not handle {}", P::CONSUMER, trigger.event_type)));
         }
         let order_id = order_id_of(trigger)?;
-        OrderEvent::from_envelope(trigger).map_err(|e| RecordError::Poison(e.to_string()))?;
+        let decoded = OrderEvent::from_envelope(trigger).map_err(|e| RecordError::Poison(e.to_string()))?;
         for _ in 0..APPEND_ATTEMPTS {
-            let (order, version) = self.load(order_id).await?;
+            let (order, version) = self.load(order_id, (trigger, &decoded)).await?;
             let Some(decision) = self.step.decide(&order, trigger).await? else {
                 tracing::info!(status = ?order.status, "nothing to do in this status");
                 return Ok(());
@@ -86,8 +86,13 @@ impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
         Err(RecordError::Retryable(format!("order {order_id} kept changing under {APPEND_ATTEMPTS} attempts")))
     }
 
-    /// Rebuilds the order from its stream; returns it with the stream's version.
-    async fn load(&self, order_id: OrderId) -> Result<(Order, u64), RecordError> {
+    /// Rebuilds the order from its stream; returns it with the stream's version. The
+    /// trigger, already decoded, is not decoded again when the stream holds it.
+    async fn load(
+        &self,
+        order_id: OrderId,
+        trigger: (&EventEnvelope, &OrderEvent),
+    ) -> Result<(Order, u64), RecordError> {
         let history = self.store.load(&order_id.stream_id(), 0).await.map_err(|e| match e {
             StoreError::Corrupt { .. } => RecordError::Poison(e.to_string()),
             other => RecordError::Retryable(other.to_string()),
@@ -95,7 +100,10 @@ impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
         let version = history.last().map_or(0, |e| e.version);
         let events = history
             .iter()
-            .map(|e| OrderEvent::from_envelope(e).map_err(|e| RecordError::Poison(e.to_string())))
+            .map(|e| match e.event_id == trigger.0.event_id {
+                true => Ok(trigger.1.clone()),
+                false => OrderEvent::from_envelope(e).map_err(|e| RecordError::Poison(e.to_string())),
+            })
             .collect::<Result<Vec<_>, _>>()?;
         match Order::replay(&events) {
             Ok(Some(order)) => Ok((order, version)),

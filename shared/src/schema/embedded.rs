@@ -49,6 +49,9 @@ pub fn validate(name: &str, version: u32, instance: &Value) -> Result<(), Schema
     let validator = validator
         .as_ref()
         .map_err(|e| SchemaMismatch::Invalid(vec![format!("the committed schema does not compile: {e}")]))?;
+    if validator.is_valid(instance) {
+        return Ok(()); // the fast path: errors are collected only for invalid instances
+    }
     let errors: Vec<String> = validator
         .iter_errors(instance)
         .map(|e| {
