@@ -97,6 +97,12 @@ pub struct Saga {
     pub sqs_messages_per_second: f64,
     /// The saga's SQS messages per second over the raw SQS messages per second.
     pub ratio_to_raw: f64,
+    /// CPU the emulator's own process used during the saga, in cores (1.0 = one core busy).
+    #[serde(default)]
+    pub emulator_cores: f64,
+    /// CPU the function processes used during the saga, in cores.
+    #[serde(default)]
+    pub functions_cores: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -149,7 +155,8 @@ pub async fn measure(project: &Project, zips: &BTreeMap<String, PathBuf>, orders
         raw.messages, raw.seconds, raw.per_second
     );
     let consumers = Consumers::of(&template, emulator.0.log_file())?;
-    let saga = saga(&clients, &stack, &api, &consumers, orders, raw.per_second).await?;
+    let pid = emulator.0.running_pid().ok_or_else(|| CliError::Failed("the private emulator stopped".into()))?;
+    let saga = saga(&clients, &stack, &api, &consumers, pid, orders, raw.per_second).await?;
     eprintln!(
         "P3 saga: {} of {} orders final in {:.1} s ({:.1} orders/s, {:.0} events/s), latency p50 {:.0} ms p99 {:.0} ms",
         saga.settled,
@@ -332,10 +339,12 @@ async fn saga(
     stack: &StackInfo,
     api: &Api,
     consumers: &Consumers,
+    emulator_pid: u32,
     orders: usize,
     raw_per_second: f64,
 ) -> Result<Saga> {
     let run = crate::commands::replay::new_run_id();
+    let cpu_before = (Instant::now(), cpu_seconds(emulator_pid));
     for sku in 0..SKUS {
         api.post(&format!("/inventory/BENCH-{run}-{sku}/stock"), serde_json::json!({ "quantity": orders }), None)
             .await?;
@@ -364,6 +373,10 @@ async fn saga(
     let outcomes = wait_until_final(clients, stack, &order_ids).await?;
     let figures = from_event_times(clients, stack, &order_ids, &outcomes).await?;
     let processed = consumers.until_quiet(figures.start_ms).await;
+    let (emulator_cpu, functions_cpu) = cpu_seconds(emulator_pid);
+    let wall = cpu_before.0.elapsed().as_secs_f64().max(1e-9);
+    let (emulator_cores, functions_cores) =
+        ((emulator_cpu - cpu_before.1.0) / wall, (functions_cpu - cpu_before.1.1) / wall);
     let messages_seconds = (processed.last_ms - figures.start_ms) as f64 / 1000.0;
     let sqs_per_second = processed.sqs as f64 / messages_seconds.max(1e-9);
     let mut per_status: BTreeMap<String, usize> = BTreeMap::new();
@@ -386,6 +399,8 @@ async fn saga(
         messages_seconds,
         sqs_messages_per_second: sqs_per_second,
         ratio_to_raw: sqs_per_second / raw_per_second,
+        emulator_cores,
+        functions_cores,
     })
 }
 
@@ -493,6 +508,32 @@ async fn from_event_times(
         p50_ms: percentile(&mut latencies, 0.50),
         p99_ms: percentile(&mut latencies, 0.99),
     })
+}
+
+/// Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on Linux x86_64 and arm64).
+const USER_HZ: f64 = 100.0;
+
+/// CPU seconds used so far by the emulator process and by the function processes it
+/// started (its process group), from /proc.
+fn cpu_seconds(emulator_pid: u32) -> (f64, f64) {
+    let (mut emulator, mut functions) = (0.0, 0.0);
+    let pids = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+    for pid in pids.filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()) {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // After "pid (comm)": state, ppid, pgrp, ..., utime (11th), stime (12th).
+        let fields: Vec<&str> =
+            stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+        let number = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        if fields.get(2) != Some(&emulator_pid.to_string().as_str()) {
+            continue;
+        }
+        let seconds = (number(11) + number(12)) / USER_HZ;
+        match pid == emulator_pid {
+            true => emulator += seconds,
+            false => functions += seconds,
+        }
+    }
+    (emulator, functions)
 }
 
 /// The consumers of the deployed template and the emulator log their EMF lines go to.

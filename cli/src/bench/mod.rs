@@ -147,7 +147,7 @@ pub fn table(report: &Report) -> String {
     if let Some(e) = &report.emulator {
         let saga = &e.saga;
         out.push_str(&format!(
-            "| P3 saga ≥ {:.0} % of the emulator's raw SQS rate | {} of {} orders final in {:.0} s ({:.1} orders/s, latency p50 {:.1} s, p99 {:.1} s); the consumers took {} SQS messages at {:.0}/s (and {} stream records) against a raw {:.0}/s: {:.0} % | {} |\n",
+            "| P3 saga ≥ {:.0} % of the emulator's raw SQS rate | {} of {} orders final in {:.0} s ({:.1} orders/s, latency p50 {:.1} s, p99 {:.1} s); the consumers took {} SQS messages at {:.0}/s (and {} stream records) against a raw {:.0}/s: {:.0} %; CPU meanwhile: emulator {:.2} cores, functions {:.2} cores | {} |\n",
             SAGA_RATIO_TARGET * 100.0,
             saga.settled,
             saga.orders,
@@ -160,6 +160,8 @@ pub fn table(report: &Report) -> String {
             saga.stream_records,
             e.raw.per_second,
             saga.ratio_to_raw * 100.0,
+            saga.emulator_cores,
+            saga.functions_cores,
             mark(saga.ratio_to_raw >= SAGA_RATIO_TARGET && saga.settled == saga.orders),
         ));
     }
