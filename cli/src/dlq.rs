@@ -317,22 +317,9 @@ async fn queue_arn(clients: &Clients, url: &str) -> Result<String> {
 /// Hands a parked stream record back to its consumer, as the stream would have.
 async fn reinvoke(clients: &Clients, stack: &StackInfo, parked: &DeadLetter) -> Result<String> {
     let function = stack.function_name(&parked.consumer);
-    let payload = serde_json::json!({ "Records": [parked.record] }).to_string();
-    let output = clients
-        .lambda()
-        .invoke()
-        .function_name(&function)
-        .payload(aws_sdk_lambda::primitives::Blob::new(payload))
-        .send()
-        .await
-        .map_err(|e| CliError::aws("Invoke", e))?;
-    if let Some(error) = output.function_error() {
-        return Err(CliError::Failed(format!("{function} failed: {error}")));
-    }
-    let answer: serde_json::Value =
-        output.payload().and_then(|p| serde_json::from_slice(p.as_ref()).ok()).unwrap_or_default();
-    match answer.get("batchItemFailures").and_then(|f| f.as_array()) {
-        Some(failures) if !failures.is_empty() => Err(CliError::Failed(format!("{function} could not process it"))),
-        _ => Ok(function),
+    let records = std::slice::from_ref(&parked.record);
+    match crate::republish::invoke_with_records(clients, &function, records).await? {
+        Some(_) => Err(CliError::Failed(format!("{function} could not process it"))),
+        None => Ok(function),
     }
 }

@@ -142,6 +142,21 @@ fn stream_record(item: &HashMap<String, AttributeValue>) -> serde_json::Value {
 }
 
 async fn invoke(clients: &Clients, function: &str, records: &[serde_json::Value]) -> Result<()> {
+    match invoke_with_records(clients, function, records).await? {
+        Some(failure) => Err(CliError::Failed(format!(
+            "{function} stopped at a republished event it could not handle ({failure}); run republish again"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Invokes a consumer with `records` as its event (`{"Records": [...]}`), as its event
+/// source would; returns the first batch item failure it reported, if any.
+pub(crate) async fn invoke_with_records(
+    clients: &Clients,
+    function: &str,
+    records: &[serde_json::Value],
+) -> Result<Option<serde_json::Value>> {
     let payload = serde_json::json!({ "Records": records }).to_string();
     let output = clients
         .lambda()
@@ -152,15 +167,10 @@ async fn invoke(clients: &Clients, function: &str, records: &[serde_json::Value]
         .await
         .map_err(|e| CliError::aws("Invoke", e))?;
     if let Some(error) = output.function_error() {
-        return Err(CliError::Failed(format!("{function} failed on republished events: {error}")));
+        return Err(CliError::Failed(format!("{function} failed: {error}")));
     }
     let answer: serde_json::Value =
         output.payload().and_then(|p| serde_json::from_slice(p.as_ref()).ok()).unwrap_or_default();
-    match answer.get("batchItemFailures").and_then(|f| f.as_array()) {
-        Some(failures) if !failures.is_empty() => Err(CliError::Failed(format!(
-            "{function} stopped at a republished event it could not handle ({}); run republish again",
-            failures[0]
-        ))),
-        _ => Ok(()),
-    }
+    let failures = answer.get("batchItemFailures").and_then(|f| f.as_array());
+    Ok(failures.and_then(|f| f.first()).cloned())
 }
