@@ -61,6 +61,11 @@ impl Arch {
             Arch::Arm64 => project.target_dir().join("lambda-arm64"),
         }
     }
+
+    /// The release deploy zip of `function` that cargo-lambda writes for this architecture.
+    pub fn release_zip(self, project: &Project, function: &str) -> PathBuf {
+        self.lambda_dir(project).join(function).join("bootstrap.zip")
+    }
 }
 
 /// The functions the template deploys, from `CodeUri: ../functions/<name>` lines.
@@ -159,7 +164,7 @@ fn build_release(project: &Project, functions: &[String], arch: Arch) -> Result<
     functions
         .iter()
         .map(|function| {
-            let zip_path = lambda_dir.join(function).join("bootstrap.zip");
+            let zip_path = arch.release_zip(project, function);
             if !zip_path.is_file() {
                 return Err(CliError::Build(format!("cargo lambda did not produce {}", zip_path.display())));
             }

@@ -3,22 +3,21 @@
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde::de::DeserializeOwned;
-use shared::access::{ApiKeys, InMemoryRateLimiter, key_hash};
 use shared::analytics::InMemoryAnalytics;
 use shared::bus::InMemoryBus;
 use shared::deadletter::InMemoryDeadLetters;
 use shared::domain::{EventCodec, OrderStatus, ValidationPolicy};
 use shared::envelope::{EventEnvelope, StreamId};
-use shared::handlers::api::Api;
 use shared::handlers::outbox_relay::OutboxRelay;
 use shared::handlers::projector::Projector;
 use shared::handlers::validator::{OrderValidator, Validation};
-use shared::idempotency::InMemoryIdempotencyStore;
-use shared::notify::InMemoryNotificationLog;
 use shared::store::{EventStore, InMemoryEventStore};
 use shared::views::{InMemoryOrderViews, OrderViews};
 use std::path::PathBuf;
 use std::time::Duration;
+use support::{TestApi, test_api};
+
+mod support;
 
 fn sample_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events").join(name)
@@ -97,31 +96,6 @@ async fn api_answers_404_for_an_order_it_does_not_know_and_200_once_projected() 
     let response = api.handle(request()).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response_json(&response)["status"], "Validated");
-}
-
-type TestApi = Api<
-    InMemoryEventStore,
-    InMemoryOrderViews,
-    InMemoryAnalytics,
-    InMemoryNotificationLog,
-    InMemoryIdempotencyStore,
-    InMemoryRateLimiter,
->;
-
-/// The key the `events/aws/apigw-v2-*` samples present, allowed 100 requests per second.
-const SAMPLE_API_KEY: &str = "sample-api-key";
-
-fn test_api(store: InMemoryEventStore, views: InMemoryOrderViews) -> TestApi {
-    let keys = format!("samples:{}:100,throttled:{}:2", key_hash(SAMPLE_API_KEY), key_hash("throttled-key"));
-    Api::new(
-        store,
-        views,
-        InMemoryAnalytics::default(),
-        InMemoryNotificationLog::default(),
-        InMemoryIdempotencyStore::default(),
-        InMemoryRateLimiter::default(),
-    )
-    .with_api_keys(ApiKeys::parse(&keys, 10).unwrap())
 }
 
 // The handlers own their ports; these accessors reach the fakes inside for assertions.

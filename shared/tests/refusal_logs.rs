@@ -2,13 +2,11 @@
 //! per call site whether anyone listens, and other tests running first without a subscriber
 //! would make this one's scoped subscriber miss the lines.
 
-use shared::access::{ApiKeys, InMemoryRateLimiter, key_hash};
-use shared::analytics::InMemoryAnalytics;
-use shared::handlers::api::Api;
-use shared::idempotency::InMemoryIdempotencyStore;
-use shared::notify::InMemoryNotificationLog;
 use shared::store::InMemoryEventStore;
 use shared::views::InMemoryOrderViews;
+use support::test_api;
+
+mod support;
 
 fn post_order_with(headers: &[(&str, &str)]) -> lambda_http::Request {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/aws/apigw-v2-post-order.json");
@@ -20,25 +18,6 @@ fn post_order_with(headers: &[(&str, &str)]) -> lambda_http::Request {
         };
     }
     lambda_http::request::from_str(&event.to_string()).unwrap()
-}
-
-fn api() -> Api<
-    InMemoryEventStore,
-    InMemoryOrderViews,
-    InMemoryAnalytics,
-    InMemoryNotificationLog,
-    InMemoryIdempotencyStore,
-    InMemoryRateLimiter,
-> {
-    Api::new(
-        InMemoryEventStore::default(),
-        InMemoryOrderViews::default(),
-        InMemoryAnalytics::default(),
-        InMemoryNotificationLog::default(),
-        InMemoryIdempotencyStore::default(),
-        InMemoryRateLimiter::default(),
-    )
-    .with_api_keys(ApiKeys::parse(&format!("samples:{}:100", key_hash("sample-api-key")), 10).unwrap())
 }
 
 /// Collects what the handlers log, as the JSON lines the functions write.
@@ -61,7 +40,7 @@ async fn api_logs_every_refused_request_with_its_route_source_and_reason() {
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt().json().with_writer(move || writer.clone()).finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let api = api();
+    let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
     api.handle(post_order_with(&[("x-api-key", "guessed-key")])).await;
     api.handle(post_order_with(&[("x-api-key", "")])).await;
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();

@@ -43,7 +43,7 @@ fn event_for(function: &str, project: &Project) -> Option<String> {
 /// release build, else the debug build.
 fn binary_of(project: &Project, function: &str) -> Option<PathBuf> {
     let target = project.target_dir();
-    let zip = target.join("lambda").join(function).join("bootstrap.zip");
+    let zip = crate::build::Arch::host().release_zip(project, function);
     let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     // A zip older than the debug build is stale: it would measure old code.
     let stale = modified(&zip) < modified(&target.join("debug").join(function));
@@ -84,7 +84,7 @@ pub async fn measure(project: &Project, functions: &[String], spawns: usize, war
             warms.extend(warm_times);
             peak = peak.max(rss);
         }
-        let zip = project.target_dir().join("lambda").join(function).join("bootstrap.zip");
+        let zip = crate::build::Arch::host().release_zip(project, function);
         results.push(ColdStart {
             function: function.clone(),
             binary: binary.display().to_string(),

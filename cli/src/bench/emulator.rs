@@ -177,6 +177,7 @@ pub async fn measure(project: &Project, zips: &BTreeMap<String, PathBuf>, orders
 }
 
 /// The stack's HTTP API with the bench's key.
+#[derive(Clone)]
 struct Api {
     url: String,
     http: reqwest::Client,
@@ -349,9 +350,8 @@ async fn saga(
         api.post(&format!("/inventory/BENCH-{run}-{sku}/stock"), serde_json::json!({ "quantity": orders }), None)
             .await?;
     }
-    let api = Arc::new(Api { url: api.url.clone(), http: api.http.clone() });
     let send_started = Instant::now();
-    let sender = api.clone();
+    let sender = Arc::new(api.clone());
     let order_ids: Vec<String> = in_parallel(orders, SENDERS, move |i| {
         let (api, run) = (sender.clone(), run.clone());
         async move {

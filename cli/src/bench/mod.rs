@@ -83,7 +83,7 @@ fn release_zips(project: &Project, functions: &[String]) -> Result<BTreeMap<Stri
     functions
         .iter()
         .map(|function| {
-            let zip = project.target_dir().join("lambda").join(function).join("bootstrap.zip");
+            let zip = crate::build::Arch::host().release_zip(project, function);
             match zip.is_file() {
                 true => Ok((function.clone(), zip)),
                 false => Err(CliError::Usage(format!(
