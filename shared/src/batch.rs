@@ -108,7 +108,7 @@ fn count(figures: &mut BatchFigures, kind: Kind) {
 }
 
 fn oldest_sqs_age_ms(messages: &[SqsMessage]) -> Option<f64> {
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = crate::clock::now().timestamp_millis();
     messages
         .iter()
         .filter_map(|m| m.attributes.get("SentTimestamp")?.parse::<i64>().ok())
@@ -172,7 +172,7 @@ where
     Fut: Future<Output = Result<(), RecordError>>,
 {
     let started = std::time::Instant::now();
-    let now = chrono::Utc::now();
+    let now = crate::clock::now();
     let oldest = event.records.iter().map(|r| r.change.approximate_creation_date_time).min();
     let mut figures = BatchFigures {
         oldest_age_ms: oldest.map(|t| (now - t).num_milliseconds().max(0) as f64),

@@ -47,18 +47,18 @@ string_id!(
 
 impl CorrelationId {
     pub fn generate() -> Self {
-        Self(Uuid::new_v4().to_string())
+        Self(crate::clock::new_uuid().to_string())
     }
 }
 
 /// Unique id of one event; consumers deduplicate on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct EventId(pub Uuid);
 
 impl EventId {
     pub fn generate() -> Self {
-        Self(Uuid::new_v4())
+        Self(crate::clock::new_uuid())
     }
 }
 

@@ -10,7 +10,7 @@ pub struct InMemoryRateLimiter {
 
 impl RateLimiter for InMemoryRateLimiter {
     async fn admit(&self, caller: &str, per_second: u32) -> Result<bool, RateLimitError> {
-        let second = chrono::Utc::now().timestamp();
+        let second = crate::clock::now().timestamp();
         let mut counts = self.counts.lock().expect("counts lock");
         let count = counts.entry((caller.to_string(), second)).or_default();
         if *count >= per_second {

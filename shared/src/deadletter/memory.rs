@@ -10,6 +10,11 @@ impl InMemoryDeadLetters {
     pub fn letters(&self) -> Vec<DeadLetter> {
         self.letters.lock().expect("dead letters lock").clone()
     }
+
+    /// Removes and returns every letter (a redrive).
+    pub fn take(&self) -> Vec<DeadLetter> {
+        std::mem::take(&mut *self.letters.lock().expect("dead letters lock"))
+    }
 }
 
 impl DeadLetters for InMemoryDeadLetters {

@@ -23,7 +23,7 @@ pub struct OrderId(pub Uuid);
 
 impl OrderId {
     pub fn generate() -> Self {
-        Self(Uuid::new_v4())
+        Self(crate::clock::new_uuid())
     }
 
     pub fn parse(text: &str) -> Option<Self> {

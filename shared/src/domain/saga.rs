@@ -168,7 +168,8 @@ impl Default for FraudPolicy {
 pub const DECLINED_CENTS: i64 = 13;
 pub const UNANSWERED_CENTS: i64 = 42;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The provider's answer to a charge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PaymentOutcome {
     Authorized(String),
     Declined(String),
@@ -218,12 +219,12 @@ impl Order {
         })
     }
 
-    /// Payment of an order whose stock is reserved.
-    pub fn pay(&self) -> Option<super::OrderEvent> {
+    /// Payment of an order whose stock is reserved, given the provider's answer.
+    pub fn pay(&self, outcome: PaymentOutcome) -> Option<super::OrderEvent> {
         if self.status != OrderStatus::Reserved {
             return None;
         }
-        match payment_outcome(self) {
+        match outcome {
             PaymentOutcome::Authorized(authorization_id) => {
                 Some(super::OrderEvent::PaymentAuthorized(PaymentAuthorized {
                     order_id: self.id,
@@ -408,7 +409,9 @@ mod tests {
         let id = OrderId::generate();
         let cleared = OrderEvent::FraudCleared(FraudCleared { order_id: id, score: 0 });
         let order = given(&[placed(id, &[("A", 2, 500)]), validated(id), cleared, reserved(id, "A", 2)]);
-        let Some(OrderEvent::PaymentAuthorized(authorized)) = order.pay() else { panic!("expected an authorization") };
+        let Some(OrderEvent::PaymentAuthorized(authorized)) = order.pay(payment_outcome(&order)) else {
+            panic!("expected an authorization")
+        };
         assert_eq!(authorized.amount, eur(1_000));
     }
 
@@ -418,7 +421,7 @@ mod tests {
         let cleared = OrderEvent::FraudCleared(FraudCleared { order_id: id, score: 0 });
         let order = given(&[placed(id, &[("A", 1, 1_013)]), validated(id), cleared, reserved(id, "A", 1)]);
         assert_eq!(
-            order.pay(),
+            order.pay(payment_outcome(&order)),
             Some(OrderEvent::PaymentDeclined(PaymentDeclined {
                 order_id: id,
                 reason: "card declined by the issuer for 10.13 EUR".into(),
@@ -431,7 +434,7 @@ mod tests {
     fn it_neither_pays_nor_ships_out_of_turn() {
         let id = OrderId::generate();
         let order = given(&[placed(id, &[("A", 1, 100)]), validated(id)]);
-        assert_eq!(order.pay(), None);
+        assert_eq!(order.pay(payment_outcome(&order)), None);
         assert_eq!(order.ship(), None);
     }
 

@@ -210,7 +210,7 @@ where
 
     async fn append_new_order(&self, command: PlaceOrder, causality: Causality) -> Result<OrderId, Response<Body>> {
         let order_id = OrderId::generate();
-        let placed = Order::place(order_id, command).into_new_event(causality, chrono::Utc::now());
+        let placed = Order::place(order_id, command).into_new_event(causality, crate::clock::now());
         match self.store.append(&order_id.stream_id(), 0, vec![placed]).await {
             Ok(_) => {
                 tracing::info!(%order_id, "order placed");
@@ -222,7 +222,7 @@ where
 
     /// Sales per product per minute between `from` and `to` (RFC 3339; default: the last hour).
     async fn sales(&self, request: &Request) -> Response<Body> {
-        let now = chrono::Utc::now();
+        let now = crate::clock::now();
         let parameters = request.query_string_parameters_ref().cloned().unwrap_or_default();
         let time = |name: &'static str, default: chrono::DateTime<chrono::Utc>| match parameters.first(name) {
             None => Ok(default),
@@ -253,7 +253,7 @@ where
     async fn payment_callback(&self, request: &Request, correlation_id: &CorrelationId) -> Response<Body> {
         let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
         let body = request.body().as_ref();
-        let now = chrono::Utc::now().timestamp();
+        let now = crate::clock::now().timestamp();
         let checked = if self.payment_webhook_secret.is_empty() {
             Err("no payment webhook secret is configured".to_string())
         } else {
@@ -304,7 +304,7 @@ where
                 );
             };
             let version = history.last().map_or(0, |e| e.version);
-            let event = decision.into_new_event(causality.clone(), chrono::Utc::now());
+            let event = decision.into_new_event(causality.clone(), crate::clock::now());
             match self.store.append(&callback.order_id.stream_id(), version, vec![event]).await {
                 Ok(_) => return json_response(StatusCode::OK, json!({ "orderId": order.id, "applied": true })),
                 Err(StoreError::Conflict { .. }) => continue,
@@ -375,7 +375,7 @@ where
                 Ok(history) => history.last().map_or(0, |e| e.version),
                 Err(error) => return Err(unavailable("the stock could not be read", &error)),
             };
-            let event = added.clone().into_new_event(causality.clone(), chrono::Utc::now());
+            let event = added.clone().into_new_event(causality.clone(), crate::clock::now());
             match self.store.append(&sku_stream(sku), version, vec![event]).await {
                 Ok(_) => return Ok(()),
                 Err(StoreError::Conflict { .. }) => continue,
@@ -466,7 +466,7 @@ fn request_id_of(request: &Request) -> CausationId {
         RequestContext::ApiGatewayV2(context) => context.request_id,
         _ => None,
     };
-    CausationId::new(id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()))
+    CausationId::new(id.unwrap_or_else(|| crate::clock::new_uuid().to_string()))
 }
 
 #[derive(serde::Deserialize)]

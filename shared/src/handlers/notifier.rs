@@ -77,7 +77,7 @@ impl<L: NotificationLog, D: DeadLetters, I: IdempotencyStore> Notifier<L, D, I> 
             event_id: envelope.event_id.to_string(),
             event_type: envelope.event_type.clone(),
             message,
-            sent_at: chrono::Utc::now(),
+            sent_at: crate::clock::now(),
             delivery,
         };
         self.log.record(&notification).await.map_err(|e| RecordError::Retryable(e.to_string()))?;

@@ -73,7 +73,7 @@ impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
             retried: (sequence.len() - done) as u32,
             parked: 0,
             duration_ms: started.elapsed().as_secs_f64() * 1_000.0,
-            oldest_age_ms: oldest.map(|t| (chrono::Utc::now() - t).num_milliseconds().max(0) as f64),
+            oldest_age_ms: oldest.map(|t| (crate::clock::now() - t).num_milliseconds().max(0) as f64),
         };
         figures.emit(CONSUMER);
         response
@@ -140,7 +140,7 @@ impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
                 }
                 return None;
             }
-            if attempt < PUBLISH_ATTEMPTS {
+            if attempt < PUBLISH_ATTEMPTS && !self.retry_delay.is_zero() {
                 tokio::time::sleep(self.retry_delay * attempt).await;
             }
         }

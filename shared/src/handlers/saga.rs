@@ -73,7 +73,7 @@ impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
                 return Ok(());
             };
             let decided = decision.event_type();
-            let new_event = decision.into_new_event(Causality::caused_by(trigger), chrono::Utc::now());
+            let new_event = decision.into_new_event(Causality::caused_by(trigger), crate::clock::now());
             match self.store.append(&order_id.stream_id(), version, vec![new_event]).await {
                 Ok(_) => {
                     tracing::info!(decision = decided, "order advanced");

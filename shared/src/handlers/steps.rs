@@ -7,6 +7,7 @@ use crate::domain::saga::{OutOfStock, StockReleased, StockReserved};
 use crate::domain::{EventCodec, FraudPolicy, InventoryEvent, Order, OrderEvent, OrderStatus, ReservedLine, Shelf};
 use crate::envelope::{Causality, EventEnvelope};
 use crate::idempotency::{IdempotencyError, IdempotencyStore, Idempotent, run_once};
+use crate::payment::{PaymentProvider, ProviderError};
 use crate::store::{EventStore, StoreError};
 use crate::views::OrderViews;
 
@@ -36,31 +37,43 @@ impl<V: OrderViews> Step for FraudScreening<V> {
     }
 }
 
-/// `payment`: `StockReserved` → `PaymentAuthorized` or `PaymentDeclined` (simulated provider).
+/// `payment`: `StockReserved` → `PaymentAuthorized` or `PaymentDeclined`; `OrderTimedOut` of
+/// an authorized order → the authorization voided, then `PaymentVoided`.
 ///
 /// Each call to the provider (a charge, a void) runs once per order under an idempotency
-/// key: a trigger redelivered after the provider answered but before the outcome was
-/// appended gets the stored answer, and the customer is not charged twice.
-pub struct Payment<I> {
+/// key, and the provider gets the same key: a trigger redelivered after the provider
+/// answered but before the outcome was appended gets the stored answer, and the customer
+/// is not charged twice.
+pub struct Payment<I, P> {
     pub idempotency: I,
+    pub provider: P,
 }
 
-impl<I: IdempotencyStore> Step for Payment<I> {
+impl<I: IdempotencyStore, P: PaymentProvider> Step for Payment<I, P> {
     const CONSUMER: &'static str = "payment";
     const TRIGGERS: &'static [&'static str] = &["StockReserved", "OrderTimedOut"];
 
     /// Charges a reserved order; voids the authorization of one that timed out.
     async fn decide(&self, order: &Order, _trigger: &EventEnvelope) -> Result<Option<OrderEvent>, RecordError> {
-        let (operation, answer) = match (order.pay(), order.void_payment()) {
-            (Some(charge), _) => ("charge", charge),
-            (None, Some(void)) => ("void", void),
-            (None, None) => return Ok(None),
-        };
-        let key = format!("payment#{operation}#{}", order.id);
         let request = serde_json::json!({ "orderId": order.id, "total": order.total });
-        let provider = || async move { Ok::<_, RecordError>(answer) };
-        run_once(&self.idempotency, &key, &request, provider).await.map(Some).map_err(record_error)
+        if order.status == OrderStatus::Reserved {
+            let key = format!("payment#charge#{}", order.id);
+            let charge = || async { self.provider.charge(&key, order).await.map_err(provider_error) };
+            let outcome = run_once(&self.idempotency, &key, &request, charge).await.map_err(record_error)?;
+            return Ok(order.pay(outcome));
+        }
+        let Some(void) = order.void_payment() else { return Ok(None) };
+        let OrderEvent::PaymentVoided(voided) = &void else { return Ok(None) };
+        let key = format!("payment#void#{}", order.id);
+        let cancel =
+            || async { self.provider.void(&key, order.id, &voided.authorization_id).await.map_err(provider_error) };
+        run_once(&self.idempotency, &key, &request, cancel).await.map_err(record_error)?;
+        Ok(Some(void))
     }
+}
+
+fn provider_error(error: ProviderError) -> RecordError {
+    RecordError::Retryable(error.to_string())
 }
 
 /// A refused or failed idempotent effect as a batch record's outcome.
@@ -165,7 +178,7 @@ impl<S: EventStore> StockKeeping<S> {
             };
             match self
                 .store
-                .append(&stream, version, vec![event.into_new_event(causality.clone(), chrono::Utc::now())])
+                .append(&stream, version, vec![event.into_new_event(causality.clone(), crate::clock::now())])
                 .await
             {
                 Ok(_) => return Ok(Ok(())),

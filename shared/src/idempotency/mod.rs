@@ -112,7 +112,7 @@ tokio::task_local! {
 /// Runs `future` with the Lambda invocation's deadline known to [`run_once`] (0: unknown).
 pub async fn with_deadline<F: Future>(deadline_ms: u64, future: F) -> F::Output {
     let deadline = match i64::try_from(deadline_ms) {
-        Ok(0) => chrono::Utc::now().timestamp_millis() + DEFAULT_IN_PROGRESS_MS,
+        Ok(0) => crate::clock::now().timestamp_millis() + DEFAULT_IN_PROGRESS_MS,
         Ok(deadline) => deadline,
         Err(_) => i64::MAX,
     };
@@ -143,7 +143,7 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     let hash = payload_hash(payload);
-    let now_ms = chrono::Utc::now().timestamp_millis();
+    let now_ms = crate::clock::now().timestamp_millis();
     let until_ms = DEADLINE_MS.try_with(|d| *d).unwrap_or(now_ms + DEFAULT_IN_PROGRESS_MS);
     match store.claim(key, &hash, until_ms, now_ms).await.map_err(Idempotent::Refused)? {
         Claim::Held(IdempotencyRecord::Completed { payload_hash, .. }) if payload_hash != hash => {
@@ -214,7 +214,7 @@ mod tests {
     #[tokio::test]
     async fn a_claim_in_progress_makes_a_repeat_retry_until_it_expires() {
         let store = InMemoryIdempotencyStore::default();
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = crate::clock::now().timestamp_millis();
         store.claim("charge#o-1", &payload_hash(&5), now + 60_000, now).await.unwrap();
         let runs = AtomicU32::new(0);
         let refused = charge(&store, &runs, 5).await.unwrap_err();

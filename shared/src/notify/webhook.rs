@@ -77,7 +77,7 @@ impl WebhookSender {
         let body = body.to_string();
         let mut last = String::new();
         for attempt in 1..=ATTEMPTS {
-            let timestamp = chrono::Utc::now().timestamp();
+            let timestamp = crate::clock::now().timestamp();
             let result = self
                 .http
                 .post(&self.url)

@@ -1,12 +1,12 @@
 use super::{EventStore, StoreError, envelopes};
 use crate::envelope::{EventEnvelope, NewEvent, StreamId};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 /// The event store in memory, with the same conflict rules as DynamoDB: for tests.
 #[derive(Default)]
 pub struct InMemoryEventStore {
-    streams: Mutex<HashMap<StreamId, Vec<EventEnvelope>>>,
+    streams: Mutex<BTreeMap<StreamId, Vec<EventEnvelope>>>,
 }
 
 impl InMemoryEventStore {

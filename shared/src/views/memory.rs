@@ -1,12 +1,12 @@
 use super::{OrderView, OrderViews, ViewError};
 use crate::domain::OrderId;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 /// Order views in memory, with the same optimistic check as DynamoDB: for tests.
 #[derive(Default)]
 pub struct InMemoryOrderViews {
-    views: Mutex<HashMap<OrderId, OrderView>>,
+    views: Mutex<BTreeMap<OrderId, OrderView>>,
 }
 
 impl OrderViews for InMemoryOrderViews {
