@@ -17,6 +17,9 @@ pub trait PaymentProvider: Send + Sync {
     /// Charges the order's total; the same `key` always gets the first answer.
     fn charge(&self, key: &str, order: &Order) -> impl Future<Output = Result<PaymentOutcome, ProviderError>> + Send;
 
+    /// The answer the provider gave to the charge made under `key`, if one was made.
+    fn charged(&self, key: &str) -> impl Future<Output = Result<Option<PaymentOutcome>, ProviderError>> + Send;
+
     /// Voids an authorization; voiding it again changes nothing.
     fn void(
         &self,
@@ -29,6 +32,10 @@ pub trait PaymentProvider: Send + Sync {
 impl<T: PaymentProvider> PaymentProvider for Arc<T> {
     fn charge(&self, key: &str, order: &Order) -> impl Future<Output = Result<PaymentOutcome, ProviderError>> + Send {
         (**self).charge(key, order)
+    }
+
+    fn charged(&self, key: &str) -> impl Future<Output = Result<Option<PaymentOutcome>, ProviderError>> + Send {
+        (**self).charged(key)
     }
 
     fn void(
@@ -50,6 +57,12 @@ pub struct SimulatedProvider;
 impl PaymentProvider for SimulatedProvider {
     async fn charge(&self, _key: &str, order: &Order) -> Result<PaymentOutcome, ProviderError> {
         Ok(payment_outcome(order))
+    }
+
+    /// The rules keep no books: a key's answer is only known from our own record of it, so
+    /// a charge whose answer was never recorded is reported as not made.
+    async fn charged(&self, _key: &str) -> Result<Option<PaymentOutcome>, ProviderError> {
+        Ok(None)
     }
 
     async fn void(&self, _key: &str, _order_id: OrderId, _authorization_id: &str) -> Result<(), ProviderError> {

@@ -122,4 +122,9 @@ fn the_routing_table_matches_the_template() {
         assert!(patterns.contains(&pattern), "no rule in the template routes {pattern} (the {queue} queue)");
     }
     assert!(template.contains("SqsParameters: { MessageGroupId: inventory }"), "the inventory queue's group");
+    let retries: Vec<&str> = template.lines().filter(|l| l.trim().starts_with("MaximumRetryAttempts:")).collect();
+    assert!(
+        sim::world::STREAM_MAX_RETRIES.is_none() && retries.iter().all(|l| l.trim() == "MaximumRetryAttempts: -1"),
+        "the stream mappings retry without limit in the simulation and the template: {retries:?}"
+    );
 }

@@ -1,9 +1,9 @@
 //! DynamoDB adapter: one table, `pk` + `sk`. Counters are `ADD` updates in one transaction
 //! with a conditional put of `applied#<eventId>`, so a redelivered event counts once.
 
-use super::{AnalyticsError, AnalyticsStore, minute_of};
+use super::{AnalyticsError, AnalyticsStore, applied_marker, chunks, minute_of};
 use crate::aws::error_text;
-use crate::domain::analytics::{Sale, Tally, status_name};
+use crate::domain::analytics::{Sale, Tally};
 use crate::envelope::EventId;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -51,14 +51,16 @@ impl DynamoAnalytics {
     }
 }
 
-fn number(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-impl AnalyticsStore for DynamoAnalytics {
-    async fn record(&self, event_id: EventId, tally: &Tally) -> Result<bool, AnalyticsError> {
+impl DynamoAnalytics {
+    /// One transaction: the chunk's marker (conditional: absent) and its counters.
+    async fn record_chunk(
+        &self,
+        marker: &str,
+        statuses: &[(String, i64)],
+        sales: &[Sale],
+    ) -> Result<bool, AnalyticsError> {
         let expires = chrono::Utc::now().timestamp() + APPLIED_TTL_DAYS * 86_400;
-        let mut applied = Self::key(format!("applied#{event_id}"), "-".into());
+        let mut applied = Self::key(marker.to_string(), "-".into());
         applied.insert("expiresAt".into(), number(expires));
         let put = Put::builder()
             .table_name(&self.table)
@@ -67,12 +69,13 @@ impl AnalyticsStore for DynamoAnalytics {
             .build()
             .map_err(|e| AnalyticsError(e.to_string()))?;
         let mut items = vec![TransactWriteItem::builder().put(put).build()];
-        for (status, delta) in &tally.status_deltas {
-            let key = Self::key(STATUS_PK.into(), status_name(*status));
+        for (status, delta) in statuses {
+            let key = Self::key(STATUS_PK.into(), status.clone());
             items.push(self.add(key, "ADD #orders :d", vec![(":d", number(delta))])?);
         }
-        for sale in &tally.sales {
-            let key = Self::key(format!("sales#{}", &sale.minute[..10]), format!("{}#{}", sale.minute, sale.sku));
+        for sale in sales {
+            let sort_key = format!("{}#{}#{}", sale.minute, sale.sku, sale.currency);
+            let key = Self::key(format!("sales#{}", sale.minute.get(..10).unwrap_or(&sale.minute)), sort_key);
             let values = vec![
                 (":u", number(sale.units)),
                 (":r", number(sale.revenue_minor)),
@@ -104,6 +107,20 @@ impl AnalyticsStore for DynamoAnalytics {
             }
             Err(e) => Err(AnalyticsError(error_text(&e))),
         }
+    }
+}
+
+fn number(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+impl AnalyticsStore for DynamoAnalytics {
+    async fn record(&self, event_id: EventId, tally: &Tally) -> Result<bool, AnalyticsError> {
+        let mut applied = false;
+        for (index, (statuses, sales)) in chunks(tally).into_iter().enumerate() {
+            applied |= self.record_chunk(&applied_marker(event_id, index), &statuses, &sales).await?;
+        }
+        Ok(applied)
     }
 
     async fn sales(

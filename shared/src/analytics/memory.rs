@@ -1,10 +1,11 @@
-use super::{AnalyticsError, AnalyticsStore, minute_of};
-use crate::domain::analytics::{Sale, Tally, status_name};
+use super::{AnalyticsError, AnalyticsStore, MAX_TRANSACTION_ITEMS, applied_marker, chunks, minute_of};
+use crate::domain::analytics::{Sale, Tally};
 use crate::envelope::EventId;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
-/// Analytics in memory, applying each event once like the DynamoDB adapter: for tests.
+/// Analytics in memory, applying each event once like the DynamoDB adapter, and refusing
+/// what DynamoDB refuses (a transaction over 100 items, or writing one item twice): for tests.
 #[derive(Default)]
 pub struct InMemoryAnalytics {
     state: Mutex<State>,
@@ -12,31 +13,48 @@ pub struct InMemoryAnalytics {
 
 #[derive(Default)]
 struct State {
-    applied: HashSet<EventId>,
+    applied: HashSet<String>,
     statuses: BTreeMap<String, i64>,
-    /// (minute, sku) → sale
-    sales: BTreeMap<(String, String), Sale>,
+    /// (minute, sku, currency) → sale
+    sales: BTreeMap<(String, String, String), Sale>,
+}
+
+/// DynamoDB's ValidationExceptions for a transaction: too many items, one item twice.
+fn check_transaction(statuses: &[(String, i64)], sales: &[Sale]) -> Result<(), AnalyticsError> {
+    if 1 + statuses.len() + sales.len() > MAX_TRANSACTION_ITEMS {
+        return Err(AnalyticsError("ValidationException: more than 100 items in one transaction".into()));
+    }
+    let keys: HashSet<(&str, &str, &str)> =
+        sales.iter().map(|s| (s.minute.as_str(), s.sku.as_str(), s.currency.as_str())).collect();
+    let statuses_unique = statuses.iter().map(|(s, _)| s).collect::<HashSet<_>>().len() == statuses.len();
+    if keys.len() != sales.len() || !statuses_unique {
+        return Err(AnalyticsError("ValidationException: a transaction cannot write one item twice".into()));
+    }
+    Ok(())
 }
 
 impl AnalyticsStore for InMemoryAnalytics {
     async fn record(&self, event_id: EventId, tally: &Tally) -> Result<bool, AnalyticsError> {
         let mut state = self.state.lock().expect("analytics lock");
-        if !state.applied.insert(event_id) {
-            return Ok(false);
+        let mut applied = false;
+        for (index, (statuses, sales)) in chunks(tally).into_iter().enumerate() {
+            check_transaction(&statuses, &sales)?;
+            if !state.applied.insert(applied_marker(event_id, index)) {
+                continue;
+            }
+            applied = true;
+            for (status, delta) in statuses {
+                *state.statuses.entry(status).or_default() += delta;
+            }
+            for sale in sales {
+                let key = (sale.minute.clone(), sale.sku.clone(), sale.currency.clone());
+                let entry =
+                    state.sales.entry(key).or_insert_with(|| Sale { units: 0, revenue_minor: 0, ..sale.clone() });
+                entry.units += sale.units;
+                entry.revenue_minor += sale.revenue_minor;
+            }
         }
-        for (status, delta) in &tally.status_deltas {
-            *state.statuses.entry(status_name(*status)).or_default() += delta;
-        }
-        for sale in &tally.sales {
-            let entry = state.sales.entry((sale.minute.clone(), sale.sku.clone())).or_insert_with(|| Sale {
-                units: 0,
-                revenue_minor: 0,
-                ..sale.clone()
-            });
-            entry.units += sale.units;
-            entry.revenue_minor += sale.revenue_minor;
-        }
-        Ok(true)
+        Ok(applied)
     }
 
     async fn sales(

@@ -32,6 +32,44 @@ pub trait AnalyticsStore: Send + Sync {
     fn status_counts(&self) -> impl Future<Output = Result<BTreeMap<String, i64>, AnalyticsError>> + Send;
 }
 
+/// DynamoDB takes at most 100 items in one transaction; each chunk of a tally's writes
+/// holds its own "applied" marker, so every chunk still applies exactly once.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// The writes of one transaction: status counter deltas, then sales.
+pub type Chunk = (Vec<(OrderStatusName, i64)>, Vec<Sale>);
+
+/// The writes of one tally, in chunks that fit a transaction with their marker: status
+/// counters first, then one counter per (minute, SKU, currency).
+pub fn chunks(tally: &Tally) -> Vec<Chunk> {
+    let statuses: Vec<(OrderStatusName, i64)> = tally
+        .status_deltas
+        .iter()
+        .map(|(status, delta)| (crate::domain::analytics::status_name(*status), *delta))
+        .collect();
+    let room = MAX_TRANSACTION_ITEMS - 1;
+    let mut chunks = vec![(statuses, Vec::new())];
+    for sale in &tally.sales {
+        let last = chunks.last_mut().expect("one chunk at least");
+        if last.0.len() + last.1.len() >= room {
+            chunks.push((Vec::new(), Vec::new()));
+        }
+        chunks.last_mut().expect("one chunk at least").1.push(sale.clone());
+    }
+    chunks
+}
+
+/// A status's name as stored.
+pub type OrderStatusName = String;
+
+/// The marker of chunk `index` of an event's tally (chunk 0 keeps the original name).
+pub fn applied_marker(event_id: EventId, index: usize) -> String {
+    match index {
+        0 => format!("applied#{event_id}"),
+        n => format!("applied#{event_id}#{n}"),
+    }
+}
+
 /// `YYYY-MM-DDTHH:MM`, the key of a minute.
 pub fn minute_of(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M").to_string()

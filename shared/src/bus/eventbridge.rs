@@ -1,7 +1,8 @@
-use super::{BusError, EVENT_SOURCE, EventBus, MAX_EVENTS_PER_PUBLISH, RejectedEntry};
+use super::{BusError, EVENT_SOURCE, EventBus, MAX_EVENTS_PER_PUBLISH, RejectedEntry, is_retryable_code};
 use crate::aws::error_text;
 use crate::envelope::EventEnvelope;
 use aws_sdk_eventbridge::Client;
+use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 /// Publishes each envelope as the `detail` of an event whose `detail-type` is the event type.
@@ -17,7 +18,8 @@ impl EventBridgeBus {
     }
 
     fn entry(&self, event: &EventEnvelope) -> Result<PutEventsRequestEntry, BusError> {
-        let detail = serde_json::to_string(event).map_err(|e| BusError(format!("cannot encode event: {e}")))?;
+        let detail =
+            serde_json::to_string(event).map_err(|e| BusError::permanent(format!("cannot encode event: {e}")))?;
         Ok(PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus_name)
             .source(EVENT_SOURCE)
@@ -33,14 +35,19 @@ impl EventBridgeBus {
 impl EventBus for EventBridgeBus {
     async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<RejectedEntry>, BusError> {
         if events.len() > MAX_EVENTS_PER_PUBLISH {
-            return Err(BusError(format!(
+            return Err(BusError::permanent(format!(
                 "{} events in one PutEvents call; at most {MAX_EVENTS_PER_PUBLISH}",
                 events.len()
             )));
         }
         let entries = events.iter().map(|e| self.entry(e)).collect::<Result<Vec<_>, _>>()?;
-        let output =
-            self.client.put_events().set_entries(Some(entries)).send().await.map_err(|e| BusError(error_text(&e)))?;
+        let output = self.client.put_events().set_entries(Some(entries)).send().await.map_err(|e| {
+            // A service error other than throttling or an internal one refuses the request
+            // itself; no answer at all (a timeout, a refused connection) is worth retrying.
+            let refused = e.as_service_error().and_then(|s| s.code()).is_some_and(|code| !is_retryable_code(code));
+            let reason = error_text(&e);
+            if refused { BusError::permanent(reason) } else { BusError::transient(reason) }
+        })?;
         let rejected = output
             .entries()
             .iter()
@@ -48,6 +55,7 @@ impl EventBus for EventBridgeBus {
             .filter(|(_, result)| result.error_code().is_some())
             .map(|(index, result)| RejectedEntry {
                 index,
+                retryable: is_retryable_code(result.error_code().unwrap_or_default()),
                 reason: format!(
                     "{}: {}",
                     result.error_code().unwrap_or_default(),

@@ -3,11 +3,13 @@ use crate::envelope::{EventEnvelope, EventId};
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-/// A bus that records what it was given; events listed in `refuse` are refused, for tests.
+/// A bus that records what it was given; events listed in `refuse` are refused (for now),
+/// those in `refuse_forever` for good, for tests.
 #[derive(Default)]
 pub struct InMemoryBus {
     published: Mutex<Vec<EventEnvelope>>,
     refuse: Mutex<HashSet<EventId>>,
+    refuse_forever: Mutex<HashSet<EventId>>,
 }
 
 impl InMemoryBus {
@@ -20,19 +22,29 @@ impl InMemoryBus {
         self.refuse.lock().expect("bus lock").insert(event_id);
     }
 
+    /// Refuses `event_id` as EventBridge refuses an entry it can never take.
+    pub fn refuse_forever(&self, event_id: EventId) {
+        self.refuse_forever.lock().expect("bus lock").insert(event_id);
+    }
+
     pub fn accept(&self, event_id: EventId) {
         self.refuse.lock().expect("bus lock").remove(&event_id);
+        self.refuse_forever.lock().expect("bus lock").remove(&event_id);
     }
 }
 
 impl EventBus for InMemoryBus {
     async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<RejectedEntry>, BusError> {
         let refuse = self.refuse.lock().expect("bus lock").clone();
+        let forever = self.refuse_forever.lock().expect("bus lock").clone();
         let mut rejected = Vec::new();
         let mut published = self.published.lock().expect("bus lock");
         for (index, event) in events.iter().enumerate() {
-            if refuse.contains(&event.event_id) {
-                rejected.push(RejectedEntry { index, reason: "refused by the test bus".into() });
+            if forever.contains(&event.event_id) {
+                let reason = "ValidationException: refused for good by the test bus".into();
+                rejected.push(RejectedEntry { index, reason, retryable: false });
+            } else if refuse.contains(&event.event_id) {
+                rejected.push(RejectedEntry { index, reason: "refused by the test bus".into(), retryable: true });
             } else {
                 published.push(event.clone());
             }

@@ -16,15 +16,39 @@ pub const MAX_EVENTS_PER_PUBLISH: usize = 10;
 /// The `source` of every event this system publishes.
 pub const EVENT_SOURCE: &str = "orderflow.orders";
 
+/// A whole publish call failed: the bus was unreachable or busy (`permanent: false`, try
+/// again), or it refused the request itself, as EventBridge does with a ValidationException
+/// for a request over 256 KB (`permanent: true`: the same request will never pass).
 #[derive(Debug, Error)]
-#[error("event bus unavailable: {0}")]
-pub struct BusError(pub String);
+#[error("event bus {}: {reason}", if *.permanent { "refused the request" } else { "unavailable" })]
+pub struct BusError {
+    pub reason: String,
+    pub permanent: bool,
+}
+
+impl BusError {
+    pub fn transient(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into(), permanent: false }
+    }
+
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into(), permanent: true }
+    }
+}
 
 /// One entry the bus refused, by its index in the published slice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RejectedEntry {
     pub index: usize,
     pub reason: String,
+    /// Whether trying the same entry again can succeed (throttling, an internal failure).
+    pub retryable: bool,
+}
+
+/// EventBridge's error codes that mean "try again"; every other code refuses the entry
+/// or request for good.
+pub fn is_retryable_code(code: &str) -> bool {
+    matches!(code, "ThrottlingException" | "InternalFailure" | "InternalException" | "ServiceUnavailable")
 }
 
 pub trait EventBus: Send + Sync {

@@ -38,17 +38,24 @@ pub fn tally(before: Option<&Order>, after: &Order, event: &OrderEvent, at: chro
     }
     if let OrderEvent::PaymentAuthorized(_) = event {
         let minute = at.format("%Y-%m-%dT%H:%M").to_string();
-        tally.sales = after
-            .lines
-            .iter()
-            .map(|line| Sale {
+        // One sale per SKU and currency: lines of the same SKU add up (a counter item is
+        // written once per transaction), and amounts in different currencies never do.
+        let mut sales: std::collections::BTreeMap<(String, String), Sale> = std::collections::BTreeMap::new();
+        for line in &after.lines {
+            let currency = line.unit_price.currency.to_string();
+            let sale = sales.entry((line.sku.clone(), currency.clone())).or_insert_with(|| Sale {
                 minute: minute.clone(),
                 sku: line.sku.clone(),
-                units: u64::from(line.quantity),
-                revenue_minor: line.unit_price.amount_minor * i64::from(line.quantity),
-                currency: line.unit_price.currency.to_string(),
-            })
-            .collect();
+                units: 0,
+                revenue_minor: 0,
+                currency,
+            });
+            sale.units += u64::from(line.quantity);
+            sale.revenue_minor = sale
+                .revenue_minor
+                .saturating_add(line.unit_price.amount_minor.saturating_mul(i64::from(line.quantity)));
+        }
+        tally.sales = sales.into_values().collect();
     }
     tally
 }

@@ -30,6 +30,16 @@ impl OrderId {
         Uuid::parse_str(text).ok().map(Self)
     }
 
+    /// The id of the order a caller's idempotency key stands for: the same key always
+    /// names the same order (a UUIDv8 from the key's SHA-256).
+    pub fn for_idempotency_key(scoped_key: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(scoped_key.as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+    }
+
     /// The event-store stream that holds this order's events.
     pub fn stream_id(&self) -> StreamId {
         StreamId::new(format!("{}{}", Self::STREAM_PREFIX, self.0))
@@ -132,6 +142,11 @@ impl PlaceOrder {
             .map(|(i, line)| line.check(i, &parsed.currency))
             .collect::<Result<Vec<_>, _>>()?;
         let command = PlaceOrder::new(parsed.customer_id, parsed.currency, lines)?;
+        if command.total.amount_minor <= 0 {
+            // Nothing to charge: the payment rule ships only positive amounts, so such an
+            // order could never complete.
+            return Err(InvalidCommand::new("lines", "the order total must be greater than 0"));
+        }
         Ok(PlaceOrder {
             shipping_country: parsed.shipping_country,
             billing_country: parsed.billing_country,
@@ -421,6 +436,8 @@ pub struct Order {
     pub reserved: Vec<ReservedLine>,
     /// The payment authorization, until it is voided.
     pub authorization: Option<String>,
+    /// Whether an authorization of this order was voided (compensation happens once).
+    pub payment_voided: bool,
     pub shipping_country: Option<Country>,
     pub billing_country: Option<Country>,
     /// The channels the customer is told on.
@@ -458,6 +475,7 @@ impl Order {
                     status: OrderStatus::Placed,
                     reserved: Vec::new(),
                     authorization: None,
+                    payment_voided: false,
                     shipping_country: placed.shipping_country.clone(),
                     billing_country: placed.billing_country.clone(),
                     notify: placed.notify.clone().unwrap_or_else(|| Channel::ALL.to_vec()),
@@ -482,7 +500,8 @@ impl Order {
             OrderEvent::PaymentVoided(_) => None,
             _ => order.authorization,
         };
-        Ok(Order { status, reserved, authorization, ..order })
+        let payment_voided = order.payment_voided || matches!(event, OrderEvent::PaymentVoided(_));
+        Ok(Order { status, reserved, authorization, payment_voided, ..order })
     }
 
     /// Checks a placed order against the policy. `None` when it was already decided,
@@ -501,6 +520,9 @@ impl Order {
 
     fn policy_violations(&self, policy: &ValidationPolicy) -> Vec<String> {
         let mut reasons = Vec::new();
+        if self.total.amount_minor <= 0 {
+            reasons.push(format!("order total {} is not greater than 0", self.total));
+        }
         if !policy.accepted_currencies.contains(&self.total.currency) {
             reasons.push(format!("currency {} is not accepted", self.total.currency));
         }

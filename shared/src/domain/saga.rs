@@ -127,6 +127,28 @@ pub struct PaymentCallback {
     pub reason: Option<String>,
 }
 
+/// The longest `reason` a callback may carry, and the longest authorization id.
+pub const MAX_CALLBACK_REASON_CHARS: usize = 500;
+pub const MAX_AUTHORIZATION_ID_CHARS: usize = 128;
+
+impl PaymentCallback {
+    /// Bounds the free-text fields, so a callback cannot grow the events it causes past
+    /// what the bus accepts.
+    pub fn check(&self) -> Result<(), super::InvalidCommand> {
+        let too_long = |field: &str, max: usize| super::InvalidCommand {
+            field: field.to_string(),
+            message: format!("at most {max} characters"),
+        };
+        if self.reason.as_ref().is_some_and(|r| r.chars().count() > MAX_CALLBACK_REASON_CHARS) {
+            return Err(too_long("reason", MAX_CALLBACK_REASON_CHARS));
+        }
+        if self.authorization_id.as_ref().is_some_and(|a| a.chars().count() > MAX_AUTHORIZATION_ID_CHARS) {
+            return Err(too_long("authorizationId", MAX_AUTHORIZATION_ID_CHARS));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CallbackOutcome {
@@ -174,6 +196,9 @@ pub enum PaymentOutcome {
     Authorized(String),
     Declined(String),
     NoAnswer,
+    /// Never charged: the order ended first. Recorded under the charge's key so that a
+    /// charge still on its way cannot happen after the order's compensation.
+    Withheld,
 }
 
 pub fn payment_outcome(order: &Order) -> PaymentOutcome {
@@ -237,7 +262,7 @@ impl Order {
                 reason,
                 notify: self.notify.clone(),
             })),
-            PaymentOutcome::NoAnswer => None,
+            PaymentOutcome::NoAnswer | PaymentOutcome::Withheld => None,
         }
     }
 
@@ -278,15 +303,20 @@ impl Order {
         }))
     }
 
-    /// Compensation after a timeout: void the payment if one was authorized.
-    pub fn void_payment(&self) -> Option<super::OrderEvent> {
-        match (&self.status, &self.authorization) {
-            (OrderStatus::TimedOut, Some(authorization_id)) => Some(super::OrderEvent::PaymentVoided(PaymentVoided {
-                order_id: self.id,
-                authorization_id: authorization_id.clone(),
-            })),
-            _ => None,
+    /// Compensation after a timeout: void the authorization the provider gave, whether or
+    /// not it reached the order's stream (`charged` is the provider's answer as recorded),
+    /// once.
+    pub fn void_payment(&self, charged: Option<&PaymentOutcome>) -> Option<super::OrderEvent> {
+        if self.status != OrderStatus::TimedOut || self.payment_voided {
+            return None;
         }
+        let authorization_id = match (&self.authorization, charged) {
+            (Some(authorization_id), _) | (None, Some(PaymentOutcome::Authorized(authorization_id))) => {
+                authorization_id.clone()
+            }
+            _ => return None,
+        };
+        Some(super::OrderEvent::PaymentVoided(PaymentVoided { order_id: self.id, authorization_id }))
     }
 
     /// Shipment of a paid order.

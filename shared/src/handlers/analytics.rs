@@ -43,6 +43,9 @@ impl<S: EventStore, A: AnalyticsStore, D: DeadLetters> AnalyticsConsumer<S, A, D
     async fn count(&self, envelope: &EventEnvelope) -> Result<(), RecordError> {
         let order_id = order_id_of(envelope)?;
         let event = OrderEvent::from_envelope(envelope).map_err(|e| RecordError::Poison(e.to_string()))?;
+        if envelope.version == 0 {
+            return Err(RecordError::Poison(format!("{} v0: stream versions start at 1", envelope.stream_id)));
+        }
         let history =
             self.store.load(&order_id.stream_id(), 0).await.map_err(|e| RecordError::Retryable(e.to_string()))?;
         let events = history
@@ -56,9 +59,11 @@ impl<S: EventStore, A: AnalyticsStore, D: DeadLetters> AnalyticsConsumer<S, A, D
                 envelope.stream_id, envelope.version
             )));
         }
-        let before = Order::replay(&events[..events.len() - 1]).map_err(|e| RecordError::Poison(e.to_string()))?;
-        let after =
-            Order::replay(&events).map_err(|e| RecordError::Poison(e.to_string()))?.expect("a non-empty history");
+        let (_, earlier) = events.split_last().ok_or_else(|| RecordError::Poison("an empty history".into()))?;
+        let before = Order::replay(earlier).map_err(|e| RecordError::Poison(e.to_string()))?;
+        let after = Order::replay(&events)
+            .map_err(|e| RecordError::Poison(e.to_string()))?
+            .ok_or_else(|| RecordError::Poison(format!("{} has no events", envelope.stream_id)))?;
         let counted = tally(before.as_ref(), &after, &event, envelope.occurred_at);
         let applied = self
             .analytics

@@ -9,12 +9,14 @@ use crate::access::{API_KEY_HEADER, ApiKeys, RateLimiter};
 use crate::analytics::AnalyticsStore;
 use crate::domain::OrderEvent;
 use crate::domain::inventory::{StockAdded, sku_stream};
-use crate::domain::saga::PaymentCallback;
+use crate::domain::saga::{CallbackOutcome, PaymentCallback, PaymentOutcome};
 use crate::domain::{EventCodec, InvalidCommand, InventoryEvent, Order, OrderId, PlaceOrder, Shelf};
 use crate::envelope::{Causality, CausationId, CorrelationId};
+use crate::handlers::steps::void_once;
 use crate::idempotency::{IdempotencyError, IdempotencyStore, Idempotent, run_once};
 use crate::notify::NotificationLog;
 use crate::notify::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
+use crate::payment::{PaymentProvider, SimulatedProvider};
 use crate::store::{EventStore, StoreError};
 use crate::views::OrderViews;
 use lambda_http::http::StatusCode;
@@ -29,7 +31,7 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// The largest body accepted, as for an SQS message or an EventBridge event.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-pub struct Api<S, V, A, N, I, R> {
+pub struct Api<S, V, A, N, I, R, P = SimulatedProvider> {
     store: S,
     views: V,
     analytics: A,
@@ -40,12 +42,26 @@ pub struct Api<S, V, A, N, I, R> {
     keys: ApiKeys,
     /// The secret the payment provider signs its callbacks with.
     payment_webhook_secret: Vec<u8>,
+    /// Voids an authorization whose callback arrives after the order ended.
+    provider: P,
 }
+
+/// The largest payment callback accepted: it carries an id, an outcome and a short reason.
+pub const MAX_CALLBACK_BYTES: usize = 16 * 1024;
 
 /// How far a signed callback's timestamp may be from now, in seconds.
 pub const WEBHOOK_TOLERANCE_SECONDS: i64 = 300;
 
-impl<S, V, A, N, I, R> Api<S, V, A, N, I, R>
+impl<S, V, A, N, I, R> Api<S, V, A, N, I, R> {
+    pub fn new(store: S, views: V, analytics: A, notifications: N, idempotency: I, limiter: R) -> Self {
+        let keys = ApiKeys::default();
+        let payment_webhook_secret = Vec::new();
+        let provider = SimulatedProvider;
+        Self { store, views, analytics, notifications, idempotency, limiter, keys, payment_webhook_secret, provider }
+    }
+}
+
+impl<S, V, A, N, I, R, P> Api<S, V, A, N, I, R, P>
 where
     S: EventStore,
     V: OrderViews,
@@ -53,15 +69,18 @@ where
     N: NotificationLog,
     I: IdempotencyStore,
     R: RateLimiter,
+    P: PaymentProvider,
 {
     /// The ports it was built with (tests inspect the fakes).
     pub fn ports(&self) -> (&S, &V) {
         (&self.store, &self.views)
     }
 
-    pub fn new(store: S, views: V, analytics: A, notifications: N, idempotency: I, limiter: R) -> Self {
-        let keys = ApiKeys::default();
-        Self { store, views, analytics, notifications, idempotency, limiter, keys, payment_webhook_secret: Vec::new() }
+    /// The payment provider late authorizations are voided with.
+    pub fn with_payment_provider<Q: PaymentProvider>(self, provider: Q) -> Api<S, V, A, N, I, R, Q> {
+        let Api { store, views, analytics, notifications, idempotency, limiter, keys, payment_webhook_secret, .. } =
+            self;
+        Api { store, views, analytics, notifications, idempotency, limiter, keys, payment_webhook_secret, provider }
     }
 
     /// The callers it accepts (none without keys).
@@ -201,19 +220,32 @@ where
             Err(invalid) => return bad_request(&invalid),
         };
         let causality = Causality::of_invocation(correlation_id.clone(), request_id_of(request));
-        let placed = self.at_most_once(request, caller, || self.append_new_order(command, causality)).await;
+        // With an Idempotency-Key the order's id comes from the key: if the first attempt
+        // stored the order but not its answer, the repeat finds that order instead of
+        // placing a second one.
+        let order_id = idempotency_key_of(request)
+            .map_or_else(OrderId::generate, |key| OrderId::for_idempotency_key(&format!("{caller}#{key}")));
+        let placed = self.at_most_once(request, caller, || self.append_new_order(order_id, command, causality)).await;
         match placed {
             Ok(order_id) => json_response(StatusCode::ACCEPTED, json!({ "orderId": order_id, "status": "Placed" })),
             Err(refusal) => refusal,
         }
     }
 
-    async fn append_new_order(&self, command: PlaceOrder, causality: Causality) -> Result<OrderId, Response<Body>> {
-        let order_id = OrderId::generate();
+    async fn append_new_order(
+        &self,
+        order_id: OrderId,
+        command: PlaceOrder,
+        causality: Causality,
+    ) -> Result<OrderId, Response<Body>> {
         let placed = Order::place(order_id, command).into_new_event(causality, crate::clock::now());
         match self.store.append(&order_id.stream_id(), 0, vec![placed]).await {
             Ok(_) => {
                 tracing::info!(%order_id, "order placed");
+                Ok(order_id)
+            }
+            Err(StoreError::Conflict { .. }) => {
+                tracing::info!(%order_id, "order already placed by an earlier attempt with this Idempotency-Key");
                 Ok(order_id)
             }
             Err(error) => Err(unavailable("the order could not be stored", &error)),
@@ -244,7 +276,7 @@ where
         }
         match self.analytics.sales(from, to).await {
             Ok(sales) => json_response(StatusCode::OK, json!({ "from": from, "to": to, "sales": sales })),
-            Err(error) => json_response(StatusCode::BAD_REQUEST, json!({ "error": error.to_string() })),
+            Err(error) => unavailable("the sales could not be read", &error),
         }
     }
 
@@ -271,8 +303,15 @@ where
             tracing::warn!(%reason, "payment callback refused");
             return json_response(StatusCode::UNAUTHORIZED, json!({ "error": format!("signature refused: {reason}") }));
         }
-        let callback: PaymentCallback = match serde_json::from_slice(body) {
-            Ok(callback) => callback,
+        if body.len() > MAX_CALLBACK_BYTES {
+            let error = format!("body is {} bytes; at most {MAX_CALLBACK_BYTES} are accepted", body.len());
+            return json_response(StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": error, "field": "body" }));
+        }
+        let callback = match serde_json::from_slice::<PaymentCallback>(body) {
+            Ok(callback) => match callback.check() {
+                Ok(()) => callback,
+                Err(invalid) => return bad_request(&invalid),
+            },
             Err(e) => {
                 return json_response(
                     StatusCode::BAD_REQUEST,
@@ -297,13 +336,30 @@ where
                 }
                 _ => return unavailable("the order could not be read", &"its history cannot be replayed"),
             };
-            let Some(decision) = order.settle_payment(&callback) else {
-                return json_response(
-                    StatusCode::OK,
-                    json!({ "orderId": order.id, "status": order.status, "applied": false }),
-                );
-            };
             let version = history.last().map_or(0, |e| e.version);
+            let Some(decision) = order.settle_payment(&callback) else {
+                // An authorization for an order that already ended (it timed out while the
+                // provider was deciding): the money must not stay held.
+                let Some(void) = late_authorization(&order, &callback) else {
+                    return json_response(
+                        StatusCode::OK,
+                        json!({ "orderId": order.id, "status": order.status, "applied": false }),
+                    );
+                };
+                if let Err(error) = void_once(&self.idempotency, &self.provider, &order, &void).await {
+                    return unavailable("the late authorization could not be voided", &error);
+                }
+                let event = void.into_new_event(causality.clone(), crate::clock::now());
+                match self.store.append(&callback.order_id.stream_id(), version, vec![event]).await {
+                    Ok(_) => {
+                        let answer =
+                            json!({ "orderId": order.id, "status": order.status, "applied": false, "voided": true });
+                        return json_response(StatusCode::OK, answer);
+                    }
+                    Err(StoreError::Conflict { .. }) => continue,
+                    Err(error) => return unavailable("the void could not be stored", &error),
+                }
+            };
             let event = decision.into_new_event(causality.clone(), crate::clock::now());
             match self.store.append(&callback.order_id.stream_id(), version, vec![event]).await {
                 Ok(_) => return json_response(StatusCode::OK, json!({ "orderId": order.id, "applied": true })),
@@ -422,6 +478,21 @@ where
             }
         }
     }
+}
+
+/// The void owed for a provider's authorization of an order that ended without it.
+fn late_authorization(order: &Order, callback: &PaymentCallback) -> Option<OrderEvent> {
+    if callback.outcome != CallbackOutcome::Authorized {
+        return None;
+    }
+    let authorization_id = callback.authorization_id.clone().unwrap_or_else(|| format!("auth-{}", order.id));
+    order.void_payment(Some(&PaymentOutcome::Authorized(authorization_id)))
+}
+
+/// The caller's `Idempotency-Key`, when it is a valid one (`at_most_once` refuses the rest).
+fn idempotency_key_of(request: &Request) -> Option<&str> {
+    let key = request.headers().get(IDEMPOTENCY_KEY_HEADER)?.to_str().ok()?;
+    (!key.is_empty() && key.len() <= 128).then_some(key)
 }
 
 /// The route API Gateway matched, e.g. `GET /orders/{orderId}`.

@@ -1,10 +1,14 @@
 //! `outbox-relay`: the event store's stream → the EventBridge bus.
 //!
 //! The store is the outbox: an event is published only after it was stored, by this
-//! function alone. Records go out in order, in PutEvents calls of up to 10; refused
-//! entries are retried, and if they still fail the batch is checkpointed at the first
-//! unpublished record. Records that are not events, or whose payload breaks the committed
-//! schema of their type and version, are parked with the reason, never retried.
+//! function alone. Records go out in order, in PutEvents calls of up to 10. Entries the
+//! bus refuses for now (throttling, an internal failure) are retried, and if they still
+//! fail the batch is checkpointed at the first unpublished record: the stream mapping
+//! retries it (without limit, per the template) so nothing is skipped. Entries the bus
+//! refuses for good (a validation error; a request it refuses whole is split to find
+//! them), records that are not events, and events whose payload breaks the committed
+//! schema of their type and version are parked with the whole stream record and the
+//! reason, so `orderflow dlq redrive` can hand them back once the cause is fixed.
 
 use super::{envelope_of, is_insert};
 use crate::batch::{park_poison, stream_checkpoint, to_json};
@@ -12,7 +16,7 @@ use crate::bus::{EventBus, MAX_EVENTS_PER_PUBLISH};
 use crate::deadletter::DeadLetters;
 use crate::envelope::EventEnvelope;
 use crate::faults;
-use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use std::time::Duration;
 
@@ -25,10 +29,12 @@ pub struct OutboxRelay<B, D> {
     retry_delay: Duration,
 }
 
-/// A stored event waiting to be published, with its stream position.
+/// A stored event waiting to be published, with its stream record (parked whole if the
+/// bus refuses it for good).
 struct Pending {
     sequence_number: String,
     envelope: EventEnvelope,
+    record: std::sync::Arc<EventRecord>,
 }
 
 /// Only events that match the committed schema of their type and version leave the store.
@@ -85,11 +91,13 @@ impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
             let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
             match envelope_of(&record).and_then(conforming) {
                 Ok(envelope) => {
+                    let record = std::sync::Arc::new(record);
                     if faults::duplicates(envelope.correlation_id.as_str()) {
-                        let copy = Pending { sequence_number: sequence_number.clone(), envelope: envelope.clone() };
-                        pending.push(copy);
+                        let (sequence_number, envelope, record) =
+                            (sequence_number.clone(), envelope.clone(), record.clone());
+                        pending.push(Pending { sequence_number, envelope, record });
                     }
-                    pending.push(Pending { sequence_number, envelope });
+                    pending.push(Pending { sequence_number, envelope, record });
                 }
                 Err(poison) => {
                     // Publish what came before, then park: stream order is kept.
@@ -118,26 +126,13 @@ impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
         None
     }
 
-    /// Publishes one chunk, retrying refused entries; returns the index of the first
-    /// entry that could not be published.
+    /// Publishes one chunk, retrying what the bus refuses for now and parking what it
+    /// refuses for good; returns the index of the first entry still unpublished.
     async fn publish_chunk(&self, chunk: &[Pending]) -> Option<usize> {
         let mut unpublished: Vec<usize> = (0..chunk.len()).collect();
         for attempt in 1..=PUBLISH_ATTEMPTS {
-            let events: Vec<EventEnvelope> = unpublished.iter().map(|&i| chunk[i].envelope.clone()).collect();
-            match self.bus.publish(&events).await {
-                Ok(rejected) => {
-                    for entry in &rejected {
-                        tracing::warn!(attempt, event_id = %events[entry.index].event_id, reason = %entry.reason, "bus refused an event");
-                    }
-                    unpublished = rejected.iter().map(|entry| unpublished[entry.index]).collect();
-                }
-                Err(error) => tracing::warn!(attempt, %error, "publishing failed"),
-            }
+            unpublished = self.try_publish(chunk, unpublished, attempt).await;
             if unpublished.is_empty() {
-                for pending in chunk {
-                    let _span = crate::observability::event_span(&pending.envelope).entered();
-                    tracing::info!("published to the bus");
-                }
                 return None;
             }
             if attempt < PUBLISH_ATTEMPTS && !self.retry_delay.is_zero() {
@@ -145,5 +140,51 @@ impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
             }
         }
         unpublished.into_iter().min()
+    }
+
+    /// One PutEvents call for the entries at `indices`; returns those still to publish. A
+    /// call refused whole is split into one call per entry to find the one at fault.
+    async fn try_publish(&self, chunk: &[Pending], indices: Vec<usize>, attempt: u32) -> Vec<usize> {
+        let events: Vec<EventEnvelope> = indices.iter().map(|&i| chunk[i].envelope.clone()).collect();
+        let rejected = match self.bus.publish(&events).await {
+            Ok(rejected) => rejected,
+            Err(error) if error.permanent && indices.len() > 1 => {
+                tracing::warn!(attempt, %error, "the bus refused the whole call; publishing one event at a time");
+                let mut left = Vec::new();
+                for index in indices {
+                    left.extend(Box::pin(self.try_publish(chunk, vec![index], attempt)).await);
+                }
+                return left;
+            }
+            Err(error) if error.permanent => {
+                let reason = error.to_string();
+                return self.park_refused(&chunk[indices[0]], reason).await.then_some(vec![]).unwrap_or(indices);
+            }
+            Err(error) => {
+                tracing::warn!(attempt, %error, "publishing failed");
+                return indices;
+            }
+        };
+        let mut left = Vec::new();
+        for entry in &rejected {
+            let pending = &chunk[indices[entry.index]];
+            tracing::warn!(attempt, event_id = %pending.envelope.event_id, reason = %entry.reason, retryable = entry.retryable, "bus refused an event");
+            if entry.retryable || !self.park_refused(pending, format!("the bus refused it: {}", entry.reason)).await {
+                left.push(indices[entry.index]);
+            }
+        }
+        for (position, &index) in indices.iter().enumerate() {
+            if !rejected.iter().any(|entry| entry.index == position) {
+                let _span = crate::observability::event_span(&chunk[index].envelope).entered();
+                tracing::info!("published to the bus");
+            }
+        }
+        left.sort_unstable();
+        left
+    }
+
+    /// Parks an event the bus will never take, with its whole stream record.
+    async fn park_refused(&self, pending: &Pending, reason: String) -> bool {
+        park_poison(CONSUMER, &self.dead_letters, to_json(pending.record.as_ref()), reason).await
     }
 }

@@ -3,7 +3,7 @@
 use super::saga::Step;
 use crate::batch::RecordError;
 use crate::domain::inventory::sku_stream;
-use crate::domain::saga::{OutOfStock, StockReleased, StockReserved};
+use crate::domain::saga::{OutOfStock, PaymentOutcome, StockReleased, StockReserved};
 use crate::domain::{EventCodec, FraudPolicy, InventoryEvent, Order, OrderEvent, OrderStatus, ReservedLine, Shelf};
 use crate::envelope::{Causality, EventEnvelope};
 use crate::idempotency::{IdempotencyError, IdempotencyStore, Idempotent, run_once};
@@ -53,23 +53,48 @@ impl<I: IdempotencyStore, P: PaymentProvider> Step for Payment<I, P> {
     const CONSUMER: &'static str = "payment";
     const TRIGGERS: &'static [&'static str] = &["StockReserved", "OrderTimedOut"];
 
-    /// Charges a reserved order; voids the authorization of one that timed out.
+    /// Charges a reserved order; voids the authorization of one that timed out, found in
+    /// the record of the charge (the provider's answer), not only in the order's events:
+    /// the timeout may have won the race against `PaymentAuthorized`.
     async fn decide(&self, order: &Order, _trigger: &EventEnvelope) -> Result<Option<OrderEvent>, RecordError> {
         let request = serde_json::json!({ "orderId": order.id, "total": order.total });
-        if order.status == OrderStatus::Reserved {
-            let key = format!("payment#charge#{}", order.id);
-            let charge = || async { self.provider.charge(&key, order).await.map_err(provider_error) };
-            let outcome = run_once(&self.idempotency, &key, &request, charge).await.map_err(record_error)?;
-            return Ok(order.pay(outcome));
-        }
-        let Some(void) = order.void_payment() else { return Ok(None) };
-        let OrderEvent::PaymentVoided(voided) = &void else { return Ok(None) };
-        let key = format!("payment#void#{}", order.id);
-        let cancel =
-            || async { self.provider.void(&key, order.id, &voided.authorization_id).await.map_err(provider_error) };
-        run_once(&self.idempotency, &key, &request, cancel).await.map_err(record_error)?;
+        let charge_key = format!("payment#charge#{}", order.id);
+        let charged = match order.status {
+            OrderStatus::Reserved => {
+                let charge = || async { self.provider.charge(&charge_key, order).await.map_err(provider_error) };
+                let outcome = run_once(&self.idempotency, &charge_key, &request, charge).await.map_err(record_error)?;
+                return Ok(order.pay(outcome));
+            }
+            // A charge in progress makes this retry (InProgress); with no charge recorded,
+            // the provider's own books decide, and the record then fences off a late charge.
+            OrderStatus::TimedOut if !order.payment_voided => {
+                let withhold = || async {
+                    let made = self.provider.charged(&charge_key).await.map_err(provider_error)?;
+                    Ok::<_, RecordError>(made.unwrap_or(PaymentOutcome::Withheld))
+                };
+                run_once(&self.idempotency, &charge_key, &request, withhold).await.map_err(record_error)?
+            }
+            _ => return Ok(None),
+        };
+        let Some(void) = order.void_payment(Some(&charged)) else { return Ok(None) };
+        void_once(&self.idempotency, &self.provider, order, &void).await?;
         Ok(Some(void))
     }
+}
+
+/// Voids the authorization `void` names at the provider, once per order whoever asks
+/// (the payment step after a timeout, or the API for a callback that came too late).
+pub async fn void_once<I: IdempotencyStore, P: PaymentProvider>(
+    idempotency: &I,
+    provider: &P,
+    order: &Order,
+    void: &OrderEvent,
+) -> Result<(), RecordError> {
+    let OrderEvent::PaymentVoided(voided) = void else { return Ok(()) };
+    let key = format!("payment#void#{}", order.id);
+    let request = serde_json::json!({ "orderId": order.id, "total": order.total });
+    let cancel = || async { provider.void(&key, order.id, &voided.authorization_id).await.map_err(provider_error) };
+    run_once(idempotency, &key, &request, cancel).await.map_err(record_error)
 }
 
 fn provider_error(error: ProviderError) -> RecordError {
@@ -100,8 +125,12 @@ impl Step for Shipping {
 }
 
 /// `inventory`: `FraudCleared` → stock held on every SKU stream, then `StockReserved` (or
-/// `OutOfStock`, having given back what it took); `PaymentDeclined` or `OrderTimedOut` of
-/// an order holding stock → stock given back, then `StockReleased`.
+/// `OutOfStock`, having given back what it took); an order that ended without shipping →
+/// whatever the shelves hold for it given back, then `StockReleased`.
+///
+/// What is given back is read from the shelves, not from the order's `StockReserved`: a
+/// timeout can win the race against `StockReserved` after the shelves were changed, and the
+/// order's own events then show nothing to release.
 pub struct StockKeeping<S> {
     pub store: S,
 }
@@ -115,14 +144,22 @@ impl<S: EventStore> Step for StockKeeping<S> {
 
     async fn decide(&self, order: &Order, trigger: &EventEnvelope) -> Result<Option<OrderEvent>, RecordError> {
         let causality = Causality::caused_by(trigger);
-        match order.status {
-            OrderStatus::Cleared => self.reserve(order, &causality).await.map(Some),
-            OrderStatus::PaymentDeclined | OrderStatus::TimedOut if !order.reserved.is_empty() => {
-                self.release(order, &order.reserved, &causality).await?;
-                Ok(Some(OrderEvent::StockReleased(StockReleased { order_id: order.id, lines: order.reserved.clone() })))
-            }
-            _ => Ok(None),
+        if order.status == OrderStatus::Cleared {
+            return self.reserve(order, &causality).await.map(Some);
         }
+        if !order.status.is_terminal() && order.status != OrderStatus::PaymentDeclined
+            || order.status == OrderStatus::Completed
+        {
+            return Ok(None);
+        }
+        let released = self.release(order, &order.stock_needed(), &causality).await?;
+        let lines = if released.is_empty() { order.reserved.clone() } else { released };
+        let record = match order.status {
+            OrderStatus::PaymentDeclined => true,
+            OrderStatus::TimedOut => !lines.is_empty(),
+            _ => false, // nothing in its history to record a release against
+        };
+        Ok(record.then_some(OrderEvent::StockReleased(StockReleased { order_id: order.id, lines })))
     }
 }
 
@@ -146,13 +183,28 @@ impl<S: EventStore> StockKeeping<S> {
         Ok(OrderEvent::StockReserved(StockReserved { order_id: order.id, lines: needed }))
     }
 
-    async fn release(&self, order: &Order, lines: &[ReservedLine], causality: &Causality) -> Result<(), RecordError> {
+    /// Gives back what the shelves of `lines`' SKUs hold for the order; returns what it gave.
+    async fn release(
+        &self,
+        order: &Order,
+        lines: &[ReservedLine],
+        causality: &Causality,
+    ) -> Result<Vec<ReservedLine>, RecordError> {
+        let mut released = Vec::new();
         for line in lines {
-            self.on_shelf(&line.sku, causality, |shelf| Ok::<_, u32>(shelf.deallocate(&line.sku, order.id)))
-                .await?
-                .ok();
+            let given = std::sync::Mutex::new(None);
+            self.on_shelf(&line.sku, causality, |shelf| {
+                let event = shelf.deallocate(&line.sku, order.id);
+                *given.lock().unwrap_or_else(|e| e.into_inner()) = shelf.held.get(&order.id).copied();
+                Ok::<_, u32>(event)
+            })
+            .await?
+            .ok();
+            if let Some(quantity) = given.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                released.push(ReservedLine { sku: line.sku.clone(), quantity });
+            }
         }
-        Ok(())
+        Ok(released)
     }
 
     /// Loads one SKU's shelf, asks `change` what to append, appends it with the shelf's

@@ -46,8 +46,9 @@ pub fn verify(
     let timestamp = timestamp.ok_or(SignatureError::Missing(TIMESTAMP_HEADER))?;
     let signature = signature.ok_or(SignatureError::Missing(SIGNATURE_HEADER))?;
     let timestamp: i64 = timestamp.parse().map_err(|_| SignatureError::BadTimestamp)?;
-    if (now - timestamp).abs() > tolerance {
-        return Err(SignatureError::Stale(now - timestamp, tolerance));
+    // abs_diff: any i64 timestamp, i64::MIN included, compares without overflow.
+    if now.abs_diff(timestamp) > tolerance.unsigned_abs() {
+        return Err(SignatureError::Stale(now.saturating_sub(timestamp), tolerance));
     }
     let hex_part = signature.strip_prefix("sha256=").ok_or(SignatureError::Mismatch)?;
     let expected = hex::decode(hex_part).map_err(|_| SignatureError::Mismatch)?;
@@ -109,6 +110,15 @@ mod tests {
     fn a_signature_verifies_with_the_same_secret_body_and_time() {
         let signature = sign(b"secret", 1_000, b"{}");
         assert_eq!(verify(b"secret", Some("1000"), Some(&signature), b"{}", 1_010, 300), Ok(()));
+    }
+
+    #[test]
+    fn a_timestamp_at_either_end_of_the_range_is_stale_not_a_panic() {
+        let signature = sign(b"secret", 1_000, b"{}");
+        for timestamp in [i64::MIN, i64::MAX] {
+            let refused = verify(b"secret", Some(&timestamp.to_string()), Some(&signature), b"{}", 1_000, 300);
+            assert!(matches!(refused, Err(SignatureError::Stale(..))), "{timestamp}: {refused:?}");
+        }
     }
 
     #[test]

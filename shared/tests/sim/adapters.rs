@@ -199,7 +199,11 @@ impl EventBus for SimBus {
         turn().await;
         let mut net = lock(&self.net);
         if net.fault(|f| f.bus_call_fails) {
-            return Err(BusError("simulated PutEvents failure".into()));
+            return Err(BusError::transient("simulated PutEvents failure"));
+        }
+        let carries_refused = events.iter().any(|e| net.refused_forever.contains(&e.event_id));
+        if carries_refused && net.faults.bus_refuses_forever > 0 && net.dice.chance(500) {
+            return Err(BusError::permanent("ValidationException: simulated request over 256 KB"));
         }
         let mut rejected = Vec::new();
         for (index, event) in events.iter().enumerate() {
@@ -210,7 +214,7 @@ impl EventBus for SimBus {
             if forever || net.fault(|f| f.bus_refuses_entry) {
                 let reason =
                     if forever { "ValidationException: simulated permanent refusal" } else { "ThrottlingException" };
-                rejected.push(RejectedEntry { index, reason: reason.into() });
+                rejected.push(RejectedEntry { index, reason: reason.into(), retryable: !forever });
                 continue;
             }
             net.published.insert(event.event_id);
@@ -253,11 +257,16 @@ impl PaymentProvider for SimProvider {
                 }
                 net.callbacks.push(Callback { order_id: order.id, authorized, authorization_id, forged: false });
             }
-            PaymentOutcome::Declined(_) => {}
+            PaymentOutcome::Declined(_) | PaymentOutcome::Withheld => {}
         }
         net.log(format!("    provider charged {}: {outcome:?}", order.id));
         net.ledger.charges.insert(key.to_string(), outcome.clone());
         Ok(outcome)
+    }
+
+    async fn charged(&self, key: &str) -> Result<Option<PaymentOutcome>, ProviderError> {
+        turn().await;
+        Ok(lock(&self.net).ledger.charges.get(key).cloned())
     }
 
     async fn void(&self, key: &str, order_id: OrderId, authorization_id: &str) -> Result<(), ProviderError> {

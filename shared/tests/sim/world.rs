@@ -36,11 +36,14 @@ use std::task::{Context, Poll, Waker};
 pub const API_KEY: &str = "sim-api-key";
 pub const PAYMENT_SECRET: &str = "sim-payment-secret";
 pub const VISIBILITY: i64 = 60;
-pub const STREAM_MAX_RETRIES: u32 = 10;
+/// The stream mappings' MaximumRetryAttempts (-1 in the template: no limit).
+pub const STREAM_MAX_RETRIES: Option<u32> = None;
 pub const SKUS: [&str; 3] = ["A", "B", "C"];
 pub const STEP_LIMIT: usize = 60_000;
 
 type Boxed<T> = Pin<Box<dyn Future<Output = T>>>;
+/// Something that can happen next.
+type Start = Box<dyn FnOnce(&mut World)>;
 
 /// What an invocation's answer settles (and what a crash fails).
 enum Settle {
@@ -68,7 +71,15 @@ pub struct Intent {
 }
 
 type Saga<P> = OrderSaga<SimStore, SimDeadLetters, P>;
-type SimApi = Api<SimStore, SimViews, InMemoryAnalytics, InMemoryNotificationLog, SimIdempotency, InMemoryRateLimiter>;
+type SimApi = Api<
+    SimStore,
+    SimViews,
+    InMemoryAnalytics,
+    InMemoryNotificationLog,
+    SimIdempotency,
+    InMemoryRateLimiter,
+    SimProvider,
+>;
 
 pub struct World {
     pub net: SharedNet,
@@ -86,7 +97,6 @@ pub struct World {
     api: Arc<SimApi>,
     pub intents: Vec<Intent>,
     pub stock_added: std::collections::BTreeMap<String, u32>,
-    pub timeout: Duration,
     running: Vec<Running>,
     sweeping: bool,
     next_sweep: DateTime<Utc>,
@@ -112,7 +122,8 @@ impl World {
             InMemoryRateLimiter::default(),
         )
         .with_api_keys(keys)
-        .with_payment_webhook_secret(PAYMENT_SECRET);
+        .with_payment_webhook_secret(PAYMENT_SECRET)
+        .with_payment_provider(provider.clone());
         World {
             validator: Arc::new(OrderSaga::new(
                 store.clone(),
@@ -148,7 +159,6 @@ impl World {
             dead_letters,
             intents: Vec::new(),
             stock_added: Default::default(),
-            timeout,
             running: Vec::new(),
             sweeping: false,
             next_sweep: start + Duration::seconds(60),
@@ -249,7 +259,7 @@ impl World {
             }
             return;
         }
-        let mut starts: Vec<Box<dyn FnOnce(&mut World)>> = Vec::new();
+        let mut starts: Vec<Start> = Vec::new();
         let now = clock::now();
         {
             let net = lock(&self.net);
@@ -522,7 +532,7 @@ impl World {
             && let Some(head) = shard.front_mut()
         {
             head.failures += 1;
-            if head.failures > STREAM_MAX_RETRIES {
+            if STREAM_MAX_RETRIES.is_some_and(|max| head.failures > max) {
                 let skipped = shard.pop_front().expect("head");
                 net.log(format!(
                     "    {} gives up on {} v{}",
