@@ -6,7 +6,7 @@
 use crate::stack::StackInfo;
 use crate::target::Clients;
 use crate::{CliError, Result};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 const PAGE: &str = include_str!("../assets/dashboard.html");
@@ -38,30 +38,40 @@ pub async fn start(clients: Clients, stack: StackInfo, port: u16) -> Result<Dash
         .map_err(|e| CliError::Failed(format!("dashboard: cannot listen on 127.0.0.1:{port}: {e}")))?;
     let address = listener.local_addr().map_err(|e| CliError::Failed(e.to_string()))?;
     let shared = std::sync::Arc::new((clients, stack));
+    let port = address.port();
     let task = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let shared = shared.clone();
             tokio::spawn(async move {
-                let _ = serve(stream, &shared.0, &shared.1).await;
+                let _ = serve(stream, port, &shared.0, &shared.1).await;
             });
         }
     });
     Ok(Dashboard { url: format!("http://{address}/"), task })
 }
 
-async fn serve(stream: TcpStream, clients: &Clients, stack: &StackInfo) -> std::io::Result<()> {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read);
-    let mut request_line = String::new();
-    lines.read_line(&mut request_line).await?;
-    // The headers are not needed; read them so the client sees a clean close.
-    let mut header = String::new();
-    while lines.read_line(&mut header).await? > 2 {
-        header.clear();
-    }
-    let mut parts = request_line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-    let (status, content_type, body) = match (method, path) {
+async fn serve(mut stream: TcpStream, port: u16, clients: &Clients, stack: &StackInfo) -> std::io::Result<()> {
+    // Only GETs from this machine's own names (no DNS rebinding), bounded in size and time.
+    let (status, content_type, body) = match crate::local_http::read_request(&mut stream, port, 0).await {
+        Ok(request) => answer(&request.method, &request.path, clients, stack).await,
+        Err(refused) => (refused.status, "text/plain", refused.reason),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+async fn answer(
+    method: &str,
+    path: &str,
+    clients: &Clients,
+    stack: &StackInfo,
+) -> (&'static str, &'static str, String) {
+    match (method, path) {
         ("GET", "/") => ("200 OK", "text/html; charset=utf-8", PAGE.to_string()),
         ("GET", "/api/figures") => match crate::figures::collect(clients, stack, WINDOW_MINUTES).await {
             Ok(figures) => {
@@ -76,12 +86,5 @@ async fn serve(stream: TcpStream, clients: &Clients, stack: &StackInfo) -> std::
             ),
         },
         _ => ("404 Not Found", "text/plain", format!("no such page: {path}")),
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    write.write_all(head.as_bytes()).await?;
-    write.write_all(body.as_bytes()).await?;
-    write.shutdown().await
+    }
 }

@@ -71,6 +71,9 @@ pub struct Letter {
     pub event_id: Option<String>,
     pub correlation_id: Option<String>,
     pub sent_at: Option<String>,
+    /// The FIFO message group it was sent with (a redrive keeps it, and so its order).
+    #[serde(skip)]
+    group: Option<String>,
     #[serde(skip)]
     receipt_handle: String,
     #[serde(skip)]
@@ -107,6 +110,8 @@ pub async fn show_at_most(clients: &Clients, dlq: &Dlq, max: usize) -> Result<Ve
     Ok(letters)
 }
 
+/// Reads until a long poll finds nothing new: a short poll samples only some of SQS's
+/// servers, so one empty answer does not mean an empty queue.
 async fn receive_all(clients: &Clients, dlq: &Dlq, hide_seconds: i32, max: usize) -> Result<Vec<Letter>> {
     let mut letters = Vec::new();
     let mut seen = BTreeSet::new();
@@ -116,8 +121,10 @@ async fn receive_all(clients: &Clients, dlq: &Dlq, hide_seconds: i32, max: usize
             .receive_message()
             .queue_url(&dlq.url)
             .max_number_of_messages(10)
+            .wait_time_seconds(1)
             .visibility_timeout(hide_seconds)
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
             .send()
             .await
             .map_err(|e| CliError::aws("ReceiveMessage", e))?;
@@ -163,6 +170,7 @@ fn letter_of(message: &aws_sdk_sqs::types::Message) -> Letter {
         event_id: event.as_ref().and_then(|e| text(e, "eventId")),
         correlation_id: event.as_ref().and_then(|e| text(e, "correlationId")),
         sent_at,
+        group: message.attributes().and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId)).cloned(),
         receipt_handle: message.receipt_handle().unwrap_or_default().to_string(),
         body,
     }
@@ -239,7 +247,7 @@ async fn send_back(clients: &Clients, stack: &StackInfo, dlq: &Dlq, letter: &Let
         }
         None => {
             let url = source_of(clients, stack, dlq).await?;
-            send(clients, &url, &letter.body, None).await?;
+            send(clients, &url, &letter.body, letter.group.as_deref()).await?;
             Ok(url)
         }
     }
@@ -262,8 +270,11 @@ async fn queue_url(clients: &Clients, name: &str) -> Result<String> {
 async fn send(clients: &Clients, url: &str, body: &str, group: Option<&str>) -> Result<()> {
     let mut request = clients.sqs().send_message().queue_url(url).message_body(body);
     if url.ends_with(".fifo") {
-        // A new deduplication id: the original's would be dropped as a duplicate.
-        let group = group.unwrap_or("redrive");
+        // Its own group keeps its order with the messages of the same group; a new
+        // deduplication id, as the original's would be dropped as a duplicate.
+        let group = group.ok_or_else(|| {
+            CliError::Failed(format!("a message for the FIFO queue {url} carries no message group; not sent"))
+        })?;
         request = request.message_group_id(group).message_deduplication_id(uuid::Uuid::new_v4().to_string());
     }
     request.send().await.map_err(|e| CliError::aws("SendMessage", e))?;

@@ -14,6 +14,7 @@ pub mod emulator;
 pub mod error;
 pub mod figures;
 pub mod graph;
+pub mod local_http;
 pub mod project;
 pub mod rebuild;
 pub mod republish;

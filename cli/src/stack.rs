@@ -54,6 +54,21 @@ impl StackInfo {
             .ok_or_else(|| CliError::Failed(format!("stack {} has no output {key}; redeploy it", self.name)))
     }
 
+    /// The value of the secret whose ARN is the output `key` (e.g. `PaymentWebhookSecretArn`).
+    pub async fn secret(&self, clients: &Clients, key: &str) -> Result<String> {
+        let output = clients
+            .secrets()
+            .get_secret_value()
+            .secret_id(self.output(key)?)
+            .send()
+            .await
+            .map_err(|e| CliError::aws("GetSecretValue", e))?;
+        output
+            .secret_string()
+            .map(str::to_string)
+            .ok_or_else(|| CliError::Failed(format!("secret {key} holds no string")))
+    }
+
     /// Base URL of the HTTP API: the emulator's execute-api path, or the AWS URL.
     pub fn api_url(&self, target: &Target) -> Result<String> {
         match target {

@@ -2,11 +2,13 @@
 //! the way a customer's endpoint would and writes one JSON line per request to a file
 //! that end-to-end tests read. A bad signature gets 401.
 
+use crate::local_http::read_request;
 use crate::{CliError, Result};
 use shared::notify::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
 use std::path::{Path, PathBuf};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
+use std::sync::{Arc, RwLock};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
 
 /// How far a timestamp may be from now, in seconds.
 const TOLERANCE: i64 = 300;
@@ -15,6 +17,8 @@ const MAX_BODY: usize = 1024 * 1024;
 pub struct WebhookReceiver {
     pub url: String,
     pub log: PathBuf,
+    /// The secret signatures are checked with; set once the stack's secret is known.
+    secret: Arc<RwLock<Vec<u8>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -24,53 +28,57 @@ impl Drop for WebhookReceiver {
     }
 }
 
-pub async fn start(log: &Path, secret: String) -> Result<WebhookReceiver> {
+impl WebhookReceiver {
+    /// Checks signatures with `secret` from now on (the stack generates it at deploy).
+    pub fn set_secret(&self, secret: &str) {
+        *self.secret.write().unwrap_or_else(|e| e.into_inner()) = secret.as_bytes().to_vec();
+    }
+}
+
+/// Listens on 127.0.0.1; until [`WebhookReceiver::set_secret`], every signature is refused.
+pub async fn start(log: &Path) -> Result<WebhookReceiver> {
     let listener =
         TcpListener::bind("127.0.0.1:0").await.map_err(|e| CliError::Failed(format!("webhook receiver: {e}")))?;
     let port = listener.local_addr().map_err(|e| CliError::Failed(e.to_string()))?.port();
     std::fs::write(log, "").map_err(|e| CliError::io(log, e))?;
-    let (log_path, secret) = (log.to_path_buf(), secret.into_bytes());
+    let secret = Arc::new(RwLock::new(Vec::new()));
+    let (log_path, shared_secret) = (log.to_path_buf(), secret.clone());
     let task = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let (log_path, secret) = (log_path.clone(), secret.clone());
+            let (log_path, secret) = (log_path.clone(), shared_secret.clone());
             tokio::spawn(async move {
-                if let Err(error) = serve(stream, &log_path, &secret).await {
+                if let Err(error) = serve(stream, port, &log_path, &secret).await {
                     eprintln!("webhook receiver: {error}");
                 }
             });
         }
     });
-    Ok(WebhookReceiver { url: format!("http://127.0.0.1:{port}/webhooks"), log: log.to_path_buf(), task })
+    Ok(WebhookReceiver { url: format!("http://127.0.0.1:{port}/webhooks"), log: log.to_path_buf(), secret, task })
 }
 
-async fn serve(stream: tokio::net::TcpStream, log: &Path, secret: &[u8]) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream);
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).await? == 0 || line == "\r\n" || line == "\n" {
-            break;
+async fn serve(mut stream: TcpStream, port: u16, log: &Path, secret: &RwLock<Vec<u8>>) -> std::io::Result<()> {
+    let request = match read_request(&mut stream, port, MAX_BODY).await {
+        Ok(request) => request,
+        Err(refused) => {
+            let answer = format!("HTTP/1.1 {}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n", refused.status);
+            return stream.write_all(answer.as_bytes()).await;
         }
-        if let Some((name, value)) = line.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-        }
-    }
-    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-    let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0).min(MAX_BODY);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).await?;
+    };
     let now = chrono::Utc::now().timestamp();
-    let checked = verify(secret, header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &body, now, TOLERANCE);
+    let secret = secret.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let checked = if secret.is_empty() {
+        Err("no secret yet".to_string())
+    } else {
+        let (timestamp, signature) = (request.header(TIMESTAMP_HEADER), request.header(SIGNATURE_HEADER));
+        verify(&secret, timestamp, signature, &request.body, now, TOLERANCE).map_err(|e| e.to_string())
+    };
     let entry = serde_json::json!({
         "signatureValid": checked.is_ok(),
-        "reason": checked.as_ref().err().map(ToString::to_string),
-        "body": serde_json::from_slice::<serde_json::Value>(&body).unwrap_or(serde_json::Value::Null),
+        "reason": checked.as_ref().err(),
+        "body": serde_json::from_slice::<serde_json::Value>(&request.body).unwrap_or(serde_json::Value::Null),
     });
     let mut file = tokio::fs::OpenOptions::new().append(true).open(log).await?;
     file.write_all(format!("{entry}\n").as_bytes()).await?;
     let status = if checked.is_ok() { "200 OK" } else { "401 Unauthorized" };
-    reader
-        .into_inner()
-        .write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes())
-        .await
+    stream.write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes()).await
 }

@@ -121,9 +121,19 @@ pub fn fraud_velocity_window() -> Result<chrono::Duration, ConfigError> {
     Ok(chrono::Duration::seconds(seconds))
 }
 
+/// The bounds of `ORDER_TIMEOUT_SECONDS` (and of the template's `OrderTimeoutSeconds`): the
+/// sweeper runs once a minute, so less than a minute would time out orders still moving;
+/// more than a day would hold stock and authorizations for days.
+pub const ORDER_TIMEOUT_BOUNDS: std::ops::RangeInclusive<i64> = 60..=86_400;
+
 /// `ORDER_TIMEOUT_SECONDS` (default 900): how long an order may stay in a status that is not final.
 pub fn order_timeout() -> Result<chrono::Duration, ConfigError> {
-    let seconds: i64 = parsed_or("ORDER_TIMEOUT_SECONDS", 900, "a number of seconds")?;
+    let expected = "a number of seconds from 60 to 86400";
+    let seconds: i64 = parsed_or("ORDER_TIMEOUT_SECONDS", 900, expected)?;
+    if !ORDER_TIMEOUT_BOUNDS.contains(&seconds) {
+        let value = seconds.to_string();
+        return Err(ConfigError::Invalid { name: "ORDER_TIMEOUT_SECONDS", value, expected });
+    }
     Ok(chrono::Duration::seconds(seconds))
 }
 
@@ -138,6 +148,14 @@ mod tests {
             error.to_string(),
             "environment variable ORDERFLOW_TEST_SURELY_UNSET is not set: it names a test value"
         );
+    }
+
+    #[test]
+    fn the_template_bounds_the_order_timeout_as_the_sweeper_does() {
+        let template = include_str!("../../infra/template.yaml");
+        let parameter = template.split("  OrderTimeoutSeconds:").nth(1).expect("the parameter");
+        let (min, max) = (ORDER_TIMEOUT_BOUNDS.start(), ORDER_TIMEOUT_BOUNDS.end());
+        assert!(parameter.contains(&format!("MinValue: {min}")) && parameter.contains(&format!("MaxValue: {max}")));
     }
 
     #[test]

@@ -74,10 +74,7 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         .await
         .map_err(|reason| CliError::EmulatorUnreachable { endpoint: endpoint.clone(), reason })?;
     let clients = Clients::new(target.clone()).await;
-    let secret = format!("test-{}", super::replay::new_run_id());
-    let payment_secret = format!("provider-{}", super::replay::new_run_id());
-    let receiver =
-        crate::webhook_receiver::start(&project.state_dir().join("test-webhooks.jsonl"), secret.clone()).await?;
+    let receiver = crate::webhook_receiver::start(&project.state_dir().join("test-webhooks.jsonl")).await?;
     let template = std::fs::read_to_string(project.template()).map_err(|e| CliError::io(project.template(), e))?;
     // A timeout long enough for the burst test's orders, short enough to test timeouts.
     let (api_key, throttled_key) =
@@ -96,10 +93,13 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         ("QueueVisibilityTimeout".to_string(), "30".to_string()),
         ("OrderTimeoutSeconds".to_string(), TEST_ORDER_TIMEOUT_SECONDS.to_string()),
         ("WebhookUrl".to_string(), receiver.url.clone()),
-        ("WebhookSecret".to_string(), secret),
-        ("PaymentWebhookSecret".to_string(), payment_secret.clone()),
     ]);
-    deploy(&clients, DeployRequest { stack: &global.stack, template: &template, zips: &zips, parameters }).await?;
+    let stack =
+        deploy(&clients, DeployRequest { stack: &global.stack, template: &template, zips: &zips, parameters }).await?;
+    // The stack generated its webhook secrets: the receiver checks with one, the tests
+    // sign the provider's callbacks with the other.
+    receiver.set_secret(&stack.secret(&clients, "WebhookSecretArn").await?);
+    let payment_secret = stack.secret(&clients, "PaymentWebhookSecretArn").await?;
 
     let webhook_log = receiver.log.display().to_string();
     let throttled_rate = THROTTLED_RATE_LIMIT_PER_SECOND.to_string();
