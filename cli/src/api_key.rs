@@ -16,10 +16,24 @@ pub fn load_or_create(project: &Project) -> Result<String> {
         _ => {
             let key = format!("ofk_{}", uuid::Uuid::new_v4().simple());
             std::fs::create_dir_all(project.state_dir()).map_err(|e| CliError::io(project.state_dir(), e))?;
-            std::fs::write(&path, format!("{key}\n")).map_err(|e| CliError::io(&path, e))?;
+            write_private(&path, &format!("{key}\n"))?;
             Ok(key)
         }
     }
+}
+
+/// Writes a file only its owner can read or write (0600), as ssh does for its keys.
+pub fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| CliError::io(path, e))?;
+    file.write_all(text.as_bytes()).map_err(|e| CliError::io(path, e))
 }
 
 /// The `ApiKeys` template parameter for one caller named `name`.
@@ -38,4 +52,17 @@ pub fn http_client(key: &str) -> Result<reqwest::Client> {
         .map_err(|_| CliError::Usage("the API key must be visible ASCII characters".into()))?;
     headers.insert(shared::access::API_KEY_HEADER, value);
     reqwest::Client::builder().default_headers(headers).build().map_err(|e| CliError::Failed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_private_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("orderflow-private-{}", std::process::id()));
+        super::write_private(&path, "secret").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(mode, 0o600);
+    }
 }

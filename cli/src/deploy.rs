@@ -20,7 +20,43 @@ pub struct DeployRequest<'a> {
     pub stack: &'a str,
     pub template: &'a str,
     pub zips: &'a BTreeMap<String, PathBuf>,
+    /// Set on this deploy, whether the stack is new or not.
     pub parameters: BTreeMap<String, String>,
+    /// Set only when the stack is created (e.g. the CLI's own API key): a redeploy keeps
+    /// whatever the stack holds, so it never resets `ApiKeys` to this checkout's key.
+    pub first_deploy: BTreeMap<String, String>,
+}
+
+/// One parameter of a change set: a value, or the stack's previous value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParameterValue {
+    Set(String),
+    Previous,
+}
+
+/// What a change set passes: the given values; on an update, every other parameter the
+/// stack already has keeps its value (CloudFormation would otherwise fall back to the
+/// template's default); on a create, the first-deploy values.
+pub fn change_set_parameters(
+    given: &BTreeMap<String, String>,
+    first_deploy: &BTreeMap<String, String>,
+    previous: Option<&std::collections::BTreeSet<String>>,
+) -> BTreeMap<String, ParameterValue> {
+    let mut parameters: BTreeMap<String, ParameterValue> =
+        given.iter().map(|(k, v)| (k.clone(), ParameterValue::Set(v.clone()))).collect();
+    match previous {
+        Some(previous) => {
+            for key in previous {
+                parameters.entry(key.clone()).or_insert(ParameterValue::Previous);
+            }
+        }
+        None => {
+            for (key, value) in first_deploy {
+                parameters.entry(key.clone()).or_insert_with(|| ParameterValue::Set(value.clone()));
+            }
+        }
+    }
+    parameters
 }
 
 pub async fn deploy(clients: &Clients, request: DeployRequest<'_>) -> Result<StackInfo> {
@@ -37,6 +73,11 @@ pub async fn deploy(clients: &Clients, request: DeployRequest<'_>) -> Result<Sta
 
     let existing = prepare_stack(clients, request.stack).await?;
     let change_set_type = if existing { ChangeSetType::Update } else { ChangeSetType::Create };
+    let previous = match existing {
+        true => Some(StackInfo::parameter_keys(clients, request.stack).await?),
+        false => None,
+    };
+    let parameters = change_set_parameters(&request.parameters, &request.first_deploy, previous.as_ref());
     let change_set_name = format!("orderflow-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
     let cfn = clients.cloudformation();
     let mut create = cfn
@@ -48,10 +89,12 @@ pub async fn deploy(clients: &Clients, request: DeployRequest<'_>) -> Result<Sta
         .capabilities(Capability::CapabilityNamedIam)
         .capabilities(Capability::CapabilityAutoExpand)
         .set_parameters(Some(
-            request
-                .parameters
+            parameters
                 .iter()
-                .map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build())
+                .map(|(k, v)| match v {
+                    ParameterValue::Set(value) => Parameter::builder().parameter_key(k).parameter_value(value).build(),
+                    ParameterValue::Previous => Parameter::builder().parameter_key(k).use_previous_value(true).build(),
+                })
                 .collect(),
         ));
     create = match &template_source {
@@ -294,6 +337,28 @@ async fn failed_resources(clients: &Clients, stack: &str, since_epoch_secs: i64)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn a_redeploy_keeps_every_parameter_it_was_not_given() {
+        let previous = ["ApiKeys", "OrderTimeoutSeconds", "WebhookUrl"].map(String::from).into();
+        let parameters =
+            change_set_parameters(&map(&[("WebhookUrl", "http://x")]), &map(&[("ApiKeys", "cli:ab")]), Some(&previous));
+        assert_eq!(parameters["ApiKeys"], ParameterValue::Previous, "not reset to this checkout's key");
+        assert_eq!(parameters["OrderTimeoutSeconds"], ParameterValue::Previous);
+        assert_eq!(parameters["WebhookUrl"], ParameterValue::Set("http://x".into()));
+    }
+
+    #[test]
+    fn a_first_deploy_takes_the_first_deploy_values_unless_given_others() {
+        let given = map(&[("ApiKeys", "ops:cd")]);
+        let parameters = change_set_parameters(&given, &map(&[("ApiKeys", "cli:ab"), ("X", "1")]), None);
+        assert_eq!(parameters["ApiKeys"], ParameterValue::Set("ops:cd".into()));
+        assert_eq!(parameters["X"], ParameterValue::Set("1".into()));
+    }
 
     #[test]
     fn it_points_every_code_uri_at_its_uploaded_zip() {

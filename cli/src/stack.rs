@@ -40,6 +40,21 @@ impl StackInfo {
         }))
     }
 
+    /// The names of the parameters the stack was deployed with.
+    pub async fn parameter_keys(clients: &Clients, name: &str) -> Result<std::collections::BTreeSet<String>> {
+        let output = clients
+            .cloudformation()
+            .describe_stacks()
+            .stack_name(name)
+            .send()
+            .await
+            .map_err(|e| CliError::aws("DescribeStacks", e))?;
+        let stack = output.stacks().first();
+        Ok(stack
+            .map(|s| s.parameters().iter().filter_map(|p| p.parameter_key().map(str::to_string)).collect())
+            .unwrap_or_default())
+    }
+
     /// The stack, or an error telling how to deploy it.
     pub async fn require(clients: &Clients, name: &str) -> Result<StackInfo> {
         Self::find(clients, name)

@@ -46,22 +46,22 @@ fn check_passes_on_the_committed_registry() {
 fn check_fails_on_an_incompatible_new_version_and_says_where_and_why() {
     let dir = registry_copy("incompatible");
     let mut v3: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("OrderPlaced/v4.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("OrderPlaced/v5.json")).unwrap()).unwrap();
     v3["definitions"]["OrderLine"]["properties"]["quantity"] = serde_json::json!({ "type": "string" });
-    std::fs::write(dir.join("OrderPlaced/v5.json"), v3.to_string()).unwrap();
+    std::fs::write(dir.join("OrderPlaced/v6.json"), v3.to_string()).unwrap();
 
     let output = orderflow(&["schema", "--dir", dir.to_str().unwrap(), "check"]);
     assert_eq!(output.status.code(), Some(1));
     let message = text(&output);
     assert!(
-        message.contains("OrderPlaced [BACKWARD_TRANSITIVE] $.lines[*].quantity: type-changed (v5 reading data written by v1): the writer may send integer, the reader accepts only string"),
+        message.contains("OrderPlaced [BACKWARD_TRANSITIVE] $.lines[*].quantity: type-changed (v6 reading data written by v1): the writer may send integer, the reader accepts only string"),
         "{message}"
     );
     assert!(
-        message.contains("(v5 reading data written by v2)"),
-        "transitive: v5 is checked against v1 and v2\n{message}"
+        message.contains("(v6 reading data written by v2)"),
+        "transitive: v6 is checked against v1 and v2\n{message}"
     );
-    assert!(message.contains("OrderPlaced v5 is committed but the code writes v4"), "{message}");
+    assert!(message.contains("OrderPlaced v6 is committed but the code writes v5"), "{message}");
 }
 
 #[test]

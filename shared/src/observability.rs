@@ -8,10 +8,11 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the JSON subscriber. `RUST_LOG` (or Lambda's `AWS_LAMBDA_LOG_LEVEL`) sets the level.
 pub fn init_logging() {
-    let filter = std::env::var("RUST_LOG")
+    let level = std::env::var("RUST_LOG")
         .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
         .map(|level| level.to_lowercase())
         .unwrap_or_else(|_| "info".into());
+    let filter = log_filter(&level);
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
@@ -22,6 +23,29 @@ pub fn init_logging() {
         .with_ansi(false)
         .with_env_filter(EnvFilter::new(filter))
         .init();
+}
+
+/// Crates that log whole requests at `trace` (the runtime logs each raw event, API keys
+/// included; the SDK and HTTP stacks log headers, signatures and bodies).
+const VERBATIM_AT_TRACE: [&str; 8] = [
+    "lambda_runtime",
+    "lambda_http",
+    "lambda_runtime_api_client",
+    "aws_smithy_runtime",
+    "aws_smithy_http_client",
+    "hyper",
+    "hyper_util",
+    "reqwest",
+];
+
+/// The filter for `level`: at `trace`, the crates that would log credentials verbatim stay
+/// at `debug`, whatever the level asked for.
+pub fn log_filter(level: &str) -> String {
+    let mut directives = vec![level.to_string()];
+    if level.split(',').any(|d| d.trim() == "trace" || d.trim().ends_with("=trace")) {
+        directives.extend(VERBATIM_AT_TRACE.iter().map(|krate| format!("{krate}=debug")));
+    }
+    directives.join(",")
 }
 
 /// The span an event is handled in: every log line inside carries these ids.
@@ -61,4 +85,15 @@ pub fn trace_header(context: Option<&lambda_runtime::Context>) -> Option<String>
         .and_then(|c| c.xray_trace_id.clone())
         .or_else(|| std::env::var("_X_AMZN_TRACE_ID").ok())
         .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn at_trace_the_crates_that_log_raw_requests_stay_at_debug() {
+        let filter = super::log_filter("trace");
+        let parsed = tracing_subscriber::EnvFilter::new(&filter);
+        assert!(filter.contains("lambda_runtime=debug") && filter.contains("aws_smithy_runtime=debug"), "{parsed}");
+        assert_eq!(super::log_filter("info"), "info");
+    }
 }

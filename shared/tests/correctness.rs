@@ -197,3 +197,107 @@ async fn an_envelope_of_version_zero_is_parked_not_a_panic() {
     assert!(letters[0].reason.contains("v0"), "{}", letters[0].reason);
     assert!(consumer.ports().0.load(&placed.stream_id, 0).await.unwrap().is_empty());
 }
+
+fn get(route: &str, path: &str, key: &str, parameters: serde_json::Value) -> lambda_http::Request {
+    let mut event: serde_json::Value = serde_json::from_str(&sample_text("aws/apigw-v2-get-order.json")).unwrap();
+    event["routeKey"] = serde_json::json!(route);
+    event["requestContext"]["routeKey"] = serde_json::json!(route);
+    event["rawPath"] = serde_json::json!(path);
+    event["pathParameters"] = parameters;
+    event["headers"]["x-api-key"] = serde_json::json!(key);
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+#[tokio::test]
+async fn a_key_reads_only_the_orders_it_placed_and_an_admin_key_reads_them_all() {
+    use shared::access::{ApiKeys, InMemoryRateLimiter, key_hash};
+    use shared::views::OrderViews;
+    let keys = format!("shop:{}, other:{}, ops:{}::admin", key_hash("k-shop"), key_hash("k-other"), key_hash("k-ops"));
+    let api = Api::new(
+        InMemoryEventStore::default(),
+        InMemoryOrderViews::default(),
+        InMemoryAnalytics::default(),
+        shared::notify::InMemoryNotificationLog::default(),
+        shared::idempotency::InMemoryIdempotencyStore::default(),
+        InMemoryRateLimiter::default(),
+    )
+    .with_api_keys(ApiKeys::parse(&keys, 100).unwrap());
+    let mut placing: serde_json::Value = serde_json::from_str(&sample_text("aws/apigw-v2-post-order.json")).unwrap();
+    placing["headers"]["x-api-key"] = serde_json::json!("k-shop");
+    let placed = api.handle(lambda_http::request::from_str(&placing.to_string()).unwrap()).await;
+    assert_eq!(placed.status(), 202);
+    let order_id = body_json(&placed)["orderId"].as_str().unwrap().to_string();
+    let stored = api.ports().0.all_events();
+    assert_eq!(stored[0].payload["placedBy"], "shop", "the order records its owner");
+    let view = shared::views::OrderView::replay(&stored).unwrap().unwrap();
+    api.ports().1.save(&view, 0).await.unwrap();
+
+    let order = |key: &str| {
+        get("GET /orders/{orderId}", &format!("/orders/{order_id}"), key, serde_json::json!({ "orderId": order_id }))
+    };
+    assert_eq!(api.handle(order("k-shop")).await.status(), 200);
+    assert_eq!(api.handle(order("k-other")).await.status(), 404, "another key's order is not found");
+    assert_eq!(api.handle(order("k-ops")).await.status(), 200, "an admin key reads every order");
+    let notes = |key: &str| {
+        get(
+            "GET /orders/{orderId}/notifications",
+            &format!("/orders/{order_id}/notifications"),
+            key,
+            serde_json::json!({ "orderId": order_id }),
+        )
+    };
+    assert_eq!(api.handle(notes("k-other")).await.status(), 404);
+    assert_eq!(api.handle(notes("k-shop")).await.status(), 200);
+    let customer = view.customer_id.clone();
+    let orders_of = |key: &str| {
+        get(
+            "GET /customers/{customerId}/orders",
+            &format!("/customers/{customer}/orders"),
+            key,
+            serde_json::json!({ "customerId": customer }),
+        )
+    };
+    let seen = |response: lambda_http::Response<lambda_http::Body>| {
+        body_json(&response)["orders"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!(seen(api.handle(orders_of("k-shop")).await), 1);
+    assert_eq!(seen(api.handle(orders_of("k-other")).await), 0, "not another key's customers");
+}
+
+#[tokio::test]
+async fn a_path_parameter_is_checked_like_a_body_field() {
+    let api = support::test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
+    for bad in ["x".repeat(5_000), "a\u{0}b".to_string(), String::new()] {
+        let request = get(
+            "GET /customers/{customerId}/orders",
+            "/customers/x/orders",
+            support::SAMPLE_API_KEY,
+            serde_json::json!({ "customerId": bad }),
+        );
+        let response = api.handle(request).await;
+        assert_eq!(response.status(), 400, "{bad:?}");
+        assert_eq!(body_json(&response)["field"], "customerId");
+    }
+}
+
+#[tokio::test]
+async fn velocity_counts_only_orders_that_passed_validation() {
+    use shared::domain::OrderStatus;
+    use shared::views::OrderViews;
+    let views = InMemoryOrderViews::default();
+    let placed: EventEnvelope = sample("domain/order-placed.json");
+    let view = shared::views::OrderView::replay(std::slice::from_ref(&placed)).unwrap().unwrap();
+    for (n, status) in [OrderStatus::Rejected, OrderStatus::Placed, OrderStatus::Validated, OrderStatus::Completed]
+        .into_iter()
+        .enumerate()
+    {
+        let order_id = shared::domain::OrderId(uuid::Uuid::from_u128(n as u128 + 10));
+        views.save(&shared::views::OrderView { order_id, status, ..view.clone() }, 0).await.unwrap();
+    }
+    let since = view.placed_at - chrono::Duration::minutes(1);
+    assert_eq!(
+        views.count_by_customer_since(&view.customer_id, since).await.unwrap(),
+        2,
+        "rejected and unvalidated orders do not count"
+    );
+}

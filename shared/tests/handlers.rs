@@ -92,6 +92,8 @@ async fn api_answers_404_for_an_order_it_does_not_know_and_200_once_projected() 
         Projector::new(InMemoryEventStore::default(), InMemoryOrderViews::default(), InMemoryDeadLetters::default());
     projector.handle(sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json")).await;
     let view = projector_views(&projector).get(placed_order_id()).await.unwrap().unwrap();
+    // The sample was placed before owners were recorded: here the sample key placed it.
+    let view = shared::views::OrderView { placed_by: Some("samples".into()), ..view };
     api_views(&api).save(&view, 0).await.unwrap();
     let response = api.handle(request()).await;
     assert_eq!(response.status(), 200);

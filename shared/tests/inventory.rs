@@ -43,6 +43,7 @@ fn cleared_order(id: OrderId, lines: &[(&str, u32)]) -> Vec<EventEnvelope> {
             OrderEvent::OrderPlaced(OrderPlaced {
                 order_id: id,
                 customer_id: "c".into(),
+                placed_by: None,
                 lines,
                 total,
                 item_count: None,

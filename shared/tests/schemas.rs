@@ -70,7 +70,7 @@ fn an_event_with_a_field_its_version_does_not_have_is_refused() {
 #[test]
 fn an_event_newer_than_this_build_is_refused() {
     let mut stored = sample("domain/order-placed.json");
-    stored.schema_version = 5;
+    stored.schema_version = 6;
     let error = OrderEvent::from_envelope(&stored).unwrap_err().to_string();
-    assert_eq!(error, "OrderPlaced schema version 5 is not supported (this build reads versions 1 to 4)");
+    assert_eq!(error, "OrderPlaced schema version 6 is not supported (this build reads versions 1 to 5)");
 }

@@ -23,6 +23,7 @@ fn history(id: OrderId, last: OrderEvent, when: chrono::DateTime<chrono::Utc>) -
     let placed = OrderPlaced {
         order_id: id,
         customer_id: "c".into(),
+        placed_by: None,
         lines: vec![line],
         total: money,
         item_count: Some(1),

@@ -38,7 +38,13 @@ async fn f5_an_emulator_restart_loses_no_stored_event_and_republish_finishes_eve
         // Messages in flight at the restart come back after this.
         ("QueueVisibilityTimeout".to_string(), "30".to_string()),
     ]);
-    let request = DeployRequest { stack: "orderflow", template: &template, zips: &zips, parameters };
+    let request = DeployRequest {
+        stack: "orderflow",
+        template: &template,
+        zips: &zips,
+        parameters,
+        first_deploy: Default::default(),
+    };
     let stack = deploy(&clients, request).await.expect("the stack deploys");
     let (api_url, http) = (stack.api_url(&target).unwrap(), orderflow::api_key::http_client(&key).unwrap());
     let started = chrono::Utc::now() - chrono::Duration::seconds(5);

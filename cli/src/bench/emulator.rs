@@ -133,7 +133,9 @@ pub async fn measure(project: &Project, zips: &BTreeMap<String, PathBuf>, orders
         ("EmulatorEndpoint".to_string(), emulator.0.endpoint()),
         ("ApiKeys".to_string(), api_key::parameter_entry("bench", &key, Some(RATE_LIMIT_PER_SECOND))),
     ]);
-    let stack = deploy(&clients, DeployRequest { stack: STACK, template: &template, zips, parameters }).await?;
+    let request =
+        DeployRequest { stack: STACK, template: &template, zips, parameters, first_deploy: Default::default() };
+    let stack = deploy(&clients, request).await?;
     let deployed = started.elapsed();
     let api = Api { url: stack.api_url(&target)?, http: api_key::http_client(&key)? };
     api.first_answer().await?;

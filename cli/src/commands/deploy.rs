@@ -16,13 +16,14 @@ pub async fn run(context: &Context, profile: Profile) -> Result<StackInfo> {
                 .into(),
         ));
     }
-    let mut parameters = parameters(context)?;
+    let (mut parameters, first_deploy) = parameters(context)?;
     let arch = architecture(context, &parameters)?;
     parameters.insert(Arch::PARAMETER.to_string(), arch.parameter().to_string());
     let zips = build::build_for(&context.project, profile, arch)?;
     let template_path = context.project.template();
     let template = std::fs::read_to_string(&template_path).map_err(|e| CliError::io(template_path, e))?;
-    let request = DeployRequest { stack: &context.global.stack, template: &template, zips: &zips, parameters };
+    let stack_name = &context.global.stack;
+    let request = DeployRequest { stack: stack_name, template: &template, zips: &zips, parameters, first_deploy };
     let stack = deploy(&context.clients, request).await?;
     print_endpoints(context, &stack)?;
     Ok(stack)
@@ -48,18 +49,39 @@ fn choose_architecture(on_aws: bool, chosen: Option<&str>, host: Arch) -> Result
     }
 }
 
-/// Template parameters: on an emulator, the endpoint the functions' SDK must call; the
-/// hash of the CLI's API key (unless `--parameter ApiKeys=...` names the callers).
-fn parameters(context: &Context) -> Result<BTreeMap<String, String>> {
+/// Template parameters: on an emulator, the endpoint the functions' SDK must call, and
+/// what `--parameter` gives; the second map holds what a new stack starts with: the hash
+/// of the CLI's API key (a redeploy keeps the stack's `ApiKeys` unless one is given).
+fn parameters(context: &Context) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
     let mut parameters = BTreeMap::new();
     let key = context.api_key()?;
-    parameters.insert("ApiKeys".to_string(), crate::api_key::parameter_entry("cli", &key, None));
+    let first_deploy: BTreeMap<String, String> =
+        BTreeMap::from([("ApiKeys".to_string(), crate::api_key::parameter_entry("cli", &key, None))]);
     if let Target::Emulator { endpoint, .. } = &context.clients.target {
         let for_functions = context.global.function_endpoint.clone().unwrap_or_else(|| endpoint.clone());
         parameters.insert("EmulatorEndpoint".to_string(), for_functions);
     }
     parameters.extend(context.global.parameters.iter().cloned());
-    Ok(parameters)
+    let mut first_deploy = first_deploy;
+    for set in [&mut parameters, &mut first_deploy] {
+        stage_above_keys(set)?;
+    }
+    Ok((parameters, first_deploy))
+}
+
+/// Where `ApiKeys` is set and the stage's throttle is not, the throttle becomes twice the
+/// sum of the keys' limits (at least the template's default rate per key).
+fn stage_above_keys(parameters: &mut BTreeMap<String, String>) -> Result<()> {
+    const STAGE: &str = "StageRateLimitPerSecond";
+    let Some(keys) = parameters.get("ApiKeys") else { return Ok(()) };
+    if parameters.contains_key(STAGE) {
+        return Ok(());
+    }
+    let default_per_key = parameters.get("RateLimitPerSecond").and_then(|r| r.parse().ok()).unwrap_or(50);
+    let keys = shared::access::ApiKeys::parse(keys, default_per_key)
+        .map_err(|e| CliError::Usage(format!("--parameter ApiKeys: {e}")))?;
+    parameters.insert(STAGE.to_string(), (2 * keys.total_per_second()).max(100).to_string());
+    Ok(())
 }
 
 pub fn print_endpoints(context: &Context, stack: &StackInfo) -> Result<()> {

@@ -94,8 +94,17 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         ("OrderTimeoutSeconds".to_string(), TEST_ORDER_TIMEOUT_SECONDS.to_string()),
         ("WebhookUrl".to_string(), receiver.url.clone()),
     ]);
-    let stack =
-        deploy(&clients, DeployRequest { stack: &global.stack, template: &template, zips: &zips, parameters }).await?;
+    let stack = deploy(
+        &clients,
+        DeployRequest {
+            stack: &global.stack,
+            template: &template,
+            zips: &zips,
+            parameters,
+            first_deploy: BTreeMap::new(),
+        },
+    )
+    .await?;
     // The stack generated its webhook secrets: the receiver checks with one, the tests
     // sign the provider's callbacks with the other.
     receiver.set_secret(&stack.secret(&clients, "WebhookSecretArn").await?);

@@ -18,12 +18,14 @@ use thiserror::Error;
 
 pub const API_KEY_HEADER: &str = "x-api-key";
 
-/// A caller the API knows.
+/// A caller the API knows. A caller sees only the orders it placed (and their
+/// notifications); an `admin` key sees every order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
     pub name: String,
     sha256: [u8; 32],
     pub per_second: u32,
+    pub admin: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -31,20 +33,26 @@ pub struct ApiKeys(Vec<ApiKey>);
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ApiKeysError {
-    #[error("API key entry {entry:?}: {problem} (expected <name>:<sha256 hex>[:<requests per second>])")]
+    #[error("API key entry {entry:?}: {problem} (expected <name>:<sha256 hex>[:<requests per second>[:admin]])")]
     Invalid { entry: String, problem: String },
 }
 
 impl ApiKeys {
-    /// Parses `name:sha256hex[:per_second],...`; `default_per_second` applies where no
-    /// limit is given.
+    /// Parses `name:sha256hex[:per_second[:admin]],...`; `default_per_second` applies
+    /// where no limit is given. Names are unique: they own orders.
     pub fn parse(text: &str, default_per_second: u32) -> Result<Self, ApiKeysError> {
         let keys = text
             .split(',')
             .map(str::trim)
             .filter(|entry| !entry.is_empty())
             .map(|entry| parse_entry(entry, default_per_second))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<ApiKey>, _>>()?;
+        for (i, key) in keys.iter().enumerate() {
+            if keys[..i].iter().any(|other| other.name == key.name) {
+                let problem = "a second key with this name (names own orders: keep them unique)".to_string();
+                return Err(ApiKeysError::Invalid { entry: key.name.clone(), problem });
+            }
+        }
         Ok(Self(keys))
     }
 
@@ -56,6 +64,12 @@ impl ApiKeys {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The sum of every key's limit: the stage's throttle must stay above it, or one
+    /// busy caller would starve the others at the stage.
+    pub fn total_per_second(&self) -> u64 {
+        self.0.iter().map(|key| u64::from(key.per_second)).sum()
     }
 }
 
@@ -73,16 +87,24 @@ fn parse_entry(entry: &str, default_per_second: u32) -> Result<ApiKey, ApiKeysEr
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or_else(|| invalid("the hash is not 64 hex digits"))?;
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') || name.len() > 64 {
+        return Err(invalid("the name is not 1 to 64 characters of A-Z, a-z, 0-9, '-' or '_'"));
+    }
     let per_second = match parts.next() {
-        None => default_per_second,
+        None | Some("") => default_per_second,
         Some(limit) => {
             limit.parse().ok().filter(|l| *l > 0).ok_or_else(|| invalid("the limit is not a positive number"))?
         }
     };
+    let admin = match parts.next() {
+        None => false,
+        Some("admin") => true,
+        Some(_) => return Err(invalid("the fourth field, when present, is `admin`")),
+    };
     if parts.next().is_some() {
         return Err(invalid("too many fields"));
     }
-    Ok(ApiKey { name: name.to_string(), sha256, per_second })
+    Ok(ApiKey { name: name.to_string(), sha256, per_second, admin })
 }
 
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
@@ -116,5 +138,17 @@ mod tests {
         assert!(error.contains("\"ci:abc\": the hash is not 64 hex digits"), "{error}");
         let error = ApiKeys::parse(&format!("ci:{}:0", key_hash("k")), 5).unwrap_err().to_string();
         assert!(error.contains("the limit is not a positive number"), "{error}");
+        let error = ApiKeys::parse(&format!("ci:{}:5:root", key_hash("k")), 5).unwrap_err().to_string();
+        assert!(error.contains("`admin`"), "{error}");
+        let twice = format!("ci:{}, ci:{}", key_hash("k"), key_hash("j"));
+        assert!(ApiKeys::parse(&twice, 5).unwrap_err().to_string().contains("unique"));
+    }
+
+    #[test]
+    fn an_admin_key_is_marked_and_the_limits_add_up() {
+        let keys = ApiKeys::parse(&format!("ops:{}::admin, app:{}:7", key_hash("a"), key_hash("b")), 50).unwrap();
+        assert_eq!(keys.find("a").map(|k| (k.admin, k.per_second)), Some((true, 50)));
+        assert_eq!(keys.find("b").map(|k| k.admin), Some(false));
+        assert_eq!(keys.total_per_second(), 57);
     }
 }

@@ -80,6 +80,7 @@ mod tests {
         OrderEvent::OrderPlaced(OrderPlaced {
             order_id: id,
             customer_id: "c".into(),
+            placed_by: None,
             lines: vec![line],
             total: money(750),
             item_count: Some(3),

@@ -15,6 +15,6 @@ pub use inventory::{InventoryEvent, Shelf};
 pub use money::{Currency, Money};
 pub use order::{
     InvalidCommand, Order, OrderError, OrderEvent, OrderId, OrderLine, OrderPlaced, OrderRejected, OrderStatus,
-    OrderValidated, PlaceOrder, ValidationPolicy,
+    OrderValidated, PlaceOrder, ValidationPolicy, check_identifier,
 };
 pub use saga::{FraudPolicy, ReservedLine};

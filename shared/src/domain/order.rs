@@ -66,6 +66,8 @@ pub struct OrderLine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlaceOrder {
     pub customer_id: String,
+    /// The API caller (key name) placing it: it owns the order. Set by the API, not the body.
+    pub placed_by: Option<String>,
     pub lines: Vec<OrderLine>,
     pub total: Money,
     pub shipping_country: Option<Country>,
@@ -159,7 +161,15 @@ impl PlaceOrder {
     pub fn new(customer_id: String, currency: Currency, lines: Vec<OrderLine>) -> Result<Self, InvalidCommand> {
         let total =
             order_total(&lines, &currency).ok_or_else(|| InvalidCommand::new("lines", "the order total overflows"))?;
-        Ok(PlaceOrder { customer_id, lines, total, shipping_country: None, billing_country: None, notify: None })
+        Ok(PlaceOrder {
+            customer_id,
+            placed_by: None,
+            lines,
+            total,
+            shipping_country: None,
+            billing_country: None,
+            notify: None,
+        })
     }
 }
 
@@ -200,7 +210,8 @@ fn body_error(error: serde_path_to_error::Error<serde_json::Error>) -> InvalidCo
     InvalidCommand::new(field, message)
 }
 
-fn check_identifier(field: &str, value: &str) -> Result<(), InvalidCommand> {
+/// An id of the API's kind: 1 to 64 characters of A-Z, a-z, 0-9, '-' or '_'.
+pub fn check_identifier(field: &str, value: &str) -> Result<(), InvalidCommand> {
     let valid_chars = value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if value.is_empty() || value.len() > MAX_ID_LEN || !valid_chars {
         return Err(InvalidCommand::new(
@@ -223,6 +234,9 @@ fn order_total(lines: &[OrderLine], currency: &Currency) -> Option<Money> {
 pub struct OrderPlaced {
     pub order_id: OrderId,
     pub customer_id: String,
+    /// The API key (by name) that placed the order and may read it (since v5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_by: Option<String>,
     pub lines: Vec<OrderLine>,
     pub total: Money,
     /// Units over all lines (since v2; v1 events get it from their upcaster).
@@ -286,7 +300,7 @@ pub enum OrderEvent {
 
 impl EventCodec for OrderEvent {
     const VERSIONS: &'static [(&'static str, u32)] = &[
-        ("OrderPlaced", 4),
+        ("OrderPlaced", 5),
         ("OrderValidated", 1),
         ("OrderRejected", 2),
         ("FraudCleared", 1),
@@ -450,6 +464,7 @@ impl Order {
         OrderEvent::OrderPlaced(OrderPlaced {
             order_id: id,
             customer_id: command.customer_id,
+            placed_by: command.placed_by,
             item_count: Some(command.lines.iter().map(|line| line.quantity).fold(0u32, u32::saturating_add)),
             lines: command.lines,
             total: command.total,
@@ -556,6 +571,7 @@ mod tests {
         OrderEvent::OrderPlaced(OrderPlaced {
             order_id: id,
             customer_id: "c-1".into(),
+            placed_by: None,
             lines: vec![line],
             total,
             item_count: Some(quantity),

@@ -366,6 +366,7 @@ mod tests {
         OrderEvent::OrderPlaced(OrderPlaced {
             order_id: id,
             customer_id: "c".into(),
+            placed_by: None,
             lines,
             total,
             item_count: None,

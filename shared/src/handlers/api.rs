@@ -10,7 +10,7 @@ use crate::analytics::AnalyticsStore;
 use crate::domain::OrderEvent;
 use crate::domain::inventory::{StockAdded, sku_stream};
 use crate::domain::saga::{CallbackOutcome, PaymentCallback, PaymentOutcome};
-use crate::domain::{EventCodec, InvalidCommand, InventoryEvent, Order, OrderId, PlaceOrder, Shelf};
+use crate::domain::{EventCodec, InvalidCommand, InventoryEvent, Order, OrderId, PlaceOrder, Shelf, check_identifier};
 use crate::envelope::{Causality, CausationId, CorrelationId};
 use crate::handlers::steps::void_once;
 use crate::idempotency::{IdempotencyError, IdempotencyStore, Idempotent, run_once};
@@ -18,7 +18,7 @@ use crate::notify::NotificationLog;
 use crate::notify::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
 use crate::payment::{PaymentProvider, SimulatedProvider};
 use crate::store::{EventStore, StoreError};
-use crate::views::OrderViews;
+use crate::views::{OrderView, OrderViews};
 use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -117,26 +117,28 @@ where
         let route = route_key(&request);
         // The provider's callback proves itself with its HMAC signature instead of a key.
         let caller = match route.as_str() {
-            "POST /webhooks/payments" => String::new(),
+            "POST /webhooks/payments" => Caller { name: String::new(), admin: false },
             _ => match self.admit(&request, &route).await {
                 Ok(caller) => caller,
                 Err(refusal) => return refusal,
             },
         };
         match route.as_str() {
-            "POST /orders" => self.place_order(&request, &caller, correlation_id).await,
-            "GET /orders/{orderId}" => self.get_order(&path_parameter(&request, "orderId")).await,
-            "GET /customers/{customerId}/orders" => self.customer_orders(&path_parameter(&request, "customerId")).await,
+            "POST /orders" => self.place_order(&request, &caller.name, correlation_id).await,
+            "GET /orders/{orderId}" => self.get_order(&caller, &path_parameter(&request, "orderId")).await,
+            "GET /customers/{customerId}/orders" => {
+                self.customer_orders(&caller, &path_parameter(&request, "customerId")).await
+            }
             "POST /inventory/{sku}/stock" | "GET /inventory/{sku}" if !is_sku(&path_parameter(&request, "sku")) => {
                 let error = "sku: must be 1 to 64 characters of A-Z, a-z, 0-9, '-' or '_'";
                 json_response(StatusCode::BAD_REQUEST, json!({ "error": error, "field": "sku" }))
             }
             "POST /inventory/{sku}/stock" => {
-                self.add_stock(&request, &caller, &path_parameter(&request, "sku"), correlation_id).await
+                self.add_stock(&request, &caller.name, &path_parameter(&request, "sku"), correlation_id).await
             }
             "GET /inventory/{sku}" => self.get_stock(&path_parameter(&request, "sku")).await,
             "GET /orders/{orderId}/notifications" => {
-                self.order_notifications(&path_parameter(&request, "orderId")).await
+                self.order_notifications(&caller, &path_parameter(&request, "orderId")).await
             }
             "POST /webhooks/payments" => self.payment_callback(&request, correlation_id).await,
             "GET /analytics/sales" => self.sales(&request).await,
@@ -149,8 +151,8 @@ where
     }
 
     /// Answers 401 without a key, 403 with an unknown one, 429 over the key's rate; else
-    /// the caller's name. Every refusal is logged with the route and source address.
-    async fn admit(&self, request: &Request, route: &str) -> Result<String, Response<Body>> {
+    /// the caller. Every refusal is logged with the route and source address.
+    async fn admit(&self, request: &Request, route: &str) -> Result<Caller, Response<Body>> {
         let source = source_ip_of(request);
         let refuse = |status: StatusCode, reason: &str| {
             tracing::warn!(%route, %source, %reason, status = status.as_u16(), "request refused");
@@ -163,7 +165,7 @@ where
             return Err(refuse(StatusCode::FORBIDDEN, "the x-api-key is not a valid API key"));
         };
         match self.limiter.admit(&key.name, key.per_second).await {
-            Ok(true) => Ok(key.name.clone()),
+            Ok(true) => Ok(Caller { name: key.name.clone(), admin: key.admin }),
             Ok(false) => {
                 let reason = format!("rate limit of {} requests per second exceeded; retry later", key.per_second);
                 Err(with_header(refuse(StatusCode::TOO_MANY_REQUESTS, &reason), "retry-after", "1"))
@@ -216,7 +218,7 @@ where
             return json_response(StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": error, "field": "body" }));
         }
         let command = match PlaceOrder::parse(body) {
-            Ok(command) => command,
+            Ok(command) => PlaceOrder { placed_by: Some(caller.to_string()), ..command },
             Err(invalid) => return bad_request(&invalid),
         };
         let causality = Causality::of_invocation(correlation_id.clone(), request_id_of(request));
@@ -370,10 +372,10 @@ where
         json_response(StatusCode::CONFLICT, json!({ "error": "the order kept changing; retry" }))
     }
 
-    async fn order_notifications(&self, order_id: &str) -> Response<Body> {
-        let Some(id) = OrderId::parse(order_id) else {
-            let error = format!("`{order_id}` is not an order id (a UUID)");
-            return json_response(StatusCode::BAD_REQUEST, json!({ "error": error, "field": "orderId" }));
+    async fn order_notifications(&self, caller: &Caller, order_id: &str) -> Response<Body> {
+        let id = match self.owned_order(caller, order_id).await {
+            Ok(view) => view.order_id,
+            Err(refusal) => return refusal,
         };
         match self.notifications.for_order(id).await {
             Ok(notifications) => {
@@ -383,9 +385,16 @@ where
         }
     }
 
-    async fn customer_orders(&self, customer_id: &str) -> Response<Body> {
+    /// The customer's orders that this caller placed (every one, for an admin key).
+    async fn customer_orders(&self, caller: &Caller, customer_id: &str) -> Response<Body> {
+        if let Err(invalid) = check_identifier("customerId", customer_id) {
+            return bad_request(&invalid);
+        }
         match self.views.by_customer(customer_id, CUSTOMER_ORDERS_LIMIT).await {
-            Ok(orders) => json_response(StatusCode::OK, json!({ "customerId": customer_id, "orders": orders })),
+            Ok(orders) => {
+                let orders: Vec<_> = orders.into_iter().filter(|view| caller.may_read(view)).collect();
+                json_response(StatusCode::OK, json!({ "customerId": customer_id, "orders": orders }))
+            }
             Err(error) => unavailable("the customer's orders could not be read", &error),
         }
     }
@@ -461,23 +470,44 @@ where
         }
     }
 
-    async fn get_order(&self, order_id: &str) -> Response<Body> {
-        let Some(id) = OrderId::parse(order_id) else {
-            let error = format!("`{order_id}` is not an order id (a UUID)");
-            return json_response(StatusCode::BAD_REQUEST, json!({ "error": error, "field": "orderId" }));
-        };
-        match self.views.get(id).await {
-            Ok(Some(view)) => json_response(StatusCode::OK, json!(view)),
-            Ok(None) => json_response(StatusCode::NOT_FOUND, json!({ "error": format!("order {id} not found") })),
-            Err(error) => {
-                tracing::error!(%error, "could not read the order view");
-                json_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    json!({ "error": "the order could not be read; retry later" }),
-                )
-            }
+    async fn get_order(&self, caller: &Caller, order_id: &str) -> Response<Body> {
+        match self.owned_order(caller, order_id).await {
+            Ok(view) => json_response(StatusCode::OK, json!(view)),
+            Err(refusal) => refusal,
         }
     }
+
+    /// The order's view if the caller may read it. Another key's order is a 404, as an
+    /// unknown one is: its existence is not the caller's business either.
+    async fn owned_order(&self, caller: &Caller, order_id: &str) -> Result<OrderView, Response<Body>> {
+        let Some(id) = OrderId::parse(order_id) else {
+            let error = format!("`{}` is not an order id (a UUID)", shown(order_id));
+            return Err(json_response(StatusCode::BAD_REQUEST, json!({ "error": error, "field": "orderId" })));
+        };
+        match self.views.get(id).await {
+            Ok(Some(view)) if caller.may_read(&view) => Ok(view),
+            Ok(_) => Err(json_response(StatusCode::NOT_FOUND, json!({ "error": format!("order {id} not found") }))),
+            Err(error) => Err(unavailable("the order could not be read", &error)),
+        }
+    }
+}
+
+/// Who is calling: an API key's name, and whether it may read every caller's data.
+struct Caller {
+    name: String,
+    admin: bool,
+}
+
+impl Caller {
+    /// Orders with no recorded owner (placed before owners were recorded) are for admins.
+    fn may_read(&self, view: &OrderView) -> bool {
+        self.admin || view.placed_by.as_deref() == Some(self.name.as_str())
+    }
+}
+
+/// At most the first 64 characters of a value, for an error message.
+fn shown(value: &str) -> String {
+    value.chars().take(64).collect()
 }
 
 /// The void owed for a provider's authorization of an order that ended without it.

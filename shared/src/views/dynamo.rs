@@ -53,11 +53,17 @@ impl OrderViews for DynamoOrderViews {
             .table_name(&self.table)
             .index_name(BY_CUSTOMER_INDEX)
             .key_condition_expression("customerId = :c AND placedAt >= :t")
+            // Only orders that passed validation: rejected ones cost nothing to place
+            // under someone else's customer id.
+            .filter_expression("#status <> :placed AND #status <> :rejected")
+            .expression_attribute_names("#status", "status")
             .expression_attribute_values(":c", AttributeValue::S(customer_id.to_string()))
             .expression_attribute_values(
                 ":t",
                 AttributeValue::S(since.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
             )
+            .expression_attribute_values(":placed", AttributeValue::S("Placed".into()))
+            .expression_attribute_values(":rejected", AttributeValue::S("Rejected".into()))
             .select(aws_sdk_dynamodb::types::Select::Count)
             .send()
             .await

@@ -20,7 +20,9 @@ impl OrderViews for InMemoryOrderViews {
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<u32, ViewError> {
         let views = self.views.lock().expect("views lock");
-        Ok(views.values().filter(|v| v.customer_id == customer_id && v.placed_at >= since).count() as u32)
+        let counted =
+            |v: &&OrderView| v.customer_id == customer_id && v.placed_at >= since && passed_validation(v.status);
+        Ok(views.values().filter(counted).count() as u32)
     }
 
     async fn by_customer(&self, customer_id: &str, limit: u32) -> Result<Vec<OrderView>, ViewError> {
@@ -49,4 +51,10 @@ impl OrderViews for InMemoryOrderViews {
         views.insert(view.order_id, view.clone());
         Ok(())
     }
+}
+
+/// Orders that passed validation count for velocity; rejected ones (anyone can place them
+/// under any customer id) do not.
+fn passed_validation(status: crate::domain::OrderStatus) -> bool {
+    !matches!(status, crate::domain::OrderStatus::Placed | crate::domain::OrderStatus::Rejected)
 }

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 pub struct OrderView {
     pub order_id: OrderId,
     pub customer_id: String,
+    /// The API key (by name) that placed it; only that key (or an admin key) reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_by: Option<String>,
     pub status: OrderStatus,
     pub lines: Vec<OrderLine>,
     pub total: Money,
@@ -70,6 +73,7 @@ impl OrderView {
             (None, OrderEvent::OrderPlaced(placed)) => OrderView {
                 order_id: placed.order_id,
                 customer_id: placed.customer_id.clone(),
+                placed_by: placed.placed_by.clone(),
                 status: OrderStatus::Placed,
                 lines: placed.lines.clone(),
                 total: placed.total.clone(),
