@@ -114,26 +114,122 @@ async fn a_burst_with_faults_loses_nothing_and_duplicates_nothing() {
         *webhook_events.entry(entry["body"]["event"]["eventId"].to_string()).or_default() += 1;
     }
     duplicates.extend(webhook_events.iter().filter(|(_, n)| **n > 1).map(|(id, n)| format!("webhook {id} x{n}")));
+    // Compensation (stock given back, authorizations voided) follows a timeout by a hop
+    // or two: wait until it has happened, or report what has not.
+    let (mut stock, mut voids) = (Vec::new(), Ok(0));
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while Instant::now() < deadline {
+        let streams = harness.all_streams().await;
+        stock = stock_conserved(&skus, &streams, &terminal);
+        voids = authorizations_of_ended_orders_voided(&harness, &ids, &streams, &terminal).await;
+        if stock.is_empty() && voids.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    let unvoided = voids.as_ref().err().cloned().unwrap_or_default();
+    let voids = voids.unwrap_or(0);
 
     let mut by_status = BTreeMap::<&str, usize>::new();
     terminal.values().for_each(|s| *by_status.entry(s.as_str()).or_default() += 1);
     let summary = format!(
         "burst summary: {orders} orders sent in {:.1} s, {} accepted, refused {refused:?}; {} terminal {by_status:?}, \
          {parked} not terminal but in a DLQ with a reason ({burst_letters} dead letters for the run); all settled \
-         {:.1} s after the first; {} webhooks; duplicates: {}",
+         {:.1} s after the first; {} webhooks; duplicates: {}; stock conserved on {} SKUs; {} authorizations of \
+         timed-out orders, each voided once",
         sent_in.as_secs_f64(),
         accepted.len(),
         terminal.len(),
         settled_in.as_secs_f64(),
         webhook_events.len(),
-        duplicates.len()
+        duplicates.len(),
+        skus.len(),
+        voids,
     );
     eprintln!("{summary}");
     e2e::report("burst-summary", &summary);
     assert!(duplicates.is_empty(), "duplicates: {duplicates:?}");
+    assert!(stock.is_empty(), "stock not conserved: {stock:?}");
+    assert!(unvoided.is_empty(), "authorizations of timed-out orders not voided once: {unvoided:?}");
     rebuild_equals_the_live_read_model(&harness).await;
     assert_eq!(terminal.len() + parked, accepted.len());
     assert!(accepted.len() * 100 >= orders * 99, "the API accepted almost every order: {refused:?}");
+}
+
+/// Per SKU, on hand + held = added, and no order that ended other than Completed still
+/// holds stock. Returns what is wrong.
+fn stock_conserved(
+    skus: &[String],
+    streams: &BTreeMap<String, Vec<shared::envelope::EventEnvelope>>,
+    terminal: &BTreeMap<String, String>,
+) -> Vec<String> {
+    use shared::domain::{EventCodec, InventoryEvent, Shelf};
+    let mut wrong = Vec::new();
+    for sku in skus {
+        let events: Vec<InventoryEvent> = streams[&format!("sku-{sku}")]
+            .iter()
+            .map(|e| InventoryEvent::from_envelope(e).expect("a stock event"))
+            .collect();
+        let added: u64 = events
+            .iter()
+            .map(|e| match e {
+                InventoryEvent::StockAdded(added) => u64::from(added.quantity),
+                _ => 0,
+            })
+            .sum();
+        let shelf = Shelf::replay(&events);
+        let held: u64 = shelf.held.values().map(|&units| u64::from(units)).sum();
+        if u64::from(shelf.on_hand) + held != added {
+            wrong.push(format!("{sku}: {} on hand + {held} held != {added} added", shelf.on_hand));
+        }
+        for order in shelf.held.keys() {
+            match terminal.get(&order.to_string()).map(String::as_str) {
+                Some("Completed") | None => {}
+                Some(status) => wrong.push(format!("{sku}: order {order} ended {status} and still holds stock")),
+            }
+        }
+    }
+    wrong
+}
+
+/// Every charge the provider authorized for an order that timed out was voided, once: the
+/// authorizations come from the payment records (a timeout can win the race against
+/// `PaymentAuthorized`, so the order's own events may not show it). Returns how many, or
+/// the orders whose authorization was not voided exactly once.
+async fn authorizations_of_ended_orders_voided(
+    harness: &Harness,
+    ids: &[String],
+    streams: &BTreeMap<String, Vec<shared::envelope::EventEnvelope>>,
+    terminal: &BTreeMap<String, String>,
+) -> Result<usize, Vec<String>> {
+    let mut wrong = Vec::new();
+    let table = harness.stack.output("IdempotencyTableName").expect("the idempotency table output");
+    let mut authorized = 0;
+    for id in ids.iter().filter(|id| terminal.get(*id).map(String::as_str) == Some("TimedOut")) {
+        let types: Vec<&str> = streams[&format!("order-{id}")].iter().map(|e| e.event_type.as_str()).collect();
+        let record = harness
+            .clients
+            .dynamodb()
+            .get_item()
+            .table_name(table)
+            .key("id", aws_sdk_dynamodb::types::AttributeValue::S(format!("payment#charge#{id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("the payment record can be read");
+        let charged = record
+            .item()
+            .and_then(|item| item.get("result"))
+            .and_then(|result| result.as_s().ok())
+            .is_some_and(|result| result.contains("Authorized"));
+        if charged || types.contains(&"PaymentAuthorized") {
+            authorized += 1;
+            if types.iter().filter(|t| **t == "PaymentVoided").count() != 1 {
+                wrong.push(format!("order {id} timed out after its payment was authorized: {types:?}"));
+            }
+        }
+    }
+    if wrong.is_empty() { Ok(authorized) } else { Err(wrong) }
 }
 
 /// After the burst, with every order settled: the read model rebuilt from the store equals
