@@ -121,7 +121,8 @@ fn the_routing_table_matches_the_template() {
         let pattern = format!("[{}]", types.join(", "));
         assert!(patterns.contains(&pattern), "no rule in the template routes {pattern} (the {queue} queue)");
     }
-    assert!(template.contains("SqsParameters: { MessageGroupId: inventory }"), "the inventory queue's group");
+    let fifo_routes = sim::net::ROUTES.iter().any(|(_, fifo, _)| *fifo);
+    assert_eq!(template.contains("FifoQueue: true"), fifo_routes, "FIFO queues in the template and the simulation");
     let retries: Vec<&str> = template.lines().filter(|l| l.trim().starts_with("MaximumRetryAttempts:")).collect();
     assert!(
         sim::world::STREAM_MAX_RETRIES.is_none() && retries.iter().all(|l| l.trim() == "MaximumRetryAttempts: -1"),

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 pub const ROUTES: &[(&str, bool, &[&str])] = &[
     ("order-validator", false, &["OrderPlaced"]),
     ("fraud-detector", false, &["OrderValidated"]),
-    ("inventory", true, &["FraudCleared", "PaymentDeclined", "OrderTimedOut"]),
+    ("inventory", false, &["FraudCleared", "PaymentDeclined", "OrderTimedOut"]),
     ("payment", false, &["StockReserved", "OrderTimedOut"]),
     ("shipping", false, &["PaymentAuthorized"]),
 ];
@@ -210,10 +210,10 @@ impl Net {
     }
 }
 
-/// The inventory queue's message group (what the rule's target sets).
+/// The message group of a FIFO queue's message (none of the saga's queues is FIFO today;
+/// the scheduler keeps per-group order for any that becomes one).
 pub fn group_of(envelope: &EventEnvelope) -> String {
-    let _ = envelope;
-    "inventory".to_string()
+    envelope.stream_id.as_str().to_string()
 }
 
 pub fn eventbridge_body(envelope: &EventEnvelope) -> String {

@@ -626,9 +626,8 @@ impl World {
                 }
             } else if let Some((queue, _, _)) = ROUTES.iter().find(|(q, _, _)| *q == letter.consumer) {
                 let message: Option<SqsMessage> = serde_json::from_value(letter.record.clone()).ok();
-                match message.and_then(|m| m.body) {
-                    Some(body) => {
-                        let group = ROUTES.iter().any(|(q, f, _)| q == queue && *f).then(|| "inventory".to_string());
+                match message.and_then(|m| Some((m.body?, m.attributes.get("MessageGroupId").cloned()))) {
+                    Some((body, group)) => {
                         let id = net.fresh_id();
                         net.queues.get_mut(queue).expect("queue").ready.push_back(Message {
                             id,
