@@ -7,8 +7,8 @@
 //! stores, the bus and the provider, and delivers duplicated, late and forged callbacks.
 //! After every run it checks the invariants in `sim/check.rs`.
 //!
-//! `SIM_SEEDS=n` runs n seeds (default 1500); `SIM_SEED=s` replays one seed and prints its
-//! schedule.
+//! `SIM_SEEDS=n` runs n seeds (default 3000); `SIM_SEED=s` replays one seed (with
+//! `--nocapture`, its figures; a failing seed prints its schedule either way).
 
 mod sim;
 
@@ -61,7 +61,7 @@ fn seeds() -> Vec<u64> {
     if let Ok(seed) = std::env::var("SIM_SEED") {
         return vec![seed.trim().parse().expect("SIM_SEED is a number")];
     }
-    let count: u64 = std::env::var("SIM_SEEDS").ok().and_then(|n| n.trim().parse().ok()).unwrap_or(1500);
+    let count: u64 = std::env::var("SIM_SEEDS").ok().and_then(|n| n.trim().parse().ok()).unwrap_or(3000);
     (1..=count).collect()
 }
 
@@ -83,14 +83,20 @@ fn every_schedule_keeps_every_invariant() {
     let distinct: BTreeSet<u64> = outcomes.iter().map(|o| o.schedule_hash).collect();
     let steps: usize = outcomes.iter().map(|o| o.steps).sum();
     let failures: Vec<&Outcome> = outcomes.iter().filter(|o| o.failure.is_some()).collect();
-    println!(
-        "simulation: {} seeds, {} distinct schedules, {steps} steps in {elapsed:.1} s ({:.0} schedules/s, {:.0} steps/s), {} failed",
+    let figures = format!(
+        "simulation: {} seeds, {} distinct schedules, {steps} steps in {elapsed:.1} s ({:.0} schedules/s, {:.0} steps/s on {threads} threads), {} failed",
         outcomes.len(),
         distinct.len(),
         distinct.len() as f64 / elapsed,
         steps as f64 / elapsed,
         failures.len()
     );
+    println!("{figures}");
+    // `orderflow test` prints the reports in this folder at the end (passing tests cannot print).
+    if let Some(dir) = std::env::var_os("ORDERFLOW_REPORT_DIR") {
+        let _ = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(std::path::Path::new(&dir).join("simulation.txt"), format!("{figures}\n")));
+    }
     if let Some(first) = failures.first() {
         let each: Vec<String> =
             failures.iter().take(400).map(|o| format!("  seed {}: {}", o.seed, o.problems.join("; "))).collect();
