@@ -73,6 +73,7 @@ async fn serve(mut stream: TcpStream, port: u16, log: &Path, secret: &RwLock<Vec
         verify(&secret, timestamp, signature, &request.body, now, TOLERANCE).map_err(|e| e.to_string())
     };
     let entry = serde_json::json!({
+        "deliveryId": request.header(shared::notify::webhook::IDEMPOTENCY_HEADER),
         "signatureValid": checked.is_ok(),
         "reason": checked.as_ref().err(),
         "body": serde_json::from_slice::<serde_json::Value>(&request.body).unwrap_or(serde_json::Value::Null),

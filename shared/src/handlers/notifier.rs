@@ -95,7 +95,8 @@ impl<L: NotificationLog, D: DeadLetters, I: IdempotencyStore> Notifier<L, D, I> 
             .as_ref()
             .ok_or_else(|| RecordError::Retryable("no webhook URL is configured (WEBHOOK_URL)".into()))?;
         let body = serde_json::json!({ "event": envelope, "message": message });
-        let status = sender.post(&body).await.map_err(RecordError::Retryable)?;
+        let delivery_id = format!("webhook#{}", envelope.event_id);
+        let status = sender.post(&body, &delivery_id).await.map_err(RecordError::Retryable)?;
         Ok(format!("webhook answered {status}"))
     }
 }

@@ -8,6 +8,10 @@ use sha2::Sha256;
 use std::time::Duration;
 
 pub const SIGNATURE_HEADER: &str = "x-orderflow-signature";
+/// The same on every attempt to deliver one notification: a receiver that has seen it
+/// drops the repeat (the notifier cannot rule one out: the post may succeed and the record
+/// of it fail).
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 pub const TIMESTAMP_HEADER: &str = "x-orderflow-timestamp";
 /// Attempts per delivery; after them the message goes back to its queue (and its DLQ).
 const ATTEMPTS: u32 = 3;
@@ -73,8 +77,9 @@ impl WebhookSender {
         Self { http, url: url.into(), secret: secret.into() }
     }
 
-    /// The receiver's HTTP status on success; the last failure otherwise.
-    pub async fn post(&self, body: &serde_json::Value) -> Result<u16, String> {
+    /// The receiver's HTTP status on success; the last failure otherwise. `delivery_id`
+    /// names the notification (the same on every retry and redelivery).
+    pub async fn post(&self, body: &serde_json::Value, delivery_id: &str) -> Result<u16, String> {
         let body = body.to_string();
         let mut last = String::new();
         for attempt in 1..=ATTEMPTS {
@@ -84,6 +89,7 @@ impl WebhookSender {
                 .post(&self.url)
                 .header("content-type", "application/json")
                 .header(TIMESTAMP_HEADER, timestamp.to_string())
+                .header(IDEMPOTENCY_HEADER, delivery_id)
                 .header(SIGNATURE_HEADER, sign(&self.secret, timestamp, body.as_bytes()))
                 .body(body.clone())
                 .send()
