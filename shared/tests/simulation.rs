@@ -127,6 +127,9 @@ fn the_routing_table_matches_the_template() {
         let pattern = format!("[{}]", types.join(", "));
         assert!(patterns.contains(&pattern), "no rule in the template routes {pattern} (the {queue} queue)");
     }
+    for filter in ["amountMinor: [{ numeric: [\">\", 0] }]", "notify: [email]", "notify: [sms]"] {
+        assert!(template.contains(filter), "the content filter {filter} is in the template and in sim::net::accepts");
+    }
     let fifo_routes = sim::net::ROUTES.iter().any(|(_, fifo, _)| *fifo);
     assert_eq!(template.contains("FifoQueue: true"), fifo_routes, "FIFO queues in the template and the simulation");
     let retries: Vec<&str> = template.lines().filter(|l| l.trim().starts_with("MaximumRetryAttempts:")).collect();

@@ -5,10 +5,12 @@
 use super::net::{Callback, Faults, Net};
 use shared::bus::{BusError, EventBus, RejectedEntry};
 use shared::deadletter::{DeadLetter, DeadLetterError, DeadLetters, InMemoryDeadLetters};
+use shared::domain::notifications::Notification;
 use shared::domain::saga::{PaymentOutcome, payment_outcome};
 use shared::domain::{Order, OrderId, OrderStatus};
 use shared::envelope::{EventEnvelope, NewEvent, StreamId};
 use shared::idempotency::{Claim, IdempotencyError, IdempotencyStore, InMemoryIdempotencyStore};
+use shared::notify::{InMemoryNotificationLog, NotificationLog, NotificationLogError};
 use shared::payment::{PaymentProvider, ProviderError};
 use shared::store::{EventStore, InMemoryEventStore, StoreError};
 use shared::views::{InMemoryOrderViews, OrderView, OrderViews, ViewError};
@@ -185,6 +187,33 @@ impl DeadLetters for SimDeadLetters {
         turn().await;
         lock(&self.net).log(format!("    parked by {}: {}", letter.consumer, letter.reason));
         self.inner.park(letter).await
+    }
+}
+
+/// The notification log: a notification recorded is one the customer received (the log's
+/// conditional write is the email and SMS providers' idempotency). Counts every delivery.
+#[derive(Clone)]
+pub struct SimLog {
+    pub inner: Arc<InMemoryNotificationLog>,
+    pub net: SharedNet,
+}
+
+impl NotificationLog for SimLog {
+    async fn record(&self, notification: &Notification) -> Result<bool, NotificationLogError> {
+        turn().await;
+        if faulty(&self.net, |f| f.store_fails) {
+            return Err(NotificationLogError("simulated outage".into()));
+        }
+        let delivered = self.inner.record(notification).await?;
+        if delivered {
+            let key = (notification.order_id, format!("{:?}", notification.channel), notification.event_id.clone());
+            *lock(&self.net).delivered.entry(key).or_default() += 1;
+        }
+        Ok(delivered)
+    }
+
+    async fn for_order(&self, order_id: OrderId) -> Result<Vec<Notification>, NotificationLogError> {
+        self.inner.for_order(order_id).await
     }
 }
 

@@ -101,6 +101,25 @@ pub fn violations(world: &World) -> Vec<String> {
             }
         }
     }
+    // Each customer notification, once per channel and event the channel's filter takes.
+    for (events, order) in &orders {
+        let Some(order) = order else { continue };
+        for event in events {
+            for (queue, channel) in [("notify-email", "Email"), ("notify-sms", "Sms")] {
+                let routed = super::net::ROUTES.iter().any(|(q, _, types)| {
+                    *q == queue && types.contains(&event.event_type.as_str()) && super::net::accepts(q, event)
+                });
+                let key = (order.id, channel.to_string(), event.event_id.to_string());
+                let delivered = net.delivered.get(&key).copied().unwrap_or(0);
+                if delivered != u32::from(routed) {
+                    found.push(format!(
+                        "order {}: {} v{} told by {channel} {delivered} times",
+                        order.id, event.event_type, event.version
+                    ));
+                }
+            }
+        }
+    }
     // Every stored event reached the bus.
     for event in world.store.inner.all_events() {
         if !net.published.contains(&event.event_id) {

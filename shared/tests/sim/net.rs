@@ -15,7 +15,28 @@ pub const ROUTES: &[(&str, bool, &[&str])] = &[
     ("inventory", false, &["FraudCleared", "PaymentDeclined", "OrderTimedOut"]),
     ("payment", false, &["StockReserved", "OrderTimedOut"]),
     ("shipping", false, &["PaymentAuthorized"]),
+    // The customer notifications topic's subscriptions (SNS filter policies on the body).
+    (
+        "notify-email",
+        false,
+        &["OrderRejected", "FraudSuspected", "OutOfStock", "PaymentDeclined", "ShipmentScheduled", "OrderTimedOut"],
+    ),
+    ("notify-sms", false, &["ShipmentScheduled", "PaymentDeclined", "OrderTimedOut"]),
 ];
+
+/// The content filters beyond the event type: the shipping rule's positive amount, and
+/// each notification channel's `notify` preference.
+pub fn accepts(queue: &str, envelope: &EventEnvelope) -> bool {
+    let notify_has = |channel: &str| {
+        envelope.payload["notify"].as_array().is_some_and(|c| c.iter().any(|c| c.as_str() == Some(channel)))
+    };
+    match queue {
+        "shipping" => envelope.payload["amount"]["amountMinor"].as_i64().is_some_and(|a| a > 0),
+        "notify-email" => notify_has("email"),
+        "notify-sms" => notify_has("sms"),
+        _ => true,
+    }
+}
 /// Every queue's RedrivePolicy maxReceiveCount.
 pub const MAX_RECEIVES: u32 = 3;
 /// The stream consumers (the event store's stream feeds both).
@@ -133,6 +154,8 @@ pub struct Net {
     pub callbacks: Vec<Callback>,
     pub ledger: Ledger,
     pub schedule: Vec<String>,
+    /// Notifications the customer received, per (order, channel, event id).
+    pub delivered: BTreeMap<(OrderId, String, String), u32>,
     /// Dead letters an operator's redrive cannot deliver.
     pub unredrivable: Vec<shared::deadletter::DeadLetter>,
     next_id: u64,
@@ -156,6 +179,7 @@ impl Net {
             ledger: Ledger::default(),
             schedule: Vec::new(),
             unredrivable: Vec::new(),
+            delivered: BTreeMap::new(),
             next_id: 0,
         }
     }
@@ -187,7 +211,7 @@ impl Net {
     pub fn route(&mut self, envelope: &EventEnvelope) {
         let body = eventbridge_body(envelope);
         for (queue, fifo, types) in ROUTES {
-            if types.contains(&envelope.event_type.as_str()) {
+            if types.contains(&envelope.event_type.as_str()) && accepts(queue, envelope) {
                 self.next_id += 1;
                 let group = fifo.then(|| group_of(envelope));
                 let message = Message {

@@ -17,6 +17,7 @@ use shared::domain::inventory::{StockAdded, sku_stream};
 use shared::domain::{EventCodec, FraudPolicy, InventoryEvent, ValidationPolicy};
 use shared::envelope::{Causality, CausationId, CorrelationId, EventEnvelope};
 use shared::handlers::api::Api;
+use shared::handlers::notifier::Notifier;
 use shared::handlers::outbox_relay::OutboxRelay;
 use shared::handlers::projector::Projector;
 use shared::handlers::saga::OrderSaga;
@@ -91,6 +92,7 @@ pub struct World {
     inventory: Arc<Saga<StockKeeping<SimStore>>>,
     payment: Arc<Saga<Payment<SimIdempotency, SimProvider>>>,
     shipping: Arc<Saga<Shipping>>,
+    notifier: Arc<Notifier<SimLog, SimDeadLetters, SimIdempotency>>,
     relay: Arc<OutboxRelay<SimBus, SimDeadLetters>>,
     projector: Arc<Projector<SimStore, SimViews, SimDeadLetters>>,
     sweeper: Arc<TimeoutSweeper<SimStore, SimViews>>,
@@ -146,6 +148,12 @@ impl World {
                 Payment { idempotency: idempotency.clone(), provider },
             )),
             shipping: Arc::new(OrderSaga::new(store.clone(), dead_letters.clone(), Shipping)),
+            notifier: Arc::new(Notifier::new(
+                SimLog { inner: Arc::new(InMemoryNotificationLog::default()), net: net.clone() },
+                dead_letters.clone(),
+                idempotency.clone(),
+                None,
+            )),
             relay: Arc::new(
                 OutboxRelay::new(SimBus { net: net.clone() }, dead_letters.clone())
                     .with_retry_delay(std::time::Duration::ZERO),
@@ -439,7 +447,7 @@ impl World {
             }
             batch
         };
-        let event = sqs_event(&batch);
+        let event = sqs_event(queue, &batch);
         let future: Boxed<SqsBatchResponse> = match queue {
             "order-validator" => {
                 let h = self.validator.clone();
@@ -457,8 +465,12 @@ impl World {
                 let h = self.payment.clone();
                 Box::pin(async move { h.handle(event).await })
             }
-            _ => {
+            "shipping" => {
                 let h = self.shipping.clone();
+                Box::pin(async move { h.handle(event).await })
+            }
+            _ => {
+                let h = self.notifier.clone();
                 Box::pin(async move { h.handle(event).await })
             }
         };
@@ -624,7 +636,7 @@ impl World {
                     net.log(format!("    cannot redrive a {} letter: {}", letter.consumer, letter.reason));
                     net.unredrivable.push(letter);
                 }
-            } else if let Some((queue, _, _)) = ROUTES.iter().find(|(q, _, _)| *q == letter.consumer) {
+            } else if let Some((queue, _, _)) = ROUTES.iter().find(|(q, _, _)| source_queue(&letter) == Some(*q)) {
                 let message: Option<SqsMessage> = serde_json::from_value(letter.record.clone()).ok();
                 match message.and_then(|m| Some((m.body?, m.attributes.get("MessageGroupId").cloned()))) {
                     Some((body, group)) => {
@@ -644,6 +656,11 @@ impl World {
             }
         }
     }
+}
+
+/// The queue a parked SQS message came from (its event source ARN ends `sim-<queue>`).
+fn source_queue(letter: &shared::deadletter::DeadLetter) -> Option<&str> {
+    letter.record["eventSourceARN"].as_str()?.rsplit(':').next()?.strip_prefix("sim-")
 }
 
 enum Done {
@@ -674,13 +691,14 @@ fn describe_messages(batch: &[Message]) -> String {
         .join(", ")
 }
 
-fn sqs_event(batch: &[Message]) -> SqsEvent {
+fn sqs_event(queue: &str, batch: &[Message]) -> SqsEvent {
     let mut event = SqsEvent::default();
     event.records = batch
         .iter()
         .map(|m| {
             let mut message = SqsMessage::default();
             message.message_id = Some(m.id.to_string());
+            message.event_source_arn = Some(format!("arn:aws:sqs:us-east-1:000000000000:sim-{queue}"));
             message.body = Some(m.body.clone());
             message.attributes.insert("ApproximateReceiveCount".into(), m.receives.to_string());
             if let Some(group) = &m.group {
