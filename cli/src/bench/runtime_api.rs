@@ -74,25 +74,34 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
     // Small request/response pairs on a keep-alive connection: without this, delayed ACKs
     // add tens of milliseconds to every invocation.
     stream.set_nodelay(true)?;
+    let port = stream.local_addr()?.port();
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
+    let refuse = |reason: String| std::io::Error::new(std::io::ErrorKind::InvalidData, reason);
     loop {
         let mut request_line = String::new();
-        if reader.read_line(&mut request_line).await? == 0 {
+        if bounded_line(&mut reader, &mut request_line).await? == 0 {
             return Ok(());
         }
-        let mut length = 0usize;
-        loop {
+        let (mut length, mut host) = (0usize, None);
+        for _ in 0..=crate::local_http::MAX_HEADERS {
             let mut header = String::new();
-            reader.read_line(&mut header).await?;
+            bounded_line(&mut reader, &mut header).await?;
             if header.trim().is_empty() {
                 break;
             }
-            if let Some((name, value)) = header.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap_or(0);
+            if let Some((name, value)) = header.split_once(':') {
+                match name.trim().to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse().unwrap_or(0),
+                    "host" => host = Some(value.trim().to_string()),
+                    _ => {}
+                }
             }
+        }
+        // Only this machine's bootstraps (no DNS rebinding), and at most Lambda's 6 MB payload.
+        crate::local_http::check_host(host.as_deref(), port).map_err(|refused| refuse(refused.reason))?;
+        if length > MAX_PAYLOAD {
+            return Err(refuse(format!("a body of {length} bytes; at most {MAX_PAYLOAD}")));
         }
         let mut body = vec![0; length];
         reader.read_exact(&mut body).await?;
@@ -128,5 +137,40 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
             }
             write.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n").await?;
         }
+    }
+}
+
+/// Lambda's largest invocation payload or response.
+const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
+
+/// One line of at most `local_http::MAX_LINE` bytes.
+async fn bounded_line<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R, line: &mut String) -> std::io::Result<usize> {
+    use tokio::io::AsyncReadExt;
+    let read = (&mut *reader).take(crate::local_http::MAX_LINE as u64 + 1).read_line(line).await?;
+    if read > crate::local_http::MAX_LINE {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "a line over the limit"));
+    }
+    Ok(read)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn it_hands_out_an_event_and_takes_its_answer_from_this_machine_only() {
+        let api = RuntimeApi::start(vec!["{\"n\":1}".into()]).await.unwrap();
+        let http = reqwest::Client::new();
+        let base = format!("http://{}/2018-06-01/runtime/invocation", api.address);
+        let next = http.get(format!("{base}/next")).send().await.unwrap();
+        assert_eq!(next.status(), 200);
+        let id = next.headers()["lambda-runtime-aws-request-id"].to_str().unwrap().to_string();
+        assert_eq!(next.text().await.unwrap(), "{\"n\":1}");
+        let answered = http.post(format!("{base}/{id}/response")).body("{}").send().await.unwrap();
+        assert_eq!(answered.status(), 202);
+        assert!(api.wait_for(1, std::time::Duration::from_secs(5)).await);
+
+        let rebound = http.get(format!("{base}/next")).header("host", "attacker.example").send().await;
+        assert!(rebound.is_err(), "a request for another host gets no answer");
     }
 }
