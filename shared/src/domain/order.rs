@@ -452,6 +452,10 @@ pub struct Order {
     pub authorization: Option<String>,
     /// Whether an authorization of this order was voided (compensation happens once).
     pub payment_voided: bool,
+    /// Whether it was ever cleared for stock (before that, no shelf can hold any for it).
+    pub stock_requested: bool,
+    /// Whether its stock was ever reserved (before that, no charge can have been made).
+    pub payment_requested: bool,
     pub shipping_country: Option<Country>,
     pub billing_country: Option<Country>,
     /// The channels the customer is told on.
@@ -491,6 +495,8 @@ impl Order {
                     reserved: Vec::new(),
                     authorization: None,
                     payment_voided: false,
+                    stock_requested: false,
+                    payment_requested: false,
                     shipping_country: placed.shipping_country.clone(),
                     billing_country: placed.billing_country.clone(),
                     notify: placed.notify.clone().unwrap_or_else(|| Channel::ALL.to_vec()),
@@ -516,7 +522,9 @@ impl Order {
             _ => order.authorization,
         };
         let payment_voided = order.payment_voided || matches!(event, OrderEvent::PaymentVoided(_));
-        Ok(Order { status, reserved, authorization, payment_voided, ..order })
+        let stock_requested = order.stock_requested || matches!(event, OrderEvent::FraudCleared(_));
+        let payment_requested = order.payment_requested || matches!(event, OrderEvent::StockReserved(_));
+        Ok(Order { status, reserved, authorization, payment_voided, stock_requested, payment_requested, ..order })
     }
 
     /// Checks a placed order against the policy. `None` when it was already decided,

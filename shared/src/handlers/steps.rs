@@ -67,7 +67,7 @@ impl<I: IdempotencyStore, P: PaymentProvider> Step for Payment<I, P> {
             }
             // A charge in progress makes this retry (InProgress); with no charge recorded,
             // the provider's own books decide, and the record then fences off a late charge.
-            OrderStatus::TimedOut if !order.payment_voided => {
+            OrderStatus::TimedOut if !order.payment_voided && order.payment_requested => {
                 let withhold = || async {
                     let made = self.provider.charged(&charge_key).await.map_err(provider_error)?;
                     Ok::<_, RecordError>(made.unwrap_or(PaymentOutcome::Withheld))
@@ -147,9 +147,10 @@ impl<S: EventStore> Step for StockKeeping<S> {
         if order.status == OrderStatus::Cleared {
             return self.reserve(order, &causality).await.map(Some);
         }
-        if !order.status.is_terminal() && order.status != OrderStatus::PaymentDeclined
-            || order.status == OrderStatus::Completed
-        {
+        let ended_unshipped = order.status.is_terminal() && order.status != OrderStatus::Completed;
+        // Shelves are read only for an order that ever reached inventory: most timeouts
+        // under load happen before that, and a shelf's history is long.
+        if !(ended_unshipped || order.status == OrderStatus::PaymentDeclined) || !order.stock_requested {
             return Ok(None);
         }
         let released = self.release(order, &order.stock_needed(), &causality).await?;
