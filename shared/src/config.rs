@@ -158,6 +158,36 @@ mod tests {
         assert!(parameter.contains(&format!("MinValue: {min}")) && parameter.contains(&format!("MaxValue: {max}")));
     }
 
+    /// Each parameter of the template, as (name, its lines).
+    fn template_parameters(template: &str) -> Vec<(String, String)> {
+        let section = template.split("\nParameters:\n").nth(1).and_then(|rest| rest.split("\nConditions:").next());
+        let mut parameters: Vec<(String, String)> = Vec::new();
+        for line in section.expect("a Parameters section").lines() {
+            match line.strip_prefix("  ").filter(|l| !l.starts_with(' ')).and_then(|l| l.strip_suffix(':')) {
+                Some(name) => parameters.push((name.to_string(), String::new())),
+                None => {
+                    if let Some((_, body)) = parameters.last_mut() {
+                        body.push_str(line);
+                        body.push('\n');
+                    }
+                }
+            }
+        }
+        parameters
+    }
+
+    #[test]
+    fn no_secret_is_a_template_parameter_and_no_hidden_parameter_has_a_default() {
+        let parameters = template_parameters(include_str!("../../infra/template.yaml"));
+        assert!(parameters.len() > 10, "{parameters:?}");
+        for (name, body) in &parameters {
+            assert!(!name.to_lowercase().contains("secret"), "{name}: secrets come from Secrets Manager");
+            if body.contains("NoEcho: true") {
+                assert!(!body.contains("Default:"), "{name} is hidden yet has a public default");
+            }
+        }
+    }
+
     #[test]
     fn it_uses_the_default_when_unset() {
         assert_eq!(parsed_or("ORDERFLOW_TEST_SURELY_UNSET", 7u32, "a number"), Ok(7));

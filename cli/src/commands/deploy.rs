@@ -100,6 +100,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_stage_throttle_is_twice_the_keys_limits_unless_given() {
+        let hash = shared::access::key_hash("k");
+        let mut parameters = BTreeMap::from([("ApiKeys".to_string(), format!("a:{hash}:300, b:{hash}"))]);
+        stage_above_keys(&mut parameters).unwrap();
+        assert_eq!(parameters["StageRateLimitPerSecond"], "700", "(300 + 50 by default) x 2");
+        parameters.insert("StageRateLimitPerSecond".into(), "5000".into());
+        stage_above_keys(&mut parameters).unwrap();
+        assert_eq!(parameters["StageRateLimitPerSecond"], "5000");
+        let mut bad = BTreeMap::from([("ApiKeys".to_string(), "a:nothex".to_string())]);
+        assert!(stage_above_keys(&mut bad).unwrap_err().to_string().contains("ApiKeys"));
+    }
+
+    #[test]
     fn aws_gets_arm64_unless_told_and_the_emulator_gets_the_hosts_architecture() {
         assert_eq!(choose_architecture(true, None, Arch::X86_64).unwrap(), Arch::Arm64);
         assert_eq!(choose_architecture(true, Some("x86_64"), Arch::X86_64).unwrap(), Arch::X86_64);
