@@ -27,6 +27,14 @@ pub struct DeployRequest<'a> {
     pub first_deploy: BTreeMap<String, String>,
 }
 
+/// The names of the template's parameters.
+fn declared_parameters(template: &str) -> Result<std::collections::BTreeSet<String>> {
+    let parsed: serde_norway::Value =
+        serde_norway::from_str(template).map_err(|e| CliError::Failed(format!("the template: {e}")))?;
+    let parameters = parsed.get("Parameters").and_then(serde_norway::Value::as_mapping);
+    Ok(parameters.map(|p| p.keys().filter_map(|k| k.as_str().map(str::to_string)).collect()).unwrap_or_default())
+}
+
 /// One parameter of a change set: a value, or the stack's previous value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParameterValue {
@@ -74,7 +82,12 @@ pub async fn deploy(clients: &Clients, request: DeployRequest<'_>) -> Result<Sta
     let existing = prepare_stack(clients, request.stack).await?;
     let change_set_type = if existing { ChangeSetType::Update } else { ChangeSetType::Create };
     let previous = match existing {
-        true => Some(StackInfo::parameter_keys(clients, request.stack).await?),
+        // Only those the new template still declares: CloudFormation refuses the others.
+        true => {
+            let declared = declared_parameters(request.template)?;
+            let held = StackInfo::parameter_keys(clients, request.stack).await?;
+            Some(held.into_iter().filter(|key| declared.contains(key)).collect())
+        }
         false => None,
     };
     let parameters = change_set_parameters(&request.parameters, &request.first_deploy, previous.as_ref());
@@ -350,6 +363,14 @@ mod tests {
         assert_eq!(parameters["ApiKeys"], ParameterValue::Previous, "not reset to this checkout's key");
         assert_eq!(parameters["OrderTimeoutSeconds"], ParameterValue::Previous);
         assert_eq!(parameters["WebhookUrl"], ParameterValue::Set("http://x".into()));
+    }
+
+    #[test]
+    fn the_parameters_a_template_declares_are_read_from_it() {
+        let template = include_str!("../../infra/template.yaml");
+        let declared = declared_parameters(template).unwrap();
+        assert!(declared.contains("ApiKeys") && declared.contains("OrderTimeoutSeconds"), "{declared:?}");
+        assert!(!declared.contains("WebhookSecret"), "a parameter an older stack may hold, not declared any more");
     }
 
     #[test]
