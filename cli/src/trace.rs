@@ -49,7 +49,8 @@ pub fn producer_of(event_type: &str) -> &'static str {
         "OrderPlaced" | "StockAdded" => "api-ingress",
         "OrderValidated" | "OrderRejected" => "order-validator",
         "FraudCleared" | "FraudSuspected" => "fraud-detector",
-        "StockAllocated" | "StockDeallocated" | "StockReserved" | "OutOfStock" | "StockReleased" => "inventory",
+        "StockAllocated" | "StockDeallocated" | "StockCommitted" | "ShelfSnapshot" | "StockReserved" | "OutOfStock"
+        | "StockReleased" => "inventory",
         "PaymentAuthorized" | "PaymentDeclined" | "PaymentVoided" => "payment",
         "ShipmentScheduled" => "shipping",
         "OrderTimedOut" => "timeout-sweeper",

@@ -178,3 +178,24 @@ async fn many_orders_racing_for_the_last_units_never_oversell() {
     assert_eq!(reserved, 5);
     assert_eq!(on_shelf(&store, "LAST").await.on_hand, 0);
 }
+
+#[tokio::test]
+async fn a_shelf_loads_from_its_last_snapshot_however_long_its_history() {
+    use shared::handlers::steps::{SHELF_TAIL, load_shelf};
+    let orders: Vec<Vec<EventEnvelope>> =
+        (0..150).map(|_| cleared_order(OrderId::generate(), &[("LONG", 1)])).collect();
+    let triggers: Vec<EventEnvelope> = orders.iter().map(|history| history.last().unwrap().clone()).collect();
+    let everything = std::iter::once(shelf("LONG", 1_000)).chain(orders.into_iter().flatten());
+    let store = Arc::new(InMemoryEventStore::with_events(everything));
+    let inventory = inventory(&store);
+    for trigger in &triggers {
+        inventory.handle(delivered(trigger)).await;
+    }
+    let stream = store.load(&sku_stream("LONG"), 0).await.unwrap();
+    assert!(stream.len() > 2 * SHELF_TAIL, "a long history: {}", stream.len());
+    assert!(stream.iter().filter(|e| e.event_type == "ShelfSnapshot").count() >= 4, "snapshots along the way");
+    let loaded = load_shelf(store.as_ref(), "LONG").await.unwrap();
+    assert_eq!(loaded.shelf, on_shelf(&store, "LONG").await, "the snapshot and the tail make the whole shelf");
+    assert_eq!((loaded.shelf.on_hand, loaded.shelf.held.len()), (850, 150));
+    assert!(loaded.since_snapshot < SHELF_TAIL, "at most one query's worth of events was folded");
+}

@@ -339,11 +339,14 @@ impl Harness {
             .collect()
     }
 
-    /// (on hand, held) of a SKU, from the API.
+    /// (on hand, taken) of a SKU, from the API: taken is what orders hold plus what left
+    /// with shipments (a shipment moves its units from held to shipped a hop later, so the
+    /// sum is what stays put once an order is final).
     pub async fn stock_of(&self, sku: &str) -> (u64, u64) {
         let answer = self.send("GET", &format!("/inventory/{sku}"), "e2e-stock", None).await;
         assert_eq!(answer.status, 200, "{:?}", answer.body);
-        (answer.body["onHand"].as_u64().unwrap_or(u64::MAX), answer.body["held"].as_u64().unwrap_or(u64::MAX))
+        let count = |field: &str| answer.body[field].as_u64().unwrap_or(u64::MAX);
+        (count("onHand"), count("held").saturating_add(count("shipped")))
     }
 
     /// Dead letters in any DLQ of the stack whose body mentions `marker` (left in place).

@@ -94,7 +94,13 @@ async fn f2_a_scenario_replayed_twice_places_and_stocks_once() {
     assert_eq!(first.len(), 1);
     assert_eq!(first, second, "the same Idempotency-Key answers with the same order");
     assert_eq!(harness.wait_for_final_state(&first[0]).await.status, OrderStatus::Completed);
-    assert_eq!(harness.versions_of(&format!("sku-TEA-{run_id}")).await.len(), 2, "stock added once, allocated once");
+    // Added, allocated, then committed by the shipment (a hop after the order completes).
+    let sku_stream = format!("sku-TEA-{run_id}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while harness.versions_of(&sku_stream).await.len() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(harness.versions_of(&sku_stream).await.len(), 3, "stock added, allocated and committed once each");
     assert_eq!(harness.stock_of(&format!("TEA-{run_id}")).await, (8, 2));
 }
 

@@ -22,13 +22,21 @@ async fn the_trace_of_a_happy_order_is_exactly_its_chain_of_causes() {
     let harness = Harness::connect().await;
     let (_, views) = harness.replay_scenario("happy-path").await;
     let order_id = views[0].order_id.to_string();
-    let trace = trace(&harness.clients, &harness.stack, &order_id).await.expect("a trace");
+    // The shipment commits the stock a hop after the order completes: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let trace = loop {
+        let trace = trace(&harness.clients, &harness.stack, &order_id).await.expect("a trace");
+        if trace.events >= 8 || std::time::Instant::now() > deadline {
+            break trace;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
     assert_eq!(trace.roots.len(), 1, "{}", render(&trace));
     assert_eq!(
         shape(&trace.roots[0]),
-        "OrderPlaced(OrderValidated(FraudCleared(StockAllocated, StockReserved(PaymentAuthorized(ShipmentScheduled)))))"
+        "OrderPlaced(OrderValidated(FraudCleared(StockAllocated, StockReserved(PaymentAuthorized(ShipmentScheduled(StockCommitted))))))"
     );
-    assert_eq!(trace.events, 7);
+    assert_eq!(trace.events, 8);
     assert!(every_gap_is_positive(&trace.roots[0]));
     let text = render(&trace);
     e2e::report("trace-example", &text);

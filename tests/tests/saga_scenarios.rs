@@ -23,7 +23,7 @@ async fn single_order_scenario(
     let view = &views[0];
     assert_eq!(view.status, status, "{name}: {view:?}");
     assert_eq!(harness.stream_of(&view.order_id.to_string()).await, types(stream), "{name}");
-    assert_eq!(harness.stock_of(&format!("TEA-{run_id}")).await, stock_after, "{name}: (on hand, held)");
+    assert_eq!(harness.stock_of(&format!("TEA-{run_id}")).await, stock_after, "{name}: (on hand, taken)");
     assert_eq!(harness.dead_letters_mentioning(&run_id).await, Vec::<String>::new(), "{name}");
     let order_id = view.order_id.to_string();
     let (outcome, channels) = told;
@@ -40,7 +40,7 @@ async fn single_order_scenario(
 
 #[tokio::test]
 #[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
-async fn the_happy_path_ships_the_order_and_keeps_its_stock_held() {
+async fn the_happy_path_ships_the_order_and_its_stock() {
     let stream =
         ["OrderPlaced", "OrderValidated", "FraudCleared", "StockReserved", "PaymentAuthorized", "ShipmentScheduled"];
     single_order_scenario(

@@ -10,9 +10,9 @@ use crate::analytics::AnalyticsStore;
 use crate::domain::OrderEvent;
 use crate::domain::inventory::{StockAdded, sku_stream};
 use crate::domain::saga::{CallbackOutcome, PaymentCallback, PaymentOutcome};
-use crate::domain::{EventCodec, InvalidCommand, InventoryEvent, Order, OrderId, PlaceOrder, Shelf, check_identifier};
+use crate::domain::{EventCodec, InvalidCommand, InventoryEvent, Order, OrderId, PlaceOrder, check_identifier};
 use crate::envelope::{Causality, CausationId, CorrelationId};
-use crate::handlers::steps::void_once;
+use crate::handlers::steps::{LoadedShelf, load_shelf, void_once};
 use crate::idempotency::{IdempotencyError, IdempotencyStore, Idempotent, run_once};
 use crate::notify::NotificationLog;
 use crate::notify::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
@@ -436,8 +436,8 @@ where
         causality: Causality,
     ) -> Result<(), Response<Body>> {
         for _ in 0..3 {
-            let version = match self.store.load(&sku_stream(sku), 0).await {
-                Ok(history) => history.last().map_or(0, |e| e.version),
+            let version = match self.store.load_last(&sku_stream(sku), 1).await {
+                Ok(last) => last.last().map_or(0, |e| e.version),
                 Err(error) => return Err(unavailable("the stock could not be read", &error)),
             };
             let event = added.clone().into_new_event(causality.clone(), crate::clock::now());
@@ -452,18 +452,12 @@ where
     }
 
     async fn get_stock(&self, sku: &str) -> Response<Body> {
-        let history = match self.store.load(&sku_stream(sku), 0).await {
-            Ok(history) => history,
-            Err(error) => return unavailable("the stock could not be read", &error),
-        };
-        let events: Result<Vec<InventoryEvent>, _> = history.iter().map(InventoryEvent::from_envelope).collect();
-        match events {
-            Ok(events) => {
-                let shelf = Shelf::replay(&events);
+        match load_shelf(&self.store, sku).await {
+            Ok(LoadedShelf { shelf, version, .. }) => {
                 let held: u32 = shelf.held.values().sum();
                 json_response(
                     StatusCode::OK,
-                    json!({ "sku": sku, "onHand": shelf.on_hand, "held": held, "version": history.len() }),
+                    json!({ "sku": sku, "onHand": shelf.on_hand, "held": held, "shipped": shelf.shipped, "version": version }),
                 )
             }
             Err(error) => unavailable("the stock could not be read", &error),

@@ -14,6 +14,7 @@ use super::{envelope_of, is_insert};
 use crate::batch::{park_poison, stream_checkpoint, to_json};
 use crate::bus::{EventBus, MAX_EVENTS_PER_PUBLISH};
 use crate::deadletter::DeadLetters;
+use crate::domain::inventory::SNAPSHOT_EVENT;
 use crate::envelope::EventEnvelope;
 use crate::faults;
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
@@ -90,6 +91,8 @@ impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
         for record in event.records.into_iter().filter(is_insert) {
             let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
             match envelope_of(&record).and_then(conforming) {
+                // A shelf's snapshot is the store's own shortcut, not a fact anyone reacts to.
+                Ok(envelope) if envelope.event_type == SNAPSHOT_EVENT => {}
                 Ok(envelope) => {
                     let record = std::sync::Arc::new(record);
                     if faults::duplicates(envelope.correlation_id.as_str()) {

@@ -2,7 +2,7 @@
 
 use super::saga::Step;
 use crate::batch::RecordError;
-use crate::domain::inventory::sku_stream;
+use crate::domain::inventory::{SNAPSHOT_EVENT, sku_stream};
 use crate::domain::saga::{OutOfStock, PaymentOutcome, StockReleased, StockReserved};
 use crate::domain::{EventCodec, FraudPolicy, InventoryEvent, Order, OrderEvent, OrderStatus, ReservedLine, Shelf};
 use crate::envelope::{Causality, EventEnvelope};
@@ -140,12 +140,22 @@ const SHELF_ATTEMPTS: u32 = 5;
 
 impl<S: EventStore> Step for StockKeeping<S> {
     const CONSUMER: &'static str = "inventory";
-    const TRIGGERS: &'static [&'static str] = &["FraudCleared", "PaymentDeclined", "OrderTimedOut"];
+    const TRIGGERS: &'static [&'static str] =
+        &["FraudCleared", "PaymentDeclined", "OrderTimedOut", "ShipmentScheduled"];
 
     async fn decide(&self, order: &Order, trigger: &EventEnvelope) -> Result<Option<OrderEvent>, RecordError> {
         let causality = Causality::caused_by(trigger);
         if order.status == OrderStatus::Cleared {
             return self.reserve(order, &causality).await.map(Some);
+        }
+        if order.status == OrderStatus::Completed {
+            // Shipped: its units leave the shelves, which then hold only for open orders.
+            for line in order.stock_needed() {
+                self.on_shelf(&line.sku, &causality, |shelf| Ok::<_, u32>(shelf.commit(&line.sku, order.id)))
+                    .await?
+                    .ok();
+            }
+            return Ok(None);
         }
         let ended_unshipped = order.status.is_terminal() && order.status != OrderStatus::Completed;
         // Shelves are read only for an order that ever reached inventory: most timeouts
@@ -209,7 +219,8 @@ impl<S: EventStore> StockKeeping<S> {
     }
 
     /// Loads one SKU's shelf, asks `change` what to append, appends it with the shelf's
-    /// version; on a conflict it starts over. `Err(available)` passes a refusal through.
+    /// version (with a snapshot of the shelf after it, every SNAPSHOT_AFTER events); on a
+    /// conflict it starts over. `Err(available)` passes a refusal through.
     async fn on_shelf(
         &self,
         sku: &str,
@@ -218,22 +229,24 @@ impl<S: EventStore> StockKeeping<S> {
     ) -> Result<Result<(), u32>, RecordError> {
         let stream = sku_stream(sku);
         for _ in 0..SHELF_ATTEMPTS {
-            let history = self.store.load(&stream, 0).await.map_err(|e| RecordError::Retryable(e.to_string()))?;
-            let version = history.last().map_or(0, |e| e.version);
-            let events = history
-                .iter()
-                .map(|e| InventoryEvent::from_envelope(e).map_err(|e| RecordError::Poison(e.to_string())))
-                .collect::<Result<Vec<_>, _>>()?;
-            let event = match change(&Shelf::replay(&events)) {
+            let loaded = load_shelf(&self.store, sku).await.map_err(|e| match e {
+                ShelfError::Store(StoreError::Corrupt { .. }) | ShelfError::Decode(_) => {
+                    RecordError::Poison(e.to_string())
+                }
+                other => RecordError::Retryable(other.to_string()),
+            })?;
+            let event = match change(&loaded.shelf) {
                 Ok(Some(event)) => event,
                 Ok(None) => return Ok(Ok(())),
                 Err(available) => return Ok(Err(available)),
             };
-            match self
-                .store
-                .append(&stream, version, vec![event.into_new_event(causality.clone(), crate::clock::now())])
-                .await
-            {
+            let now = crate::clock::now();
+            let mut events = vec![event.clone().into_new_event(causality.clone(), now)];
+            if loaded.since_snapshot + 1 >= SNAPSHOT_AFTER {
+                let after = loaded.shelf.apply(&event);
+                events.push(after.snapshot(sku).into_new_event(causality.clone(), now));
+            }
+            match self.store.append(&stream, loaded.version, events).await {
                 Ok(_) => return Ok(Ok(())),
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(other) => return Err(RecordError::Retryable(other.to_string())),
@@ -241,4 +254,45 @@ impl<S: EventStore> StockKeeping<S> {
         }
         Err(RecordError::Retryable(format!("shelf {sku} kept changing under {SHELF_ATTEMPTS} attempts")))
     }
+}
+
+/// At most this many events are read to load a shelf (one query).
+pub const SHELF_TAIL: usize = 64;
+/// A snapshot is written with the event that makes this many since the last one, so one
+/// always lies within the tail unless others appended many events meanwhile.
+pub const SNAPSHOT_AFTER: usize = SHELF_TAIL / 2;
+
+/// A shelf as loaded: its state, its stream's version, and the events since its last snapshot.
+pub struct LoadedShelf {
+    pub shelf: Shelf,
+    pub version: u64,
+    pub since_snapshot: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShelfError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("a stock event cannot be read: {0}")]
+    Decode(String),
+}
+
+/// Loads a SKU's shelf from its last snapshot on: one query for the stream's last
+/// SHELF_TAIL events, whatever the length of its history (the whole stream only when the
+/// tail holds no snapshot and does not reach the stream's start).
+pub async fn load_shelf<S: EventStore>(store: &S, sku: &str) -> Result<LoadedShelf, ShelfError> {
+    let stream = sku_stream(sku);
+    let mut tail = store.load_last(&stream, SHELF_TAIL).await?;
+    let snapshot_at = tail.iter().rposition(|e| e.event_type == SNAPSHOT_EVENT);
+    if snapshot_at.is_none() && tail.first().is_some_and(|e| e.version > 1) {
+        tail = store.load(&stream, 0).await?;
+    }
+    let version = tail.last().map_or(0, |e| e.version);
+    let start = snapshot_at.unwrap_or(0);
+    let events = tail[start.min(tail.len())..]
+        .iter()
+        .map(|e| InventoryEvent::from_envelope(e).map_err(|e| ShelfError::Decode(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let since_snapshot = if snapshot_at.is_some() { events.len().saturating_sub(1) } else { events.len() };
+    Ok(LoadedShelf { shelf: Shelf::replay(&events), version, since_snapshot })
 }

@@ -1,7 +1,7 @@
 //! Every contract of the system, at the version the code writes today, with its JSON
 //! Schema generated from the Rust type: the types are the source of truth.
 
-use crate::domain::inventory::{StockAdded, StockAllocated, StockDeallocated};
+use crate::domain::inventory::{ShelfSnapshot, StockAdded, StockAllocated, StockCommitted, StockDeallocated};
 use crate::domain::order::PlaceOrderRequest;
 use crate::domain::saga::{
     FraudCleared, FraudSuspected, OrderTimedOut, OutOfStock, PaymentAuthorized, PaymentCallback, PaymentDeclined,
@@ -73,6 +73,8 @@ pub fn contracts() -> Vec<Contract> {
         event::<InventoryEvent, StockAdded>("StockAdded"),
         event::<InventoryEvent, StockAllocated>("StockAllocated"),
         event::<InventoryEvent, StockDeallocated>("StockDeallocated"),
+        event::<InventoryEvent, StockCommitted>("StockCommitted"),
+        event::<InventoryEvent, ShelfSnapshot>("ShelfSnapshot"),
         Contract {
             name: "PlaceOrder",
             kind: ContractKind::Command,

@@ -128,4 +128,30 @@ impl EventStore for DynamoEventStore {
             })
             .collect()
     }
+
+    /// One query, newest first, at most `count` items: the cost does not grow with the stream.
+    async fn load_last(&self, stream_id: &StreamId, count: usize) -> Result<Vec<EventEnvelope>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("streamId = :s")
+            .expression_attribute_values(":s", AttributeValue::S(stream_id.to_string()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(count).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut events = output
+            .items()
+            .iter()
+            .map(|item| {
+                serde_dynamo::from_item(item.clone())
+                    .map_err(|e| StoreError::Corrupt { stream_id: stream_id.clone(), reason: e.to_string() })
+            })
+            .collect::<Result<Vec<EventEnvelope>, _>>()?;
+        events.reverse();
+        Ok(events)
+    }
 }

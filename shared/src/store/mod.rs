@@ -37,6 +37,21 @@ pub trait EventStore: Send + Sync {
         stream_id: &StreamId,
         after_version: u64,
     ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send;
+
+    /// The stream's last `count` events, oldest first (all of them when it holds fewer):
+    /// what a reader starting from a recent snapshot needs.
+    fn load_last(
+        &self,
+        stream_id: &StreamId,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send {
+        async move {
+            let mut events = self.load(stream_id, 0).await?;
+            let skip = events.len().saturating_sub(count);
+            events.drain(..skip);
+            Ok(events)
+        }
+    }
 }
 
 /// A shared store (one client for the saga and the step that also writes SKU streams).
@@ -56,6 +71,14 @@ impl<T: EventStore> EventStore for std::sync::Arc<T> {
         after_version: u64,
     ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send {
         (**self).load(stream_id, after_version)
+    }
+
+    fn load_last(
+        &self,
+        stream_id: &StreamId,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send {
+        (**self).load_last(stream_id, count)
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 pub const ROUTES: &[(&str, bool, &[&str])] = &[
     ("order-validator", false, &["OrderPlaced"]),
     ("fraud-detector", false, &["OrderValidated"]),
-    ("inventory", false, &["FraudCleared", "PaymentDeclined", "OrderTimedOut"]),
+    ("inventory", false, &["FraudCleared", "PaymentDeclined", "OrderTimedOut", "ShipmentScheduled"]),
     ("payment", false, &["StockReserved", "OrderTimedOut"]),
     ("shipping", false, &["PaymentAuthorized"]),
     // The customer notifications topic's subscriptions (SNS filter policies on the body).
