@@ -18,10 +18,7 @@ use std::collections::BTreeMap;
 
 mod support;
 
-fn sample_text(name: &str) -> String {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events").join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use support::sample_text;
 
 fn sample<T: DeserializeOwned>(name: &str) -> T {
     serde_json::from_str(&sample_text(name)).unwrap_or_else(|e| panic!("events/{name}: {e}"))
@@ -101,16 +98,8 @@ async fn a_payment_callback_with_an_oversized_reason_is_refused_before_anything_
         .with_payment_webhook_secret(b"provider-secret".to_vec());
     let reason = "x".repeat(300_000);
     let body = format!(r#"{{"orderId":"{}","outcome":"declined","reason":"{reason}"}}"#, uuid::Uuid::nil());
-    let timestamp = chrono::Utc::now().timestamp();
-    let mut event: serde_json::Value = serde_json::from_str(&sample_text("aws/apigw-v2-post-order.json")).unwrap();
-    event["routeKey"] = serde_json::json!("POST /webhooks/payments");
-    event["requestContext"]["routeKey"] = serde_json::json!("POST /webhooks/payments");
-    event["rawPath"] = serde_json::json!("/webhooks/payments");
-    event["body"] = serde_json::json!(body);
-    event["headers"]["x-orderflow-timestamp"] = serde_json::json!(timestamp.to_string());
-    event["headers"]["x-orderflow-signature"] =
-        serde_json::json!(shared::notify::webhook::sign(b"provider-secret", timestamp, body.as_bytes()));
-    let response = api.handle(lambda_http::request::from_str(&event.to_string()).unwrap()).await;
+    let request = support::callback_request(&body, chrono::Utc::now().timestamp(), b"provider-secret");
+    let response = api.handle(request).await;
     assert_eq!(response.status(), 413);
     assert!(api.ports().0.all_events().is_empty());
 }

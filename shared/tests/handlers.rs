@@ -15,7 +15,7 @@ use shared::store::{EventStore, InMemoryEventStore};
 use shared::views::{InMemoryOrderViews, OrderViews};
 use std::path::PathBuf;
 use std::time::Duration;
-use support::{TestApi, test_api};
+use support::{TestApi, callback_request, test_api};
 
 mod support;
 
@@ -372,18 +372,6 @@ fn reserved_order() -> (shared::domain::OrderId, Vec<EventEnvelope>) {
         next(shared::domain::OrderEvent::StockReserved(StockReserved { order_id: id, lines }), 4),
     ];
     (id, events)
-}
-
-fn callback_request(body: &str, timestamp: i64, secret: &[u8]) -> lambda_http::Request {
-    let mut event: serde_json::Value = serde_json::from_str(&sample_text("aws/apigw-v2-post-order.json")).unwrap();
-    event["routeKey"] = serde_json::json!("POST /webhooks/payments");
-    event["requestContext"]["routeKey"] = serde_json::json!("POST /webhooks/payments");
-    event["rawPath"] = serde_json::json!("/webhooks/payments");
-    event["body"] = serde_json::json!(body);
-    event["headers"]["x-orderflow-timestamp"] = serde_json::json!(timestamp.to_string());
-    event["headers"]["x-orderflow-signature"] =
-        serde_json::json!(shared::notify::webhook::sign(secret, timestamp, body.as_bytes()));
-    lambda_http::request::from_str(&event.to_string()).unwrap()
 }
 
 fn callback_api(events: Vec<EventEnvelope>) -> TestApi {
