@@ -37,6 +37,16 @@ pub struct Answer {
 
 impl Harness {
     pub async fn connect() -> Harness {
+        Self::connect_with("ORDERFLOW_API_KEY").await
+    }
+
+    /// With the test stack's admin key: it reads every order, those with no recorded owner
+    /// (stored by an older build) included.
+    pub async fn connect_as_admin() -> Harness {
+        Self::connect_with("ORDERFLOW_ADMIN_API_KEY").await
+    }
+
+    async fn connect_with(key_variable: &str) -> Harness {
         let endpoint = std::env::var("ORDERFLOW_ENDPOINT").expect(
             "ORDERFLOW_ENDPOINT is not set: end-to-end tests need a deployed stack; run them with `cargo run -p orderflow -- test`",
         );
@@ -46,7 +56,7 @@ impl Harness {
         let clients = Clients::new(target.clone()).await;
         let stack = StackInfo::require(&clients, &stack_name).await.expect("the stack is deployed");
         let api_url = stack.api_url(&target).expect("the stack has an HTTP API");
-        let key = std::env::var("ORDERFLOW_API_KEY").expect("ORDERFLOW_API_KEY is set by `orderflow test`");
+        let key = std::env::var(key_variable).unwrap_or_else(|_| panic!("{key_variable} is set by `orderflow test`"));
         let http = orderflow::api_key::http_client(&key).expect("a usable API key");
         Harness { clients, stack, api_url, http }
     }

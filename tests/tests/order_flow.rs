@@ -134,7 +134,9 @@ async fn an_event_that_breaks_its_schema_goes_to_the_dlq_with_the_reason_and_dec
 #[tokio::test]
 #[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
 async fn a_v1_order_placed_in_the_store_still_goes_through_the_saga_and_is_projected() {
-    let harness = Harness::connect().await;
+    // No key placed it (an older build stored it): only an admin key reads it.
+    let harness = Harness::connect_as_admin().await;
+    let owner_only = Harness::connect().await;
     let correlation_id = Harness::correlation_id("v1-in-store");
     let order_id = uuid::Uuid::new_v4();
     let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/domain/order-placed.json");
@@ -151,6 +153,8 @@ async fn a_v1_order_placed_in_the_store_still_goes_through_the_saga_and_is_proje
     harness.store_event(&envelope).await;
     let view = harness.wait_for_final_state(&order_id.to_string()).await;
     assert_eq!(view.status, OrderStatus::Cancelled, "nobody stocked its SKU");
+    let as_a_caller = owner_only.send("GET", &format!("/orders/{order_id}"), &correlation_id, None).await;
+    assert_eq!(as_a_caller.status, 404, "an order with no recorded owner is for admin keys only");
     let events = harness.stored_events(&correlation_id).await;
     let versions: Vec<_> = events.iter().map(|e| (e.event_type.as_str(), e.schema_version)).collect();
     assert_eq!(versions, vec![("OrderPlaced", 1), ("OrderValidated", 1), ("FraudCleared", 1), ("OutOfStock", 2)]);

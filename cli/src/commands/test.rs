@@ -77,11 +77,12 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
     let receiver = crate::webhook_receiver::start(&project.state_dir().join("test-webhooks.jsonl")).await?;
     let template = std::fs::read_to_string(project.template()).map_err(|e| CliError::io(project.template(), e))?;
     // A timeout long enough for the burst test's orders, short enough to test timeouts.
-    let (api_key, throttled_key) =
-        (format!("ofk_{}", super::replay::new_run_id()), format!("ofk_{}", super::replay::new_run_id()));
+    let new_key = || format!("ofk_{}", super::replay::new_run_id());
+    let (api_key, throttled_key, admin_key) = (new_key(), new_key(), new_key());
     let api_keys = [
         crate::api_key::parameter_entry("tests", &api_key, Some(TEST_RATE_LIMIT_PER_SECOND)),
         crate::api_key::parameter_entry("throttled", &throttled_key, Some(THROTTLED_RATE_LIMIT_PER_SECOND)),
+        format!("{}:admin", crate::api_key::parameter_entry("ops", &admin_key, Some(TEST_RATE_LIMIT_PER_SECOND))),
     ]
     .join(",");
     let parameters = BTreeMap::from([
@@ -123,6 +124,7 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         ("ORDERFLOW_WEBHOOK_LOG", webhook_log.as_str()),
         ("ORDERFLOW_PAYMENT_WEBHOOK_SECRET", payment_secret.as_str()),
         ("ORDERFLOW_API_KEY", api_key.as_str()),
+        ("ORDERFLOW_ADMIN_API_KEY", admin_key.as_str()),
         ("ORDERFLOW_THROTTLED_API_KEY", throttled_key.as_str()),
         ("ORDERFLOW_THROTTLED_RATE", &throttled_rate),
         // Where the functions' log lines go (empty on an emulator the tests did not start).
