@@ -123,10 +123,20 @@ fn the_routing_table_matches_the_template() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml")).expect("the template");
     let patterns: Vec<String> =
         template.lines().filter_map(|line| line.trim().strip_prefix("detail-type: ")).map(str::to_string).collect();
-    for (queue, _, types) in sim::net::ROUTES {
+    for (queue, _, types) in sim::net::ROUTES.iter().filter(|(queue, _, _)| *queue != "analytics") {
         let pattern = format!("[{}]", types.join(", "));
         assert!(patterns.contains(&pattern), "no rule in the template routes {pattern} (the {queue} queue)");
     }
+    // Analytics takes every order event: anything but the SKU streams' events.
+    let anything_but = format!("[{{ anything-but: [{}] }}]", sim::net::ANALYTICS_EXCLUDES.join(", "));
+    assert!(patterns.contains(&anything_but), "the analytics rule is {anything_but}");
+    let (_, _, analytics) = sim::net::ROUTES.iter().find(|(q, _, _)| *q == "analytics").expect("analytics");
+    let mut every_order_event: Vec<&str> =
+        <shared::domain::OrderEvent as shared::domain::EventCodec>::VERSIONS.iter().map(|(t, _)| *t).collect();
+    every_order_event.sort_unstable();
+    let mut routed = analytics.to_vec();
+    routed.sort_unstable();
+    assert_eq!(routed, every_order_event, "analytics hears every order event");
     for filter in ["amountMinor: [{ numeric: [\">\", 0] }]", "notify: [email]", "notify: [sms]"] {
         assert!(template.contains(filter), "the content filter {filter} is in the template and in sim::net::accepts");
     }

@@ -3,8 +3,10 @@
 //! (appends enter the table's stream; publishes go through the bus's rules).
 
 use super::net::{Callback, Faults, Net};
+use shared::analytics::{AnalyticsError, AnalyticsStore, InMemoryAnalytics};
 use shared::bus::{BusError, EventBus, RejectedEntry};
 use shared::deadletter::{DeadLetter, DeadLetterError, DeadLetters, InMemoryDeadLetters};
+use shared::domain::analytics::{Sale, Tally};
 use shared::domain::notifications::Notification;
 use shared::domain::saga::{PaymentOutcome, payment_outcome};
 use shared::domain::{Order, OrderId, OrderStatus};
@@ -214,6 +216,35 @@ impl NotificationLog for SimLog {
 
     async fn for_order(&self, order_id: OrderId) -> Result<Vec<Notification>, NotificationLogError> {
         self.inner.for_order(order_id).await
+    }
+}
+
+/// The analytics counters, failing as the table may.
+#[derive(Clone)]
+pub struct SimAnalytics {
+    pub inner: Arc<InMemoryAnalytics>,
+    pub net: SharedNet,
+}
+
+impl AnalyticsStore for SimAnalytics {
+    async fn record(&self, event_id: shared::envelope::EventId, tally: &Tally) -> Result<bool, AnalyticsError> {
+        turn().await;
+        if faulty(&self.net, |f| f.store_fails) {
+            return Err(AnalyticsError("simulated outage".into()));
+        }
+        self.inner.record(event_id, tally).await
+    }
+
+    async fn sales(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Sale>, AnalyticsError> {
+        self.inner.sales(from, to).await
+    }
+
+    async fn status_counts(&self) -> Result<std::collections::BTreeMap<String, i64>, AnalyticsError> {
+        self.inner.status_counts().await
     }
 }
 

@@ -1,6 +1,7 @@
 //! The invariants every run must end in, whatever the schedule and the faults.
 
 use super::adapters::SimStore;
+use shared::analytics::AnalyticsStore;
 use super::world::{SKUS, World, run_to_end};
 use shared::domain::inventory::sku_stream;
 use shared::domain::{EventCodec, InventoryEvent, Order, OrderEvent, OrderId, OrderStatus, Shelf};
@@ -128,6 +129,19 @@ pub fn violations(world: &World) -> Vec<String> {
                 }
             }
         }
+    }
+    // The analytics counters: one order in the status each order ended in, every event
+    // counted once whatever its deliveries.
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    for (_, order) in &orders {
+        if let Some(order) = order {
+            *expected.entry(format!("{:?}", order.status)).or_default() += 1;
+        }
+    }
+    let counted = run_to_end(world.counters.inner.status_counts()).unwrap_or_default();
+    let counted: BTreeMap<String, i64> = counted.into_iter().filter(|(_, n)| *n != 0).collect();
+    if counted != expected {
+        found.push(format!("analytics counts {counted:?}, the store says {expected:?}"));
     }
     // Every stored event reached the bus.
     for event in world.store.inner.all_events() {

@@ -22,7 +22,30 @@ pub const ROUTES: &[(&str, bool, &[&str])] = &[
         &["OrderRejected", "FraudSuspected", "OutOfStock", "PaymentDeclined", "ShipmentScheduled", "OrderTimedOut"],
     ),
     ("notify-sms", false, &["ShipmentScheduled", "PaymentDeclined", "OrderTimedOut"]),
+    // The analytics rule: anything but the SKU streams' events (ANALYTICS_EXCLUDES).
+    (
+        "analytics",
+        false,
+        &[
+            "OrderPlaced",
+            "OrderValidated",
+            "OrderRejected",
+            "FraudCleared",
+            "FraudSuspected",
+            "StockReserved",
+            "OutOfStock",
+            "PaymentAuthorized",
+            "PaymentDeclined",
+            "StockReleased",
+            "ShipmentScheduled",
+            "OrderTimedOut",
+            "PaymentVoided",
+        ],
+    ),
 ];
+
+/// What the analytics rule's `anything-but` leaves out.
+pub const ANALYTICS_EXCLUDES: &[&str] = &["StockAdded", "StockAllocated", "StockDeallocated", "StockCommitted"];
 
 /// The content filters beyond the event type: the shipping rule's positive amount, and
 /// each notification channel's `notify` preference.

@@ -16,6 +16,7 @@ use shared::deadletter::InMemoryDeadLetters;
 use shared::domain::inventory::{StockAdded, sku_stream};
 use shared::domain::{EventCodec, FraudPolicy, InventoryEvent, ValidationPolicy};
 use shared::envelope::{Causality, CausationId, CorrelationId, EventEnvelope};
+use shared::handlers::analytics::AnalyticsConsumer;
 use shared::handlers::api::Api;
 use shared::handlers::notifier::Notifier;
 use shared::handlers::outbox_relay::OutboxRelay;
@@ -93,6 +94,8 @@ pub struct World {
     payment: Arc<Saga<Payment<SimIdempotency, SimProvider>>>,
     shipping: Arc<Saga<Shipping>>,
     notifier: Arc<Notifier<SimLog, SimDeadLetters, SimIdempotency>>,
+    analytics: Arc<AnalyticsConsumer<SimStore, SimAnalytics, SimDeadLetters>>,
+    pub counters: SimAnalytics,
     relay: Arc<OutboxRelay<SimBus, SimDeadLetters>>,
     projector: Arc<Projector<SimStore, SimViews, SimDeadLetters>>,
     sweeper: Arc<TimeoutSweeper<SimStore, SimViews>>,
@@ -113,6 +116,7 @@ impl World {
         let idempotency = SimIdempotency { inner: Arc::new(InMemoryIdempotencyStore::default()), net: net.clone() };
         let dead_letters = SimDeadLetters { inner: Arc::new(InMemoryDeadLetters::default()), net: net.clone() };
         let provider = SimProvider { net: net.clone() };
+        let counters = SimAnalytics { inner: Arc::new(InMemoryAnalytics::default()), net: net.clone() };
         let timeout = Duration::seconds([60, 120, 300][(seed % 3) as usize]);
         let keys = ApiKeys::parse(&format!("sim:{}:100000", key_hash(API_KEY)), 100_000).expect("sim keys");
         let api = Api::new(
@@ -148,6 +152,8 @@ impl World {
                 Payment { idempotency: idempotency.clone(), provider },
             )),
             shipping: Arc::new(OrderSaga::new(store.clone(), dead_letters.clone(), Shipping)),
+            analytics: Arc::new(AnalyticsConsumer::new(store.clone(), counters.clone(), dead_letters.clone())),
+            counters,
             notifier: Arc::new(Notifier::new(
                 SimLog { inner: Arc::new(InMemoryNotificationLog::default()), net: net.clone() },
                 dead_letters.clone(),
@@ -467,6 +473,10 @@ impl World {
             }
             "shipping" => {
                 let h = self.shipping.clone();
+                Box::pin(async move { h.handle(event).await })
+            }
+            "analytics" => {
+                let h = self.analytics.clone();
                 Box::pin(async move { h.handle(event).await })
             }
             _ => {
