@@ -1,8 +1,8 @@
 //! The invariants every run must end in, whatever the schedule and the faults.
 
 use super::adapters::SimStore;
-use shared::analytics::AnalyticsStore;
 use super::world::{SKUS, World, run_to_end};
+use shared::analytics::AnalyticsStore;
 use shared::domain::inventory::sku_stream;
 use shared::domain::{EventCodec, InventoryEvent, Order, OrderEvent, OrderId, OrderStatus, Shelf};
 use shared::envelope::EventEnvelope;
