@@ -4,7 +4,7 @@
 //! The Host check is what stops DNS rebinding: a page on another site whose name the
 //! attacker re-points at 127.0.0.1 still sends its own name as Host, and is refused.
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 
 /// Limits of one request.
 pub const MAX_LINE: usize = 8 * 1024;
@@ -82,17 +82,24 @@ async fn read<R: AsyncRead + Unpin>(stream: R, port: u16, max_body: usize) -> Re
 
 /// One line without its line ending, at most MAX_LINE bytes.
 async fn read_line<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> Result<String, Refused> {
-    let mut line = Vec::new();
-    let read = (&mut *reader)
-        .take(MAX_LINE as u64 + 1)
-        .read_until(b'\n', &mut line)
-        .await
-        .map_err(|e| refused("400 Bad Request", e.to_string()))?;
+    let mut line = String::new();
+    bounded_line(reader, &mut line).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData if e.to_string().contains("over") => {
+            refused("431 Request Header Fields Too Large", e.to_string())
+        }
+        _ => refused("400 Bad Request", e.to_string()),
+    })?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Appends one line (line ending included) of at most MAX_LINE bytes to `line`; returns
+/// the bytes read (0 at the end of the stream).
+pub async fn bounded_line<R: AsyncBufRead + Unpin>(reader: &mut R, line: &mut String) -> std::io::Result<usize> {
+    let read = (&mut *reader).take(MAX_LINE as u64 + 1).read_line(line).await?;
     if read > MAX_LINE {
-        return Err(refused("431 Request Header Fields Too Large", format!("a line over {MAX_LINE} bytes")));
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("a line over {MAX_LINE} bytes")));
     }
-    let text = String::from_utf8(line).map_err(|_| refused("400 Bad Request", "a line that is not UTF-8"))?;
-    Ok(text.trim_end_matches(['\r', '\n']).to_string())
+    Ok(read)
 }
 
 /// Only 127.0.0.1, localhost or [::1], on our port.

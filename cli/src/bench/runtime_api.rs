@@ -80,13 +80,13 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
     let refuse = |reason: String| std::io::Error::new(std::io::ErrorKind::InvalidData, reason);
     loop {
         let mut request_line = String::new();
-        if bounded_line(&mut reader, &mut request_line).await? == 0 {
+        if crate::local_http::bounded_line(&mut reader, &mut request_line).await? == 0 {
             return Ok(());
         }
         let (mut length, mut host) = (0usize, None);
         for _ in 0..=crate::local_http::MAX_HEADERS {
             let mut header = String::new();
-            bounded_line(&mut reader, &mut header).await?;
+            crate::local_http::bounded_line(&mut reader, &mut header).await?;
             if header.trim().is_empty() {
                 break;
             }
@@ -142,16 +142,6 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
 
 /// Lambda's largest invocation payload or response.
 const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
-
-/// One line of at most `local_http::MAX_LINE` bytes.
-async fn bounded_line<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R, line: &mut String) -> std::io::Result<usize> {
-    use tokio::io::AsyncReadExt;
-    let read = (&mut *reader).take(crate::local_http::MAX_LINE as u64 + 1).read_line(line).await?;
-    if read > crate::local_http::MAX_LINE {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "a line over the limit"));
-    }
-    Ok(read)
-}
 
 #[cfg(test)]
 mod tests {

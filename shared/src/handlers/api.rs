@@ -182,18 +182,8 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, Response<Body>>>,
     {
-        let Some(header) = request.headers().get(IDEMPOTENCY_KEY_HEADER) else {
+        let Some(key) = idempotency_key_of(request)? else {
             return effect().await;
-        };
-        let key = match header.to_str() {
-            Ok(key) if !key.is_empty() && key.len() <= 128 => key,
-            _ => {
-                let error = "Idempotency-Key: must be 1 to 128 visible ASCII characters";
-                return Err(json_response(
-                    StatusCode::BAD_REQUEST,
-                    json!({ "error": error, "field": "Idempotency-Key" }),
-                ));
-            }
         };
         let payload = (request.raw_http_path(), String::from_utf8_lossy(request.body().as_ref()));
         let scoped = format!("api#{caller}#{key}");
@@ -225,8 +215,10 @@ where
         // With an Idempotency-Key the order's id comes from the key: if the first attempt
         // stored the order but not its answer, the repeat finds that order instead of
         // placing a second one.
-        let order_id = idempotency_key_of(request)
-            .map_or_else(OrderId::generate, |key| OrderId::for_idempotency_key(&format!("{caller}#{key}")));
+        let order_id = match idempotency_key_of(request) {
+            Ok(Some(key)) => OrderId::for_idempotency_key(&format!("{caller}#{key}")),
+            _ => OrderId::generate(), // no key; a bad one is refused by `at_most_once`
+        };
         let placed = self.at_most_once(request, caller, || self.append_new_order(order_id, command, causality)).await;
         match placed {
             Ok(order_id) => json_response(StatusCode::ACCEPTED, json!({ "orderId": order_id, "status": "Placed" })),
@@ -513,10 +505,16 @@ fn late_authorization(order: &Order, callback: &PaymentCallback) -> Option<Order
     order.void_payment(Some(&PaymentOutcome::Authorized(authorization_id)))
 }
 
-/// The caller's `Idempotency-Key`, when it is a valid one (`at_most_once` refuses the rest).
-fn idempotency_key_of(request: &Request) -> Option<&str> {
-    let key = request.headers().get(IDEMPOTENCY_KEY_HEADER)?.to_str().ok()?;
-    (!key.is_empty() && key.len() <= 128).then_some(key)
+/// The caller's `Idempotency-Key`, if any; a 400 naming it when it is not a valid one.
+fn idempotency_key_of(request: &Request) -> Result<Option<&str>, Response<Body>> {
+    let Some(header) = request.headers().get(IDEMPOTENCY_KEY_HEADER) else { return Ok(None) };
+    match header.to_str() {
+        Ok(key) if !key.is_empty() && key.len() <= 128 => Ok(Some(key)),
+        _ => {
+            let error = "Idempotency-Key: must be 1 to 128 visible ASCII characters";
+            Err(json_response(StatusCode::BAD_REQUEST, json!({ "error": error, "field": "Idempotency-Key" })))
+        }
+    }
 }
 
 /// The route API Gateway matched, e.g. `GET /orders/{orderId}`.

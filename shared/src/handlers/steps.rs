@@ -203,16 +203,10 @@ impl<S: EventStore> StockKeeping<S> {
     ) -> Result<Vec<ReservedLine>, RecordError> {
         let mut released = Vec::new();
         for line in lines {
-            let given = std::sync::Mutex::new(None);
-            self.on_shelf(&line.sku, causality, |shelf| {
-                let event = shelf.deallocate(&line.sku, order.id);
-                *given.lock().unwrap_or_else(|e| e.into_inner()) = shelf.held.get(&order.id).copied();
-                Ok::<_, u32>(event)
-            })
-            .await?
-            .ok();
-            if let Some(quantity) = given.into_inner().unwrap_or_else(|e| e.into_inner()) {
-                released.push(ReservedLine { sku: line.sku.clone(), quantity });
+            let given =
+                self.on_shelf(&line.sku, causality, |shelf| Ok::<_, u32>(shelf.deallocate(&line.sku, order.id)));
+            if let Ok(Some(InventoryEvent::StockDeallocated(given))) = given.await? {
+                released.push(ReservedLine { sku: line.sku.clone(), quantity: given.quantity });
             }
         }
         Ok(released)
@@ -220,13 +214,14 @@ impl<S: EventStore> StockKeeping<S> {
 
     /// Loads one SKU's shelf, asks `change` what to append, appends it with the shelf's
     /// version (with a snapshot of the shelf after it, every SNAPSHOT_AFTER events); on a
-    /// conflict it starts over. `Err(available)` passes a refusal through.
+    /// conflict it starts over. Returns what it appended (`None`: nothing to do);
+    /// `Err(available)` passes a refusal through.
     async fn on_shelf(
         &self,
         sku: &str,
         causality: &Causality,
         change: impl Fn(&Shelf) -> Result<Option<InventoryEvent>, u32>,
-    ) -> Result<Result<(), u32>, RecordError> {
+    ) -> Result<Result<Option<InventoryEvent>, u32>, RecordError> {
         let stream = sku_stream(sku);
         for _ in 0..SHELF_ATTEMPTS {
             let loaded = load_shelf(&self.store, sku).await.map_err(|e| match e {
@@ -237,7 +232,7 @@ impl<S: EventStore> StockKeeping<S> {
             })?;
             let event = match change(&loaded.shelf) {
                 Ok(Some(event)) => event,
-                Ok(None) => return Ok(Ok(())),
+                Ok(None) => return Ok(Ok(None)),
                 Err(available) => return Ok(Err(available)),
             };
             let now = crate::clock::now();
@@ -247,7 +242,7 @@ impl<S: EventStore> StockKeeping<S> {
                 events.push(after.snapshot(sku).into_new_event(causality.clone(), now));
             }
             match self.store.append(&stream, loaded.version, events).await {
-                Ok(_) => return Ok(Ok(())),
+                Ok(_) => return Ok(Ok(Some(event))),
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(other) => return Err(RecordError::Retryable(other.to_string())),
             }
