@@ -182,8 +182,15 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, Response<Body>>>,
     {
-        let Some(key) = idempotency_key_of(request)? else {
-            return effect().await;
+        let key = match idempotency_key_of(request) {
+            Ok(Some(key)) => key,
+            Ok(None) => return effect().await,
+            Err(error) => {
+                return Err(json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({ "error": error, "field": "Idempotency-Key" }),
+                ));
+            }
         };
         let payload = (request.raw_http_path(), String::from_utf8_lossy(request.body().as_ref()));
         let scoped = format!("api#{caller}#{key}");
@@ -505,15 +512,12 @@ fn late_authorization(order: &Order, callback: &PaymentCallback) -> Option<Order
     order.void_payment(Some(&PaymentOutcome::Authorized(authorization_id)))
 }
 
-/// The caller's `Idempotency-Key`, if any; a 400 naming it when it is not a valid one.
-fn idempotency_key_of(request: &Request) -> Result<Option<&str>, Response<Body>> {
+/// The caller's `Idempotency-Key`, if any; what is wrong with it when it is not a valid one.
+fn idempotency_key_of(request: &Request) -> Result<Option<&str>, &'static str> {
     let Some(header) = request.headers().get(IDEMPOTENCY_KEY_HEADER) else { return Ok(None) };
     match header.to_str() {
         Ok(key) if !key.is_empty() && key.len() <= 128 => Ok(Some(key)),
-        _ => {
-            let error = "Idempotency-Key: must be 1 to 128 visible ASCII characters";
-            Err(json_response(StatusCode::BAD_REQUEST, json!({ "error": error, "field": "Idempotency-Key" })))
-        }
+        _ => Err("Idempotency-Key: must be 1 to 128 visible ASCII characters"),
     }
 }
 
