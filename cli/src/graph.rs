@@ -1,7 +1,7 @@
 //! The routing picture, drawn from `infra/template.yaml` itself: sources, the bus and its
 //! rules (with their patterns), the topic and its filtered subscriptions, queues and their
 //! DLQs, functions with what triggers them and what they write, tables and their streams.
-//! Output as Mermaid (for the README), DOT, and SVG (rendered in process).
+//! Output as Mermaid (for docs/routing.md), DOT, and SVG (rendered in process).
 
 use crate::{CliError, Result};
 use serde_norway::Value;
@@ -383,13 +383,10 @@ mod tests {
         let committed = std::fs::read_to_string(format!("{docs}routing.mmd")).unwrap_or_default();
         assert!(
             committed == mermaid(&routing),
-            "docs/routing.mmd is stale: run `cargo run -p orderflow -- graph --write` and commit docs/ and README.md"
+            "docs/routing.mmd is stale: run `cargo run -p orderflow -- graph --write` and commit docs/"
         );
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-        assert!(
-            readme.contains(&mermaid(&routing)),
-            "README.md's routing picture is stale: run `orderflow graph --write`"
-        );
+        let page = std::fs::read_to_string(format!("{docs}routing.md")).unwrap();
+        assert!(page.contains(&mermaid(&routing)), "docs/routing.md's picture is stale: run `orderflow graph --write`");
         let svg = std::fs::read_to_string(format!("{docs}routing.svg")).unwrap_or_default();
         // Long labels wrap in the SVG: check the first word of each.
         let first_word = |label: &str| label.split([' ', ':']).next().unwrap_or_default().to_string();

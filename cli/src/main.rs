@@ -55,7 +55,7 @@ enum Command {
         count: u32,
     },
     /// The routing picture drawn from infra/template.yaml (Mermaid, DOT or SVG); `--write`
-    /// updates docs/routing.mmd, docs/routing.svg and the README's picture.
+    /// updates docs/routing.mmd, docs/routing.svg and the picture in docs/routing.md.
     Graph {
         #[arg(long, value_enum, default_value = "mermaid")]
         format: commands::graph::Format,
