@@ -454,35 +454,21 @@ impl World {
             batch
         };
         let event = sqs_event(queue, &batch);
-        let future: Boxed<SqsBatchResponse> = match queue {
-            "order-validator" => {
-                let h = self.validator.clone();
-                Box::pin(async move { h.handle(event).await })
-            }
-            "fraud-detector" => {
-                let h = self.fraud.clone();
-                Box::pin(async move { h.handle(event).await })
-            }
-            "inventory" => {
-                let h = self.inventory.clone();
-                Box::pin(async move { h.handle(event).await })
-            }
-            "payment" => {
-                let h = self.payment.clone();
-                Box::pin(async move { h.handle(event).await })
-            }
-            "shipping" => {
-                let h = self.shipping.clone();
-                Box::pin(async move { h.handle(event).await })
-            }
-            "analytics" => {
-                let h = self.analytics.clone();
-                Box::pin(async move { h.handle(event).await })
-            }
-            _ => {
-                let h = self.notifier.clone();
-                Box::pin(async move { h.handle(event).await })
-            }
+        // Each consumer is its own type; they share only `handle(SqsEvent)`.
+        macro_rules! invoke {
+            ($consumer:expr) => {{
+                let consumer = $consumer.clone();
+                Box::pin(async move { consumer.handle(event).await }) as Boxed<SqsBatchResponse>
+            }};
+        }
+        let future = match queue {
+            "order-validator" => invoke!(self.validator),
+            "fraud-detector" => invoke!(self.fraud),
+            "inventory" => invoke!(self.inventory),
+            "payment" => invoke!(self.payment),
+            "shipping" => invoke!(self.shipping),
+            "analytics" => invoke!(self.analytics),
+            _ => invoke!(self.notifier),
         };
         let label = format!("{queue} <- {}", describe_messages(&batch));
         self.start(label, Settle::Sqs(queue, batch, future));
