@@ -38,7 +38,7 @@ pub fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
 
 /// The `ApiKeys` template parameter for one caller named `name`.
 pub fn parameter_entry(name: &str, key: &str, per_second: Option<u32>) -> String {
-    let hash = shared::access::key_hash(key);
+    let hash = services::access::key_hash(key);
     match per_second {
         Some(limit) => format!("{name}:{hash}:{limit}"),
         None => format!("{name}:{hash}"),
@@ -50,7 +50,7 @@ pub fn http_client(key: &str) -> Result<reqwest::Client> {
     let mut headers = reqwest::header::HeaderMap::new();
     let value = reqwest::header::HeaderValue::from_str(key)
         .map_err(|_| CliError::Usage("the API key must be visible ASCII characters".into()))?;
-    headers.insert(shared::access::API_KEY_HEADER, value);
+    headers.insert(services::access::API_KEY_HEADER, value);
     reqwest::Client::builder().default_headers(headers).build().map_err(|e| CliError::Failed(e.to_string()))
 }
 

@@ -59,7 +59,7 @@ pub async fn replay_since(
 ) -> Result<String> {
     let name = archive_name(stack);
     let archive = clients.eventbridge().describe_archive().archive_name(&name).send().await.map_err(|e| {
-        CliError::Failed(format!("no event archive {name} ({}); redeploy the stack", shared::aws::sdk_error_text(&e)))
+        CliError::Failed(format!("no event archive {name} ({}); redeploy the stack", toolkit::aws::sdk_error_text(&e)))
     })?;
     let archive_arn = archive.archive_arn().unwrap_or_default().to_string();
     let replay = format!("{}-{}", stack.name, chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));

@@ -114,7 +114,7 @@ pub async fn deploy(clients: &Clients, request: DeployRequest<'_>) -> Result<Sta
         TemplateSource::Body(body) => create.template_body(body),
         TemplateSource::Url(url) => create.template_url(url),
     };
-    create.send().await.map_err(|e| deploy_error(shared::aws::sdk_error_text(&e)))?;
+    create.send().await.map_err(|e| deploy_error(toolkit::aws::sdk_error_text(&e)))?;
 
     if !wait_for_change_set(clients, request.stack, &change_set_name).await.map_err(deploy_error)? {
         eprintln!("stack {} is already up to date", request.stack);
@@ -176,7 +176,7 @@ where
     E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let text = shared::aws::sdk_error_text(&error);
+    let text = toolkit::aws::sdk_error_text(&error);
     match &clients.target {
         Target::Emulator { endpoint, .. } if text.contains("dispatch") || text.contains("onnect") => {
             CliError::EmulatorUnreachable { endpoint: endpoint.clone(), reason: text }
@@ -293,7 +293,7 @@ async fn wait_for_change_set(clients: &Clients, stack: &str, name: &str) -> std:
             .change_set_name(name)
             .send()
             .await
-            .map_err(|e| shared::aws::sdk_error_text(&e))?;
+            .map_err(|e| toolkit::aws::sdk_error_text(&e))?;
         let status = output.status().map(|s| s.as_str().to_string()).unwrap_or_default();
         let reason = output.status_reason().unwrap_or_default().to_string();
         match status.as_str() {

@@ -11,8 +11,8 @@ use crate::stack::StackInfo;
 use crate::target::Clients;
 use crate::{CliError, Result};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use shared::deadletter::DeadLetter;
 use std::collections::BTreeSet;
+use toolkit::deadletter::DeadLetter;
 
 /// Messages read per queue at most, so a huge DLQ cannot make `show` or `redrive` endless.
 pub const MAX_MESSAGES: usize = 1_000;

@@ -110,7 +110,7 @@ pub async fn check_health(endpoint: &str) -> std::result::Result<(), String> {
         match client.get(format!("{endpoint}{path}")).send().await {
             Ok(response) if response.status().is_success() => return Ok(()),
             Ok(response) => last = format!("{path} answered {}", response.status()),
-            Err(e) => last = shared::aws::error_text(&e),
+            Err(e) => last = toolkit::aws::error_text(&e),
         }
     }
     Err(last)

@@ -49,7 +49,7 @@ impl CliError {
         E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        CliError::Aws { operation, reason: shared::aws::sdk_error_text(&error) }
+        CliError::Aws { operation, reason: toolkit::aws::sdk_error_text(&error) }
     }
 
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -9,8 +9,8 @@ use crate::target::Clients;
 use crate::{CliError, Result};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde::Serialize;
-use shared::envelope::EventEnvelope;
 use std::collections::BTreeMap;
+use toolkit::envelope::EventEnvelope;
 
 /// Items read from the store at most (it is keyed by stream, not time: a scan).
 pub const MAX_SCANNED_EVENTS: usize = 5_000;

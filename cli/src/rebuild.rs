@@ -11,12 +11,12 @@ use crate::stack::StackInfo;
 use crate::target::Clients;
 use crate::{CliError, Result};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use shared::domain::OrderEvent;
-use shared::domain::codec::EventCodec;
-use shared::envelope::EventEnvelope;
-use shared::views::{DynamoOrderViews, OrderView, OrderViews};
+use domain::OrderEvent;
+use domain::codec::EventCodec;
+use services::views::{DynamoOrderViews, OrderView, OrderViews};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use toolkit::envelope::EventEnvelope;
 
 /// The read models `rebuild` knows.
 pub const PROJECTIONS: [&str; 1] = ["orders"];

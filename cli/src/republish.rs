@@ -11,8 +11,8 @@ use crate::stack::StackInfo;
 use crate::target::Clients;
 use crate::{CliError, Result};
 use aws_sdk_dynamodb::types::AttributeValue;
-use shared::events::{StreamEventRecord, StreamViewType};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use toolkit::events::{StreamEventRecord, StreamViewType};
 
 /// The stream consumers, as the template names them.
 pub const CONSUMERS: [&str; 2] = ["outbox-relay", "projector"];

@@ -20,7 +20,7 @@ impl StackInfo {
         let result = clients.cloudformation().describe_stacks().stack_name(name).send().await;
         let output = match result {
             Ok(output) => output,
-            Err(e) if shared::aws::sdk_error_text(&e).contains("does not exist") => {
+            Err(e) if toolkit::aws::sdk_error_text(&e).contains("does not exist") => {
                 return Ok(None);
             }
             Err(e) => return Err(CliError::aws("DescribeStacks", e)),

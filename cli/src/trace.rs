@@ -8,9 +8,9 @@ use crate::stack::StackInfo;
 use crate::target::Clients;
 use crate::{CliError, Result};
 use aws_sdk_dynamodb::types::AttributeValue;
+use domain::OrderId;
 use serde::Serialize;
-use shared::domain::OrderId;
-use shared::envelope::EventEnvelope;
+use toolkit::envelope::EventEnvelope;
 
 /// One event of the trace and what it caused.
 #[derive(Debug, Clone, Serialize)]
@@ -183,7 +183,7 @@ async fn by_correlation(clients: &Clients, table: &str, correlation_id: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::envelope::{CausationId, CorrelationId, EventId, StreamId};
+    use toolkit::envelope::{CausationId, CorrelationId, EventId, StreamId};
 
     fn event(event_type: &str, stream: &str, version: u64, id: &str, cause: &str, ms: i64) -> EventEnvelope {
         EventEnvelope {

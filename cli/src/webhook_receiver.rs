@@ -4,7 +4,7 @@
 
 use crate::local_http::read_request;
 use crate::{CliError, Result};
-use shared::notify::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
+use services::notify::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use tokio::io::AsyncWriteExt;
@@ -73,7 +73,7 @@ async fn serve(mut stream: TcpStream, port: u16, log: &Path, secret: &RwLock<Vec
         verify(&secret, timestamp, signature, &request.body, now, TOLERANCE).map_err(|e| e.to_string())
     };
     let entry = serde_json::json!({
-        "deliveryId": request.header(shared::notify::webhook::IDEMPOTENCY_HEADER),
+        "deliveryId": request.header(services::notify::webhook::IDEMPOTENCY_HEADER),
         "signatureValid": checked.is_ok(),
         "reason": checked.as_ref().err(),
         "body": serde_json::from_slice::<serde_json::Value>(&request.body).unwrap_or(serde_json::Value::Null),

@@ -5,9 +5,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use orderflow::stack::StackInfo;
 use orderflow::target::{Clients, Target};
-use shared::envelope::EventEnvelope;
-use shared::views::OrderView;
+use services::views::OrderView;
 use std::time::{Duration, Instant};
+use toolkit::envelope::EventEnvelope;
 
 /// How long an order may take from placed to its final state on the emulator.
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -134,7 +134,7 @@ impl Harness {
     pub async fn put_on_bus(&self, detail_type: &str, detail: &serde_json::Value) {
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .event_bus_name(self.stack.output("EventBusName").expect("bus output"))
-            .source(shared::bus::EVENT_SOURCE)
+            .source(toolkit::bus::EVENT_SOURCE)
             .detail_type(detail_type)
             .detail(detail.to_string())
             .build();
@@ -144,7 +144,7 @@ impl Harness {
 
     /// Waits for the dead letter whose body contains `marker` in the queue named by the
     /// stack output `queue_output`, and removes it; panics after the timeout.
-    pub async fn wait_for_dead_letter(&self, queue_output: &str, marker: &str) -> shared::deadletter::DeadLetter {
+    pub async fn wait_for_dead_letter(&self, queue_output: &str, marker: &str) -> toolkit::deadletter::DeadLetter {
         let queue_url = self.stack.output(queue_output).expect("queue output").to_string();
         let sqs = self.clients.sqs();
         let deadline = Instant::now() + SETTLE_TIMEOUT;
@@ -443,7 +443,7 @@ impl Harness {
     }
 
     /// Polls the read model until the order is in `status`; panics after the settle time.
-    pub async fn wait_for_status(&self, order_id: &str, status: shared::domain::OrderStatus) -> OrderView {
+    pub async fn wait_for_status(&self, order_id: &str, status: domain::OrderStatus) -> OrderView {
         let deadline = Instant::now() + SETTLE_TIMEOUT;
         while Instant::now() < deadline {
             let answer = self.send("GET", &format!("/orders/{order_id}"), "e2e-poll", None).await;
@@ -459,7 +459,7 @@ impl Harness {
 
     /// POSTs `body` signed as the payment provider signs its callbacks.
     pub async fn signed_post(&self, path: &str, body: &str, secret: &[u8], timestamp: i64) -> Answer {
-        use shared::notify::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+        use services::notify::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
         let response = self
             .http
             .post(format!("{}{path}", self.api_url))

@@ -165,10 +165,10 @@ async fn a_burst_with_faults_loses_nothing_and_duplicates_nothing() {
 /// (a shipment commits it, anything else gives it back). Returns what is wrong.
 fn stock_conserved(
     skus: &[String],
-    streams: &BTreeMap<String, Vec<shared::envelope::EventEnvelope>>,
+    streams: &BTreeMap<String, Vec<toolkit::envelope::EventEnvelope>>,
     terminal: &BTreeMap<String, String>,
 ) -> Vec<String> {
-    use shared::domain::{EventCodec, InventoryEvent, Shelf};
+    use domain::{EventCodec, InventoryEvent, Shelf};
     let mut wrong = Vec::new();
     for sku in skus {
         let events: Vec<InventoryEvent> = streams[&format!("sku-{sku}")]
@@ -206,7 +206,7 @@ fn stock_conserved(
 async fn authorizations_of_ended_orders_voided(
     harness: &Harness,
     ids: &[String],
-    streams: &BTreeMap<String, Vec<shared::envelope::EventEnvelope>>,
+    streams: &BTreeMap<String, Vec<toolkit::envelope::EventEnvelope>>,
     terminal: &BTreeMap<String, String>,
 ) -> Result<usize, Vec<String>> {
     let mut wrong = Vec::new();

@@ -1,10 +1,10 @@
 //! The fault matrix (F1–F8): each fault injected by configuration (the test stack is
 //! deployed with `FaultInjection=on`; a marker in an order's correlation id picks the
-//! victim, see `shared::faults`) and each outcome asserted with counts.
+//! victim, see `toolkit::faults`) and each outcome asserted with counts.
 
+use domain::OrderStatus;
 use e2e::Harness;
 use serde_json::json;
-use shared::domain::OrderStatus;
 use std::collections::BTreeMap;
 use std::time::Duration;
 

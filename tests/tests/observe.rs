@@ -46,7 +46,7 @@ async fn the_trace_of_a_happy_order_is_exactly_its_chain_of_causes() {
 
     // One X-Ray trace spans the saga: every event carries the placing request's header.
     let events = harness.stored_events(&trace.correlation_id).await;
-    let root = |e: &shared::envelope::EventEnvelope| {
+    let root = |e: &toolkit::envelope::EventEnvelope| {
         e.trace_id.as_deref().and_then(|t| t.split(';').next()).map(str::to_string)
     };
     let first = root(&events[0]).expect("the order was placed under an X-Ray trace (Tracing: Active)");

@@ -3,9 +3,9 @@
 //!
 //! Ignored by a plain `cargo test` (they need a deployed stack); `orderflow test` runs them.
 
+use domain::OrderStatus;
 use e2e::Harness;
 use serde_json::json;
-use shared::domain::OrderStatus;
 
 /// An order of a customer of its own (fraud velocity never counts other tests' orders)
 /// for a SKU of its own that nobody stocked.
@@ -140,12 +140,12 @@ async fn a_v1_order_placed_in_the_store_still_goes_through_the_saga_and_is_proje
     let correlation_id = Harness::correlation_id("v1-in-store");
     let order_id = uuid::Uuid::new_v4();
     let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/domain/order-placed.json");
-    let mut envelope: shared::envelope::EventEnvelope =
+    let mut envelope: toolkit::envelope::EventEnvelope =
         serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
     assert_eq!(envelope.schema_version, 1, "the sample is a v1 event, as an older build stored it");
-    envelope.event_id = shared::envelope::EventId::generate();
-    envelope.stream_id = shared::envelope::StreamId::new(format!("order-{order_id}"));
-    envelope.correlation_id = shared::envelope::CorrelationId::new(&correlation_id);
+    envelope.event_id = toolkit::envelope::EventId::generate();
+    envelope.stream_id = toolkit::envelope::StreamId::new(format!("order-{order_id}"));
+    envelope.correlation_id = toolkit::envelope::CorrelationId::new(&correlation_id);
     envelope.payload["orderId"] = json!(order_id);
     envelope.payload["customerId"] = json!(format!("customer-{}", order_id.simple()));
     envelope.payload["lines"][0]["sku"] = json!(format!("NOSTOCK-{}", order_id.simple()));

@@ -1,8 +1,8 @@
 //! Every scenario of `events/scenarios/` replayed on the emulator: the final state of
 //! each order, the exact events of its stream, the stock afterwards, and no dead letter.
 
+use domain::OrderStatus;
 use e2e::Harness;
-use shared::domain::OrderStatus;
 
 fn types(names: &[&str]) -> Vec<String> {
     names.iter().map(|n| n.to_string()).collect()

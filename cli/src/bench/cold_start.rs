@@ -157,7 +157,7 @@ pub fn percentile(values: &mut [f64], p: f64) -> f64 {
 /// What Lambda gives a function, plus every variable our functions require (dummy values:
 /// the benchmark events touch no AWS service; the endpoint is a closed local port).
 fn function_env(function: &str, runtime_api: &str) -> Vec<(String, String)> {
-    let key = shared::access::key_hash("bench");
+    let key = services::access::key_hash("bench");
     [
         ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string()),
         ("AWS_LAMBDA_FUNCTION_NAME", function.to_string()),

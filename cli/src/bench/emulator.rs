@@ -448,7 +448,7 @@ async fn wait_until_final(
 }
 
 fn is_final(status: &str) -> bool {
-    serde_json::from_value::<shared::domain::OrderStatus>(serde_json::json!(status)).is_ok_and(|s| s.is_terminal())
+    serde_json::from_value::<domain::OrderStatus>(serde_json::json!(status)).is_ok_and(|s| s.is_terminal())
 }
 
 struct EventTimes {

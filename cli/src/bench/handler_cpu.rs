@@ -1,4 +1,4 @@
-//! P2: handler CPU per event. `cargo bench -p shared --bench handler_cpu` (criterion, with
+//! P2: handler CPU per event. `cargo bench -p orderflow-services --bench handler_cpu` (criterion, with
 //! the release profile's optimisation) times the order-validator's whole handler on
 //! batches of 10 realistic `OrderPlaced` messages and a bare `serde_json` parse of the same
 //! bodies in the same run; this reads criterion's median estimates for both.
@@ -22,10 +22,10 @@ const BARE_PARSE: &str = "serde_json_parse_of_the_10_bodies";
 const EVENTS_PER_ITERATION: f64 = 10.0;
 
 pub fn measure(project: &Project) -> Result<HandlerCpu> {
-    let what = "cargo bench -p shared --bench handler_cpu";
+    let what = "cargo bench -p orderflow-services --bench handler_cpu";
     eprintln!("$ {what}");
     let status = Command::new("cargo")
-        .args(["bench", "-p", "shared", "--bench", GROUP])
+        .args(["bench", "-p", "orderflow-services", "--bench", GROUP])
         .current_dir(project.root())
         .status()
         .map_err(|e| CliError::Failed(format!("cannot run `{what}`: {e}")))?;

@@ -5,7 +5,7 @@ use super::Global;
 use super::replay;
 use crate::Result;
 use crate::build::Profile;
-use shared::views::OrderView;
+use services::views::OrderView;
 
 const ONCE: replay::Pace = replay::Pace { rate: None, count: 1, wait: true };
 

@@ -78,7 +78,7 @@ fn stage_above_keys(parameters: &mut BTreeMap<String, String>) -> Result<()> {
         return Ok(());
     }
     let default_per_key = parameters.get("RateLimitPerSecond").and_then(|r| r.parse().ok()).unwrap_or(50);
-    let keys = shared::access::ApiKeys::parse(keys, default_per_key)
+    let keys = services::access::ApiKeys::parse(keys, default_per_key)
         .map_err(|e| CliError::Usage(format!("--parameter ApiKeys: {e}")))?;
     parameters.insert(STAGE.to_string(), (2 * keys.total_per_second()).max(100).to_string());
     Ok(())
@@ -101,7 +101,7 @@ mod tests {
 
     #[test]
     fn the_stage_throttle_is_twice_the_keys_limits_unless_given() {
-        let hash = shared::access::key_hash("k");
+        let hash = services::access::key_hash("k");
         let mut parameters = BTreeMap::from([("ApiKeys".to_string(), format!("a:{hash}:300, b:{hash}"))]);
         stage_above_keys(&mut parameters).unwrap();
         assert_eq!(parameters["StageRateLimitPerSecond"], "700", "(300 + 50 by default) x 2");

@@ -16,7 +16,7 @@ use crate::{CliError, Result};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
-use shared::views::OrderView;
+use services::views::OrderView;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -348,7 +348,7 @@ async fn send_api_once(api_url: &str, http: &reqwest::Client, request: &ApiReque
         None => builder,
     };
     let response =
-        builder.send().await.map_err(|e| CliError::Failed(format!("{url}: {}", shared::aws::error_text(&e))))?;
+        builder.send().await.map_err(|e| CliError::Failed(format!("{url}: {}", toolkit::aws::error_text(&e))))?;
     let status = response.status().as_u16();
     let text = response.text().await.unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));

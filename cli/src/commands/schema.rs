@@ -3,9 +3,10 @@
 use super::invoke::read_json_file;
 use crate::project::Project;
 use crate::{CliError, Result};
-use shared::schema::registry::{self, Registry};
-use shared::schema::{Contract, contracts};
+use domain::contracts::contracts;
 use std::path::{Path, PathBuf};
+use toolkit::schema::Contract;
+use toolkit::schema::registry::{self, Registry};
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Action {

@@ -3,7 +3,7 @@
 use super::Context;
 use crate::Result;
 use crate::stack::StackInfo;
-use shared::envelope::EventEnvelope;
+use toolkit::envelope::EventEnvelope;
 
 const LATEST_EVENTS: usize = 10;
 /// Minutes of throughput shown.
@@ -63,7 +63,7 @@ const LAG_GRACE: chrono::Duration = chrono::Duration::seconds(15);
 /// Warns when read models have not applied their orders' last stored events: the stream
 /// consumers are behind or stopped (after an emulator restart, they stay stopped).
 async fn print_read_model_lag(context: &Context, stack: &StackInfo, newest_first: &[EventEnvelope]) -> Result<()> {
-    let views = shared::views::DynamoOrderViews::new(context.clients.dynamodb(), stack.output("OrderViewTableName")?);
+    let views = services::views::DynamoOrderViews::new(context.clients.dynamodb(), stack.output("OrderViewTableName")?);
     let mut latest: Vec<&EventEnvelope> = Vec::new();
     for event in newest_first.iter().filter(|e| e.stream_id.as_str().starts_with("order-")) {
         if latest.len() >= LAG_SAMPLE {
@@ -76,11 +76,10 @@ async fn print_read_model_lag(context: &Context, stack: &StackInfo, newest_first
     let now = chrono::Utc::now();
     let mut lagging = Vec::new();
     for event in latest.iter().filter(|e| now - e.occurred_at > LAG_GRACE) {
-        let Some(order_id) = event.stream_id.as_str().strip_prefix("order-").and_then(shared::domain::OrderId::parse)
-        else {
+        let Some(order_id) = event.stream_id.as_str().strip_prefix("order-").and_then(domain::OrderId::parse) else {
             continue;
         };
-        let applied = shared::views::OrderViews::get(&views, order_id).await.ok().flatten().map_or(0, |v| v.version);
+        let applied = services::views::OrderViews::get(&views, order_id).await.ok().flatten().map_or(0, |v| v.version);
         if applied < event.version {
             lagging.push(*event);
         }

@@ -5,7 +5,7 @@ use crate::Result;
 use crate::stack::StackInfo;
 
 pub async fn run(context: &Context, order_id: &str, json: bool) -> Result<()> {
-    if shared::domain::OrderId::parse(order_id).is_none() {
+    if domain::OrderId::parse(order_id).is_none() {
         return Err(crate::CliError::Usage(format!("`{order_id}` is not an order id (a UUID)")));
     }
     context.require_reachable().await?;

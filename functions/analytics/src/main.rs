@@ -1,12 +1,13 @@
-//! `analytics`: every order event → counts per status and sales per product per minute. Logic: `shared::handlers::analytics`.
+//! `analytics`: every order event → counts per status and sales per product per minute. Logic: `services::handlers::analytics`.
 #![recursion_limit = "256"]
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use shared::analytics::DynamoAnalytics;
-use shared::deadletter::SqsDeadLetters;
-use shared::events::SqsEvent;
-use shared::handlers::analytics::AnalyticsConsumer;
-use shared::store::DynamoEventStore;
-use shared::{aws, config, observability};
+use services::analytics::DynamoAnalytics;
+use services::config;
+use services::handlers::analytics::AnalyticsConsumer;
+use toolkit::deadletter::SqsDeadLetters;
+use toolkit::events::SqsEvent;
+use toolkit::store::DynamoEventStore;
+use toolkit::{aws, observability};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -1,15 +1,16 @@
-//! `api-ingress`: the HTTP API (commands and queries). Logic: `shared::handlers::api`.
+//! `api-ingress`: the HTTP API (commands and queries). Logic: `services::handlers::api`.
 #![recursion_limit = "256"]
 use lambda_http::RequestExt;
-use shared::access::DynamoRateLimiter;
-use shared::analytics::DynamoAnalytics;
-use shared::handlers::api::Api;
-use shared::idempotency::{self, DynamoIdempotencyStore};
-use shared::notify::DynamoNotificationLog;
-use shared::store::DynamoEventStore;
-use shared::views::DynamoOrderViews;
-use shared::{aws, config, observability};
+use services::access::DynamoRateLimiter;
+use services::analytics::DynamoAnalytics;
+use services::config;
+use services::handlers::api::Api;
+use services::notify::DynamoNotificationLog;
+use services::views::DynamoOrderViews;
 use std::convert::Infallible;
+use toolkit::idempotency::{self, DynamoIdempotencyStore};
+use toolkit::store::DynamoEventStore;
+use toolkit::{aws, observability};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

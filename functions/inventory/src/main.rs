@@ -1,9 +1,9 @@
-//! `inventory`: FraudCleared → StockReserved / OutOfStock; PaymentDeclined or OrderTimedOut → StockReleased. Logic: `shared::handlers::steps`.
+//! `inventory`: FraudCleared → StockReserved / OutOfStock; PaymentDeclined or OrderTimedOut → StockReleased. Logic: `services::handlers::steps`.
 #![recursion_limit = "256"]
-use shared::handlers::steps::StockKeeping;
+use services::handlers::steps::StockKeeping;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     // The step writes SKU streams through the same store (and client) as the saga.
-    shared::runtime::run_saga_step(|_, store| Ok(StockKeeping { store })).await
+    services::runtime::run_saga_step(|_, store| Ok(StockKeeping { store })).await
 }

@@ -1,13 +1,14 @@
-//! `notifier`: the email, SMS and webhook channel queues (SNS subscriptions) → customers told, once. Logic: `shared::handlers::notifier`.
+//! `notifier`: the email, SMS and webhook channel queues (SNS subscriptions) → customers told, once. Logic: `services::handlers::notifier`.
 #![recursion_limit = "256"]
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use shared::deadletter::SqsDeadLetters;
-use shared::events::SqsEvent;
-use shared::handlers::notifier::Notifier;
-use shared::idempotency::{self, DynamoIdempotencyStore};
-use shared::notify::DynamoNotificationLog;
-use shared::notify::webhook::WebhookSender;
-use shared::{aws, config, observability};
+use services::config;
+use services::handlers::notifier::Notifier;
+use services::notify::DynamoNotificationLog;
+use services::notify::webhook::WebhookSender;
+use toolkit::deadletter::SqsDeadLetters;
+use toolkit::events::SqsEvent;
+use toolkit::idempotency::{self, DynamoIdempotencyStore};
+use toolkit::{aws, observability};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

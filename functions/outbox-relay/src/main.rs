@@ -1,11 +1,12 @@
-//! `outbox-relay`: event store stream → EventBridge bus. Logic: `shared::handlers::outbox_relay`.
+//! `outbox-relay`: event store stream → EventBridge bus. Logic: `services::handlers::outbox_relay`.
 #![recursion_limit = "256"]
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use shared::bus::EventBridgeBus;
-use shared::deadletter::SqsDeadLetters;
-use shared::events::StreamEvent;
-use shared::handlers::outbox_relay::OutboxRelay;
-use shared::{aws, config, observability};
+use services::config;
+use services::handlers::outbox_relay::OutboxRelay;
+use toolkit::bus::EventBridgeBus;
+use toolkit::deadletter::SqsDeadLetters;
+use toolkit::events::StreamEvent;
+use toolkit::{aws, observability};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -1,13 +1,14 @@
-//! `payment`: StockReserved → PaymentAuthorized / PaymentDeclined (simulated provider). Logic: `shared::handlers::steps`.
+//! `payment`: StockReserved → PaymentAuthorized / PaymentDeclined (simulated provider). Logic: `services::handlers::steps`.
 #![recursion_limit = "256"]
-use shared::handlers::steps::Payment;
-use shared::idempotency::DynamoIdempotencyStore;
-use shared::payment::SimulatedProvider;
-use shared::{aws, config};
+use domain::payment::SimulatedProvider;
+use services::config;
+use services::handlers::steps::Payment;
+use toolkit::aws;
+use toolkit::idempotency::DynamoIdempotencyStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::runtime::run_saga_step(|sdk, _| {
+    services::runtime::run_saga_step(|sdk, _| {
         let idempotency = DynamoIdempotencyStore::new(aws::dynamodb(sdk), config::idempotency_table()?);
         Ok(Payment { idempotency, provider: SimulatedProvider })
     })

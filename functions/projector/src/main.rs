@@ -1,12 +1,13 @@
-//! `projector`: event store stream → order read model. Logic: `shared::handlers::projector`.
+//! `projector`: event store stream → order read model. Logic: `services::handlers::projector`.
 #![recursion_limit = "256"]
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use shared::deadletter::SqsDeadLetters;
-use shared::events::StreamEvent;
-use shared::handlers::projector::Projector;
-use shared::store::DynamoEventStore;
-use shared::views::DynamoOrderViews;
-use shared::{aws, config, observability};
+use services::config;
+use services::handlers::projector::Projector;
+use services::views::DynamoOrderViews;
+use toolkit::deadletter::SqsDeadLetters;
+use toolkit::events::StreamEvent;
+use toolkit::store::DynamoEventStore;
+use toolkit::{aws, observability};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -1,8 +1,8 @@
-//! `shipping`: PaymentAuthorized → ShipmentScheduled. Logic: `shared::handlers::steps`.
+//! `shipping`: PaymentAuthorized → ShipmentScheduled. Logic: `services::handlers::steps`.
 #![recursion_limit = "256"]
-use shared::handlers::steps::Shipping;
+use services::handlers::steps::Shipping;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::runtime::run_saga_step(|_, _| Ok(Shipping)).await
+    services::runtime::run_saga_step(|_, _| Ok(Shipping)).await
 }

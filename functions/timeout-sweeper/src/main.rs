@@ -1,10 +1,11 @@
-//! `timeout-sweeper`: on a schedule, times out orders stuck too long. Logic: `shared::handlers::sweeper`.
+//! `timeout-sweeper`: on a schedule, times out orders stuck too long. Logic: `services::handlers::sweeper`.
 #![recursion_limit = "256"]
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use shared::handlers::sweeper::TimeoutSweeper;
-use shared::store::DynamoEventStore;
-use shared::views::DynamoOrderViews;
-use shared::{aws, config, observability};
+use services::config;
+use services::handlers::sweeper::TimeoutSweeper;
+use services::views::DynamoOrderViews;
+use toolkit::store::DynamoEventStore;
+use toolkit::{aws, observability};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

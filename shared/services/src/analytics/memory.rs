@@ -1,0 +1,73 @@
+use super::{AnalyticsError, AnalyticsStore, MAX_TRANSACTION_ITEMS, applied_marker, chunks, minute_of};
+use domain::analytics::{Sale, Tally};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+use toolkit::envelope::EventId;
+
+/// Analytics in memory, applying each event once like the DynamoDB adapter, and refusing
+/// what DynamoDB refuses (a transaction over 100 items, or writing one item twice): for tests.
+#[derive(Default)]
+pub struct InMemoryAnalytics {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    applied: HashSet<String>,
+    statuses: BTreeMap<String, i64>,
+    /// (minute, sku, currency) → sale
+    sales: BTreeMap<(String, String, String), Sale>,
+}
+
+/// DynamoDB's ValidationExceptions for a transaction: too many items, one item twice.
+fn check_transaction(statuses: &[(String, i64)], sales: &[Sale]) -> Result<(), AnalyticsError> {
+    if 1 + statuses.len() + sales.len() > MAX_TRANSACTION_ITEMS {
+        return Err(AnalyticsError("ValidationException: more than 100 items in one transaction".into()));
+    }
+    let keys: HashSet<(&str, &str, &str)> =
+        sales.iter().map(|s| (s.minute.as_str(), s.sku.as_str(), s.currency.as_str())).collect();
+    let statuses_unique = statuses.iter().map(|(s, _)| s).collect::<HashSet<_>>().len() == statuses.len();
+    if keys.len() != sales.len() || !statuses_unique {
+        return Err(AnalyticsError("ValidationException: a transaction cannot write one item twice".into()));
+    }
+    Ok(())
+}
+
+impl AnalyticsStore for InMemoryAnalytics {
+    async fn record(&self, event_id: EventId, tally: &Tally) -> Result<bool, AnalyticsError> {
+        let mut state = self.state.lock().expect("analytics lock");
+        let mut applied = false;
+        for (index, (statuses, sales)) in chunks(tally).into_iter().enumerate() {
+            check_transaction(&statuses, &sales)?;
+            if !state.applied.insert(applied_marker(event_id, index)) {
+                continue;
+            }
+            applied = true;
+            for (status, delta) in statuses {
+                *state.statuses.entry(status).or_default() += delta;
+            }
+            for sale in sales {
+                let key = (sale.minute.clone(), sale.sku.clone(), sale.currency.clone());
+                let entry =
+                    state.sales.entry(key).or_insert_with(|| Sale { units: 0, revenue_minor: 0, ..sale.clone() });
+                entry.units += sale.units;
+                entry.revenue_minor += sale.revenue_minor;
+            }
+        }
+        Ok(applied)
+    }
+
+    async fn sales(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Sale>, AnalyticsError> {
+        let (from, to) = (minute_of(from), minute_of(to));
+        let state = self.state.lock().expect("analytics lock");
+        Ok(state.sales.values().filter(|s| s.minute >= from && s.minute <= to).cloned().collect())
+    }
+
+    async fn status_counts(&self) -> Result<BTreeMap<String, i64>, AnalyticsError> {
+        Ok(self.state.lock().expect("analytics lock").statuses.clone())
+    }
+}

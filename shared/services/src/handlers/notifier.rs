@@ -1,0 +1,108 @@
+//! `notifier`: serves the three channel queues that subscribe, with filter policies, to the
+//! customer notifications topic. Email and SMS go to simulated providers; the webhook
+//! channel posts the event, signed, to the configured URL. Every notification is recorded
+//! once, so a redelivered event tells the customer nothing twice.
+
+use super::saga::{envelope_in, order_id_of};
+use super::steps::record_error;
+use crate::notify::NotificationLog;
+use crate::notify::webhook::WebhookSender;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use domain::notifications::{Channel, Notification, message_for};
+use domain::{EventCodec, OrderEvent};
+use toolkit::batch::{RecordError, process_sqs_batch};
+use toolkit::deadletter::DeadLetters;
+use toolkit::idempotency::{IdempotencyStore, run_once};
+use tracing::Instrument;
+
+pub const CONSUMER: &str = "notifier";
+
+pub struct Notifier<L, D, I> {
+    log: L,
+    dead_letters: D,
+    /// Each (channel, event) is sent once, whatever the redeliveries.
+    idempotency: I,
+    /// `None` when no webhook URL is configured: webhook notifications then fail (and
+    /// reach the channel's DLQ) rather than vanish.
+    webhook: Option<WebhookSender>,
+}
+
+impl<L: NotificationLog, D: DeadLetters, I: IdempotencyStore> Notifier<L, D, I> {
+    pub fn new(log: L, dead_letters: D, idempotency: I, webhook: Option<WebhookSender>) -> Self {
+        Self { log, dead_letters, idempotency, webhook }
+    }
+
+    /// The ports it was built with (tests inspect the fakes).
+    pub fn ports(&self) -> (&L, &D) {
+        (&self.log, &self.dead_letters)
+    }
+
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        process_sqs_batch(CONSUMER, &self.dead_letters, event, |message| async move {
+            let channel = channel_of(&message)?;
+            let envelope = envelope_in(&message)?;
+            let span = toolkit::observability::event_span(&envelope);
+            self.notify(channel, &envelope).instrument(span).await
+        })
+        .await
+    }
+
+    async fn notify(&self, channel: Channel, envelope: &toolkit::envelope::EventEnvelope) -> Result<(), RecordError> {
+        let order_id = order_id_of(envelope)?;
+        let event = OrderEvent::from_envelope(envelope).map_err(|e| RecordError::Poison(e.to_string()))?;
+        let Some(message) = message_for(&event) else {
+            return Err(RecordError::Poison(format!("{} is not customer-facing", envelope.event_type)));
+        };
+        let event_id = envelope.event_id.to_string();
+        let key = format!("notify#{channel:?}#{event_id}");
+        let send = || self.send(channel, envelope, order_id, message);
+        run_once(&self.idempotency, &key, &(channel, &event_id), send).await.map_err(record_error)
+    }
+
+    /// Delivers the message on its channel and records the notification.
+    async fn send(
+        &self,
+        channel: Channel,
+        envelope: &toolkit::envelope::EventEnvelope,
+        order_id: domain::OrderId,
+        message: String,
+    ) -> Result<(), RecordError> {
+        let delivery = match channel {
+            Channel::Email | Channel::Sms => "simulated provider".to_string(),
+            Channel::Webhook => self.post_webhook(envelope, &message).await?,
+        };
+        let notification = Notification {
+            order_id,
+            channel,
+            event_id: envelope.event_id.to_string(),
+            event_type: envelope.event_type.clone(),
+            message,
+            sent_at: toolkit::clock::now(),
+            delivery,
+        };
+        self.log.record(&notification).await.map_err(|e| RecordError::Retryable(e.to_string()))?;
+        tracing::info!(?channel, "customer notified");
+        Ok(())
+    }
+
+    async fn post_webhook(
+        &self,
+        envelope: &toolkit::envelope::EventEnvelope,
+        message: &str,
+    ) -> Result<String, RecordError> {
+        let sender = self
+            .webhook
+            .as_ref()
+            .ok_or_else(|| RecordError::Retryable("no webhook URL is configured (WEBHOOK_URL)".into()))?;
+        let body = serde_json::json!({ "event": envelope, "message": message });
+        let delivery_id = format!("webhook#{}", envelope.event_id);
+        let status = sender.post(&body, &delivery_id).await.map_err(RecordError::Retryable)?;
+        Ok(format!("webhook answered {status}"))
+    }
+}
+
+fn channel_of(message: &SqsMessage) -> Result<Channel, RecordError> {
+    let source = message.event_source_arn.as_deref().unwrap_or_default();
+    Channel::of_queue(source)
+        .ok_or_else(|| RecordError::Poison(format!("no notification channel serves queue {source}")))
+}

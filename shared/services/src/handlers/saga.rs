@@ -1,0 +1,133 @@
+//! The order saga's services as one mechanism: each service is a [`Step`] that, given the
+//! order rebuilt from its stream and the event that triggered it, decides the order's next
+//! event. [`OrderSaga`] does the rest for every step: it reads the triggering event from
+//! the SQS message (an EventBridge event), validates it, rebuilds the order, asks the step,
+//! and appends the decision with the stream's expected version (retrying on conflict).
+//!
+//! Steps act only in the status they own, so a redelivered trigger finds the order moved
+//! on and appends nothing: every step is idempotent by construction.
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use domain::{EventCodec, Order, OrderEvent, OrderId};
+use std::future::Future;
+use toolkit::batch::{RecordError, process_sqs_batch};
+use toolkit::deadletter::DeadLetters;
+use toolkit::envelope::{Causality, EventEnvelope};
+use toolkit::store::{EventStore, StoreError};
+use tracing::Instrument;
+
+/// Attempts when another writer appended to the order's stream first.
+const APPEND_ATTEMPTS: u32 = 3;
+
+pub trait Step: Send + Sync {
+    /// The consumer's name in logs and dead letters, e.g. `fraud-detector`.
+    const CONSUMER: &'static str;
+    /// The event types this step reacts to (its queue's rule routes only these).
+    const TRIGGERS: &'static [&'static str];
+
+    /// The order's next event, or `None` when the order is not in a status this step
+    /// acts on. May perform its own idempotent side effects first (e.g. reserve stock).
+    fn decide(
+        &self,
+        order: &Order,
+        trigger: &EventEnvelope,
+    ) -> impl Future<Output = Result<Option<OrderEvent>, RecordError>> + Send;
+}
+
+pub struct OrderSaga<S, D, P> {
+    store: S,
+    dead_letters: D,
+    step: P,
+}
+
+impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
+    pub fn new(store: S, dead_letters: D, step: P) -> Self {
+        Self { store, dead_letters, step }
+    }
+
+    /// The ports it was built with (tests inspect the fakes).
+    pub fn ports(&self) -> (&S, &D) {
+        (&self.store, &self.dead_letters)
+    }
+
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        process_sqs_batch(P::CONSUMER, &self.dead_letters, event, |message| async move {
+            let trigger = envelope_in(&message)?;
+            let span = toolkit::observability::event_span(&trigger);
+            self.advance(&trigger).instrument(span).await
+        })
+        .await
+    }
+
+    async fn advance(&self, trigger: &EventEnvelope) -> Result<(), RecordError> {
+        if !P::TRIGGERS.contains(&trigger.event_type.as_str()) {
+            return Err(RecordError::Poison(format!("{} does not handle {}", P::CONSUMER, trigger.event_type)));
+        }
+        let order_id = order_id_of(trigger)?;
+        let decoded = OrderEvent::from_envelope(trigger).map_err(|e| RecordError::Poison(e.to_string()))?;
+        for _ in 0..APPEND_ATTEMPTS {
+            let (order, version) = self.load(order_id, (trigger, &decoded)).await?;
+            let Some(decision) = self.step.decide(&order, trigger).await? else {
+                tracing::info!(status = ?order.status, "nothing to do in this status");
+                return Ok(());
+            };
+            let decided = decision.event_type();
+            let new_event = decision.into_new_event(Causality::caused_by(trigger), toolkit::clock::now());
+            match self.store.append(&order_id.stream_id(), version, vec![new_event]).await {
+                Ok(_) => {
+                    tracing::info!(decision = decided, "order advanced");
+                    return Ok(());
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(other) => return Err(RecordError::Retryable(other.to_string())),
+            }
+        }
+        Err(RecordError::Retryable(format!("order {order_id} kept changing under {APPEND_ATTEMPTS} attempts")))
+    }
+
+    /// Rebuilds the order from its stream; returns it with the stream's version. The
+    /// trigger, already decoded, is not decoded again when the stream holds it.
+    async fn load(
+        &self,
+        order_id: OrderId,
+        trigger: (&EventEnvelope, &OrderEvent),
+    ) -> Result<(Order, u64), RecordError> {
+        let history = self.store.load(&order_id.stream_id(), 0).await.map_err(|e| match e {
+            StoreError::Corrupt { .. } => RecordError::Poison(e.to_string()),
+            other => RecordError::Retryable(other.to_string()),
+        })?;
+        let version = history.last().map_or(0, |e| e.version);
+        let events = history
+            .iter()
+            .map(|e| match e.event_id == trigger.0.event_id {
+                true => Ok(trigger.1.clone()),
+                false => OrderEvent::from_envelope(e).map_err(|e| RecordError::Poison(e.to_string())),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        match Order::replay(&events) {
+            Ok(Some(order)) => Ok((order, version)),
+            // The bus delivered an event the store does not hold: nothing to decide on.
+            Ok(None) => Err(RecordError::Poison(format!("order {order_id} has no events in the store"))),
+            Err(e) => Err(RecordError::Poison(e.to_string())),
+        }
+    }
+}
+
+pub(crate) fn order_id_of(trigger: &EventEnvelope) -> Result<OrderId, RecordError> {
+    trigger
+        .stream_id
+        .as_str()
+        .strip_prefix(OrderId::STREAM_PREFIX)
+        .and_then(OrderId::parse)
+        .ok_or_else(|| RecordError::Poison(format!("{} is not an order stream", trigger.stream_id)))
+}
+
+/// The stored event inside the EventBridge event inside the SQS message.
+pub(crate) fn envelope_in(message: &SqsMessage) -> Result<EventEnvelope, RecordError> {
+    let body = message.body.as_deref().ok_or_else(|| RecordError::Poison("SQS message without a body".into()))?;
+    let event: EventBridgeEvent<EventEnvelope> = serde_json::from_str(body).map_err(|e| {
+        RecordError::Poison(format!("message body is not an EventBridge event with an event envelope: {e}"))
+    })?;
+    Ok(event.detail)
+}

@@ -1,0 +1,101 @@
+//! `timeout-sweeper`: on a schedule, finds orders stuck in a status that is not final for
+//! longer than the timeout and appends `OrderTimedOut`; inventory and payment then undo
+//! what the order took (stock, authorization).
+
+use crate::views::OrderViews;
+use domain::{EventCodec, Order, OrderEvent, OrderId, OrderStatus};
+use serde::Serialize;
+use toolkit::envelope::{Causality, CausationId};
+use toolkit::store::{EventStore, StoreError};
+
+/// The statuses an order can be stuck in.
+const NOT_FINAL: [OrderStatus; 6] = [
+    OrderStatus::Placed,
+    OrderStatus::Validated,
+    OrderStatus::Cleared,
+    OrderStatus::Reserved,
+    OrderStatus::Paid,
+    OrderStatus::PaymentDeclined,
+];
+
+pub struct TimeoutSweeper<S, V> {
+    store: S,
+    views: V,
+    timeout: chrono::Duration,
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sweep {
+    pub candidates: usize,
+    pub timed_out: Vec<OrderId>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("sweep failed: {0}")]
+pub struct SweepError(String);
+
+impl<S: EventStore, V: OrderViews> TimeoutSweeper<S, V> {
+    pub fn new(store: S, views: V, timeout: chrono::Duration) -> Self {
+        Self { store, views, timeout }
+    }
+
+    pub async fn sweep(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Sweep, SweepError> {
+        let mut sweep = Sweep::default();
+        for status in NOT_FINAL {
+            let stuck = self
+                .views
+                .in_status_since_before(status, now - self.timeout)
+                .await
+                .map_err(|e| SweepError(e.to_string()))?;
+            sweep.candidates += stuck.len();
+            for order_id in stuck {
+                if self.time_out(order_id, now).await? {
+                    sweep.timed_out.push(order_id);
+                }
+            }
+        }
+        tracing::info!(candidates = sweep.candidates, timed_out = sweep.timed_out.len(), "sweep done");
+        Ok(sweep)
+    }
+
+    /// Times one order out if the store (the truth, not the read model) agrees it is stuck.
+    async fn time_out(&self, order_id: OrderId, now: chrono::DateTime<chrono::Utc>) -> Result<bool, SweepError> {
+        let history = self.store.load(&order_id.stream_id(), 0).await.map_err(|e| SweepError(e.to_string()))?;
+        let Some(last) = history.last() else {
+            return Ok(false);
+        };
+        let events: Vec<OrderEvent> = match history.iter().map(OrderEvent::from_envelope).collect() {
+            Ok(events) => events,
+            Err(error) => {
+                tracing::error!(%order_id, %error, "cannot read the order, leaving it");
+                return Ok(false);
+            }
+        };
+        let Ok(Some(order)) = Order::replay(&events) else {
+            return Ok(false);
+        };
+        let Some(timed_out) = order.time_out(last.occurred_at, now, self.timeout) else {
+            return Ok(false);
+        };
+        let causality = Causality {
+            correlation_id: last.correlation_id.clone(),
+            causation_id: CausationId::new(format!("timeout-sweep-{}", now.format("%Y%m%dT%H%M%S"))),
+            // The timeout belongs to the order's own trace.
+            trace_id: last.trace_id.clone(),
+        };
+        match self
+            .store
+            .append(&order_id.stream_id(), last.version, vec![timed_out.into_new_event(causality, now)])
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(%order_id, stuck_in = ?order.status, "order timed out");
+                Ok(true)
+            }
+            Err(StoreError::Conflict { .. }) => Ok(false), // it moved on meanwhile: not stuck
+            Err(error) => Err(SweepError(error.to_string())),
+        }
+    }
+}

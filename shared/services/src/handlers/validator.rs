@@ -1,0 +1,22 @@
+//! `order-validator`: `OrderPlaced` → `OrderValidated` or `OrderRejected`.
+
+use super::saga::{OrderSaga, Step};
+use domain::{Order, OrderEvent, ValidationPolicy};
+use toolkit::batch::RecordError;
+use toolkit::envelope::EventEnvelope;
+
+pub const CONSUMER: &str = "order-validator";
+
+/// The validation step: the order's limits, as configured.
+pub struct Validation(pub ValidationPolicy);
+
+impl Step for Validation {
+    const CONSUMER: &'static str = CONSUMER;
+    const TRIGGERS: &'static [&'static str] = &["OrderPlaced"];
+
+    async fn decide(&self, order: &Order, _trigger: &EventEnvelope) -> Result<Option<OrderEvent>, RecordError> {
+        Ok(order.validate(&self.0))
+    }
+}
+
+pub type OrderValidator<S, D> = OrderSaga<S, D, Validation>;

@@ -1,0 +1,33 @@
+//! The wiring every saga function shares, so each `main.rs` only names its step.
+
+use crate::config;
+use crate::handlers::saga::{OrderSaga, Step};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use std::sync::Arc;
+use toolkit::deadletter::SqsDeadLetters;
+use toolkit::events::SqsEvent;
+use toolkit::store::DynamoEventStore;
+use toolkit::{aws, idempotency, observability};
+
+/// Runs a saga step as a Lambda function: logging, configuration from the environment
+/// (`EVENT_STORE_TABLE`, `DEAD_LETTER_QUEUE_URL`), clients built once, then one
+/// [`OrderSaga`] for every SQS batch. `step` builds the step from the SDK configuration
+/// and the shared event store (for steps that also write other streams).
+pub async fn run_saga_step<P, F>(step: F) -> Result<(), Error>
+where
+    P: Step + 'static,
+    F: FnOnce(&aws_config::SdkConfig, Arc<DynamoEventStore>) -> Result<P, Error>,
+{
+    observability::init_logging();
+    let (store_table, dlq_url) = (config::event_store_table()?, config::dead_letter_queue_url()?);
+    let sdk = aws::sdk_config().await;
+    let store = Arc::new(DynamoEventStore::new(aws::dynamodb(&sdk), store_table));
+    let step = step(&sdk, store.clone())?;
+    let saga = OrderSaga::new(store, SqsDeadLetters::new(aws::sqs(&sdk), dlq_url), step);
+    let saga = &saga;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let deadline = event.context.deadline;
+        Ok::<_, Error>(idempotency::with_deadline(deadline, saga.handle(event.payload)).await)
+    }))
+    .await
+}

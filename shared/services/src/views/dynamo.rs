@@ -1,0 +1,147 @@
+use super::{OrderView, OrderViews, ViewError};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use domain::OrderId;
+use toolkit::aws::error_text;
+
+/// The global secondary index by `customerId` (hash) and `placedAt` (range).
+pub const BY_CUSTOMER_INDEX: &str = "byCustomer";
+/// The global secondary index by `status` (hash) and `updatedAt` (range).
+pub const BY_STATUS_INDEX: &str = "byStatus";
+
+/// One item per order, keyed by `orderId`; `version` is the optimistic-lock attribute.
+#[derive(Clone)]
+pub struct DynamoOrderViews {
+    client: Client,
+    table: String,
+}
+
+impl DynamoOrderViews {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+}
+
+impl OrderViews for DynamoOrderViews {
+    async fn get(&self, order_id: OrderId) -> Result<Option<OrderView>, ViewError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("orderId", AttributeValue::S(order_id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| ViewError::Unavailable(error_text(&e)))?;
+        output
+            .item
+            .map(|item| {
+                serde_dynamo::from_item(item).map_err(|e| ViewError::Corrupt { order_id, reason: e.to_string() })
+            })
+            .transpose()
+    }
+
+    async fn count_by_customer_since(
+        &self,
+        customer_id: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u32, ViewError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_CUSTOMER_INDEX)
+            .key_condition_expression("customerId = :c AND placedAt >= :t")
+            // Only orders that passed validation: rejected ones cost nothing to place
+            // under someone else's customer id.
+            .filter_expression("#status <> :placed AND #status <> :rejected")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":c", AttributeValue::S(customer_id.to_string()))
+            .expression_attribute_values(
+                ":t",
+                AttributeValue::S(since.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            )
+            .expression_attribute_values(":placed", AttributeValue::S("Placed".into()))
+            .expression_attribute_values(":rejected", AttributeValue::S("Rejected".into()))
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .send()
+            .await
+            .map_err(|e| ViewError::Unavailable(error_text(&e)))?;
+        Ok(output.count().max(0) as u32)
+    }
+
+    async fn by_customer(&self, customer_id: &str, limit: u32) -> Result<Vec<OrderView>, ViewError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_CUSTOMER_INDEX)
+            .key_condition_expression("customerId = :c")
+            .expression_attribute_values(":c", AttributeValue::S(customer_id.to_string()))
+            .scan_index_forward(false)
+            .limit(limit.max(1) as i32)
+            .send()
+            .await
+            .map_err(|e| ViewError::Unavailable(error_text(&e)))?;
+        output
+            .items()
+            .iter()
+            .map(|item| {
+                serde_dynamo::from_item(item.clone())
+                    .map_err(|e| ViewError::Unavailable(format!("stored order view cannot be read: {e}")))
+            })
+            .collect()
+    }
+
+    async fn in_status_since_before(
+        &self,
+        status: domain::OrderStatus,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<OrderId>, ViewError> {
+        let status = serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let items: Vec<std::collections::HashMap<String, AttributeValue>> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_STATUS_INDEX)
+            .key_condition_expression("#status = :s AND updatedAt < :t")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":s", AttributeValue::S(status))
+            .expression_attribute_values(
+                ":t",
+                AttributeValue::S(before.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            )
+            .projection_expression("orderId")
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| ViewError::Unavailable(error_text(&e)))?;
+        Ok(items
+            .iter()
+            .filter_map(|item| item.get("orderId").and_then(|v| v.as_s().ok()).and_then(|id| OrderId::parse(id)))
+            .collect())
+    }
+
+    async fn save(&self, view: &OrderView, expected_version: u64) -> Result<(), ViewError> {
+        let item =
+            serde_dynamo::to_item(view).map_err(|e| ViewError::Unavailable(format!("cannot encode view: {e}")))?;
+        let request = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        let request = if expected_version == 0 {
+            request.condition_expression("attribute_not_exists(orderId)")
+        } else {
+            request
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(expected_version.to_string()))
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(ViewError::Stale { order_id: view.order_id, expected_version })
+            }
+            Err(e) => Err(ViewError::Unavailable(error_text(&e))),
+        }
+    }
+}

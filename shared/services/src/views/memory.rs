@@ -1,0 +1,60 @@
+use super::{OrderView, OrderViews, ViewError};
+use domain::OrderId;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Order views in memory, with the same optimistic check as DynamoDB: for tests.
+#[derive(Default)]
+pub struct InMemoryOrderViews {
+    views: Mutex<BTreeMap<OrderId, OrderView>>,
+}
+
+impl OrderViews for InMemoryOrderViews {
+    async fn get(&self, order_id: OrderId) -> Result<Option<OrderView>, ViewError> {
+        Ok(self.views.lock().expect("views lock").get(&order_id).cloned())
+    }
+
+    async fn count_by_customer_since(
+        &self,
+        customer_id: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u32, ViewError> {
+        let views = self.views.lock().expect("views lock");
+        let counted =
+            |v: &&OrderView| v.customer_id == customer_id && v.placed_at >= since && passed_validation(v.status);
+        Ok(views.values().filter(counted).count() as u32)
+    }
+
+    async fn by_customer(&self, customer_id: &str, limit: u32) -> Result<Vec<OrderView>, ViewError> {
+        let views = self.views.lock().expect("views lock");
+        let mut found: Vec<OrderView> = views.values().filter(|v| v.customer_id == customer_id).cloned().collect();
+        found.sort_by_key(|v| std::cmp::Reverse(v.placed_at));
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+
+    async fn in_status_since_before(
+        &self,
+        status: domain::OrderStatus,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<OrderId>, ViewError> {
+        let views = self.views.lock().expect("views lock");
+        Ok(views.values().filter(|v| v.status == status && v.updated_at < before).map(|v| v.order_id).collect())
+    }
+
+    async fn save(&self, view: &OrderView, expected_version: u64) -> Result<(), ViewError> {
+        let mut views = self.views.lock().expect("views lock");
+        let stored_version = views.get(&view.order_id).map_or(0, |v| v.version);
+        if stored_version != expected_version {
+            return Err(ViewError::Stale { order_id: view.order_id, expected_version });
+        }
+        views.insert(view.order_id, view.clone());
+        Ok(())
+    }
+}
+
+/// Orders that passed validation count for velocity; rejected ones (anyone can place them
+/// under any customer id) do not.
+fn passed_validation(status: domain::OrderStatus) -> bool {
+    !matches!(status, domain::OrderStatus::Placed | domain::OrderStatus::Rejected)
+}

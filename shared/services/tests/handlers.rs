@@ -1,0 +1,472 @@
+//! Each handler run on the sample events in `events/`, against in-memory fakes.
+
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::sqs::SqsEvent;
+use domain::{EventCodec, OrderStatus, ValidationPolicy};
+use serde::de::DeserializeOwned;
+use services::analytics::InMemoryAnalytics;
+use services::handlers::outbox_relay::OutboxRelay;
+use services::handlers::projector::Projector;
+use services::handlers::validator::{OrderValidator, Validation};
+use services::views::{InMemoryOrderViews, OrderViews};
+use std::path::PathBuf;
+use std::time::Duration;
+use support::{TestApi, callback_request, test_api};
+use toolkit::bus::InMemoryBus;
+use toolkit::deadletter::InMemoryDeadLetters;
+use toolkit::envelope::{EventEnvelope, StreamId};
+use toolkit::store::{EventStore, InMemoryEventStore};
+
+mod support;
+
+fn sample_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events").join(name)
+}
+
+fn sample_text(name: &str) -> String {
+    std::fs::read_to_string(sample_path(name)).unwrap_or_else(|e| panic!("events/{name}: {e}"))
+}
+
+fn sample<T: DeserializeOwned>(name: &str) -> T {
+    serde_json::from_str(&sample_text(name)).unwrap_or_else(|e| panic!("events/{name}: {e}"))
+}
+
+fn placed() -> EventEnvelope {
+    sample("domain/order-placed.json")
+}
+
+fn order_stream() -> StreamId {
+    placed().stream_id
+}
+
+fn response_json(response: &lambda_http::Response<lambda_http::Body>) -> serde_json::Value {
+    serde_json::from_slice(response.body().as_ref()).expect("a JSON body")
+}
+
+// ------------------------------------------------------------------ api-ingress
+
+#[tokio::test]
+async fn api_places_a_valid_order_and_answers_202_with_its_id() {
+    let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
+    let request = lambda_http::request::from_str(&sample_text("aws/apigw-v2-post-order.json")).unwrap();
+    let response = api.handle(request).await;
+    assert_eq!(response.status(), 202);
+    assert!(domain::OrderId::parse(response_json(&response)["orderId"].as_str().unwrap()).is_some());
+    assert_eq!(response.headers()["x-correlation-id"], "sample-correlation-0001");
+}
+
+#[tokio::test]
+async fn api_stores_order_placed_with_the_callers_correlation_and_the_request_as_cause() {
+    let store = InMemoryEventStore::default();
+    let api = test_api(store, InMemoryOrderViews::default());
+    let request = lambda_http::request::from_str(&sample_text("aws/apigw-v2-post-order.json")).unwrap();
+    let response = api.handle(request).await;
+    let order_id = response_json(&response)["orderId"].as_str().unwrap().to_string();
+    let stored = api_store(&api).load(&StreamId::new(format!("order-{order_id}")), 0).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].event_type, "OrderPlaced");
+    assert_eq!(stored[0].version, 1);
+    assert_eq!(stored[0].correlation_id.as_str(), "sample-correlation-0001");
+    assert_eq!(stored[0].causation_id.as_str(), "request-0001");
+    assert_eq!(stored[0].payload["total"]["amountMinor"], 4848);
+}
+
+#[tokio::test]
+async fn api_answers_400_naming_the_bad_field_and_stores_nothing() {
+    let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
+    let request = lambda_http::request::from_str(&sample_text("aws/apigw-v2-post-order-invalid.json")).unwrap();
+    let response = api.handle(request).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(response_json(&response)["field"], "lines[0].quantity");
+    assert!(api_store(&api).all_events().is_empty());
+}
+
+#[tokio::test]
+async fn api_answers_404_for_an_order_it_does_not_know_and_200_once_projected() {
+    let views = InMemoryOrderViews::default();
+    let api = test_api(InMemoryEventStore::default(), views);
+    let request = || lambda_http::request::from_str(&sample_text("aws/apigw-v2-get-order.json")).unwrap();
+    assert_eq!(api.handle(request()).await.status(), 404);
+
+    let projector =
+        Projector::new(InMemoryEventStore::default(), InMemoryOrderViews::default(), InMemoryDeadLetters::default());
+    projector.handle(sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json")).await;
+    let view = projector_views(&projector).get(placed_order_id()).await.unwrap().unwrap();
+    // The sample was placed before owners were recorded: here the sample key placed it.
+    let view = services::views::OrderView { placed_by: Some("samples".into()), ..view };
+    api_views(&api).save(&view, 0).await.unwrap();
+    let response = api.handle(request()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response_json(&response)["status"], "Validated");
+}
+
+// The handlers own their ports; these accessors reach the fakes inside for assertions.
+fn api_store(api: &TestApi) -> &InMemoryEventStore {
+    api.ports().0
+}
+fn api_views(api: &TestApi) -> &InMemoryOrderViews {
+    api.ports().1
+}
+fn projector_views(
+    projector: &Projector<InMemoryEventStore, InMemoryOrderViews, InMemoryDeadLetters>,
+) -> &InMemoryOrderViews {
+    projector.ports().1
+}
+fn placed_order_id() -> domain::OrderId {
+    serde_json::from_value(placed().payload["orderId"].clone()).unwrap()
+}
+
+// ------------------------------------------------------------------ order-validator
+
+fn validator_with(events: Vec<EventEnvelope>) -> OrderValidator<InMemoryEventStore, InMemoryDeadLetters> {
+    OrderValidator::new(
+        InMemoryEventStore::with_events(events),
+        InMemoryDeadLetters::default(),
+        Validation(ValidationPolicy::default()),
+    )
+}
+
+#[tokio::test]
+async fn validator_appends_order_validated_caused_by_the_placement() {
+    let validator = validator_with(vec![placed()]);
+    let response = validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
+    assert!(response.batch_item_failures.is_empty());
+    let stream = validator.ports().0.load(&order_stream(), 0).await.unwrap();
+    assert_eq!(stream.len(), 2);
+    assert_eq!(stream[1].event_type, "OrderValidated");
+    assert_eq!(stream[1].causation_id.as_str(), placed().event_id.to_string());
+    assert_eq!(stream[1].correlation_id, placed().correlation_id);
+}
+
+#[tokio::test]
+async fn validator_does_nothing_when_the_same_message_arrives_twice() {
+    let validator = validator_with(vec![placed()]);
+    validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
+    let response = validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(validator.ports().0.load(&order_stream(), 0).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn validator_rejects_an_order_over_the_policy_limits() {
+    let policy = ValidationPolicy { max_line_quantity: 1, ..ValidationPolicy::default() };
+    let validator = OrderValidator::new(
+        InMemoryEventStore::with_events(vec![placed()]),
+        InMemoryDeadLetters::default(),
+        Validation(policy),
+    );
+    validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
+    let stream = validator.ports().0.load(&order_stream(), 0).await.unwrap();
+    assert_eq!(stream[1].event_type, "OrderRejected");
+    assert_eq!(stream[1].payload["reasons"][0], "quantity 2 of SKU-TEA-001 exceeds the limit of 1 per line");
+}
+
+#[tokio::test]
+async fn validator_parks_a_poison_message_and_still_processes_the_rest() {
+    let validator = validator_with(vec![placed()]);
+    let response = validator.handle(sample::<SqsEvent>("aws/sqs-order-placed-with-poison.json")).await;
+    assert!(response.batch_item_failures.is_empty(), "poison is parked, not retried");
+    let letters = validator.ports().1.letters();
+    assert_eq!(letters.len(), 1);
+    assert!(letters[0].reason.contains("not an EventBridge event"), "{}", letters[0].reason);
+    assert_eq!(validator.ports().0.load(&order_stream(), 0).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn validator_parks_an_order_the_store_does_not_hold() {
+    let validator = validator_with(vec![]);
+    validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
+    let letters = validator.ports().1.letters();
+    assert_eq!(letters.len(), 1);
+    assert!(letters[0].reason.contains("has no events in the store"), "{}", letters[0].reason);
+}
+
+// ------------------------------------------------------------------ outbox-relay
+
+fn relay() -> OutboxRelay<InMemoryBus, InMemoryDeadLetters> {
+    OutboxRelay::new(InMemoryBus::default(), InMemoryDeadLetters::default()).with_retry_delay(Duration::ZERO)
+}
+
+#[tokio::test]
+async fn relay_publishes_stored_events_in_stream_order() {
+    let relay = relay();
+    let response = relay.handle(sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json")).await;
+    assert!(response.batch_item_failures.is_empty());
+    let published: Vec<String> = relay.ports().0.published().iter().map(|e| e.event_type.clone()).collect();
+    assert_eq!(published, vec!["OrderPlaced", "OrderValidated"]);
+    assert_eq!(relay.ports().0.published()[0], placed());
+}
+
+#[tokio::test]
+async fn relay_parks_a_record_that_is_not_an_event_and_keeps_the_shard_moving() {
+    let relay = relay();
+    let response = relay.handle(sample::<StreamEvent>("aws/dynamodb-stream-with-poison.json")).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(relay.ports().0.published().len(), 2);
+    assert_eq!(relay.ports().1.letters().len(), 1);
+    assert_eq!(relay.ports().1.letters()[0].consumer, "outbox-relay");
+}
+
+#[tokio::test]
+async fn relay_checkpoints_at_the_first_event_the_bus_keeps_refusing() {
+    let relay = relay();
+    let validated: EventEnvelope = sample("domain/order-validated.json");
+    relay.ports().0.refuse(validated.event_id);
+    let response = relay.handle(sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json")).await;
+    let failures: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(failures, vec![Some("100000000000000000002".to_string())]);
+    assert_eq!(relay.ports().0.published().len(), 1);
+
+    relay.ports().0.accept(validated.event_id);
+    let retried = relay.handle(sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json")).await;
+    assert!(retried.batch_item_failures.is_empty());
+}
+
+// ------------------------------------------------------------------ projector
+
+fn projector_with(
+    events: Vec<EventEnvelope>,
+) -> Projector<InMemoryEventStore, InMemoryOrderViews, InMemoryDeadLetters> {
+    Projector::new(
+        InMemoryEventStore::with_events(events),
+        InMemoryOrderViews::default(),
+        InMemoryDeadLetters::default(),
+    )
+}
+
+#[tokio::test]
+async fn projector_builds_the_order_view_with_its_timeline() {
+    let projector = projector_with(vec![]);
+    let response = projector.handle(sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json")).await;
+    assert!(response.batch_item_failures.is_empty());
+    let view = projector_views(&projector).get(placed_order_id()).await.unwrap().unwrap();
+    assert_eq!(view.status, OrderStatus::Validated);
+    assert_eq!(view.version, 2);
+    let timeline: Vec<_> = view.timeline.iter().map(|t| (t.version, t.event_type.as_str())).collect();
+    assert_eq!(timeline, vec![(1, "OrderPlaced"), (2, "OrderValidated")]);
+}
+
+#[tokio::test]
+async fn projector_ignores_a_redelivered_batch() {
+    let projector = projector_with(vec![]);
+    projector.handle(sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json")).await;
+    let before = projector_views(&projector).get(placed_order_id()).await.unwrap();
+    projector.handle(sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json")).await;
+    assert_eq!(projector_views(&projector).get(placed_order_id()).await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn projector_fills_a_gap_from_the_store() {
+    let validated: EventEnvelope = sample("domain/order-validated.json");
+    let projector = projector_with(vec![placed(), validated]);
+    let mut only_second = sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json");
+    only_second.records.remove(0);
+    projector.handle(only_second).await;
+    let view = projector_views(&projector).get(placed_order_id()).await.unwrap().unwrap();
+    assert_eq!(view.version, 2);
+    assert_eq!(view.timeline.len(), 2);
+}
+
+#[tokio::test]
+async fn projector_parks_poison_and_applies_the_rest() {
+    let projector = projector_with(vec![]);
+    let response = projector.handle(sample::<StreamEvent>("aws/dynamodb-stream-with-poison.json")).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(projector.ports().2.letters().len(), 1);
+    assert_eq!(projector_views(&projector).get(placed_order_id()).await.unwrap().unwrap().version, 2);
+}
+
+// ------------------------------------------------------------------ fixtures
+
+/// Parse, serialize, parse again: the typed events lose nothing a handler reads.
+fn assert_round_trips<T: DeserializeOwned + serde::Serialize + PartialEq + std::fmt::Debug>(name: &str) {
+    let parsed: T = sample(name);
+    let again: T = serde_json::from_value(serde_json::to_value(&parsed).unwrap()).unwrap();
+    assert_eq!(parsed, again, "events/{name}");
+}
+
+#[test]
+fn every_aws_sample_round_trips_through_its_typed_event() {
+    assert_round_trips::<SqsEvent>("aws/sqs-order-placed.json");
+    assert_round_trips::<SqsEvent>("aws/sqs-order-placed-with-poison.json");
+    assert_round_trips::<StreamEvent>("aws/dynamodb-stream-order-placed.json");
+    assert_round_trips::<StreamEvent>("aws/dynamodb-stream-order-validated.json");
+    assert_round_trips::<StreamEvent>("aws/dynamodb-stream-with-poison.json");
+    assert_round_trips::<aws_lambda_events::event::eventbridge::EventBridgeEvent<EventEnvelope>>(
+        "aws/eventbridge-order-placed.json",
+    );
+    assert_round_trips::<aws_lambda_events::event::apigw::ApiGatewayV2httpRequest>("aws/apigw-v2-post-order.json");
+    for name in ["domain/order-placed.json", "domain/order-validated.json", "domain/order-rejected.json"] {
+        let envelope: EventEnvelope = sample(name);
+        domain::OrderEvent::from_envelope(&envelope).unwrap_or_else(|e| panic!("events/{name}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn relay_parks_an_event_whose_payload_breaks_its_schema() {
+    let relay = relay();
+    let mut event = sample::<StreamEvent>("aws/dynamodb-stream-order-placed.json");
+    let image = &mut event.records[0].change.new_image;
+    let mut envelope: EventEnvelope = serde_dynamo::from_item(image.clone()).unwrap();
+    envelope.payload["lines"][0]["quantity"] = serde_json::json!("two");
+    *image = serde_dynamo::to_item(&envelope).unwrap();
+    let response = relay.handle(event).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(relay.ports().0.published().is_empty());
+    let reason = &relay.ports().1.letters()[0].reason;
+    assert!(reason.starts_with("OrderPlaced v1: /lines/0/quantity:"), "{reason}");
+}
+
+#[tokio::test]
+async fn validator_parks_an_order_placed_that_breaks_its_schema() {
+    let mut placed = placed();
+    placed.payload["total"]["currency"] = serde_json::json!("euro");
+    let validator = validator_with(vec![placed.clone()]);
+    let mut event = sample::<SqsEvent>("aws/sqs-order-placed.json");
+    let mut body: serde_json::Value = serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
+    body["detail"] = serde_json::to_value(&placed).unwrap();
+    event.records[0].body = Some(body.to_string());
+    let response = validator.handle(event).await;
+    assert!(response.batch_item_failures.is_empty(), "a schema violation is not retried");
+    let reason = &validator.ports().1.letters()[0].reason;
+    assert!(reason.contains("/total/currency"), "{reason}");
+    assert_eq!(validator.ports().0.load(&order_stream(), 0).await.unwrap().len(), 1, "nothing appended");
+}
+
+// ------------------------------------------------------------------ analytics
+
+#[tokio::test]
+async fn analytics_counts_each_event_once_however_often_it_arrives() {
+    use services::analytics::AnalyticsStore;
+    use services::handlers::analytics::AnalyticsConsumer;
+    let consumer = AnalyticsConsumer::new(
+        InMemoryEventStore::with_events(vec![placed()]),
+        InMemoryAnalytics::default(),
+        InMemoryDeadLetters::default(),
+    );
+    let response = consumer.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
+    assert!(response.batch_item_failures.is_empty());
+    consumer.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
+    let counts = consumer.ports().1.status_counts().await.unwrap();
+    assert_eq!(counts.get("Placed"), Some(&1));
+}
+
+// ------------------------------------------------------------------ payment callback
+
+/// An order waiting for its payment (the provider gave no answer yet).
+fn reserved_order() -> (domain::OrderId, Vec<EventEnvelope>) {
+    use domain::saga::{FraudCleared, ReservedLine, StockReserved};
+    use toolkit::envelope::{Causality, CausationId, CorrelationId};
+    let placed = placed();
+    let id = placed_order_id();
+    let causality =
+        Causality { correlation_id: CorrelationId::new("c"), causation_id: CausationId::new("c"), trace_id: None };
+    let next = |event: domain::OrderEvent, version| {
+        event.into_new_event(causality.clone(), chrono::Utc::now()).into_envelope(placed.stream_id.clone(), version)
+    };
+    let lines = vec![ReservedLine { sku: "SKU-TEA-001".into(), quantity: 2 }];
+    let events = vec![
+        placed.clone(),
+        next(domain::OrderEvent::OrderValidated(domain::OrderValidated { order_id: id }), 2),
+        next(domain::OrderEvent::FraudCleared(FraudCleared { order_id: id, score: 0 }), 3),
+        next(domain::OrderEvent::StockReserved(StockReserved { order_id: id, lines }), 4),
+    ];
+    (id, events)
+}
+
+fn callback_api(events: Vec<EventEnvelope>) -> TestApi {
+    test_api(InMemoryEventStore::with_events(events), InMemoryOrderViews::default())
+        .with_payment_webhook_secret(b"provider-secret".to_vec())
+}
+
+#[tokio::test]
+async fn a_signed_payment_callback_settles_the_waiting_order() {
+    let (id, events) = reserved_order();
+    let api = callback_api(events);
+    let body = format!(r#"{{"orderId":"{id}","outcome":"authorized","authorizationId":"prov-1"}}"#);
+    let response = api.handle(callback_request(&body, chrono::Utc::now().timestamp(), b"provider-secret")).await;
+    assert_eq!(response.status(), 200, "{:?}", response_json(&response));
+    let stream = api_store(&api).load(&order_stream(), 0).await.unwrap();
+    assert_eq!(stream.last().map(|e| e.event_type.as_str()), Some("PaymentAuthorized"));
+    // The provider retries its callback: nothing more happens.
+    let again = api.handle(callback_request(&body, chrono::Utc::now().timestamp(), b"provider-secret")).await;
+    assert_eq!(response_json(&again)["applied"], false);
+    assert_eq!(api_store(&api).load(&order_stream(), 0).await.unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn a_forged_or_stale_payment_callback_gets_401_and_stores_nothing() {
+    let (id, events) = reserved_order();
+    let api = callback_api(events);
+    let body = format!(r#"{{"orderId":"{id}","outcome":"authorized"}}"#);
+    let forged = api.handle(callback_request(&body, chrono::Utc::now().timestamp(), b"guessed-secret")).await;
+    assert_eq!(forged.status(), 401);
+    let stale = api.handle(callback_request(&body, chrono::Utc::now().timestamp() - 3_600, b"provider-secret")).await;
+    assert_eq!(stale.status(), 401);
+    assert!(response_json(&stale)["error"].as_str().unwrap().contains("timestamp"));
+    assert_eq!(api_store(&api).load(&order_stream(), 0).await.unwrap().len(), 4, "nothing stored");
+}
+
+// ------------------------------------------------------------------ access and idempotency
+
+fn post_order_with(headers: &[(&str, &str)]) -> lambda_http::Request {
+    let mut event: serde_json::Value = sample("aws/apigw-v2-post-order.json");
+    for (name, value) in headers {
+        match value {
+            &"" => event["headers"].as_object_mut().unwrap().remove(*name),
+            _ => event["headers"].as_object_mut().unwrap().insert(name.to_string(), serde_json::json!(value)),
+        };
+    }
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+#[tokio::test]
+async fn api_answers_401_without_a_key_and_403_with_an_unknown_one_and_stores_nothing() {
+    let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
+    let missing = api.handle(post_order_with(&[("x-api-key", "")])).await;
+    assert_eq!(missing.status(), 401);
+    assert_eq!(response_json(&missing)["error"], "missing x-api-key header");
+    let forged = api.handle(post_order_with(&[("x-api-key", "guessed-key")])).await;
+    assert_eq!(forged.status(), 403);
+    assert!(api_store(&api).all_events().is_empty());
+}
+
+#[tokio::test]
+async fn api_answers_429_over_the_keys_rate_and_serves_other_keys_meanwhile() {
+    let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(api.handle(post_order_with(&[("x-api-key", "throttled-key")])).await.status().as_u16());
+    }
+    // Two per second: unless the second turned during the loop, exactly two got in.
+    let admitted = statuses.iter().filter(|s| **s == 202).count();
+    assert!((2..=4).contains(&admitted) && statuses.contains(&429), "{statuses:?}");
+    let limited = api.handle(post_order_with(&[("x-api-key", "throttled-key")])).await;
+    if limited.status() == 429 {
+        assert_eq!(limited.headers()["retry-after"], "1");
+    }
+    assert_eq!(api.handle(post_order_with(&[])).await.status(), 202, "the sample key has its own budget");
+}
+
+#[tokio::test]
+async fn api_places_an_order_once_per_idempotency_key() {
+    let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
+    let first = api.handle(post_order_with(&[("idempotency-key", "order-a")])).await;
+    let again = api.handle(post_order_with(&[("idempotency-key", "order-a")])).await;
+    assert_eq!((first.status().as_u16(), again.status().as_u16()), (202, 202));
+    assert_eq!(response_json(&first)["orderId"], response_json(&again)["orderId"]);
+    assert_eq!(api_store(&api).all_events().len(), 1, "one order placed");
+}
+
+#[tokio::test]
+async fn api_answers_422_when_an_idempotency_key_comes_back_with_another_body() {
+    let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
+    api.handle(post_order_with(&[("idempotency-key", "order-a")])).await;
+    let mut event: serde_json::Value = sample("aws/apigw-v2-post-order.json");
+    event["headers"]["idempotency-key"] = serde_json::json!("order-a");
+    event["body"] = serde_json::json!(event["body"].as_str().unwrap().replace("\"quantity\": 2", "\"quantity\": 3"));
+    let response = api.handle(lambda_http::request::from_str(&event.to_string()).unwrap()).await;
+    assert_eq!(response.status(), 422, "{}", response_json(&response));
+    assert_eq!(response_json(&response)["field"], "Idempotency-Key");
+    assert_eq!(api_store(&api).all_events().len(), 1);
+}

@@ -1,0 +1,59 @@
+//! The event bus port: publishes stored events so other services can react to them.
+
+#[cfg(feature = "eventbridge")]
+mod eventbridge;
+mod memory;
+
+#[cfg(feature = "eventbridge")]
+pub use eventbridge::EventBridgeBus;
+pub use memory::InMemoryBus;
+
+use crate::envelope::EventEnvelope;
+use std::future::Future;
+use thiserror::Error;
+
+/// EventBridge takes at most 10 entries per PutEvents call.
+pub const MAX_EVENTS_PER_PUBLISH: usize = 10;
+
+/// The `source` of every event this system publishes.
+pub const EVENT_SOURCE: &str = "orderflow.orders";
+
+/// A whole publish call failed: the bus was unreachable or busy (`permanent: false`, try
+/// again), or it refused the request itself, as EventBridge does with a ValidationException
+/// for a request over 256 KB (`permanent: true`: the same request will never pass).
+#[derive(Debug, Error)]
+#[error("event bus {}: {reason}", if *.permanent { "refused the request" } else { "unavailable" })]
+pub struct BusError {
+    pub reason: String,
+    pub permanent: bool,
+}
+
+impl BusError {
+    pub fn transient(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into(), permanent: false }
+    }
+
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into(), permanent: true }
+    }
+}
+
+/// One entry the bus refused, by its index in the published slice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedEntry {
+    pub index: usize,
+    pub reason: String,
+    /// Whether trying the same entry again can succeed (throttling, an internal failure).
+    pub retryable: bool,
+}
+
+/// EventBridge's error codes that mean "try again"; every other code refuses the entry
+/// or request for good.
+pub fn is_retryable_code(code: &str) -> bool {
+    matches!(code, "ThrottlingException" | "InternalFailure" | "InternalException" | "ServiceUnavailable")
+}
+
+pub trait EventBus: Send + Sync {
+    /// Publishes up to [`MAX_EVENTS_PER_PUBLISH`] events; returns the entries that were refused.
+    fn publish(&self, events: &[EventEnvelope]) -> impl Future<Output = Result<Vec<RejectedEntry>, BusError>> + Send;
+}

@@ -1,0 +1,255 @@
+//! Idempotent side effects, in the spirit of Powertools' idempotency utility.
+//!
+//! A side effect (a charge, a notification, a webhook, an accepted command) runs under a
+//! key. The first caller claims the key (an *in-progress* record that expires with the
+//! function's remaining time, so a crashed invocation does not hold it forever), runs the
+//! effect and stores its result (*completed*). A repeat with the same key and the same
+//! payload gets the stored result back without running the effect again; the same key with
+//! a different payload is refused ([`IdempotencyError::PayloadMismatch`]); a repeat while
+//! the first is still running is told to retry ([`IdempotencyError::InProgress`]).
+
+#[cfg(feature = "dynamodb")]
+mod dynamo;
+mod memory;
+
+#[cfg(feature = "dynamodb")]
+pub use dynamo::DynamoIdempotencyStore;
+pub use memory::InMemoryIdempotencyStore;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// What a store holds under a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdempotencyRecord {
+    InProgress { payload_hash: String, until_ms: i64 },
+    Completed { payload_hash: String, result: serde_json::Value },
+}
+
+/// The outcome of trying to claim a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// The caller owns the key and must run the effect, then complete or release it.
+    Claimed,
+    /// Someone else holds or held the key: here is their record.
+    Held(IdempotencyRecord),
+}
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum IdempotencyError {
+    #[error("idempotency key {key} is already in progress; retry later")]
+    InProgress { key: String },
+    #[error("idempotency key {key} was used before with a different payload")]
+    PayloadMismatch { key: String },
+    #[error("idempotency store unavailable: {0}")]
+    Store(String),
+    #[error("the stored result of idempotency key {key} cannot be read: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` unless a completed record or an unexpired in-progress record holds it.
+    fn claim(
+        &self,
+        key: &str,
+        payload_hash: &str,
+        until_ms: i64,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Claim, IdempotencyError>> + Send;
+
+    /// Stores the effect's result; the record expires after the store's retention.
+    fn complete(
+        &self,
+        key: &str,
+        payload_hash: &str,
+        result: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), IdempotencyError>> + Send;
+
+    /// Drops an in-progress claim after the effect failed, so a retry can run it.
+    fn release(&self, key: &str) -> impl Future<Output = Result<(), IdempotencyError>> + Send;
+}
+
+impl<T: IdempotencyStore> IdempotencyStore for Arc<T> {
+    fn claim(
+        &self,
+        key: &str,
+        payload_hash: &str,
+        until_ms: i64,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Claim, IdempotencyError>> + Send {
+        (**self).claim(key, payload_hash, until_ms, now_ms)
+    }
+    fn complete(
+        &self,
+        key: &str,
+        payload_hash: &str,
+        result: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), IdempotencyError>> + Send {
+        (**self).complete(key, payload_hash, result)
+    }
+    fn release(&self, key: &str) -> impl Future<Output = Result<(), IdempotencyError>> + Send {
+        (**self).release(key)
+    }
+}
+
+/// An effect's failure, or the reason it was not run.
+#[derive(Debug, Error, PartialEq)]
+pub enum Idempotent<E> {
+    #[error(transparent)]
+    Refused(IdempotencyError),
+    #[error("{0}")]
+    Failed(E),
+}
+
+tokio::task_local! {
+    /// The invocation's deadline (ms since the epoch), set by the runtime wrapper from the
+    /// Lambda context; in-progress claims expire then.
+    static DEADLINE_MS: i64;
+}
+
+/// Runs `future` with the Lambda invocation's deadline known to [`run_once`] (0: unknown).
+pub async fn with_deadline<F: Future>(deadline_ms: u64, future: F) -> F::Output {
+    let deadline = match i64::try_from(deadline_ms) {
+        Ok(0) => crate::clock::now().timestamp_millis() + DEFAULT_IN_PROGRESS_MS,
+        Ok(deadline) => deadline,
+        Err(_) => i64::MAX,
+    };
+    DEADLINE_MS.scope(deadline, future).await
+}
+
+/// Without a Lambda context (tests, tools) an in-progress claim lasts this long.
+const DEFAULT_IN_PROGRESS_MS: i64 = 60_000;
+
+/// The SHA-256 of the payload's JSON (object keys sorted), hex-encoded.
+pub fn payload_hash(payload: &impl Serialize) -> String {
+    let value = serde_json::to_value(payload).unwrap_or(serde_json::Value::Null);
+    hex::encode(Sha256::digest(value.to_string().as_bytes()))
+}
+
+/// Runs `effect` at most once per `key` (with this `payload`); a repeat returns the first
+/// run's result. A failed effect releases the key so that a retry runs it again.
+pub async fn run_once<S, T, E, F, Fut>(
+    store: &S,
+    key: &str,
+    payload: &impl Serialize,
+    effect: F,
+) -> Result<T, Idempotent<E>>
+where
+    S: IdempotencyStore,
+    T: Serialize + DeserializeOwned,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let hash = payload_hash(payload);
+    let now_ms = crate::clock::now().timestamp_millis();
+    let until_ms = DEADLINE_MS.try_with(|d| *d).unwrap_or(now_ms + DEFAULT_IN_PROGRESS_MS);
+    match store.claim(key, &hash, until_ms, now_ms).await.map_err(Idempotent::Refused)? {
+        Claim::Held(IdempotencyRecord::Completed { payload_hash, .. }) if payload_hash != hash => {
+            Err(Idempotent::Refused(IdempotencyError::PayloadMismatch { key: key.to_string() }))
+        }
+        Claim::Held(IdempotencyRecord::Completed { result, .. }) => {
+            tracing::info!(key, "repeat of a completed effect: returning its stored result");
+            serde_json::from_value(result).map_err(|e| {
+                Idempotent::Refused(IdempotencyError::Corrupt { key: key.to_string(), reason: e.to_string() })
+            })
+        }
+        Claim::Held(IdempotencyRecord::InProgress { payload_hash, .. }) if payload_hash != hash => {
+            Err(Idempotent::Refused(IdempotencyError::PayloadMismatch { key: key.to_string() }))
+        }
+        Claim::Held(IdempotencyRecord::InProgress { .. }) => {
+            Err(Idempotent::Refused(IdempotencyError::InProgress { key: key.to_string() }))
+        }
+        Claim::Claimed => match effect().await {
+            Ok(result) => {
+                let stored = serde_json::to_value(&result).unwrap_or(serde_json::Value::Null);
+                store.complete(key, &hash, &stored).await.map_err(Idempotent::Refused)?;
+                Ok(result)
+            }
+            Err(error) => {
+                if let Err(release) = store.release(key).await {
+                    tracing::warn!(key, %release, "could not release the claim; it expires with the invocation");
+                }
+                Err(Idempotent::Failed(error))
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    async fn charge(
+        store: &InMemoryIdempotencyStore,
+        runs: &AtomicU32,
+        amount: u32,
+    ) -> Result<u32, Idempotent<String>> {
+        run_once(store, "charge#o-1", &amount, || async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, String>(amount * 10)
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_repeat_returns_the_stored_result_without_running_the_effect_again() {
+        let (store, runs) = (InMemoryIdempotencyStore::default(), AtomicU32::new(0));
+        assert_eq!(charge(&store, &runs, 5).await, Ok(50));
+        assert_eq!(charge(&store, &runs, 5).await, Ok(50));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_same_key_with_another_payload_is_refused() {
+        let (store, runs) = (InMemoryIdempotencyStore::default(), AtomicU32::new(0));
+        charge(&store, &runs, 5).await.unwrap();
+        let refused = charge(&store, &runs, 6).await.unwrap_err();
+        assert_eq!(refused, Idempotent::Refused(IdempotencyError::PayloadMismatch { key: "charge#o-1".into() }));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_claim_in_progress_makes_a_repeat_retry_until_it_expires() {
+        let store = InMemoryIdempotencyStore::default();
+        let now = crate::clock::now().timestamp_millis();
+        store.claim("charge#o-1", &payload_hash(&5), now + 60_000, now).await.unwrap();
+        let runs = AtomicU32::new(0);
+        let refused = charge(&store, &runs, 5).await.unwrap_err();
+        assert_eq!(refused, Idempotent::Refused(IdempotencyError::InProgress { key: "charge#o-1".into() }));
+
+        let expired = InMemoryIdempotencyStore::default();
+        expired.claim("charge#o-1", &payload_hash(&5), now - 1, now - 10_000).await.unwrap();
+        assert_eq!(charge(&expired, &runs, 5).await, Ok(50), "a crashed invocation's claim expired");
+    }
+
+    #[tokio::test]
+    async fn a_failed_effect_releases_the_key_so_a_retry_runs_it() {
+        let store = InMemoryIdempotencyStore::default();
+        let failed: Result<u32, _> = run_once(&store, "k", &1, || async { Err("provider down") }).await;
+        assert_eq!(failed, Err(Idempotent::Failed("provider down")));
+        let retried: Result<u32, Idempotent<&str>> = run_once(&store, "k", &1, || async { Ok(7) }).await;
+        assert_eq!(retried, Ok(7));
+    }
+
+    #[tokio::test]
+    async fn the_claim_expires_at_the_invocation_deadline() {
+        let store = InMemoryIdempotencyStore::default();
+        let deadline = 4_102_444_800_000u64; // 2100-01-01
+        with_deadline(deadline, async {
+            let _: Result<u32, Idempotent<&str>> = run_once(&store, "k", &1, || async {
+                assert_eq!(
+                    store.record("k"),
+                    Some(IdempotencyRecord::InProgress { payload_hash: payload_hash(&1), until_ms: deadline as i64 })
+                );
+                Ok(1)
+            })
+            .await;
+        })
+        .await;
+    }
+}

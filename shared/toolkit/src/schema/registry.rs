@@ -1,0 +1,224 @@
+//! The registry on disk: `events/schemas/<name>/v<N>.json` plus `compatibility.json`
+//! (the mode per type), and the generated block of schemas in `infra/template.yaml`.
+
+use super::compat::{self, Mode, Violation};
+use super::contract::Contract;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+pub const CONFIG_FILE: &str = "compatibility.json";
+pub const TEMPLATE_BEGIN: &str = "  # BEGIN GENERATED SCHEMAS (orderflow schema generate; do not edit by hand)";
+pub const TEMPLATE_END: &str = "  # END GENERATED SCHEMAS";
+const GENERATE_HINT: &str = "run `cargo run -p orderflow -- schema generate`";
+
+#[derive(Debug, Error)]
+pub enum RegistryError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: not valid JSON: {reason}", path.display())]
+    BadJson { path: PathBuf, reason: String },
+    #[error("{}: schema files are named v<N>.json (N = 1, 2, ...)", path.display())]
+    BadFileName { path: PathBuf },
+    #[error("{name}: versions must run 1, 2, 3 ... without gaps; v{missing} is missing")]
+    Gap { name: String, missing: u32 },
+    #[error("{}: {reason}", path.display())]
+    BadConfig { path: PathBuf, reason: String },
+    #[error("{}: {reason}", path.display())]
+    BadTemplate { path: PathBuf, reason: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompatibilityConfig {
+    /// The mode of every type not listed in `types`.
+    pub default: Mode,
+    #[serde(default)]
+    pub types: BTreeMap<String, Mode>,
+}
+
+/// One incompatibility of one type, in its configured mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub name: String,
+    pub mode: Mode,
+    pub violation: Violation,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [{}] {}", self.name, self.mode, self.violation)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub dir: PathBuf,
+    pub config: CompatibilityConfig,
+    /// Every committed version of every type, oldest first.
+    pub types: BTreeMap<String, Vec<(u32, Value)>>,
+}
+
+impl Registry {
+    pub fn load(dir: &Path) -> Result<Self, RegistryError> {
+        let config_path = dir.join(CONFIG_FILE);
+        let config_text = read(&config_path)?;
+        let config: CompatibilityConfig = serde_json::from_str(&config_text)
+            .map_err(|e| RegistryError::BadConfig { path: config_path.clone(), reason: e.to_string() })?;
+        let mut types = BTreeMap::new();
+        for entry in std::fs::read_dir(dir).map_err(|source| RegistryError::Io { path: dir.to_path_buf(), source })? {
+            let path = entry.map_err(|source| RegistryError::Io { path: dir.to_path_buf(), source })?.path();
+            if path.is_dir() {
+                let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                types.insert(name.clone(), load_versions(&name, &path)?);
+            }
+        }
+        if let Some(unknown) = config.types.keys().find(|name| !types.contains_key(*name)) {
+            return Err(RegistryError::BadConfig {
+                path: config_path,
+                reason: format!("type {unknown} has no schemas"),
+            });
+        }
+        Ok(Registry { dir: dir.to_path_buf(), config, types })
+    }
+
+    pub fn mode(&self, name: &str) -> Mode {
+        self.config.types.get(name).copied().unwrap_or(self.config.default)
+    }
+
+    /// Every incompatibility between committed versions, each type in its mode.
+    pub fn compatibility(&self) -> Vec<Finding> {
+        self.types
+            .iter()
+            .flat_map(|(name, versions)| {
+                let mode = self.mode(name);
+                compat::check(mode, versions).into_iter().map(move |violation| Finding {
+                    name: name.clone(),
+                    mode,
+                    violation,
+                })
+            })
+            .collect()
+    }
+
+    /// Where the committed schemas and the Rust types disagree, one message each.
+    pub fn drift(&self, contracts: &[Contract]) -> Vec<String> {
+        let mut problems = Vec::new();
+        for contract in contracts {
+            let file = self.dir.join(contract.name).join(format!("v{}.json", contract.version));
+            let versions = self.types.get(contract.name).map(Vec::as_slice).unwrap_or_default();
+            match versions.iter().find(|(v, _)| *v == contract.version) {
+                None => problems.push(format!("{} is missing for the Rust type {}: {GENERATE_HINT}", file.display(), contract.name)),
+                Some((_, committed)) if *committed != contract.schema() => problems.push(format!(
+                    "{} no longer matches the Rust type {}: {GENERATE_HINT} (if v{} was already released, bump the version instead)",
+                    file.display(),
+                    contract.name,
+                    contract.version
+                )),
+                Some(_) => {}
+            }
+            if let Some((newest, _)) = versions.last().filter(|(v, _)| *v > contract.version) {
+                problems.push(format!(
+                    "{} v{newest} is committed but the code writes v{}",
+                    contract.name, contract.version
+                ));
+            }
+        }
+        for name in self.types.keys().filter(|name| !contracts.iter().any(|c| c.name == name.as_str())) {
+            problems.push(format!(
+                "{}: no Rust type is registered as {name} (domain::contracts)",
+                self.dir.join(name).display()
+            ));
+        }
+        problems
+    }
+}
+
+fn read(path: &Path) -> Result<String, RegistryError> {
+    std::fs::read_to_string(path).map_err(|source| RegistryError::Io { path: path.to_path_buf(), source })
+}
+
+fn load_versions(name: &str, dir: &Path) -> Result<Vec<(u32, Value)>, RegistryError> {
+    let mut versions = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|source| RegistryError::Io { path: dir.to_path_buf(), source })? {
+        let path = entry.map_err(|source| RegistryError::Io { path: dir.to_path_buf(), source })?.path();
+        let version = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .and_then(|f| f.strip_prefix('v')?.strip_suffix(".json")?.parse::<u32>().ok())
+            .filter(|v| *v > 0)
+            .ok_or_else(|| RegistryError::BadFileName { path: path.clone() })?;
+        let schema = serde_json::from_str(&read(&path)?)
+            .map_err(|e| RegistryError::BadJson { path: path.clone(), reason: e.to_string() })?;
+        versions.push((version, schema));
+    }
+    versions.sort_by_key(|(v, _)| *v);
+    for (expected, (version, _)) in (1..).zip(&versions) {
+        if *version != expected {
+            return Err(RegistryError::Gap { name: name.to_string(), missing: expected });
+        }
+    }
+    Ok(versions)
+}
+
+/// Pretty JSON with a final newline: the committed form of a schema.
+pub fn render(schema: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Writes the current version of every contract whose file is missing or differs;
+/// returns the files written.
+pub fn generate(dir: &Path, contracts: &[Contract]) -> Result<Vec<PathBuf>, RegistryError> {
+    let mut written = Vec::new();
+    for contract in contracts {
+        let path = dir.join(contract.name).join(format!("v{}.json", contract.version));
+        let text = render(&contract.schema());
+        if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+            continue;
+        }
+        let parent = path.parent().unwrap_or(dir);
+        std::fs::create_dir_all(parent).map_err(|source| RegistryError::Io { path: parent.to_path_buf(), source })?;
+        std::fs::write(&path, text).map_err(|source| RegistryError::Io { path: path.clone(), source })?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The template's block of `AWS::EventSchemas::*` resources for `contracts`: created only
+/// on AWS (the emulator does not know the resource types).
+pub fn template_block(contracts: &[Contract]) -> String {
+    let mut block = format!(
+        "{TEMPLATE_BEGIN}\n  SchemaRegistry:\n    Type: AWS::EventSchemas::Registry\n    Condition: OnAws\n    Properties:\n      RegistryName: !Sub \"${{AWS::StackName}}-contracts\"\n      Description: Event and command contracts of orderflow, generated from its Rust types.\n"
+    );
+    for contract in contracts {
+        let mut schema = contract.schema();
+        // EventBridge's registry takes draft-04 documents; these schemas use no later keyword.
+        schema["$schema"] = Value::String("http://json-schema.org/draft-04/schema#".into());
+        let content = serde_json::to_string(&schema).unwrap_or_default().replace('\'', "''");
+        block.push_str(&format!(
+            "  {name}Schema:\n    Type: AWS::EventSchemas::Schema\n    Condition: OnAws\n    Properties:\n      RegistryName: !GetAtt SchemaRegistry.RegistryName\n      SchemaName: orderflow@{name}\n      Type: JSONSchemaDraft4\n      Description: {name} v{version}\n      Content: '{content}'\n",
+            name = contract.name,
+            version = contract.version,
+        ));
+    }
+    block.push_str(TEMPLATE_END);
+    block.push('\n');
+    block
+}
+
+/// `template` with its generated block replaced by `block`.
+pub fn replace_template_block(path: &Path, template: &str, block: &str) -> Result<String, RegistryError> {
+    let missing = |marker: &str| RegistryError::BadTemplate {
+        path: path.to_path_buf(),
+        reason: format!("the line `{}` is missing", marker.trim()),
+    };
+    let start = template.find(TEMPLATE_BEGIN).ok_or_else(|| missing(TEMPLATE_BEGIN))?;
+    let end_marker = template[start..].find(TEMPLATE_END).ok_or_else(|| missing(TEMPLATE_END))? + start;
+    let end = template[end_marker..].find('\n').map_or(template.len(), |i| end_marker + i + 1);
+    Ok(format!("{}{block}{}", &template[..start], &template[end..]))
+}

@@ -1,0 +1,94 @@
+//! The event store port: append-only streams with optimistic concurrency.
+
+#[cfg(feature = "dynamodb")]
+mod dynamo;
+mod memory;
+
+#[cfg(feature = "dynamodb")]
+pub use dynamo::DynamoEventStore;
+pub use memory::InMemoryEventStore;
+
+use crate::envelope::{EventEnvelope, NewEvent, StreamId};
+use std::future::Future;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// Someone appended to the stream since it was read: reload, decide again, retry.
+    #[error("stream {stream_id} is no longer at version {expected_version}: another writer appended first")]
+    Conflict { stream_id: StreamId, expected_version: u64 },
+    #[error("stored event in {stream_id} cannot be read: {reason}")]
+    Corrupt { stream_id: StreamId, reason: String },
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub trait EventStore: Send + Sync {
+    /// Appends `events` after `expected_version` (0 for a new stream) atomically and
+    /// returns them as stored. Fails with [`StoreError::Conflict`] when the stream has moved on.
+    fn append(
+        &self,
+        stream_id: &StreamId,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send;
+
+    /// Events of the stream after `after_version`, oldest first.
+    fn load(
+        &self,
+        stream_id: &StreamId,
+        after_version: u64,
+    ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send;
+
+    /// The stream's last `count` events, oldest first (all of them when it holds fewer):
+    /// what a reader starting from a recent snapshot needs.
+    fn load_last(
+        &self,
+        stream_id: &StreamId,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send {
+        async move {
+            let mut events = self.load(stream_id, 0).await?;
+            let skip = events.len().saturating_sub(count);
+            events.drain(..skip);
+            Ok(events)
+        }
+    }
+}
+
+/// A shared store (one client for the saga and the step that also writes SKU streams).
+impl<T: EventStore> EventStore for std::sync::Arc<T> {
+    fn append(
+        &self,
+        stream_id: &StreamId,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send {
+        (**self).append(stream_id, expected_version, events)
+    }
+
+    fn load(
+        &self,
+        stream_id: &StreamId,
+        after_version: u64,
+    ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send {
+        (**self).load(stream_id, after_version)
+    }
+
+    fn load_last(
+        &self,
+        stream_id: &StreamId,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send {
+        (**self).load_last(stream_id, count)
+    }
+}
+
+/// Versions the store gives to `events` appended after `expected_version`.
+fn envelopes(stream_id: &StreamId, expected_version: u64, events: Vec<NewEvent>) -> Vec<EventEnvelope> {
+    events
+        .into_iter()
+        .zip(expected_version + 1..)
+        .map(|(event, version)| event.into_envelope(stream_id.clone(), version))
+        .collect()
+}
