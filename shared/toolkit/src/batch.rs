@@ -33,6 +33,18 @@ impl RecordError {
     }
 }
 
+/// A stream that cannot be read or kept changing is worth a retry; a corrupt event is not.
+impl From<crate::store::DecideError<RecordError>> for RecordError {
+    fn from(error: crate::store::DecideError<RecordError>) -> Self {
+        use crate::store::{DecideError, StoreError};
+        match error {
+            DecideError::Decide(error) => error,
+            DecideError::Store(corrupt @ StoreError::Corrupt { .. }) => RecordError::Poison(corrupt.to_string()),
+            other => RecordError::Retryable(other.to_string()),
+        }
+    }
+}
+
 /// Handles each SQS message; failed ones are reported by message id so only they return
 /// to the queue (and reach its DLQ after `maxReceiveCount`). On a FIFO queue, the messages
 /// after a failure in the same message group are returned unprocessed, keeping the order.

@@ -20,10 +20,11 @@ use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
+use std::convert::Infallible;
 use std::future::Future;
 use toolkit::envelope::{Causality, CausationId, CorrelationId};
 use toolkit::idempotency::{IdempotencyError, IdempotencyStore, Idempotent, run_once};
-use toolkit::store::{EventStore, StoreError};
+use toolkit::store::{DecideError, Decision, EventStore, StoreError, decide_and_append, load_stream};
 use tracing::Instrument;
 
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
@@ -51,6 +52,8 @@ pub const MAX_CALLBACK_BYTES: usize = 16 * 1024;
 
 /// How far a signed callback's timestamp may be from now, in seconds.
 pub const WEBHOOK_TOLERANCE_SECONDS: i64 = 300;
+/// Attempts when another writer appended to the order's or the shelf's stream first.
+const APPEND_ATTEMPTS: u32 = 3;
 
 impl<S, V, A, N, I, R> Api<S, V, A, N, I, R> {
     pub fn new(store: S, views: V, analytics: A, notifications: N, idempotency: I, limiter: R) -> Self {
@@ -329,54 +332,49 @@ where
             request_id_of(request),
             toolkit::observability::invocation_trace(),
         );
-        for _ in 0..3 {
-            let history = match self.store.load(&callback.order_id.stream_id(), 0).await {
-                Ok(history) => history,
-                Err(error) => return unavailable("the order could not be read", &error),
-            };
+        let stream_id = callback.order_id.stream_id();
+        let load = || async {
+            let (history, version) = load_stream(&self.store, &stream_id).await?;
             let events: Result<Vec<OrderEvent>, _> = history.iter().map(OrderEvent::from_envelope).collect();
-            let order = match events.map(|events| Order::replay(&events)) {
-                Ok(Ok(Some(order))) => order,
-                Ok(Ok(None)) => {
-                    return json_response(
-                        StatusCode::NOT_FOUND,
-                        json!({ "error": format!("order {} not found", callback.order_id) }),
-                    );
-                }
-                _ => return unavailable("the order could not be read", &"its history cannot be replayed"),
+            match events.map(|events| Order::replay(&events)) {
+                Ok(Ok(Some(order))) => Ok((order, version)),
+                Ok(Ok(None)) => Err(DecideError::Decide(json_response(
+                    StatusCode::NOT_FOUND,
+                    json!({ "error": format!("order {} not found", callback.order_id) }),
+                ))),
+                _ => Err(DecideError::Decide(unavailable(
+                    "the order could not be read",
+                    &"its history cannot be replayed",
+                ))),
+            }
+        };
+        let (callback, causality) = (&callback, &causality);
+        let decide = |order: Order| async move {
+            if let Some(decision) = order.settle_payment(callback) {
+                let event = decision.into_new_event(causality.clone(), toolkit::clock::now());
+                let answer = json_response(StatusCode::OK, json!({ "orderId": order.id, "applied": true }));
+                return Ok(Decision::append(vec![event], answer));
+            }
+            // An authorization for an order that already ended (it timed out while the
+            // provider was deciding): the money must not stay held.
+            let Some(void) = late_authorization(&order, callback) else {
+                let answer = json!({ "orderId": order.id, "status": order.status, "applied": false });
+                return Ok(Decision::nothing(json_response(StatusCode::OK, answer)));
             };
-            let version = history.last().map_or(0, |e| e.version);
-            let Some(decision) = order.settle_payment(&callback) else {
-                // An authorization for an order that already ended (it timed out while the
-                // provider was deciding): the money must not stay held.
-                let Some(void) = late_authorization(&order, &callback) else {
-                    return json_response(
-                        StatusCode::OK,
-                        json!({ "orderId": order.id, "status": order.status, "applied": false }),
-                    );
-                };
-                if let Err(error) = void_once(&self.idempotency, &self.provider, &order, &void).await {
-                    return unavailable("the late authorization could not be voided", &error);
-                }
-                let event = void.into_new_event(causality.clone(), toolkit::clock::now());
-                match self.store.append(&callback.order_id.stream_id(), version, vec![event]).await {
-                    Ok(_) => {
-                        let answer =
-                            json!({ "orderId": order.id, "status": order.status, "applied": false, "voided": true });
-                        return json_response(StatusCode::OK, answer);
-                    }
-                    Err(StoreError::Conflict { .. }) => continue,
-                    Err(error) => return unavailable("the void could not be stored", &error),
-                }
-            };
-            let event = decision.into_new_event(causality.clone(), toolkit::clock::now());
-            match self.store.append(&callback.order_id.stream_id(), version, vec![event]).await {
-                Ok(_) => return json_response(StatusCode::OK, json!({ "orderId": order.id, "applied": true })),
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(error) => return unavailable("the payment could not be stored", &error),
+            if let Err(error) = void_once(&self.idempotency, &self.provider, &order, &void).await {
+                return Err(unavailable("the late authorization could not be voided", &error));
+            }
+            let event = void.into_new_event(causality.clone(), toolkit::clock::now());
+            let answer = json!({ "orderId": order.id, "status": order.status, "applied": false, "voided": true });
+            Ok(Decision::append(vec![event], json_response(StatusCode::OK, answer)))
+        };
+        match decide_and_append(&self.store, &stream_id, APPEND_ATTEMPTS, load, decide).await {
+            Ok(answer) | Err(DecideError::Decide(answer)) => answer,
+            Err(DecideError::Store(error)) => unavailable("the payment could not be stored", &error),
+            Err(DecideError::KeptChanging { .. }) => {
+                json_response(StatusCode::CONFLICT, json!({ "error": "the order kept changing; retry" }))
             }
         }
-        json_response(StatusCode::CONFLICT, json!({ "error": "the order kept changing; retry" }))
     }
 
     async fn order_notifications(&self, caller: &Caller, order_id: &str) -> Response<Body> {
@@ -446,20 +444,24 @@ where
         added: InventoryEvent,
         causality: Causality,
     ) -> Result<(), Response<Body>> {
-        for _ in 0..3 {
-            let version = match self.store.load_last(&sku_stream(sku), 1).await {
-                Ok(last) => last.last().map_or(0, |e| e.version),
-                Err(error) => return Err(unavailable("the stock could not be read", &error)),
-            };
+        let stream_id = sku_stream(sku);
+        let load = || async {
+            let last = self.store.load_last(&stream_id, 1).await?;
+            Ok(((), last.last().map_or(0, |e| e.version)))
+        };
+        let decide = |()| async {
             let event = added.clone().into_new_event(causality.clone(), toolkit::clock::now());
-            match self.store.append(&sku_stream(sku), version, vec![event]).await {
-                Ok(_) => return Ok(()),
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(error) => return Err(unavailable("the stock could not be stored", &error)),
+            Ok::<_, Infallible>(Decision::append(vec![event], ()))
+        };
+        match decide_and_append(&self.store, &stream_id, APPEND_ATTEMPTS, load, decide).await {
+            Ok(()) => Ok(()),
+            Err(DecideError::Decide(never)) => match never {},
+            Err(DecideError::Store(error)) => Err(unavailable("the stock could not be stored", &error)),
+            Err(DecideError::KeptChanging { .. }) => {
+                let error = format!("stock of {sku} kept changing; retry");
+                Err(json_response(StatusCode::CONFLICT, json!({ "error": error })))
             }
         }
-        let error = format!("stock of {sku} kept changing; retry");
-        Err(json_response(StatusCode::CONFLICT, json!({ "error": error })))
     }
 
     async fn get_stock(&self, sku: &str) -> Response<Body> {

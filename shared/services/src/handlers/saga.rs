@@ -14,7 +14,7 @@ use std::future::Future;
 use toolkit::batch::{RecordError, process_sqs_batch};
 use toolkit::deadletter::DeadLetters;
 use toolkit::envelope::{Causality, EventEnvelope};
-use toolkit::store::{EventStore, StoreError};
+use toolkit::store::{DecideError, Decision, EventStore, decide_and_append, load_stream};
 use tracing::Instrument;
 
 /// Attempts when another writer appended to the order's stream first.
@@ -66,24 +66,21 @@ impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
         }
         let order_id = order_id_of(trigger)?;
         let decoded = OrderEvent::from_envelope(trigger).map_err(|e| RecordError::Poison(e.to_string()))?;
-        for _ in 0..APPEND_ATTEMPTS {
-            let (order, version) = self.load(order_id, (trigger, &decoded)).await?;
+        let stream_id = order_id.stream_id();
+        let load = || self.load(order_id, (trigger, &decoded));
+        let decide = |order: Order| async move {
             let Some(decision) = self.step.decide(&order, trigger).await? else {
                 tracing::info!(status = ?order.status, "nothing to do in this status");
-                return Ok(());
+                return Ok(Decision::nothing(None));
             };
             let decided = decision.event_type();
-            let new_event = decision.into_new_event(Causality::caused_by(trigger), toolkit::clock::now());
-            match self.store.append(&order_id.stream_id(), version, vec![new_event]).await {
-                Ok(_) => {
-                    tracing::info!(decision = decided, "order advanced");
-                    return Ok(());
-                }
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(other) => return Err(RecordError::Retryable(other.to_string())),
-            }
+            let event = decision.into_new_event(Causality::caused_by(trigger), toolkit::clock::now());
+            Ok(Decision::append(vec![event], Some(decided)))
+        };
+        if let Some(decided) = decide_and_append(&self.store, &stream_id, APPEND_ATTEMPTS, load, decide).await? {
+            tracing::info!(decision = decided, "order advanced");
         }
-        Err(RecordError::Retryable(format!("order {order_id} kept changing under {APPEND_ATTEMPTS} attempts")))
+        Ok(())
     }
 
     /// Rebuilds the order from its stream; returns it with the stream's version. The
@@ -92,24 +89,22 @@ impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
         &self,
         order_id: OrderId,
         trigger: (&EventEnvelope, &OrderEvent),
-    ) -> Result<(Order, u64), RecordError> {
-        let history = self.store.load(&order_id.stream_id(), 0).await.map_err(|e| match e {
-            StoreError::Corrupt { .. } => RecordError::Poison(e.to_string()),
-            other => RecordError::Retryable(other.to_string()),
-        })?;
-        let version = history.last().map_or(0, |e| e.version);
+    ) -> Result<(Order, u64), DecideError<RecordError>> {
+        let (history, version) = load_stream(&self.store, &order_id.stream_id()).await?;
         let events = history
             .iter()
             .map(|e| match e.event_id == trigger.0.event_id {
                 true => Ok(trigger.1.clone()),
                 false => OrderEvent::from_envelope(e).map_err(|e| RecordError::Poison(e.to_string())),
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(DecideError::Decide)?;
+        let poison = |reason: String| DecideError::Decide(RecordError::Poison(reason));
         match Order::replay(&events) {
             Ok(Some(order)) => Ok((order, version)),
             // The bus delivered an event the store does not hold: nothing to decide on.
-            Ok(None) => Err(RecordError::Poison(format!("order {order_id} has no events in the store"))),
-            Err(e) => Err(RecordError::Poison(e.to_string())),
+            Ok(None) => Err(poison(format!("order {order_id} has no events in the store"))),
+            Err(e) => Err(poison(e.to_string())),
         }
     }
 }

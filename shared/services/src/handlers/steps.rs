@@ -9,7 +9,7 @@ use domain::{EventCodec, FraudPolicy, InventoryEvent, Order, OrderEvent, OrderSt
 use toolkit::batch::RecordError;
 use toolkit::envelope::{Causality, EventEnvelope};
 use toolkit::idempotency::{IdempotencyError, IdempotencyStore, Idempotent, run_once};
-use toolkit::store::{EventStore, StoreError};
+use toolkit::store::{DecideError, Decision, EventStore, StoreError, decide_and_append};
 
 /// `fraud-detector`: `OrderValidated` → `FraudCleared` or `FraudSuspected`.
 pub struct FraudScreening<V> {
@@ -222,18 +222,20 @@ impl<S: EventStore> StockKeeping<S> {
         causality: &Causality,
         change: impl Fn(&Shelf) -> Result<Option<InventoryEvent>, u32>,
     ) -> Result<Result<Option<InventoryEvent>, u32>, RecordError> {
-        let stream = sku_stream(sku);
-        for _ in 0..SHELF_ATTEMPTS {
+        let load = || async {
             let loaded = load_shelf(&self.store, sku).await.map_err(|e| match e {
-                ShelfError::Store(StoreError::Corrupt { .. }) | ShelfError::Decode(_) => {
-                    RecordError::Poison(e.to_string())
-                }
-                other => RecordError::Retryable(other.to_string()),
+                ShelfError::Store(store) => DecideError::Store(store),
+                ShelfError::Decode(_) => DecideError::Decide(RecordError::Poison(e.to_string())),
             })?;
+            let version = loaded.version;
+            Ok((loaded, version))
+        };
+        let change = &change;
+        let decide = |loaded: LoadedShelf| async move {
             let event = match change(&loaded.shelf) {
                 Ok(Some(event)) => event,
-                Ok(None) => return Ok(Ok(None)),
-                Err(available) => return Ok(Err(available)),
+                Ok(None) => return Ok(Decision::nothing(Ok(None))),
+                Err(available) => return Ok(Decision::nothing(Err(available))),
             };
             let now = toolkit::clock::now();
             let mut events = vec![event.clone().into_new_event(causality.clone(), now)];
@@ -241,13 +243,9 @@ impl<S: EventStore> StockKeeping<S> {
                 let after = loaded.shelf.apply(&event);
                 events.push(after.snapshot(sku).into_new_event(causality.clone(), now));
             }
-            match self.store.append(&stream, loaded.version, events).await {
-                Ok(_) => return Ok(Ok(Some(event))),
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(other) => return Err(RecordError::Retryable(other.to_string())),
-            }
-        }
-        Err(RecordError::Retryable(format!("shelf {sku} kept changing under {SHELF_ATTEMPTS} attempts")))
+            Ok(Decision::append(events, Ok(Some(event))))
+        };
+        Ok(decide_and_append(&self.store, &sku_stream(sku), SHELF_ATTEMPTS, load, decide).await?)
     }
 }
 

@@ -5,8 +5,9 @@
 use crate::views::OrderViews;
 use domain::{EventCodec, Order, OrderEvent, OrderId, OrderStatus};
 use serde::Serialize;
-use toolkit::envelope::{Causality, CausationId};
-use toolkit::store::{EventStore, StoreError};
+use std::convert::Infallible;
+use toolkit::envelope::{Causality, CausationId, EventEnvelope};
+use toolkit::store::{DecideError, Decision, EventStore, decide_and_append, load_stream};
 
 /// The statuses an order can be stuck in.
 const NOT_FINAL: [OrderStatus; 6] = [
@@ -62,22 +63,44 @@ impl<S: EventStore, V: OrderViews> TimeoutSweeper<S, V> {
 
     /// Times one order out if the store (the truth, not the read model) agrees it is stuck.
     async fn time_out(&self, order_id: OrderId, now: chrono::DateTime<chrono::Utc>) -> Result<bool, SweepError> {
-        let history = self.store.load(&order_id.stream_id(), 0).await.map_err(|e| SweepError(e.to_string()))?;
+        let stream_id = order_id.stream_id();
+        let load = || load_stream(&self.store, &stream_id);
+        let decide =
+            |history: Vec<EventEnvelope>| async move { Ok::<_, Infallible>(self.decide(order_id, &history, now)) };
+        // One attempt: an order whose stream moved on meanwhile is not stuck.
+        match decide_and_append(&self.store, &stream_id, 1, load, decide).await {
+            Ok(Some(stuck_in)) => {
+                tracing::info!(%order_id, ?stuck_in, "order timed out");
+                Ok(true)
+            }
+            Ok(None) | Err(DecideError::KeptChanging { .. }) => Ok(false),
+            Err(DecideError::Store(error)) => Err(SweepError(error.to_string())),
+            Err(DecideError::Decide(never)) => match never {},
+        }
+    }
+
+    /// `OrderTimedOut` if the order is still stuck; answers the status it was stuck in.
+    fn decide(
+        &self,
+        order_id: OrderId,
+        history: &[EventEnvelope],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Decision<Option<OrderStatus>> {
         let Some(last) = history.last() else {
-            return Ok(false);
+            return Decision::nothing(None);
         };
         let events: Vec<OrderEvent> = match history.iter().map(OrderEvent::from_envelope).collect() {
             Ok(events) => events,
             Err(error) => {
                 tracing::error!(%order_id, %error, "cannot read the order, leaving it");
-                return Ok(false);
+                return Decision::nothing(None);
             }
         };
         let Ok(Some(order)) = Order::replay(&events) else {
-            return Ok(false);
+            return Decision::nothing(None);
         };
         let Some(timed_out) = order.time_out(last.occurred_at, now, self.timeout) else {
-            return Ok(false);
+            return Decision::nothing(None);
         };
         let causality = Causality {
             correlation_id: last.correlation_id.clone(),
@@ -85,17 +108,6 @@ impl<S: EventStore, V: OrderViews> TimeoutSweeper<S, V> {
             // The timeout belongs to the order's own trace.
             trace_id: last.trace_id.clone(),
         };
-        match self
-            .store
-            .append(&order_id.stream_id(), last.version, vec![timed_out.into_new_event(causality, now)])
-            .await
-        {
-            Ok(_) => {
-                tracing::info!(%order_id, stuck_in = ?order.status, "order timed out");
-                Ok(true)
-            }
-            Err(StoreError::Conflict { .. }) => Ok(false), // it moved on meanwhile: not stuck
-            Err(error) => Err(SweepError(error.to_string())),
-        }
+        Decision::append(vec![timed_out.into_new_event(causality, now)], Some(order.status))
     }
 }

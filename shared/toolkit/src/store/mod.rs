@@ -1,9 +1,11 @@
 //! The event store port: append-only streams with optimistic concurrency.
 
+mod decide;
 #[cfg(feature = "dynamodb")]
 mod dynamo;
 mod memory;
 
+pub use decide::{DecideError, Decision, decide_and_append, load_stream};
 #[cfg(feature = "dynamodb")]
 pub use dynamo::DynamoEventStore;
 pub use memory::InMemoryEventStore;
