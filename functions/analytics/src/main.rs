@@ -6,6 +6,7 @@ use services::config;
 use services::handlers::analytics::AnalyticsConsumer;
 use toolkit::deadletter::SqsDeadLetters;
 use toolkit::events::SqsEvent;
+use toolkit::invocation::Invocation;
 use toolkit::store::DynamoEventStore;
 use toolkit::{aws, observability};
 
@@ -23,7 +24,8 @@ async fn main() -> Result<(), Error> {
     );
     let consumer = &consumer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(consumer.handle(event.payload).await)
+        let invocation = Invocation::from_context(&event.context);
+        Ok::<_, Error>(consumer.handle(event.payload, &invocation).await)
     }))
     .await
 }

@@ -8,7 +8,8 @@ use services::handlers::api::Api;
 use services::notify::DynamoNotificationLog;
 use services::views::DynamoOrderViews;
 use std::convert::Infallible;
-use toolkit::idempotency::{self, DynamoIdempotencyStore};
+use toolkit::idempotency::DynamoIdempotencyStore;
+use toolkit::invocation::Invocation;
 use toolkit::store::DynamoEventStore;
 use toolkit::{aws, observability};
 
@@ -34,10 +35,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     .with_payment_webhook_secret(payment_secret.into_bytes());
     let api = &api;
     lambda_http::run(lambda_http::service_fn(move |request: lambda_http::Request| async move {
-        let context = request.lambda_context_ref();
-        let (deadline, trace) = (context.map_or(0, |c| c.deadline), observability::trace_header(context));
-        let handled = idempotency::with_deadline(deadline, api.handle(request));
-        Ok::<_, Infallible>(observability::in_invocation(trace, handled).await)
+        let invocation = request.lambda_context_ref().map_or_else(Invocation::local, Invocation::from_context);
+        Ok::<_, Infallible>(api.handle(request, &invocation).await)
     }))
     .await
 }

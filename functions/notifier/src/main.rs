@@ -7,7 +7,8 @@ use services::notify::DynamoNotificationLog;
 use services::notify::webhook::WebhookSender;
 use toolkit::deadletter::SqsDeadLetters;
 use toolkit::events::SqsEvent;
-use toolkit::idempotency::{self, DynamoIdempotencyStore};
+use toolkit::idempotency::DynamoIdempotencyStore;
+use toolkit::invocation::Invocation;
 use toolkit::{aws, observability};
 
 #[tokio::main]
@@ -26,8 +27,8 @@ async fn main() -> Result<(), Error> {
     );
     let notifier = &notifier;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let deadline = event.context.deadline;
-        Ok::<_, Error>(idempotency::with_deadline(deadline, notifier.handle(event.payload)).await)
+        let invocation = Invocation::from_context(&event.context);
+        Ok::<_, Error>(notifier.handle(event.payload, &invocation).await)
     }))
     .await
 }

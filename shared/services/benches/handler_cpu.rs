@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use toolkit::deadletter::InMemoryDeadLetters;
 use toolkit::envelope::{Causality, EventEnvelope, EventId};
 use toolkit::events::SqsEvent;
+use toolkit::invocation::Invocation;
 use toolkit::store::InMemoryEventStore;
 
 const BATCH: usize = 10;
@@ -89,7 +90,7 @@ fn handler_cpu(c: &mut Criterion) {
                 (validator, batch)
             },
             |(validator, batch)| {
-                let response = runtime.block_on(validator.handle(batch));
+                let response = runtime.block_on(validator.handle(batch, &Invocation::local()));
                 assert!(response.batch_item_failures.is_empty(), "the benchmark batch failed in the validator");
                 black_box(response)
             },

@@ -6,8 +6,9 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
 use toolkit::deadletter::SqsDeadLetters;
 use toolkit::events::SqsEvent;
+use toolkit::invocation::Invocation;
 use toolkit::store::DynamoEventStore;
-use toolkit::{aws, idempotency, observability};
+use toolkit::{aws, observability};
 
 /// Runs a saga step as a Lambda function: logging, configuration from the environment
 /// (`EVENT_STORE_TABLE`, `DEAD_LETTER_QUEUE_URL`), clients built once, then one
@@ -26,8 +27,8 @@ where
     let saga = OrderSaga::new(store, SqsDeadLetters::new(aws::sqs(&sdk), dlq_url), step);
     let saga = &saga;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let deadline = event.context.deadline;
-        Ok::<_, Error>(idempotency::with_deadline(deadline, saga.handle(event.payload)).await)
+        let invocation = Invocation::from_context(&event.context);
+        Ok::<_, Error>(saga.handle(event.payload, &invocation).await)
     }))
     .await
 }

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use toolkit::bus::InMemoryBus;
 use toolkit::deadletter::InMemoryDeadLetters;
 use toolkit::envelope::{EventEnvelope, EventId};
+use toolkit::invocation::Invocation;
 use toolkit::store::{EventStore, InMemoryEventStore};
 
 mod support;
@@ -41,7 +42,7 @@ async fn an_order_whose_total_is_zero_is_refused_at_the_door_naming_its_lines() 
         "customerId": "c-1", "currency": "EUR",
         "lines": [{ "sku": "FREE-1", "quantity": 2, "unitPriceMinor": 0 }]
     });
-    let response = api.handle(post_order(body)).await;
+    let response = api.handle(post_order(body), &Invocation::local()).await;
     assert_eq!(response.status(), 400);
     assert_eq!(body_json(&response)["field"], "lines");
     assert!(body_json(&response)["error"].as_str().unwrap().contains("greater than 0"));
@@ -86,7 +87,7 @@ async fn an_analytics_outage_is_a_503_that_names_no_internals() {
     event["rawPath"] = serde_json::json!("/analytics/sales");
     event["pathParameters"] = serde_json::json!({});
     event["headers"]["x-api-key"] = serde_json::json!("sample-api-key");
-    let response = api.handle(lambda_http::request::from_str(&event.to_string()).unwrap()).await;
+    let response = api.handle(lambda_http::request::from_str(&event.to_string()).unwrap(), &Invocation::local()).await;
     assert_eq!(response.status(), 503);
     let text = body_json(&response).to_string();
     assert!(!text.contains("dispatch") && !text.contains("os error"), "{text}");
@@ -99,7 +100,7 @@ async fn a_payment_callback_with_an_oversized_reason_is_refused_before_anything_
     let reason = "x".repeat(300_000);
     let body = format!(r#"{{"orderId":"{}","outcome":"declined","reason":"{reason}"}}"#, uuid::Uuid::nil());
     let request = support::callback_request(&body, chrono::Utc::now().timestamp(), b"provider-secret");
-    let response = api.handle(request).await;
+    let response = api.handle(request, &Invocation::local()).await;
     assert_eq!(response.status(), 413);
     assert!(api.ports().0.all_events().is_empty());
 }
@@ -179,7 +180,7 @@ async fn an_envelope_of_version_zero_is_parked_not_a_panic() {
     let placed: EventEnvelope = sample("domain/order-placed.json");
     let store = InMemoryEventStore::default();
     let consumer = AnalyticsConsumer::new(store, InMemoryAnalytics::default(), InMemoryDeadLetters::default());
-    let response = consumer.handle(sqs).await;
+    let response = consumer.handle(sqs, &Invocation::local()).await;
     assert!(response.batch_item_failures.is_empty());
     let letters = consumer.ports().2.letters();
     assert_eq!(letters.len(), 1);
@@ -213,7 +214,7 @@ async fn a_key_reads_only_the_orders_it_placed_and_an_admin_key_reads_them_all()
     .with_api_keys(ApiKeys::parse(&keys, 100).unwrap());
     let mut placing: serde_json::Value = serde_json::from_str(&sample_text("aws/apigw-v2-post-order.json")).unwrap();
     placing["headers"]["x-api-key"] = serde_json::json!("k-shop");
-    let placed = api.handle(lambda_http::request::from_str(&placing.to_string()).unwrap()).await;
+    let placed = api.handle(lambda_http::request::from_str(&placing.to_string()).unwrap(), &Invocation::local()).await;
     assert_eq!(placed.status(), 202);
     let order_id = body_json(&placed)["orderId"].as_str().unwrap().to_string();
     let stored = api.ports().0.all_events();
@@ -224,9 +225,13 @@ async fn a_key_reads_only_the_orders_it_placed_and_an_admin_key_reads_them_all()
     let order = |key: &str| {
         get("GET /orders/{orderId}", &format!("/orders/{order_id}"), key, serde_json::json!({ "orderId": order_id }))
     };
-    assert_eq!(api.handle(order("k-shop")).await.status(), 200);
-    assert_eq!(api.handle(order("k-other")).await.status(), 404, "another key's order is not found");
-    assert_eq!(api.handle(order("k-ops")).await.status(), 200, "an admin key reads every order");
+    assert_eq!(api.handle(order("k-shop"), &Invocation::local()).await.status(), 200);
+    assert_eq!(
+        api.handle(order("k-other"), &Invocation::local()).await.status(),
+        404,
+        "another key's order is not found"
+    );
+    assert_eq!(api.handle(order("k-ops"), &Invocation::local()).await.status(), 200, "an admin key reads every order");
     let notes = |key: &str| {
         get(
             "GET /orders/{orderId}/notifications",
@@ -235,8 +240,8 @@ async fn a_key_reads_only_the_orders_it_placed_and_an_admin_key_reads_them_all()
             serde_json::json!({ "orderId": order_id }),
         )
     };
-    assert_eq!(api.handle(notes("k-other")).await.status(), 404);
-    assert_eq!(api.handle(notes("k-shop")).await.status(), 200);
+    assert_eq!(api.handle(notes("k-other"), &Invocation::local()).await.status(), 404);
+    assert_eq!(api.handle(notes("k-shop"), &Invocation::local()).await.status(), 200);
     let customer = view.customer_id.clone();
     let orders_of = |key: &str| {
         get(
@@ -249,8 +254,8 @@ async fn a_key_reads_only_the_orders_it_placed_and_an_admin_key_reads_them_all()
     let seen = |response: lambda_http::Response<lambda_http::Body>| {
         body_json(&response)["orders"].as_array().map_or(0, Vec::len)
     };
-    assert_eq!(seen(api.handle(orders_of("k-shop")).await), 1);
-    assert_eq!(seen(api.handle(orders_of("k-other")).await), 0, "not another key's customers");
+    assert_eq!(seen(api.handle(orders_of("k-shop"), &Invocation::local()).await), 1);
+    assert_eq!(seen(api.handle(orders_of("k-other"), &Invocation::local()).await), 0, "not another key's customers");
 }
 
 #[tokio::test]
@@ -263,7 +268,7 @@ async fn a_path_parameter_is_checked_like_a_body_field() {
             support::SAMPLE_API_KEY,
             serde_json::json!({ "customerId": bad }),
         );
-        let response = api.handle(request).await;
+        let response = api.handle(request, &Invocation::local()).await;
         assert_eq!(response.status(), 400, "{bad:?}");
         assert_eq!(body_json(&response)["field"], "customerId");
     }

@@ -15,6 +15,7 @@ use support::{TestApi, callback_request, test_api};
 use toolkit::bus::InMemoryBus;
 use toolkit::deadletter::InMemoryDeadLetters;
 use toolkit::envelope::{EventEnvelope, StreamId};
+use toolkit::invocation::Invocation;
 use toolkit::store::{EventStore, InMemoryEventStore};
 
 mod support;
@@ -49,7 +50,7 @@ fn response_json(response: &lambda_http::Response<lambda_http::Body>) -> serde_j
 async fn api_places_a_valid_order_and_answers_202_with_its_id() {
     let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
     let request = lambda_http::request::from_str(&sample_text("aws/apigw-v2-post-order.json")).unwrap();
-    let response = api.handle(request).await;
+    let response = api.handle(request, &Invocation::local()).await;
     assert_eq!(response.status(), 202);
     assert!(domain::OrderId::parse(response_json(&response)["orderId"].as_str().unwrap()).is_some());
     assert_eq!(response.headers()["x-correlation-id"], "sample-correlation-0001");
@@ -60,7 +61,7 @@ async fn api_stores_order_placed_with_the_callers_correlation_and_the_request_as
     let store = InMemoryEventStore::default();
     let api = test_api(store, InMemoryOrderViews::default());
     let request = lambda_http::request::from_str(&sample_text("aws/apigw-v2-post-order.json")).unwrap();
-    let response = api.handle(request).await;
+    let response = api.handle(request, &Invocation::local()).await;
     let order_id = response_json(&response)["orderId"].as_str().unwrap().to_string();
     let stored = api_store(&api).load(&StreamId::new(format!("order-{order_id}")), 0).await.unwrap();
     assert_eq!(stored.len(), 1);
@@ -75,7 +76,7 @@ async fn api_stores_order_placed_with_the_callers_correlation_and_the_request_as
 async fn api_answers_400_naming_the_bad_field_and_stores_nothing() {
     let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
     let request = lambda_http::request::from_str(&sample_text("aws/apigw-v2-post-order-invalid.json")).unwrap();
-    let response = api.handle(request).await;
+    let response = api.handle(request, &Invocation::local()).await;
     assert_eq!(response.status(), 400);
     assert_eq!(response_json(&response)["field"], "lines[0].quantity");
     assert!(api_store(&api).all_events().is_empty());
@@ -86,7 +87,7 @@ async fn api_answers_404_for_an_order_it_does_not_know_and_200_once_projected() 
     let views = InMemoryOrderViews::default();
     let api = test_api(InMemoryEventStore::default(), views);
     let request = || lambda_http::request::from_str(&sample_text("aws/apigw-v2-get-order.json")).unwrap();
-    assert_eq!(api.handle(request()).await.status(), 404);
+    assert_eq!(api.handle(request(), &Invocation::local()).await.status(), 404);
 
     let projector =
         Projector::new(InMemoryEventStore::default(), InMemoryOrderViews::default(), InMemoryDeadLetters::default());
@@ -95,7 +96,7 @@ async fn api_answers_404_for_an_order_it_does_not_know_and_200_once_projected() 
     // The sample was placed before owners were recorded: here the sample key placed it.
     let view = services::views::OrderView { placed_by: Some("samples".into()), ..view };
     api_views(&api).save(&view, 0).await.unwrap();
-    let response = api.handle(request()).await;
+    let response = api.handle(request(), &Invocation::local()).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response_json(&response)["status"], "Validated");
 }
@@ -129,7 +130,7 @@ fn validator_with(events: Vec<EventEnvelope>) -> OrderValidator<InMemoryEventSto
 #[tokio::test]
 async fn validator_appends_order_validated_caused_by_the_placement() {
     let validator = validator_with(vec![placed()]);
-    let response = validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
+    let response = validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json"), &Invocation::local()).await;
     assert!(response.batch_item_failures.is_empty());
     let stream = validator.ports().0.load(&order_stream(), 0).await.unwrap();
     assert_eq!(stream.len(), 2);
@@ -141,8 +142,8 @@ async fn validator_appends_order_validated_caused_by_the_placement() {
 #[tokio::test]
 async fn validator_does_nothing_when_the_same_message_arrives_twice() {
     let validator = validator_with(vec![placed()]);
-    validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
-    let response = validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
+    validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json"), &Invocation::local()).await;
+    let response = validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json"), &Invocation::local()).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(validator.ports().0.load(&order_stream(), 0).await.unwrap().len(), 2);
 }
@@ -155,7 +156,7 @@ async fn validator_rejects_an_order_over_the_policy_limits() {
         InMemoryDeadLetters::default(),
         Validation(policy),
     );
-    validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
+    validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json"), &Invocation::local()).await;
     let stream = validator.ports().0.load(&order_stream(), 0).await.unwrap();
     assert_eq!(stream[1].event_type, "OrderRejected");
     assert_eq!(stream[1].payload["reasons"][0], "quantity 2 of SKU-TEA-001 exceeds the limit of 1 per line");
@@ -164,7 +165,8 @@ async fn validator_rejects_an_order_over_the_policy_limits() {
 #[tokio::test]
 async fn validator_parks_a_poison_message_and_still_processes_the_rest() {
     let validator = validator_with(vec![placed()]);
-    let response = validator.handle(sample::<SqsEvent>("aws/sqs-order-placed-with-poison.json")).await;
+    let response =
+        validator.handle(sample::<SqsEvent>("aws/sqs-order-placed-with-poison.json"), &Invocation::local()).await;
     assert!(response.batch_item_failures.is_empty(), "poison is parked, not retried");
     let letters = validator.ports().1.letters();
     assert_eq!(letters.len(), 1);
@@ -175,7 +177,7 @@ async fn validator_parks_a_poison_message_and_still_processes_the_rest() {
 #[tokio::test]
 async fn validator_parks_an_order_the_store_does_not_hold() {
     let validator = validator_with(vec![]);
-    validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
+    validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json"), &Invocation::local()).await;
     let letters = validator.ports().1.letters();
     assert_eq!(letters.len(), 1);
     assert!(letters[0].reason.contains("has no events in the store"), "{}", letters[0].reason);
@@ -326,7 +328,7 @@ async fn validator_parks_an_order_placed_that_breaks_its_schema() {
     let mut body: serde_json::Value = serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
     body["detail"] = serde_json::to_value(&placed).unwrap();
     event.records[0].body = Some(body.to_string());
-    let response = validator.handle(event).await;
+    let response = validator.handle(event, &Invocation::local()).await;
     assert!(response.batch_item_failures.is_empty(), "a schema violation is not retried");
     let reason = &validator.ports().1.letters()[0].reason;
     assert!(reason.contains("/total/currency"), "{reason}");
@@ -344,9 +346,9 @@ async fn analytics_counts_each_event_once_however_often_it_arrives() {
         InMemoryAnalytics::default(),
         InMemoryDeadLetters::default(),
     );
-    let response = consumer.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
+    let response = consumer.handle(sample::<SqsEvent>("aws/sqs-order-placed.json"), &Invocation::local()).await;
     assert!(response.batch_item_failures.is_empty());
-    consumer.handle(sample::<SqsEvent>("aws/sqs-order-placed.json")).await;
+    consumer.handle(sample::<SqsEvent>("aws/sqs-order-placed.json"), &Invocation::local()).await;
     let counts = consumer.ports().1.status_counts().await.unwrap();
     assert_eq!(counts.get("Placed"), Some(&1));
 }
@@ -384,12 +386,16 @@ async fn a_signed_payment_callback_settles_the_waiting_order() {
     let (id, events) = reserved_order();
     let api = callback_api(events);
     let body = format!(r#"{{"orderId":"{id}","outcome":"authorized","authorizationId":"prov-1"}}"#);
-    let response = api.handle(callback_request(&body, chrono::Utc::now().timestamp(), b"provider-secret")).await;
+    let response = api
+        .handle(callback_request(&body, chrono::Utc::now().timestamp(), b"provider-secret"), &Invocation::local())
+        .await;
     assert_eq!(response.status(), 200, "{:?}", response_json(&response));
     let stream = api_store(&api).load(&order_stream(), 0).await.unwrap();
     assert_eq!(stream.last().map(|e| e.event_type.as_str()), Some("PaymentAuthorized"));
     // The provider retries its callback: nothing more happens.
-    let again = api.handle(callback_request(&body, chrono::Utc::now().timestamp(), b"provider-secret")).await;
+    let again = api
+        .handle(callback_request(&body, chrono::Utc::now().timestamp(), b"provider-secret"), &Invocation::local())
+        .await;
     assert_eq!(response_json(&again)["applied"], false);
     assert_eq!(api_store(&api).load(&order_stream(), 0).await.unwrap().len(), 5);
 }
@@ -399,9 +405,16 @@ async fn a_forged_or_stale_payment_callback_gets_401_and_stores_nothing() {
     let (id, events) = reserved_order();
     let api = callback_api(events);
     let body = format!(r#"{{"orderId":"{id}","outcome":"authorized"}}"#);
-    let forged = api.handle(callback_request(&body, chrono::Utc::now().timestamp(), b"guessed-secret")).await;
+    let forged = api
+        .handle(callback_request(&body, chrono::Utc::now().timestamp(), b"guessed-secret"), &Invocation::local())
+        .await;
     assert_eq!(forged.status(), 401);
-    let stale = api.handle(callback_request(&body, chrono::Utc::now().timestamp() - 3_600, b"provider-secret")).await;
+    let stale = api
+        .handle(
+            callback_request(&body, chrono::Utc::now().timestamp() - 3_600, b"provider-secret"),
+            &Invocation::local(),
+        )
+        .await;
     assert_eq!(stale.status(), 401);
     assert!(response_json(&stale)["error"].as_str().unwrap().contains("timestamp"));
     assert_eq!(api_store(&api).load(&order_stream(), 0).await.unwrap().len(), 4, "nothing stored");
@@ -423,10 +436,10 @@ fn post_order_with(headers: &[(&str, &str)]) -> lambda_http::Request {
 #[tokio::test]
 async fn api_answers_401_without_a_key_and_403_with_an_unknown_one_and_stores_nothing() {
     let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
-    let missing = api.handle(post_order_with(&[("x-api-key", "")])).await;
+    let missing = api.handle(post_order_with(&[("x-api-key", "")]), &Invocation::local()).await;
     assert_eq!(missing.status(), 401);
     assert_eq!(response_json(&missing)["error"], "missing x-api-key header");
-    let forged = api.handle(post_order_with(&[("x-api-key", "guessed-key")])).await;
+    let forged = api.handle(post_order_with(&[("x-api-key", "guessed-key")]), &Invocation::local()).await;
     assert_eq!(forged.status(), 403);
     assert!(api_store(&api).all_events().is_empty());
 }
@@ -436,23 +449,32 @@ async fn api_answers_429_over_the_keys_rate_and_serves_other_keys_meanwhile() {
     let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
     let mut statuses = Vec::new();
     for _ in 0..5 {
-        statuses.push(api.handle(post_order_with(&[("x-api-key", "throttled-key")])).await.status().as_u16());
+        statuses.push(
+            api.handle(post_order_with(&[("x-api-key", "throttled-key")]), &Invocation::local())
+                .await
+                .status()
+                .as_u16(),
+        );
     }
     // Two per second: unless the second turned during the loop, exactly two got in.
     let admitted = statuses.iter().filter(|s| **s == 202).count();
     assert!((2..=4).contains(&admitted) && statuses.contains(&429), "{statuses:?}");
-    let limited = api.handle(post_order_with(&[("x-api-key", "throttled-key")])).await;
+    let limited = api.handle(post_order_with(&[("x-api-key", "throttled-key")]), &Invocation::local()).await;
     if limited.status() == 429 {
         assert_eq!(limited.headers()["retry-after"], "1");
     }
-    assert_eq!(api.handle(post_order_with(&[])).await.status(), 202, "the sample key has its own budget");
+    assert_eq!(
+        api.handle(post_order_with(&[]), &Invocation::local()).await.status(),
+        202,
+        "the sample key has its own budget"
+    );
 }
 
 #[tokio::test]
 async fn api_places_an_order_once_per_idempotency_key() {
     let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
-    let first = api.handle(post_order_with(&[("idempotency-key", "order-a")])).await;
-    let again = api.handle(post_order_with(&[("idempotency-key", "order-a")])).await;
+    let first = api.handle(post_order_with(&[("idempotency-key", "order-a")]), &Invocation::local()).await;
+    let again = api.handle(post_order_with(&[("idempotency-key", "order-a")]), &Invocation::local()).await;
     assert_eq!((first.status().as_u16(), again.status().as_u16()), (202, 202));
     assert_eq!(response_json(&first)["orderId"], response_json(&again)["orderId"]);
     assert_eq!(api_store(&api).all_events().len(), 1, "one order placed");
@@ -461,11 +483,11 @@ async fn api_places_an_order_once_per_idempotency_key() {
 #[tokio::test]
 async fn api_answers_422_when_an_idempotency_key_comes_back_with_another_body() {
     let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
-    api.handle(post_order_with(&[("idempotency-key", "order-a")])).await;
+    api.handle(post_order_with(&[("idempotency-key", "order-a")]), &Invocation::local()).await;
     let mut event: serde_json::Value = sample("aws/apigw-v2-post-order.json");
     event["headers"]["idempotency-key"] = serde_json::json!("order-a");
     event["body"] = serde_json::json!(event["body"].as_str().unwrap().replace("\"quantity\": 2", "\"quantity\": 3"));
-    let response = api.handle(lambda_http::request::from_str(&event.to_string()).unwrap()).await;
+    let response = api.handle(lambda_http::request::from_str(&event.to_string()).unwrap(), &Invocation::local()).await;
     assert_eq!(response.status(), 422, "{}", response_json(&response));
     assert_eq!(response_json(&response)["field"], "Idempotency-Key");
     assert_eq!(api_store(&api).all_events().len(), 1);

@@ -11,6 +11,7 @@ use services::handlers::steps::StockKeeping;
 use std::sync::Arc;
 use toolkit::deadletter::InMemoryDeadLetters;
 use toolkit::envelope::{Causality, CausationId, CorrelationId, EventEnvelope};
+use toolkit::invocation::Invocation;
 use toolkit::store::{EventStore, InMemoryEventStore};
 
 type Inventory = OrderSaga<Arc<InMemoryEventStore>, InMemoryDeadLetters, StockKeeping<Arc<InMemoryEventStore>>>;
@@ -87,7 +88,7 @@ async fn it_reserves_every_sku_of_a_cleared_order() {
     let history = cleared_order(id, &[("A", 2), ("B", 1)]);
     let store =
         Arc::new(InMemoryEventStore::with_events([shelf("A", 5), shelf("B", 1)].into_iter().chain(history.clone())));
-    let response = inventory(&store).handle(delivered(&history[2])).await;
+    let response = inventory(&store).handle(delivered(&history[2]), &Invocation::local()).await;
     assert!(response.batch_item_failures.is_empty());
     let lines = vec![ReservedLine { sku: "A".into(), quantity: 2 }, ReservedLine { sku: "B".into(), quantity: 1 }];
     assert_eq!(
@@ -103,7 +104,7 @@ async fn it_gives_back_what_it_took_when_a_later_sku_is_short() {
     let history = cleared_order(id, &[("A", 2), ("B", 3)]);
     let store =
         Arc::new(InMemoryEventStore::with_events([shelf("A", 5), shelf("B", 1)].into_iter().chain(history.clone())));
-    inventory(&store).handle(delivered(&history[2])).await;
+    inventory(&store).handle(delivered(&history[2]), &Invocation::local()).await;
     let Some(OrderEvent::OutOfStock(out)) = order_events(&store, id).await.last().cloned() else {
         panic!("expected OutOfStock")
     };
@@ -118,7 +119,7 @@ async fn a_declined_payment_releases_the_stock_once() {
     let mut history = cleared_order(id, &[("A", 2)]);
     let store = Arc::new(InMemoryEventStore::with_events([shelf("A", 5)].into_iter().chain(history.clone())));
     let inventory = inventory(&store);
-    inventory.handle(delivered(&history[2])).await;
+    inventory.handle(delivered(&history[2]), &Invocation::local()).await;
     let declined = stored(
         OrderEvent::PaymentDeclined(PaymentDeclined { order_id: id, reason: "no".into(), notify: vec![] }),
         &id.stream_id(),
@@ -137,8 +138,8 @@ async fn a_declined_payment_releases_the_stock_once() {
         .unwrap();
     history.push(declined.clone());
 
-    inventory.handle(delivered(&declined)).await;
-    inventory.handle(delivered(&declined)).await; // redelivered
+    inventory.handle(delivered(&declined), &Invocation::local()).await;
+    inventory.handle(delivered(&declined), &Invocation::local()).await; // redelivered
     let events = order_events(&store, id).await;
     assert!(matches!(events.last(), Some(OrderEvent::StockReleased(_))));
     assert_eq!(events.iter().filter(|e| matches!(e, OrderEvent::StockReleased(_))).count(), 1);
@@ -156,7 +157,7 @@ async fn many_orders_racing_for_the_last_units_never_oversell() {
     let mut racing = tokio::task::JoinSet::new();
     for history in &histories {
         let (inventory, trigger) = (inventory.clone(), history[2].clone());
-        racing.spawn(async move { inventory.handle(delivered(&trigger)).await });
+        racing.spawn(async move { inventory.handle(delivered(&trigger), &Invocation::local()).await });
     }
     while let Some(done) = racing.join_next().await {
         done.unwrap();
@@ -164,7 +165,9 @@ async fn many_orders_racing_for_the_last_units_never_oversell() {
     // What lost too many races went back to the queue: SQS delivers it again.
     for (id, history) in orders.iter().zip(&histories) {
         if matches!(order_events(&store, *id).await.last(), Some(OrderEvent::FraudCleared(_))) {
-            assert!(inventory.handle(delivered(&history[2])).await.batch_item_failures.is_empty());
+            assert!(
+                inventory.handle(delivered(&history[2]), &Invocation::local()).await.batch_item_failures.is_empty()
+            );
         }
     }
     let mut reserved = 0;
@@ -189,7 +192,7 @@ async fn a_shelf_loads_from_its_last_snapshot_however_long_its_history() {
     let store = Arc::new(InMemoryEventStore::with_events(everything));
     let inventory = inventory(&store);
     for trigger in &triggers {
-        inventory.handle(delivered(trigger)).await;
+        inventory.handle(delivered(trigger), &Invocation::local()).await;
     }
     let stream = store.load(&sku_stream("LONG"), 0).await.unwrap();
     assert!(stream.len() > 2 * SHELF_TAIL, "a long history: {}", stream.len());

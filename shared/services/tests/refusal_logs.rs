@@ -4,6 +4,7 @@
 
 use services::views::InMemoryOrderViews;
 use support::test_api;
+use toolkit::invocation::Invocation;
 use toolkit::store::InMemoryEventStore;
 
 mod support;
@@ -41,8 +42,8 @@ async fn api_logs_every_refused_request_with_its_route_source_and_reason() {
     let subscriber = tracing_subscriber::fmt().json().with_writer(move || writer.clone()).finish();
     let _guard = tracing::subscriber::set_default(subscriber);
     let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
-    api.handle(post_order_with(&[("x-api-key", "guessed-key")])).await;
-    api.handle(post_order_with(&[("x-api-key", "")])).await;
+    api.handle(post_order_with(&[("x-api-key", "guessed-key")]), &Invocation::local()).await;
+    api.handle(post_order_with(&[("x-api-key", "")]), &Invocation::local()).await;
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     let refused: Vec<&str> = text.lines().filter(|line| line.contains("request refused")).collect();
     assert_eq!(refused.len(), 2, "{text}");

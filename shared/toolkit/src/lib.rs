@@ -11,6 +11,7 @@
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines; [`observability`] (feature
 //!   `lambda`): JSON logs with the correlation ids of the event at hand.
 //! - [`schema`]: a registry of JSON Schemas per version with compatibility rules.
+//! - [`invocation`]: the invocation at hand (request id, deadline, trace), passed as a value.
 //! - [`clock`]: the time and ids, replaceable by a deterministic simulation.
 //!
 //! Features: `lambda`, `dynamodb`, `sqs`, `eventbridge` (all on by default); with none of
@@ -28,6 +29,7 @@ pub mod envelope;
 pub mod faults;
 #[cfg(feature = "lambda")]
 pub mod idempotency;
+pub mod invocation;
 pub mod metrics;
 #[cfg(feature = "lambda")]
 pub mod observability;

@@ -62,31 +62,6 @@ pub fn event_span(event: &EventEnvelope) -> tracing::Span {
     )
 }
 
-tokio::task_local! {
-    /// The X-Ray trace header of the current Lambda invocation, when tracing is active.
-    static INVOCATION_TRACE: Option<String>;
-}
-
-/// Runs `future` with the invocation's trace header (from the Lambda context) known to
-/// [`invocation_trace`].
-pub async fn in_invocation<F: std::future::Future>(trace: Option<String>, future: F) -> F::Output {
-    INVOCATION_TRACE.scope(trace, future).await
-}
-
-/// The current invocation's X-Ray trace header, if any.
-pub fn invocation_trace() -> Option<String> {
-    INVOCATION_TRACE.try_with(Clone::clone).ok().flatten()
-}
-
-/// The invocation's X-Ray trace header: from the Runtime API (the context), else from
-/// `_X_AMZN_TRACE_ID` (where some runtimes, and emulators, put it instead).
-pub fn trace_header(context: Option<&lambda_runtime::Context>) -> Option<String> {
-    context
-        .and_then(|c| c.xray_trace_id.clone())
-        .or_else(|| std::env::var("_X_AMZN_TRACE_ID").ok())
-        .filter(|t| !t.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

@@ -10,6 +10,7 @@ use domain::{EventCodec, Order, OrderEvent};
 use toolkit::batch::{RecordError, process_sqs_batch};
 use toolkit::deadletter::DeadLetters;
 use toolkit::envelope::EventEnvelope;
+use toolkit::invocation::Invocation;
 use toolkit::store::EventStore;
 use tracing::Instrument;
 
@@ -31,7 +32,8 @@ impl<S: EventStore, A: AnalyticsStore, D: DeadLetters> AnalyticsConsumer<S, A, D
         (&self.store, &self.analytics, &self.dead_letters)
     }
 
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+    /// Takes the invocation as every SQS consumer does, though counting needs nothing of it.
+    pub async fn handle(&self, event: SqsEvent, _invocation: &Invocation) -> SqsBatchResponse {
         process_sqs_batch(CONSUMER, &self.dead_letters, event, |message| async move {
             let envelope = envelope_in(&message)?;
             let span = toolkit::observability::event_span(&envelope);

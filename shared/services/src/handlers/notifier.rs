@@ -13,6 +13,7 @@ use domain::{EventCodec, OrderEvent};
 use toolkit::batch::{RecordError, process_sqs_batch};
 use toolkit::deadletter::DeadLetters;
 use toolkit::idempotency::{IdempotencyStore, run_once};
+use toolkit::invocation::Invocation;
 use tracing::Instrument;
 
 pub const CONSUMER: &str = "notifier";
@@ -37,17 +38,22 @@ impl<L: NotificationLog, D: DeadLetters, I: IdempotencyStore> Notifier<L, D, I> 
         (&self.log, &self.dead_letters)
     }
 
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+    pub async fn handle(&self, event: SqsEvent, invocation: &Invocation) -> SqsBatchResponse {
         process_sqs_batch(CONSUMER, &self.dead_letters, event, |message| async move {
             let channel = channel_of(&message)?;
             let envelope = envelope_in(&message)?;
             let span = toolkit::observability::event_span(&envelope);
-            self.notify(channel, &envelope).instrument(span).await
+            self.notify(channel, &envelope, invocation).instrument(span).await
         })
         .await
     }
 
-    async fn notify(&self, channel: Channel, envelope: &toolkit::envelope::EventEnvelope) -> Result<(), RecordError> {
+    async fn notify(
+        &self,
+        channel: Channel,
+        envelope: &toolkit::envelope::EventEnvelope,
+        invocation: &Invocation,
+    ) -> Result<(), RecordError> {
         let order_id = order_id_of(envelope)?;
         let event = OrderEvent::from_envelope(envelope).map_err(|e| RecordError::Poison(e.to_string()))?;
         let Some(message) = message_for(&event) else {
@@ -56,7 +62,7 @@ impl<L: NotificationLog, D: DeadLetters, I: IdempotencyStore> Notifier<L, D, I> 
         let event_id = envelope.event_id.to_string();
         let key = format!("notify#{channel:?}#{event_id}");
         let send = || self.send(channel, envelope, order_id, message);
-        run_once(&self.idempotency, &key, &(channel, &event_id), send).await.map_err(record_error)
+        run_once(&self.idempotency, invocation, &key, &(channel, &event_id), send).await.map_err(record_error)
     }
 
     /// Delivers the message on its channel and records the notification.

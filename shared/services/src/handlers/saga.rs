@@ -14,6 +14,7 @@ use std::future::Future;
 use toolkit::batch::{RecordError, process_sqs_batch};
 use toolkit::deadletter::DeadLetters;
 use toolkit::envelope::{Causality, EventEnvelope};
+use toolkit::invocation::Invocation;
 use toolkit::store::{DecideError, Decision, EventStore, decide_and_append, load_stream};
 use tracing::Instrument;
 
@@ -32,6 +33,7 @@ pub trait Step: Send + Sync {
         &self,
         order: &Order,
         trigger: &EventEnvelope,
+        invocation: &Invocation,
     ) -> impl Future<Output = Result<Option<OrderEvent>, RecordError>> + Send;
 }
 
@@ -51,16 +53,16 @@ impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
         (&self.store, &self.dead_letters)
     }
 
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+    pub async fn handle(&self, event: SqsEvent, invocation: &Invocation) -> SqsBatchResponse {
         process_sqs_batch(P::CONSUMER, &self.dead_letters, event, |message| async move {
             let trigger = envelope_in(&message)?;
             let span = toolkit::observability::event_span(&trigger);
-            self.advance(&trigger).instrument(span).await
+            self.advance(&trigger, invocation).instrument(span).await
         })
         .await
     }
 
-    async fn advance(&self, trigger: &EventEnvelope) -> Result<(), RecordError> {
+    async fn advance(&self, trigger: &EventEnvelope, invocation: &Invocation) -> Result<(), RecordError> {
         if !P::TRIGGERS.contains(&trigger.event_type.as_str()) {
             return Err(RecordError::Poison(format!("{} does not handle {}", P::CONSUMER, trigger.event_type)));
         }
@@ -69,7 +71,7 @@ impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
         let stream_id = order_id.stream_id();
         let load = || self.load(order_id, (trigger, &decoded));
         let decide = |order: Order| async move {
-            let Some(decision) = self.step.decide(&order, trigger).await? else {
+            let Some(decision) = self.step.decide(&order, trigger, invocation).await? else {
                 tracing::info!(status = ?order.status, "nothing to do in this status");
                 return Ok(Decision::nothing(None));
             };

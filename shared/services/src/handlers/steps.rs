@@ -9,6 +9,7 @@ use domain::{EventCodec, FraudPolicy, InventoryEvent, Order, OrderEvent, OrderSt
 use toolkit::batch::RecordError;
 use toolkit::envelope::{Causality, EventEnvelope};
 use toolkit::idempotency::{IdempotencyError, IdempotencyStore, Idempotent, run_once};
+use toolkit::invocation::Invocation;
 use toolkit::store::{DecideError, Decision, EventStore, StoreError, decide_and_append};
 
 /// `fraud-detector`: `OrderValidated` → `FraudCleared` or `FraudSuspected`.
@@ -23,7 +24,12 @@ impl<V: OrderViews> Step for FraudScreening<V> {
     const CONSUMER: &'static str = "fraud-detector";
     const TRIGGERS: &'static [&'static str] = &["OrderValidated"];
 
-    async fn decide(&self, order: &Order, trigger: &EventEnvelope) -> Result<Option<OrderEvent>, RecordError> {
+    async fn decide(
+        &self,
+        order: &Order,
+        trigger: &EventEnvelope,
+        _invocation: &Invocation,
+    ) -> Result<Option<OrderEvent>, RecordError> {
         if order.status != OrderStatus::Validated {
             return Ok(None);
         }
@@ -56,13 +62,20 @@ impl<I: IdempotencyStore, P: PaymentProvider> Step for Payment<I, P> {
     /// Charges a reserved order; voids the authorization of one that timed out, found in
     /// the record of the charge (the provider's answer), not only in the order's events:
     /// the timeout may have won the race against `PaymentAuthorized`.
-    async fn decide(&self, order: &Order, _trigger: &EventEnvelope) -> Result<Option<OrderEvent>, RecordError> {
+    async fn decide(
+        &self,
+        order: &Order,
+        _trigger: &EventEnvelope,
+        invocation: &Invocation,
+    ) -> Result<Option<OrderEvent>, RecordError> {
         let request = serde_json::json!({ "orderId": order.id, "total": order.total });
         let charge_key = format!("payment#charge#{}", order.id);
         let charged = match order.status {
             OrderStatus::Reserved => {
                 let charge = || async { self.provider.charge(&charge_key, order).await.map_err(provider_error) };
-                let outcome = run_once(&self.idempotency, &charge_key, &request, charge).await.map_err(record_error)?;
+                let outcome = run_once(&self.idempotency, invocation, &charge_key, &request, charge)
+                    .await
+                    .map_err(record_error)?;
                 return Ok(order.pay(outcome));
             }
             // A charge in progress makes this retry (InProgress); with no charge recorded,
@@ -72,12 +85,12 @@ impl<I: IdempotencyStore, P: PaymentProvider> Step for Payment<I, P> {
                     let made = self.provider.charged(&charge_key).await.map_err(provider_error)?;
                     Ok::<_, RecordError>(made.unwrap_or(PaymentOutcome::Withheld))
                 };
-                run_once(&self.idempotency, &charge_key, &request, withhold).await.map_err(record_error)?
+                run_once(&self.idempotency, invocation, &charge_key, &request, withhold).await.map_err(record_error)?
             }
             _ => return Ok(None),
         };
         let Some(void) = order.void_payment(Some(&charged)) else { return Ok(None) };
-        void_once(&self.idempotency, &self.provider, order, &void).await?;
+        void_once(&self.idempotency, &self.provider, invocation, order, &void).await?;
         Ok(Some(void))
     }
 }
@@ -87,6 +100,7 @@ impl<I: IdempotencyStore, P: PaymentProvider> Step for Payment<I, P> {
 pub async fn void_once<I: IdempotencyStore, P: PaymentProvider>(
     idempotency: &I,
     provider: &P,
+    invocation: &Invocation,
     order: &Order,
     void: &OrderEvent,
 ) -> Result<(), RecordError> {
@@ -94,7 +108,7 @@ pub async fn void_once<I: IdempotencyStore, P: PaymentProvider>(
     let key = format!("payment#void#{}", order.id);
     let request = serde_json::json!({ "orderId": order.id, "total": order.total });
     let cancel = || async { provider.void(&key, order.id, &voided.authorization_id).await.map_err(provider_error) };
-    run_once(idempotency, &key, &request, cancel).await.map_err(record_error)
+    run_once(idempotency, invocation, &key, &request, cancel).await.map_err(record_error)
 }
 
 fn provider_error(error: ProviderError) -> RecordError {
@@ -119,7 +133,12 @@ impl Step for Shipping {
     const CONSUMER: &'static str = "shipping";
     const TRIGGERS: &'static [&'static str] = &["PaymentAuthorized"];
 
-    async fn decide(&self, order: &Order, _trigger: &EventEnvelope) -> Result<Option<OrderEvent>, RecordError> {
+    async fn decide(
+        &self,
+        order: &Order,
+        _trigger: &EventEnvelope,
+        _invocation: &Invocation,
+    ) -> Result<Option<OrderEvent>, RecordError> {
         Ok(order.ship())
     }
 }
@@ -143,7 +162,12 @@ impl<S: EventStore> Step for StockKeeping<S> {
     const TRIGGERS: &'static [&'static str] =
         &["FraudCleared", "PaymentDeclined", "OrderTimedOut", "ShipmentScheduled"];
 
-    async fn decide(&self, order: &Order, trigger: &EventEnvelope) -> Result<Option<OrderEvent>, RecordError> {
+    async fn decide(
+        &self,
+        order: &Order,
+        trigger: &EventEnvelope,
+        _invocation: &Invocation,
+    ) -> Result<Option<OrderEvent>, RecordError> {
         let causality = Causality::caused_by(trigger);
         if order.status == OrderStatus::Cleared {
             return self.reserve(order, &causality).await.map(Some);

@@ -4,6 +4,7 @@ use super::saga::{OrderSaga, Step};
 use domain::{Order, OrderEvent, ValidationPolicy};
 use toolkit::batch::RecordError;
 use toolkit::envelope::EventEnvelope;
+use toolkit::invocation::Invocation;
 
 pub const CONSUMER: &str = "order-validator";
 
@@ -14,7 +15,12 @@ impl Step for Validation {
     const CONSUMER: &'static str = CONSUMER;
     const TRIGGERS: &'static [&'static str] = &["OrderPlaced"];
 
-    async fn decide(&self, order: &Order, _trigger: &EventEnvelope) -> Result<Option<OrderEvent>, RecordError> {
+    async fn decide(
+        &self,
+        order: &Order,
+        _trigger: &EventEnvelope,
+        _invocation: &Invocation,
+    ) -> Result<Option<OrderEvent>, RecordError> {
         Ok(order.validate(&self.0))
     }
 }

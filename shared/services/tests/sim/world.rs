@@ -33,6 +33,7 @@ use toolkit::clock;
 use toolkit::deadletter::InMemoryDeadLetters;
 use toolkit::envelope::{Causality, CausationId, CorrelationId, EventEnvelope};
 use toolkit::idempotency::InMemoryIdempotencyStore;
+use toolkit::invocation::Invocation;
 use toolkit::store::{EventStore, InMemoryEventStore};
 
 pub const API_KEY: &str = "sim-api-key";
@@ -454,11 +455,11 @@ impl World {
             batch
         };
         let event = sqs_event(queue, &batch);
-        // Each consumer is its own type; they share only `handle(SqsEvent)`.
+        // Each consumer is its own type; they share only `handle(SqsEvent, &Invocation)`.
         macro_rules! invoke {
             ($consumer:expr) => {{
                 let consumer = $consumer.clone();
-                Box::pin(async move { consumer.handle(event).await }) as Boxed<SqsBatchResponse>
+                Box::pin(async move { consumer.handle(event, &Invocation::local()).await }) as Boxed<SqsBatchResponse>
             }};
         }
         let future = match queue {
@@ -563,7 +564,7 @@ impl World {
         let request = api_request("POST /orders", "/orders", headers, intent.body.clone());
         let api = self.api.clone();
         let label = format!("client POST /orders ({}, attempt {})", intent.key, intent.attempts);
-        self.start(label, Settle::Client(i, Box::pin(async move { api.handle(request).await })));
+        self.start(label, Settle::Client(i, Box::pin(async move { api.handle(request, &Invocation::local()).await })));
     }
 
     fn deliver_callback(&mut self) {
@@ -601,7 +602,10 @@ impl World {
             if callback.authorized { "authorized" } else { "declined" },
             callback.order_id
         );
-        self.start(label, Settle::Callback(callback, Box::pin(async move { api.handle(request).await })));
+        self.start(
+            label,
+            Settle::Callback(callback, Box::pin(async move { api.handle(request, &Invocation::local()).await })),
+        );
     }
 
     /// The operator's `dlq redrive`: what SQS moved to a DLQ and what consumers parked go

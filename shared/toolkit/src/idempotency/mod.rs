@@ -16,6 +16,7 @@ mod memory;
 pub use dynamo::DynamoIdempotencyStore;
 pub use memory::InMemoryIdempotencyStore;
 
+use crate::invocation::Invocation;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -105,25 +106,6 @@ pub enum Idempotent<E> {
     Failed(E),
 }
 
-tokio::task_local! {
-    /// The invocation's deadline (ms since the epoch), set by the runtime wrapper from the
-    /// Lambda context; in-progress claims expire then.
-    static DEADLINE_MS: i64;
-}
-
-/// Runs `future` with the Lambda invocation's deadline known to [`run_once`] (0: unknown).
-pub async fn with_deadline<F: Future>(deadline_ms: u64, future: F) -> F::Output {
-    let deadline = match i64::try_from(deadline_ms) {
-        Ok(0) => crate::clock::now().timestamp_millis() + DEFAULT_IN_PROGRESS_MS,
-        Ok(deadline) => deadline,
-        Err(_) => i64::MAX,
-    };
-    DEADLINE_MS.scope(deadline, future).await
-}
-
-/// Without a Lambda context (tests, tools) an in-progress claim lasts this long.
-const DEFAULT_IN_PROGRESS_MS: i64 = 60_000;
-
 /// The SHA-256 of the payload's JSON (object keys sorted), hex-encoded.
 pub fn payload_hash(payload: &impl Serialize) -> String {
     let value = serde_json::to_value(payload).unwrap_or(serde_json::Value::Null);
@@ -132,8 +114,12 @@ pub fn payload_hash(payload: &impl Serialize) -> String {
 
 /// Runs `effect` at most once per `key` (with this `payload`); a repeat returns the first
 /// run's result. A failed effect releases the key so that a retry runs it again.
+///
+/// A claim in progress lasts until the `invocation`'s deadline: if the function dies
+/// mid-effect, a retry may run it once the claim has expired.
 pub async fn run_once<S, T, E, F, Fut>(
     store: &S,
+    invocation: &Invocation,
     key: &str,
     payload: &impl Serialize,
     effect: F,
@@ -146,7 +132,7 @@ where
 {
     let hash = payload_hash(payload);
     let now_ms = crate::clock::now().timestamp_millis();
-    let until_ms = DEADLINE_MS.try_with(|d| *d).unwrap_or(now_ms + DEFAULT_IN_PROGRESS_MS);
+    let until_ms = invocation.deadline_ms;
     match store.claim(key, &hash, until_ms, now_ms).await.map_err(Idempotent::Refused)? {
         Claim::Held(IdempotencyRecord::Completed { payload_hash, .. }) if payload_hash != hash => {
             Err(Idempotent::Refused(IdempotencyError::PayloadMismatch { key: key.to_string() }))
@@ -189,7 +175,7 @@ mod tests {
         runs: &AtomicU32,
         amount: u32,
     ) -> Result<u32, Idempotent<String>> {
-        run_once(store, "charge#o-1", &amount, || async {
+        run_once(store, &Invocation::local(), "charge#o-1", &amount, || async {
             runs.fetch_add(1, Ordering::SeqCst);
             Ok::<_, String>(amount * 10)
         })
@@ -230,25 +216,25 @@ mod tests {
     #[tokio::test]
     async fn a_failed_effect_releases_the_key_so_a_retry_runs_it() {
         let store = InMemoryIdempotencyStore::default();
-        let failed: Result<u32, _> = run_once(&store, "k", &1, || async { Err("provider down") }).await;
+        let failed: Result<u32, _> =
+            run_once(&store, &Invocation::local(), "k", &1, || async { Err("provider down") }).await;
         assert_eq!(failed, Err(Idempotent::Failed("provider down")));
-        let retried: Result<u32, Idempotent<&str>> = run_once(&store, "k", &1, || async { Ok(7) }).await;
+        let retried: Result<u32, Idempotent<&str>> =
+            run_once(&store, &Invocation::local(), "k", &1, || async { Ok(7) }).await;
         assert_eq!(retried, Ok(7));
     }
 
     #[tokio::test]
     async fn the_claim_expires_at_the_invocation_deadline() {
         let store = InMemoryIdempotencyStore::default();
-        let deadline = 4_102_444_800_000u64; // 2100-01-01
-        with_deadline(deadline, async {
-            let _: Result<u32, Idempotent<&str>> = run_once(&store, "k", &1, || async {
-                assert_eq!(
-                    store.record("k"),
-                    Some(IdempotencyRecord::InProgress { payload_hash: payload_hash(&1), until_ms: deadline as i64 })
-                );
-                Ok(1)
-            })
-            .await;
+        let deadline_ms = 4_102_444_800_000; // 2100-01-01
+        let invocation = Invocation { deadline_ms, ..Invocation::local() };
+        let _: Result<u32, Idempotent<&str>> = run_once(&store, &invocation, "k", &1, || async {
+            assert_eq!(
+                store.record("k"),
+                Some(IdempotencyRecord::InProgress { payload_hash: payload_hash(&1), until_ms: deadline_ms })
+            );
+            Ok(1)
         })
         .await;
     }

@@ -1,0 +1,163 @@
+//! `api-ingress`: the HTTP API's commands and queries.
+//!
+//! - `POST /orders`: checks the body (400 naming the bad field), appends `OrderPlaced`
+//!   to a new stream and answers 202 with the order id. Nothing else is written: the
+//!   outbox relay publishes the stored event.
+//! - `GET /orders/{orderId}`: the order's read model, 404 when unknown.
+
+mod admission;
+mod http;
+mod orders;
+mod payments;
+mod sales;
+mod stock;
+
+pub use http::{CORRELATION_HEADER, IDEMPOTENCY_KEY_HEADER, MAX_BODY_BYTES};
+pub use payments::{MAX_CALLBACK_BYTES, WEBHOOK_TOLERANCE_SECONDS};
+
+use crate::access::{ApiKeys, RateLimiter};
+use crate::analytics::AnalyticsStore;
+use crate::notify::NotificationLog;
+use crate::views::OrderViews;
+use admission::Caller;
+use domain::payment::{PaymentProvider, SimulatedProvider};
+use http::{correlation_id_of, is_sku, json_response, path_parameter, request_id_of, route_key, with_header};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use toolkit::envelope::{Causality, CorrelationId};
+use toolkit::idempotency::IdempotencyStore;
+use toolkit::invocation::Invocation;
+use toolkit::store::EventStore;
+use tracing::Instrument;
+
+pub struct Api<S, V, A, N, I, R, P = SimulatedProvider> {
+    store: S,
+    views: V,
+    analytics: A,
+    notifications: N,
+    /// Commands sent with an `Idempotency-Key` take effect once.
+    idempotency: I,
+    limiter: R,
+    keys: ApiKeys,
+    /// The secret the payment provider signs its callbacks with.
+    payment_webhook_secret: Vec<u8>,
+    /// Voids an authorization whose callback arrives after the order ended.
+    provider: P,
+}
+
+/// Attempts when another writer appended to the order's or the shelf's stream first.
+const APPEND_ATTEMPTS: u32 = 3;
+
+impl<S, V, A, N, I, R> Api<S, V, A, N, I, R> {
+    pub fn new(store: S, views: V, analytics: A, notifications: N, idempotency: I, limiter: R) -> Self {
+        let keys = ApiKeys::default();
+        let payment_webhook_secret = Vec::new();
+        let provider = SimulatedProvider;
+        Self { store, views, analytics, notifications, idempotency, limiter, keys, payment_webhook_secret, provider }
+    }
+}
+
+impl<S, V, A, N, I, R, P> Api<S, V, A, N, I, R, P>
+where
+    S: EventStore,
+    V: OrderViews,
+    A: AnalyticsStore,
+    N: NotificationLog,
+    I: IdempotencyStore,
+    R: RateLimiter,
+    P: PaymentProvider,
+{
+    /// The ports it was built with (tests inspect the fakes).
+    pub fn ports(&self) -> (&S, &V) {
+        (&self.store, &self.views)
+    }
+
+    /// The payment provider late authorizations are voided with.
+    pub fn with_payment_provider<Q: PaymentProvider>(self, provider: Q) -> Api<S, V, A, N, I, R, Q> {
+        let Api { store, views, analytics, notifications, idempotency, limiter, keys, payment_webhook_secret, .. } =
+            self;
+        Api { store, views, analytics, notifications, idempotency, limiter, keys, payment_webhook_secret, provider }
+    }
+
+    /// The callers it accepts (none without keys).
+    pub fn with_api_keys(self, keys: ApiKeys) -> Self {
+        Self { keys, ..self }
+    }
+
+    /// Accepts payment callbacks signed with `secret` (none are accepted without one).
+    pub fn with_payment_webhook_secret(self, secret: impl Into<Vec<u8>>) -> Self {
+        Self { payment_webhook_secret: secret.into(), ..self }
+    }
+
+    /// Never fails: every outcome, errors included, is an HTTP response.
+    pub async fn handle(&self, request: Request, invocation: &Invocation) -> Response<Body> {
+        let started = std::time::Instant::now();
+        let correlation_id = correlation_id_of(&request);
+        let span = tracing::info_span!("request", correlation_id = %correlation_id);
+        let response = self.route(&request, invocation, &correlation_id).instrument(span).await;
+        let status = response.status().as_u16();
+        toolkit::metrics::emit(
+            "api-ingress",
+            &[
+                ("Requests", "Count", 1.0),
+                ("Status4xx", "Count", f64::from(u8::from((400..500).contains(&status)))),
+                ("Status5xx", "Count", f64::from(u8::from(status >= 500))),
+                ("Latency", "Milliseconds", started.elapsed().as_secs_f64() * 1_000.0),
+                ("ColdStart", "Count", if toolkit::metrics::take_cold_start() { 1.0 } else { 0.0 }),
+            ],
+        );
+        with_header(response, CORRELATION_HEADER, correlation_id.as_str())
+    }
+
+    async fn route(
+        &self,
+        request: &Request,
+        invocation: &Invocation,
+        correlation_id: &CorrelationId,
+    ) -> Response<Body> {
+        let route = route_key(request);
+        // The provider's callback proves itself with its HMAC signature instead of a key.
+        let caller = match route.as_str() {
+            "POST /webhooks/payments" => Caller { name: String::new(), admin: false },
+            _ => match self.admit(request, &route).await {
+                Ok(caller) => caller,
+                Err(refusal) => return refusal,
+            },
+        };
+        let call = Call { request, invocation, correlation_id, caller };
+        let (caller, path) = (&call.caller, |name| path_parameter(request, name));
+        match route.as_str() {
+            "POST /orders" => self.place_order(&call).await,
+            "GET /orders/{orderId}" => self.get_order(caller, &path("orderId")).await,
+            "GET /customers/{customerId}/orders" => self.customer_orders(caller, &path("customerId")).await,
+            "POST /inventory/{sku}/stock" | "GET /inventory/{sku}" if !is_sku(&path("sku")) => {
+                let error = "sku: must be 1 to 64 characters of A-Z, a-z, 0-9, '-' or '_'";
+                json_response(StatusCode::BAD_REQUEST, json!({ "error": error, "field": "sku" }))
+            }
+            "POST /inventory/{sku}/stock" => self.add_stock(&call, &path("sku")).await,
+            "GET /inventory/{sku}" => self.get_stock(&path("sku")).await,
+            "GET /orders/{orderId}/notifications" => self.order_notifications(caller, &path("orderId")).await,
+            "POST /webhooks/payments" => self.payment_callback(&call).await,
+            "GET /analytics/sales" => self.sales(request).await,
+            "GET /analytics/orders" => self.order_counts().await,
+            _ => json_response(StatusCode::NOT_FOUND, json!({ "error": format!("no route for {route}") })),
+        }
+    }
+}
+
+/// One request as it is handled: what was sent, by whom, in which invocation.
+struct Call<'r> {
+    request: &'r Request,
+    invocation: &'r Invocation,
+    correlation_id: &'r CorrelationId,
+    caller: Caller,
+}
+
+impl Call<'_> {
+    /// The causality of the events this request causes: the order's trace starts here.
+    fn causality(&self) -> Causality {
+        let trace_id = self.invocation.trace_id.clone();
+        Causality::of_request(self.correlation_id.clone(), request_id_of(self.request), trace_id)
+    }
+}
