@@ -56,6 +56,7 @@ pub fn rate_limit_table() -> Result<String, ConfigError> {
 
 /// `API_KEYS` (`name:sha256hex[:per second],...`) with `RATE_LIMIT_PER_SECOND` as the
 /// default limit. Empty means no caller is accepted, which is refused here as a mistake.
+#[cfg(feature = "api")]
 pub fn api_keys() -> Result<crate::access::ApiKeys, ConfigError> {
     let default = parsed_or("RATE_LIMIT_PER_SECOND", 50u32, "a whole number of requests per second")?;
     let text = required("API_KEYS", "the hashed API keys callers present in x-api-key")?;

@@ -5,10 +5,14 @@
 //! - [`views`], [`analytics`], [`notify`], [`access`]: ports (small traits) of the read
 //!   model, the sales counters, the notification log and API keys, each with a DynamoDB
 //!   adapter and an in-memory fake.
+//!
+//! Features: `api` (the HTTP API, with `lambda_http`) and `notifier` (outbound webhooks,
+//! with `reqwest`); a function enables only its own, so the others link neither.
 //! - [`config`]: each function's configuration from the environment; [`runtime`]: the
 //!   wiring the saga steps share.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "api")]
 pub mod access;
 pub mod analytics;
 pub mod config;

@@ -1,7 +1,7 @@
 //! The wiring every saga function shares, so each `main.rs` only names its step.
 
 use crate::config;
-use crate::handlers::saga::{OrderSaga, Step};
+use crate::handlers::step_runner::{OrderSaga, Step};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
 use toolkit::deadletter::SqsDeadLetters;

@@ -6,7 +6,7 @@ use domain::inventory::{StockAdded, sku_stream};
 use domain::order::{OrderLine, OrderPlaced};
 use domain::saga::{FraudCleared, PaymentDeclined, ReservedLine, StockReserved};
 use domain::{Currency, EventCodec, InventoryEvent, Money, OrderEvent, OrderId, OrderValidated, Shelf};
-use services::handlers::saga::OrderSaga;
+use services::handlers::step_runner::OrderSaga;
 use services::handlers::steps::StockKeeping;
 use std::sync::Arc;
 use toolkit::deadletter::InMemoryDeadLetters;

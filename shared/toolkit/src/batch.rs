@@ -45,6 +45,21 @@ impl From<crate::store::DecideError<RecordError>> for RecordError {
     }
 }
 
+/// A refused or failed idempotent effect as a batch record's outcome: a claim in progress
+/// or an unreachable store is worth a retry, a key reused with another payload is not.
+impl From<crate::idempotency::Idempotent<RecordError>> for RecordError {
+    fn from(error: crate::idempotency::Idempotent<RecordError>) -> Self {
+        use crate::idempotency::{IdempotencyError, Idempotent};
+        match error {
+            Idempotent::Failed(error) => error,
+            Idempotent::Refused(refused @ (IdempotencyError::InProgress { .. } | IdempotencyError::Store(_))) => {
+                RecordError::Retryable(refused.to_string())
+            }
+            Idempotent::Refused(refused) => RecordError::Poison(refused.to_string()),
+        }
+    }
+}
+
 /// Handles each SQS message; failed ones are reported by message id so only they return
 /// to the queue (and reach its DLQ after `maxReceiveCount`). On a FIFO queue, the messages
 /// after a failure in the same message group are returned unprocessed, keeping the order.

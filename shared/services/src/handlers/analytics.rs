@@ -2,7 +2,7 @@
 //! status and sales per product per minute. Each event is applied once, whatever the
 //! number of deliveries.
 
-use super::saga::{envelope_in, order_id_of};
+use super::{envelope_in, order_id_of};
 use crate::analytics::AnalyticsStore;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use domain::analytics::tally;

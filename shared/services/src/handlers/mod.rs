@@ -2,16 +2,21 @@
 //! it on the sample events in `events/` against in-memory fakes.
 
 pub mod analytics;
+#[cfg(feature = "api")]
 pub mod api;
+#[cfg(feature = "notifier")]
 pub mod notifier;
 pub mod outbox_relay;
 pub mod projector;
-pub mod saga;
+pub mod step_runner;
 pub mod steps;
 pub mod sweeper;
 pub mod validator;
 
 use aws_lambda_events::event::dynamodb::EventRecord;
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::SqsMessage;
+use domain::OrderId;
 use toolkit::batch::RecordError;
 use toolkit::envelope::EventEnvelope;
 
@@ -24,4 +29,22 @@ pub fn envelope_of(record: &EventRecord) -> Result<EventEnvelope, RecordError> {
 /// Only inserts carry new events: the store is append-only.
 pub fn is_insert(record: &EventRecord) -> bool {
     record.event_name == "INSERT"
+}
+
+pub fn order_id_of(trigger: &EventEnvelope) -> Result<OrderId, RecordError> {
+    trigger
+        .stream_id
+        .as_str()
+        .strip_prefix(OrderId::STREAM_PREFIX)
+        .and_then(OrderId::parse)
+        .ok_or_else(|| RecordError::Poison(format!("{} is not an order stream", trigger.stream_id)))
+}
+
+/// The stored event inside the EventBridge event inside the SQS message.
+pub fn envelope_in(message: &SqsMessage) -> Result<EventEnvelope, RecordError> {
+    let body = message.body.as_deref().ok_or_else(|| RecordError::Poison("SQS message without a body".into()))?;
+    let event: EventBridgeEvent<EventEnvelope> = serde_json::from_str(body).map_err(|e| {
+        RecordError::Poison(format!("message body is not an EventBridge event with an event envelope: {e}"))
+    })?;
+    Ok(event.detail)
 }

@@ -3,8 +3,7 @@
 //! channel posts the event, signed, to the configured URL. Every notification is recorded
 //! once, so a redelivered event tells the customer nothing twice.
 
-use super::saga::{envelope_in, order_id_of};
-use super::steps::record_error;
+use super::{envelope_in, order_id_of};
 use crate::notify::NotificationLog;
 use crate::notify::webhook::WebhookSender;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -62,7 +61,7 @@ impl<L: NotificationLog, D: DeadLetters, I: IdempotencyStore> Notifier<L, D, I> 
         let event_id = envelope.event_id.to_string();
         let key = format!("notify#{channel:?}#{event_id}");
         let send = || self.send(channel, envelope, order_id, message);
-        run_once(&self.idempotency, invocation, &key, &(channel, &event_id), send).await.map_err(record_error)
+        run_once(&self.idempotency, invocation, &key, &(channel, &event_id), send).await.map_err(RecordError::from)
     }
 
     /// Delivers the message on its channel and records the notification.

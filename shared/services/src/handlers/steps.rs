@@ -1,6 +1,6 @@
-//! The saga's services after validation, each a [`Step`] of [`super::saga::OrderSaga`].
+//! The saga's services after validation, each a [`Step`] of [`super::step_runner::OrderSaga`].
 
-use super::saga::Step;
+use super::step_runner::Step;
 use crate::views::OrderViews;
 use domain::inventory::{SNAPSHOT_EVENT, sku_stream};
 use domain::payment::{PaymentProvider, ProviderError};
@@ -8,7 +8,7 @@ use domain::saga::{OutOfStock, PaymentOutcome, StockReleased, StockReserved};
 use domain::{EventCodec, FraudPolicy, InventoryEvent, Order, OrderEvent, OrderStatus, ReservedLine, Shelf};
 use toolkit::batch::RecordError;
 use toolkit::envelope::{Causality, EventEnvelope};
-use toolkit::idempotency::{IdempotencyError, IdempotencyStore, Idempotent, run_once};
+use toolkit::idempotency::{IdempotencyStore, run_once};
 use toolkit::invocation::Invocation;
 use toolkit::store::{DecideError, Decision, EventStore, StoreError, decide_and_append};
 
@@ -75,7 +75,7 @@ impl<I: IdempotencyStore, P: PaymentProvider> Step for Payment<I, P> {
                 let charge = || async { self.provider.charge(&charge_key, order).await.map_err(provider_error) };
                 let outcome = run_once(&self.idempotency, invocation, &charge_key, &request, charge)
                     .await
-                    .map_err(record_error)?;
+                    .map_err(RecordError::from)?;
                 return Ok(order.pay(outcome));
             }
             // A charge in progress makes this retry (InProgress); with no charge recorded,
@@ -85,7 +85,9 @@ impl<I: IdempotencyStore, P: PaymentProvider> Step for Payment<I, P> {
                     let made = self.provider.charged(&charge_key).await.map_err(provider_error)?;
                     Ok::<_, RecordError>(made.unwrap_or(PaymentOutcome::Withheld))
                 };
-                run_once(&self.idempotency, invocation, &charge_key, &request, withhold).await.map_err(record_error)?
+                run_once(&self.idempotency, invocation, &charge_key, &request, withhold)
+                    .await
+                    .map_err(RecordError::from)?
             }
             _ => return Ok(None),
         };
@@ -108,22 +110,11 @@ pub async fn void_once<I: IdempotencyStore, P: PaymentProvider>(
     let key = format!("payment#void#{}", order.id);
     let request = serde_json::json!({ "orderId": order.id, "total": order.total });
     let cancel = || async { provider.void(&key, order.id, &voided.authorization_id).await.map_err(provider_error) };
-    run_once(idempotency, invocation, &key, &request, cancel).await.map_err(record_error)
+    run_once(idempotency, invocation, &key, &request, cancel).await.map_err(RecordError::from)
 }
 
 fn provider_error(error: ProviderError) -> RecordError {
     RecordError::Retryable(error.to_string())
-}
-
-/// A refused or failed idempotent effect as a batch record's outcome.
-pub(crate) fn record_error(error: Idempotent<RecordError>) -> RecordError {
-    match error {
-        Idempotent::Failed(error) => error,
-        Idempotent::Refused(refused @ (IdempotencyError::InProgress { .. } | IdempotencyError::Store(_))) => {
-            RecordError::Retryable(refused.to_string())
-        }
-        Idempotent::Refused(refused) => RecordError::Poison(refused.to_string()),
-    }
 }
 
 /// `shipping`: `PaymentAuthorized` → `ShipmentScheduled`.

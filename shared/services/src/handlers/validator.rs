@@ -1,6 +1,6 @@
 //! `order-validator`: `OrderPlaced` → `OrderValidated` or `OrderRejected`.
 
-use super::saga::{OrderSaga, Step};
+use super::step_runner::{OrderSaga, Step};
 use domain::{Order, OrderEvent, ValidationPolicy};
 use toolkit::batch::RecordError;
 use toolkit::envelope::EventEnvelope;

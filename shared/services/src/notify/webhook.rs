@@ -3,8 +3,9 @@
 //! `x-orderflow-signature: sha256=<hex>` with `x-orderflow-timestamp: <unix seconds>`.
 //! Receivers refuse a bad signature and a timestamp older than they accept (replays).
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+#[cfg(feature = "notifier")]
 use std::time::Duration;
 
 pub const SIGNATURE_HEADER: &str = "x-orderflow-signature";
@@ -14,6 +15,7 @@ pub const SIGNATURE_HEADER: &str = "x-orderflow-signature";
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 pub const TIMESTAMP_HEADER: &str = "x-orderflow-timestamp";
 /// Attempts per delivery; after them the message goes back to its queue (and its DLQ).
+#[cfg(feature = "notifier")]
 const ATTEMPTS: u32 = 3;
 
 /// `sha256=<hex>` of `<timestamp>.<body>`.
@@ -64,6 +66,7 @@ pub fn verify(
 }
 
 /// Posts signed JSON to one URL, retrying failures a few times with backoff.
+#[cfg(feature = "notifier")]
 #[derive(Clone)]
 pub struct WebhookSender {
     http: reqwest::Client,
@@ -71,6 +74,7 @@ pub struct WebhookSender {
     secret: Vec<u8>,
 }
 
+#[cfg(feature = "notifier")]
 impl WebhookSender {
     pub fn new(url: impl Into<String>, secret: impl Into<Vec<u8>>) -> Self {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();

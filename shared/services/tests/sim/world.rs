@@ -18,7 +18,7 @@ use services::handlers::api::Api;
 use services::handlers::notifier::Notifier;
 use services::handlers::outbox_relay::OutboxRelay;
 use services::handlers::projector::Projector;
-use services::handlers::saga::OrderSaga;
+use services::handlers::step_runner::OrderSaga;
 use services::handlers::steps::{FraudScreening, Payment, Shipping, StockKeeping};
 use services::handlers::sweeper::TimeoutSweeper;
 use services::handlers::validator::Validation;

@@ -7,8 +7,8 @@
 //! Steps act only in the status they own, so a redelivered trigger finds the order moved
 //! on and appends nothing: every step is idempotent by construction.
 
-use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use super::{envelope_in, order_id_of};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use domain::{EventCodec, Order, OrderEvent, OrderId};
 use std::future::Future;
 use toolkit::batch::{RecordError, process_sqs_batch};
@@ -109,22 +109,4 @@ impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
             Err(e) => Err(poison(e.to_string())),
         }
     }
-}
-
-pub(crate) fn order_id_of(trigger: &EventEnvelope) -> Result<OrderId, RecordError> {
-    trigger
-        .stream_id
-        .as_str()
-        .strip_prefix(OrderId::STREAM_PREFIX)
-        .and_then(OrderId::parse)
-        .ok_or_else(|| RecordError::Poison(format!("{} is not an order stream", trigger.stream_id)))
-}
-
-/// The stored event inside the EventBridge event inside the SQS message.
-pub(crate) fn envelope_in(message: &SqsMessage) -> Result<EventEnvelope, RecordError> {
-    let body = message.body.as_deref().ok_or_else(|| RecordError::Poison("SQS message without a body".into()))?;
-    let event: EventBridgeEvent<EventEnvelope> = serde_json::from_str(body).map_err(|e| {
-        RecordError::Poison(format!("message body is not an EventBridge event with an event envelope: {e}"))
-    })?;
-    Ok(event.detail)
 }
