@@ -149,7 +149,11 @@ async fn artifact_bucket(clients: &Clients, stack: &str) -> Result<String> {
         .await
         .map_err(|e| unreachable_or(clients, "GetCallerIdentity", e))?;
     let account = identity.account().unwrap_or("000000000000");
-    let region = clients.config.region().map(|r| r.to_string()).unwrap_or_else(|| crate::target::DEFAULT_REGION.into());
+    let region = clients
+        .config
+        .region()
+        .map(std::string::ToString::to_string)
+        .unwrap_or_else(|| crate::target::DEFAULT_REGION.into());
     let bucket = format!("{stack}-artifacts-{account}-{region}").to_lowercase();
     let s3 = clients.s3();
     if s3.head_bucket().bucket(&bucket).send().await.is_ok() {
@@ -209,7 +213,7 @@ pub fn rewrite_code_uris(template: &str, code_uris: &BTreeMap<String, String>) -
     let mut rewritten = String::with_capacity(template.len());
     for line in template.lines() {
         let trimmed = line.trim_start();
-        match trimmed.strip_prefix("CodeUri:").map(|u| u.trim()).and_then(|u| u.strip_prefix("../functions/")) {
+        match trimmed.strip_prefix("CodeUri:").map(str::trim).and_then(|u| u.strip_prefix("../functions/")) {
             Some(name) => {
                 let name = name.trim_end_matches('/');
                 let uri = code_uris
@@ -339,7 +343,7 @@ async fn failed_resources(clients: &Clients, stack: &str, since_epoch_secs: i64)
                 "\n  {} ({}): {} {}",
                 e.logical_resource_id().unwrap_or("?"),
                 e.resource_type().unwrap_or("?"),
-                e.resource_status().map(|s| s.as_str()).unwrap_or("?"),
+                e.resource_status().map(aws_sdk_cloudformation::types::ResourceStatus::as_str).unwrap_or("?"),
                 e.resource_status_reason().unwrap_or("")
             )
         })

@@ -31,7 +31,7 @@ impl Drop for WebhookReceiver {
 impl WebhookReceiver {
     /// Checks signatures with `secret` from now on (the stack generates it at deploy).
     pub fn set_secret(&self, secret: &str) {
-        *self.secret.write().unwrap_or_else(|e| e.into_inner()) = secret.as_bytes().to_vec();
+        *self.secret.write().unwrap_or_else(std::sync::PoisonError::into_inner) = secret.as_bytes().to_vec();
     }
 }
 
@@ -65,7 +65,7 @@ async fn serve(mut stream: TcpStream, port: u16, log: &Path, secret: &RwLock<Vec
         }
     };
     let now = chrono::Utc::now().timestamp();
-    let secret = secret.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let secret = secret.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     let checked = if secret.is_empty() {
         Err("no secret yet".to_string())
     } else {

@@ -5,7 +5,7 @@ use domain::OrderStatus;
 use e2e::Harness;
 
 fn types(names: &[&str]) -> Vec<String> {
-    names.iter().map(|n| n.to_string()).collect()
+    names.iter().map(std::string::ToString::to_string).collect()
 }
 
 /// Replays one single-order scenario and checks it end to end; `told` is the event the

@@ -142,8 +142,8 @@ pub async fn measure(project: &Project, zips: &BTreeMap<String, PathBuf>, orders
     let answered = started.elapsed();
     let up = UpTime {
         emulator_start_s: emulator_start.as_secs_f64(),
-        deploy_s: (deployed - emulator_start).as_secs_f64(),
-        first_answer_s: (answered - deployed).as_secs_f64(),
+        deploy_s: deployed.checked_sub(emulator_start).unwrap().as_secs_f64(),
+        first_answer_s: answered.checked_sub(deployed).unwrap().as_secs_f64(),
         total_s: answered.as_secs_f64(),
     };
     eprintln!(
@@ -448,7 +448,7 @@ async fn wait_until_final(
 }
 
 fn is_final(status: &str) -> bool {
-    serde_json::from_value::<domain::OrderStatus>(serde_json::json!(status)).is_ok_and(|s| s.is_terminal())
+    serde_json::from_value::<domain::OrderStatus>(serde_json::json!(status)).is_ok_and(domain::OrderStatus::is_terminal)
 }
 
 struct EventTimes {

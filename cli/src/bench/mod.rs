@@ -104,7 +104,7 @@ fn machine() -> String {
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism().map(std::num::NonZero::get).unwrap_or(1);
     format!("{cores} cores, {cpu}")
 }
 

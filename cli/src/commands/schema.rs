@@ -101,7 +101,7 @@ fn validate(dir: &Path, name: &str, file: &Path, version: Option<u32>) -> Result
     })?;
     // An envelope is checked by its payload, at the version it declares.
     let envelope_version = (instance.get("eventType").and_then(|t| t.as_str()) == Some(name))
-        .then(|| instance.get("schemaVersion").and_then(|v| v.as_u64()))
+        .then(|| instance.get("schemaVersion").and_then(serde_json::Value::as_u64))
         .flatten()
         .map(|v| v as u32);
     let (checked, version) = match envelope_version {

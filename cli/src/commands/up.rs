@@ -34,16 +34,16 @@ async fn start_managed(project: &Project, port: u16) -> Result<()> {
     let emulator = ManagedEmulator::new(project, port);
     match emulator.start().await? {
         Started::Now { pid } => {
-            eprintln!("emulator started on {} (pid {pid}, log {})", emulator.endpoint(), emulator.log_file().display())
+            eprintln!("emulator started on {} (pid {pid}, log {})", emulator.endpoint(), emulator.log_file().display());
         }
         Started::AlreadyRunning { pid: Some(pid) } => {
-            eprintln!("emulator already running on {} (pid {pid})", emulator.endpoint())
+            eprintln!("emulator already running on {} (pid {pid})", emulator.endpoint());
         }
         Started::AlreadyRunning { pid: None } => {
             eprintln!(
                 "an emulator already answers on {} (not started by this tool; `down` will not stop it)",
                 emulator.endpoint()
-            )
+            );
         }
     }
     Ok(())

@@ -1,5 +1,4 @@
 //! `api-ingress`: the HTTP API (commands and queries). Logic: `services::handlers::api`.
-#![recursion_limit = "256"]
 use lambda_http::RequestExt;
 use services::access::DynamoRateLimiter;
 use services::analytics::DynamoAnalytics;

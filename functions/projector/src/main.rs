@@ -1,4 +1,6 @@
 //! `projector`: event store stream → order read model. Logic: `services::handlers::projector`.
+// rustc computes the layout of main's future (runtime, SDK and handler futures nested)
+// deeper than its default query depth of 128: "queries overflow the depth limit".
 #![recursion_limit = "256"]
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use services::config;

@@ -1,5 +1,4 @@
 //! `timeout-sweeper`: on a schedule, times out orders stuck too long. Logic: `services::handlers::sweeper`.
-#![recursion_limit = "256"]
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use services::config;
 use services::handlers::sweeper::TimeoutSweeper;

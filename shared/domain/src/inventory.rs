@@ -117,7 +117,7 @@ pub struct Shelf {
 
 impl Shelf {
     pub fn replay<'a>(events: impl IntoIterator<Item = &'a InventoryEvent>) -> Shelf {
-        events.into_iter().fold(Shelf::default(), |shelf, event| shelf.apply(event))
+        events.into_iter().fold(Shelf::default(), Shelf::apply)
     }
 
     pub fn apply(mut self, event: &InventoryEvent) -> Shelf {

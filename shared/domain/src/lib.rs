@@ -1,7 +1,7 @@
 //! The order domain: commands are checked, decisions are made and events are folded into
 //! state here, with no I/O. The compiler holds that line: this crate depends on no AWS,
 //! HTTP, Lambda or async runtime crate (only the toolkit's core, without its features).
-#![forbid(unsafe_code)]
+#![warn(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
 
 pub mod analytics;
 pub mod codec;

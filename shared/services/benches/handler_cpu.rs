@@ -95,7 +95,7 @@ fn handler_cpu(c: &mut Criterion) {
                 black_box(response)
             },
             BatchSize::SmallInput,
-        )
+        );
     });
 
     let (_, _, bodies) = batch_of_new_orders(&placed, &sqs_sample);
@@ -104,7 +104,7 @@ fn handler_cpu(c: &mut Criterion) {
             for body in &bodies {
                 black_box(serde_json::from_str::<serde_json::Value>(black_box(body)).expect("JSON"));
             }
-        })
+        });
     });
     group.finish();
 }

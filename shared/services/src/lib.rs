@@ -10,7 +10,7 @@
 //! with `reqwest`); a function enables only its own, so the others link neither.
 //! - [`config`]: each function's configuration from the environment; [`runtime`]: the
 //!   wiring the saga steps share.
-#![forbid(unsafe_code)]
+#![warn(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
 
 #[cfg(feature = "api")]
 pub mod access;

@@ -69,7 +69,7 @@ fn seeds() -> Vec<u64> {
 fn every_schedule_keeps_every_invariant() {
     let seeds = seeds();
     let started = Instant::now();
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
+    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get).min(4);
     let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
         let chunks: Vec<Vec<u64>> =
             (0..threads).map(|t| seeds.iter().copied().skip(t).step_by(threads).collect()).collect();

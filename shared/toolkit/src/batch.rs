@@ -213,7 +213,8 @@ where
         let outcome = handle(record).await;
         let kind = kind_of(&outcome);
         if !settle(consumer, dead_letters, &snapshot, outcome).await {
-            figures.retried = (total - figures.processed as usize - figures.parked as usize) as u32;
+            figures.retried =
+                u32::try_from(total).unwrap_or(u32::MAX).saturating_sub(figures.processed + figures.parked);
             response = stream_checkpoint(sequence_number);
             break;
         }

@@ -76,8 +76,8 @@ impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
             .and_then(|at| sequence.iter().position(|s| s == at))
             .unwrap_or(sequence.len());
         let figures = toolkit::metrics::BatchFigures {
-            processed: done as u32,
-            retried: (sequence.len() - done) as u32,
+            processed: u32::try_from(done).unwrap_or(u32::MAX),
+            retried: u32::try_from(sequence.len() - done).unwrap_or(u32::MAX),
             parked: 0,
             duration_ms: started.elapsed().as_secs_f64() * 1_000.0,
             oldest_age_ms: oldest.map(|t| (toolkit::clock::now() - t).num_milliseconds().max(0) as f64),

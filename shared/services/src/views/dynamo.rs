@@ -68,7 +68,7 @@ impl OrderViews for DynamoOrderViews {
             .send()
             .await
             .map_err(|e| ViewError::Unavailable(error_text(&e)))?;
-        Ok(output.count().max(0) as u32)
+        Ok(u32::try_from(output.count()).unwrap_or(0))
     }
 
     async fn by_customer(&self, customer_id: &str, limit: u32) -> Result<Vec<OrderView>, ViewError> {
@@ -80,7 +80,7 @@ impl OrderViews for DynamoOrderViews {
             .key_condition_expression("customerId = :c")
             .expression_attribute_values(":c", AttributeValue::S(customer_id.to_string()))
             .scan_index_forward(false)
-            .limit(limit.max(1) as i32)
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
             .send()
             .await
             .map_err(|e| ViewError::Unavailable(error_text(&e)))?;

@@ -22,7 +22,7 @@ impl OrderViews for InMemoryOrderViews {
         let views = self.views.lock().expect("views lock");
         let counted =
             |v: &&OrderView| v.customer_id == customer_id && v.placed_at >= since && passed_validation(v.status);
-        Ok(views.values().filter(counted).count() as u32)
+        Ok(u32::try_from(views.values().filter(counted).count()).unwrap_or(u32::MAX))
     }
 
     async fn by_customer(&self, customer_id: &str, limit: u32) -> Result<Vec<OrderView>, ViewError> {

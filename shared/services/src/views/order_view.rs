@@ -99,7 +99,7 @@ impl OrderView {
             OrderEvent::FraudSuspected(e) => view.status_reason = Some(e.reasons.join("; ")),
             OrderEvent::OutOfStock(e) => {
                 view.status_reason =
-                    Some(format!("out of stock: {} ({} requested, {} available)", e.sku, e.requested, e.available))
+                    Some(format!("out of stock: {} ({} requested, {} available)", e.sku, e.requested, e.available));
             }
             OrderEvent::PaymentDeclined(e) => view.status_reason = Some(e.reason.clone()),
             OrderEvent::OrderTimedOut(e) => view.status_reason = Some(format!("timed out while {}", e.stuck_in)),

@@ -24,7 +24,7 @@ use toolkit::store::{EventStore, InMemoryEventStore, StoreError};
 pub type SharedNet = Arc<Mutex<Net>>;
 
 pub fn lock(net: &SharedNet) -> MutexGuard<'_, Net> {
-    net.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    net.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Gives the scheduler a turn: the calling task is suspended once.

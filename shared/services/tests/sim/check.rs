@@ -49,7 +49,7 @@ pub fn violations(world: &World) -> Vec<String> {
         }
         // Payment: each authorization is shipped or voided, exactly once.
         let authorizations = net.ledger.authorizations.get(&order.id).cloned().unwrap_or_default();
-        let voids = |a: &String| net.ledger.voids.get(a).map_or(0, |keys| keys.len());
+        let voids = |a: &String| net.ledger.voids.get(a).map_or(0, std::collections::BTreeSet::len);
         if order.status == OrderStatus::Completed {
             if authorizations.len() != 1 || authorizations.iter().any(|a| voids(a) != 0) {
                 found

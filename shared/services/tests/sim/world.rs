@@ -292,7 +292,7 @@ impl World {
             if !shards.is_empty() {
                 starts.push(Box::new(move |w: &mut World| {
                     let key = shards[w.dice(shards.len())].clone();
-                    w.deliver_stream(key)
+                    w.deliver_stream(key);
                 }));
             }
             if !net.callbacks.is_empty() {
@@ -308,7 +308,7 @@ impl World {
         if !ready.is_empty() {
             starts.push(Box::new(move |w: &mut World| {
                 let i = ready[w.dice(ready.len())];
-                w.send_intent(i)
+                w.send_intent(i);
             }));
         }
         let idle = starts.is_empty() && self.running.is_empty();

@@ -265,7 +265,7 @@ impl<'a> Checker<'a> {
         for (name, writer_schema) in writer_props {
             match (reader_props.get(name), r.get("additionalProperties")) {
                 (Some(reader_schema), _) => {
-                    self.covers(reader_schema, writer_schema, &child(path, name), depth + 1, out)
+                    self.covers(reader_schema, writer_schema, &child(path, name), depth + 1, out);
                 }
                 (None, Some(Value::Bool(false))) => out.push((
                     child(path, name),
@@ -273,7 +273,7 @@ impl<'a> Checker<'a> {
                     format!("the writer may send `{name}`, the reader's closed model refuses it"),
                 )),
                 (None, Some(extra)) if extra.is_object() => {
-                    self.covers(extra, writer_schema, &child(path, name), depth + 1, out)
+                    self.covers(extra, writer_schema, &child(path, name), depth + 1, out);
                 }
                 (None, _) => {}
             }
@@ -282,7 +282,7 @@ impl<'a> Checker<'a> {
             match w.get("additionalProperties") {
                 Some(Value::Bool(false)) => {}
                 Some(extra) if extra.is_object() => {
-                    self.covers(reader_schema, extra, &child(path, name), depth + 1, out)
+                    self.covers(reader_schema, extra, &child(path, name), depth + 1, out);
                 }
                 _ if accepts_anything(resolve(self.reader_root, reader_schema)) => {}
                 _ => out.push((
@@ -303,7 +303,7 @@ impl<'a> Checker<'a> {
             )),
             Some(extra) if extra.is_object() && !accepts_anything(extra) => match writer_extra {
                 Some(writer_extra) if writer_extra.is_object() => {
-                    self.covers(extra, writer_extra, &format!("{path}.*"), depth + 1, out)
+                    self.covers(extra, writer_extra, &format!("{path}.*"), depth + 1, out);
                 }
                 Some(Value::Bool(false)) => {}
                 _ if is_object_schema(w) => out.push((
@@ -321,10 +321,10 @@ impl<'a> Checker<'a> {
         let item_path = format!("{path}[*]");
         match (r.get("items"), w.get("items")) {
             (Some(reader_items), Some(writer_items)) => {
-                self.covers(reader_items, writer_items, &item_path, depth + 1, out)
+                self.covers(reader_items, writer_items, &item_path, depth + 1, out);
             }
             (Some(reader_items), None) if !accepts_anything(reader_items) => {
-                out.push((item_path, Rule::ItemsChanged, "the reader constrains items, the writer does not".into()))
+                out.push((item_path, Rule::ItemsChanged, "the reader constrains items, the writer does not".into()));
             }
             _ => {}
         }
