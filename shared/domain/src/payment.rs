@@ -8,10 +8,11 @@ use crate::{Order, OrderId};
 use std::future::Future;
 use std::sync::Arc;
 use thiserror::Error;
+use toolkit::error::Outage;
 
 #[derive(Debug, Error)]
 #[error("payment provider unavailable: {0}")]
-pub struct ProviderError(pub String);
+pub struct ProviderError(#[source] pub Outage);
 
 pub trait PaymentProvider: Send + Sync {
     /// Charges the order's total; the same `key` always gets the first answer.

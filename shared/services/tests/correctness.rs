@@ -54,17 +54,17 @@ struct DownAnalytics;
 
 impl AnalyticsStore for DownAnalytics {
     async fn record(&self, _: EventId, _: &Tally) -> Result<bool, AnalyticsError> {
-        Err(AnalyticsError("dispatch failure: io error: Connection refused (os error 111)".into()))
+        Err(AnalyticsError::Unavailable("dispatch failure: io error: Connection refused (os error 111)".into()))
     }
     async fn sales(
         &self,
         _: chrono::DateTime<chrono::Utc>,
         _: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<Sale>, AnalyticsError> {
-        Err(AnalyticsError("dispatch failure: io error: Connection refused (os error 111)".into()))
+        Err(AnalyticsError::Unavailable("dispatch failure: io error: Connection refused (os error 111)".into()))
     }
     async fn status_counts(&self) -> Result<BTreeMap<String, i64>, AnalyticsError> {
-        Err(AnalyticsError("dispatch failure".into()))
+        Err(AnalyticsError::Unavailable("dispatch failure".into()))
     }
 }
 
@@ -91,6 +91,27 @@ async fn an_analytics_outage_is_a_503_that_names_no_internals() {
     assert_eq!(response.status(), 503);
     let text = body_json(&response).to_string();
     assert!(!text.contains("dispatch") && !text.contains("os error"), "{text}");
+}
+
+#[tokio::test]
+async fn a_sales_range_longer_than_the_store_reads_is_a_400_naming_from_not_an_outage() {
+    let keys =
+        services::access::ApiKeys::parse(&format!("s:{}", services::access::key_hash("sample-api-key")), 10).unwrap();
+    let api = support::test_api(InMemoryEventStore::default(), InMemoryOrderViews::default()).with_api_keys(keys);
+    let mut event: serde_json::Value = serde_json::from_str(&sample_text("aws/apigw-v2-get-order.json")).unwrap();
+    event["routeKey"] = serde_json::json!("GET /analytics/sales");
+    event["requestContext"]["routeKey"] = serde_json::json!("GET /analytics/sales");
+    event["rawPath"] = serde_json::json!("/analytics/sales");
+    event["rawQueryString"] = serde_json::json!("from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z");
+    event["queryStringParameters"] =
+        serde_json::json!({ "from": "2026-01-01T00:00:00Z", "to": "2026-03-01T00:00:00Z" });
+    event["pathParameters"] = serde_json::json!({});
+    event["headers"]["x-api-key"] = serde_json::json!("sample-api-key");
+    let response = api.handle(lambda_http::request::from_str(&event.to_string()).unwrap(), &Invocation::local()).await;
+    assert_eq!(response.status(), 400);
+    let body = body_json(&response);
+    assert_eq!(body["field"], "from", "{body}");
+    assert!(body["error"].as_str().unwrap().contains("31 days"), "{body}");
 }
 
 #[tokio::test]

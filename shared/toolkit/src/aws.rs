@@ -22,16 +22,7 @@ pub fn sqs(config: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
 }
 
 /// The whole source chain: SDK errors hide the useful part (e.g. "connection refused") in sources.
-pub fn error_text(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub use crate::error::error_text;
 
 /// An SDK error as a person wants to read it: the service's code and message when the
 /// service answered, else the whole chain (e.g. "connection refused").

@@ -25,6 +25,17 @@ pub enum RecordError {
 }
 
 impl RecordError {
+    /// A record that will never succeed, because of `error` (its chain of sources kept
+    /// in the reason).
+    pub fn poison(error: impl std::error::Error) -> Self {
+        Self::Poison(crate::error::error_text(&error))
+    }
+
+    /// A record worth another try later, because of `error`.
+    pub fn retryable(error: impl std::error::Error) -> Self {
+        Self::Retryable(crate::error::error_text(&error))
+    }
+
     /// The reason alone, without the retryable/poison prefix.
     pub fn reason(&self) -> &str {
         match self {
@@ -36,11 +47,21 @@ impl RecordError {
 /// A stream that cannot be read or kept changing is worth a retry; a corrupt event is not.
 impl From<crate::store::DecideError<RecordError>> for RecordError {
     fn from(error: crate::store::DecideError<RecordError>) -> Self {
-        use crate::store::{DecideError, StoreError};
+        use crate::store::DecideError;
         match error {
             DecideError::Decide(error) => error,
-            DecideError::Store(corrupt @ StoreError::Corrupt { .. }) => RecordError::Poison(corrupt.to_string()),
-            other => RecordError::Retryable(other.to_string()),
+            DecideError::Store(error) => RecordError::from(error),
+            kept_changing @ DecideError::KeptChanging { .. } => RecordError::retryable(kept_changing),
+        }
+    }
+}
+
+/// A corrupt stored event never gets better; anything else the store says may.
+impl From<crate::store::StoreError> for RecordError {
+    fn from(error: crate::store::StoreError) -> Self {
+        match error {
+            corrupt @ crate::store::StoreError::Corrupt { .. } => RecordError::poison(corrupt),
+            other => RecordError::retryable(other),
         }
     }
 }
@@ -53,9 +74,9 @@ impl From<crate::idempotency::Idempotent<RecordError>> for RecordError {
         match error {
             Idempotent::Failed(error) => error,
             Idempotent::Refused(refused @ (IdempotencyError::InProgress { .. } | IdempotencyError::Store(_))) => {
-                RecordError::Retryable(refused.to_string())
+                RecordError::retryable(refused)
             }
-            Idempotent::Refused(refused) => RecordError::Poison(refused.to_string()),
+            Idempotent::Refused(refused) => RecordError::poison(refused),
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod bus;
 pub mod clock;
 pub mod deadletter;
 pub mod envelope;
+pub mod error;
 pub mod faults;
 #[cfg(feature = "lambda")]
 pub mod idempotency;

@@ -5,7 +5,7 @@ use super::{RateLimitError, RateLimiter};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
-use toolkit::aws::error_text;
+use toolkit::error::Outage;
 
 #[derive(Clone)]
 pub struct DynamoRateLimiter {
@@ -37,7 +37,7 @@ impl RateLimiter for DynamoRateLimiter {
         match result {
             Ok(_) => Ok(true),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
-            Err(e) => Err(RateLimitError(error_text(&e))),
+            Err(e) => Err(RateLimitError(Outage::new(e))),
         }
     }
 }

@@ -15,6 +15,7 @@ pub use memory::InMemoryRateLimiter;
 use sha2::{Digest, Sha256};
 use std::future::Future;
 use thiserror::Error;
+use toolkit::error::Outage;
 
 pub const API_KEY_HEADER: &str = "x-api-key";
 
@@ -113,7 +114,7 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 
 #[derive(Debug, Error)]
 #[error("rate limiter unavailable: {0}")]
-pub struct RateLimitError(pub String);
+pub struct RateLimitError(#[source] pub Outage);
 
 pub trait RateLimiter: Send + Sync {
     /// Counts one request of `caller` in the current second; false when it is over `per_second`.

@@ -1,7 +1,7 @@
 //! DynamoDB adapter: one table, `pk` + `sk`. Counters are `ADD` updates in one transaction
 //! with a conditional put of `applied#<eventId>`, so a redelivered event counts once.
 
-use super::{AnalyticsError, AnalyticsStore, applied_marker, chunks, minute_of};
+use super::{AnalyticsError, AnalyticsStore, MAX_SALES_DAYS, applied_marker, chunks, minute_of};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -9,12 +9,12 @@ use domain::analytics::{Sale, Tally};
 use std::collections::{BTreeMap, HashMap};
 use toolkit::aws::error_text;
 use toolkit::envelope::EventId;
+use toolkit::error::Outage;
 
 const STATUS_PK: &str = "status";
 /// How long the record of an applied event is kept (DynamoDB TTL on `expiresAt`).
 const APPLIED_TTL_DAYS: i64 = 7;
 /// The widest sales query, in days.
-const MAX_DAYS: i64 = 31;
 
 #[derive(Clone)]
 pub struct DynamoAnalytics {
@@ -46,7 +46,7 @@ impl DynamoAnalytics {
         for (name, value) in values {
             update = update.expression_attribute_values(name, value);
         }
-        let update = update.build().map_err(|e| AnalyticsError(e.to_string()))?;
+        let update = update.build().map_err(|e| AnalyticsError::Unavailable(Outage::new(e)))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 }
@@ -67,7 +67,7 @@ impl DynamoAnalytics {
             .set_item(Some(applied))
             .condition_expression("attribute_not_exists(pk)")
             .build()
-            .map_err(|e| AnalyticsError(e.to_string()))?;
+            .map_err(|e| AnalyticsError::Unavailable(Outage::new(e)))?;
         let mut items = vec![TransactWriteItem::builder().put(put).build()];
         for (status, delta) in statuses {
             let key = Self::key(STATUS_PK.into(), status.clone());
@@ -102,10 +102,13 @@ impl DynamoAnalytics {
                 if first == "ConditionalCheckFailed" {
                     Ok(false)
                 } else {
-                    Err(AnalyticsError(format!("transaction cancelled: {}", error_text(e.err()))))
+                    Err(AnalyticsError::Unavailable(Outage::from(format!(
+                        "transaction cancelled: {}",
+                        error_text(e.err())
+                    ))))
                 }
             }
-            Err(e) => Err(AnalyticsError(error_text(&e))),
+            Err(e) => Err(AnalyticsError::Unavailable(Outage::new(e))),
         }
     }
 }
@@ -128,8 +131,8 @@ impl AnalyticsStore for DynamoAnalytics {
         from: chrono::DateTime<chrono::Utc>,
         to: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<Sale>, AnalyticsError> {
-        if (to - from).num_days() > MAX_DAYS {
-            return Err(AnalyticsError(format!("at most {MAX_DAYS} days at once")));
+        if (to - from).num_days() > MAX_SALES_DAYS {
+            return Err(AnalyticsError::RangeTooLong);
         }
         let (first, last) = (minute_of(from), format!("{}~", minute_of(to)));
         let mut sales = Vec::new();
@@ -148,11 +151,11 @@ impl AnalyticsStore for DynamoAnalytics {
                 .send()
                 .collect::<Result<_, _>>()
                 .await
-                .map_err(|e| AnalyticsError(error_text(&e)))?;
+                .map_err(|e| AnalyticsError::Unavailable(Outage::new(e)))?;
             for item in items {
                 sales.push(
                     serde_dynamo::from_item(item)
-                        .map_err(|e| AnalyticsError(format!("stored sale cannot be read: {e}")))?,
+                        .map_err(|e| AnalyticsError::Corrupt(format!("stored sale cannot be read: {e}")))?,
                 );
             }
             day = day.succ_opt().unwrap_or(day);
@@ -172,7 +175,7 @@ impl AnalyticsStore for DynamoAnalytics {
             .expression_attribute_values(":pk", AttributeValue::S(STATUS_PK.into()))
             .send()
             .await
-            .map_err(|e| AnalyticsError(error_text(&e)))?;
+            .map_err(|e| AnalyticsError::Unavailable(Outage::new(e)))?;
         Ok(output
             .items()
             .iter()

@@ -1,4 +1,4 @@
-use super::{AnalyticsError, AnalyticsStore, MAX_TRANSACTION_ITEMS, applied_marker, chunks, minute_of};
+use super::{AnalyticsError, AnalyticsStore, MAX_SALES_DAYS, MAX_TRANSACTION_ITEMS, applied_marker, chunks, minute_of};
 use domain::analytics::{Sale, Tally};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
@@ -22,13 +22,15 @@ struct State {
 /// DynamoDB's ValidationExceptions for a transaction: too many items, one item twice.
 fn check_transaction(statuses: &[(String, i64)], sales: &[Sale]) -> Result<(), AnalyticsError> {
     if 1 + statuses.len() + sales.len() > MAX_TRANSACTION_ITEMS {
-        return Err(AnalyticsError("ValidationException: more than 100 items in one transaction".into()));
+        return Err(AnalyticsError::Unavailable("ValidationException: more than 100 items in one transaction".into()));
     }
     let keys: HashSet<(&str, &str, &str)> =
         sales.iter().map(|s| (s.minute.as_str(), s.sku.as_str(), s.currency.as_str())).collect();
     let statuses_unique = statuses.iter().map(|(s, _)| s).collect::<HashSet<_>>().len() == statuses.len();
     if keys.len() != sales.len() || !statuses_unique {
-        return Err(AnalyticsError("ValidationException: a transaction cannot write one item twice".into()));
+        return Err(AnalyticsError::Unavailable(
+            "ValidationException: a transaction cannot write one item twice".into(),
+        ));
     }
     Ok(())
 }
@@ -62,6 +64,9 @@ impl AnalyticsStore for InMemoryAnalytics {
         from: chrono::DateTime<chrono::Utc>,
         to: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<Sale>, AnalyticsError> {
+        if (to - from).num_days() > MAX_SALES_DAYS {
+            return Err(AnalyticsError::RangeTooLong);
+        }
         let (from, to) = (minute_of(from), minute_of(to));
         let state = self.state.lock().expect("analytics lock");
         Ok(state.sales.values().filter(|s| s.minute >= from && s.minute <= to).cloned().collect())

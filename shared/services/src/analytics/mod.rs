@@ -12,10 +12,23 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use thiserror::Error;
 use toolkit::envelope::EventId;
+use toolkit::error::Outage;
+
+/// The most days one sales query covers (one query per day).
+pub const MAX_SALES_DAYS: i64 = 31;
 
 #[derive(Debug, Error)]
-#[error("analytics unavailable: {0}")]
-pub struct AnalyticsError(pub String);
+pub enum AnalyticsError {
+    /// The table did not answer (or refused a write): retry later.
+    #[error("analytics unavailable: {0}")]
+    Unavailable(#[source] Outage),
+    /// The caller asked for more than [`MAX_SALES_DAYS`] of sales: a bad request.
+    #[error("sales are read at most {MAX_SALES_DAYS} days at once")]
+    RangeTooLong,
+    /// A stored item is not what this build writes.
+    #[error("stored analytics cannot be read: {0}")]
+    Corrupt(String),
+}
 
 pub trait AnalyticsStore: Send + Sync {
     /// Applies `tally` unless `event_id` was applied before; returns whether it applied it.
@@ -70,4 +83,14 @@ pub fn applied_marker(event_id: EventId, index: usize) -> String {
 /// `YYYY-MM-DDTHH:MM`, the key of a minute.
 pub fn minute_of(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M").to_string()
+}
+
+/// Only an outage is worth a retry.
+impl From<AnalyticsError> for toolkit::batch::RecordError {
+    fn from(error: AnalyticsError) -> Self {
+        match error {
+            outage @ AnalyticsError::Unavailable(_) => Self::retryable(outage),
+            other => Self::poison(other),
+        }
+    }
 }

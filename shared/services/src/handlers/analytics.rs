@@ -44,16 +44,15 @@ impl<S: EventStore, A: AnalyticsStore, D: DeadLetters> AnalyticsConsumer<S, A, D
 
     async fn count(&self, envelope: &EventEnvelope) -> Result<(), RecordError> {
         let order_id = order_id_of(envelope)?;
-        let event = OrderEvent::from_envelope(envelope).map_err(|e| RecordError::Poison(e.to_string()))?;
+        let event = OrderEvent::from_envelope(envelope).map_err(RecordError::poison)?;
         if envelope.version == 0 {
             return Err(RecordError::Poison(format!("{} v0: stream versions start at 1", envelope.stream_id)));
         }
-        let history =
-            self.store.load(&order_id.stream_id(), 0).await.map_err(|e| RecordError::Retryable(e.to_string()))?;
+        let history = self.store.load(&order_id.stream_id(), 0).await?;
         let events = history
             .iter()
             .take_while(|e| e.version <= envelope.version)
-            .map(|e| OrderEvent::from_envelope(e).map_err(|e| RecordError::Poison(e.to_string())))
+            .map(|e| OrderEvent::from_envelope(e).map_err(RecordError::poison))
             .collect::<Result<Vec<_>, _>>()?;
         if events.len() as u64 != envelope.version {
             return Err(RecordError::Poison(format!(
@@ -62,16 +61,12 @@ impl<S: EventStore, A: AnalyticsStore, D: DeadLetters> AnalyticsConsumer<S, A, D
             )));
         }
         let (_, earlier) = events.split_last().ok_or_else(|| RecordError::Poison("an empty history".into()))?;
-        let before = Order::replay(earlier).map_err(|e| RecordError::Poison(e.to_string()))?;
+        let before = Order::replay(earlier).map_err(RecordError::poison)?;
         let after = Order::replay(&events)
-            .map_err(|e| RecordError::Poison(e.to_string()))?
+            .map_err(RecordError::poison)?
             .ok_or_else(|| RecordError::Poison(format!("{} has no events", envelope.stream_id)))?;
         let counted = tally(before.as_ref(), &after, &event, envelope.occurred_at);
-        let applied = self
-            .analytics
-            .record(envelope.event_id, &counted)
-            .await
-            .map_err(|e| RecordError::Retryable(e.to_string()))?;
+        let applied = self.analytics.record(envelope.event_id, &counted).await?;
         tracing::info!(applied, "counted");
         Ok(())
     }

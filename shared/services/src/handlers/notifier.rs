@@ -54,7 +54,7 @@ impl<L: NotificationLog, D: DeadLetters, I: IdempotencyStore> Notifier<L, D, I> 
         invocation: &Invocation,
     ) -> Result<(), RecordError> {
         let order_id = order_id_of(envelope)?;
-        let event = OrderEvent::from_envelope(envelope).map_err(|e| RecordError::Poison(e.to_string()))?;
+        let event = OrderEvent::from_envelope(envelope).map_err(RecordError::poison)?;
         let Some(message) = message_for(&event) else {
             return Err(RecordError::Poison(format!("{} is not customer-facing", envelope.event_type)));
         };
@@ -85,7 +85,7 @@ impl<L: NotificationLog, D: DeadLetters, I: IdempotencyStore> Notifier<L, D, I> 
             sent_at: toolkit::clock::now(),
             delivery,
         };
-        self.log.record(&notification).await.map_err(|e| RecordError::Retryable(e.to_string()))?;
+        self.log.record(&notification).await?;
         tracing::info!(?channel, "customer notified");
         Ok(())
     }

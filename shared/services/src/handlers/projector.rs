@@ -52,7 +52,7 @@ impl<S: EventStore, V: OrderViews, D: DeadLetters> Projector<S, V, D> {
 
     async fn project(&self, order_id: OrderId, envelope: &EventEnvelope) -> Result<(), RecordError> {
         for _ in 0..SAVE_ATTEMPTS {
-            let current = self.views.get(order_id).await.map_err(view_error)?;
+            let current = self.views.get(order_id).await.map_err(RecordError::from)?;
             let seen = current.as_ref().map_or(0, |view| view.version);
             if envelope.version <= seen {
                 tracing::info!(seen, "already projected, skipping");
@@ -67,7 +67,7 @@ impl<S: EventStore, V: OrderViews, D: DeadLetters> Projector<S, V, D> {
                     return Ok(());
                 }
                 Err(ViewError::Stale { .. }) => continue,
-                Err(other) => return Err(view_error(other)),
+                Err(other) => return Err(other.into()),
             }
         }
         Err(RecordError::Retryable(format!("order view {order_id} kept changing under {SAVE_ATTEMPTS} attempts")))
@@ -79,8 +79,7 @@ impl<S: EventStore, V: OrderViews, D: DeadLetters> Projector<S, V, D> {
             return Ok(vec![envelope.clone()]);
         }
         tracing::warn!(seen, "view lags behind the stream, filling the gap from the store");
-        let loaded =
-            self.store.load(&envelope.stream_id, seen).await.map_err(|e| RecordError::Retryable(e.to_string()))?;
+        let loaded = self.store.load(&envelope.stream_id, seen).await?;
         let missing: Vec<EventEnvelope> = loaded.into_iter().filter(|e| e.version <= envelope.version).collect();
         if missing.last().map(|e| e.version) != Some(envelope.version) {
             return Err(RecordError::Retryable(format!(
@@ -97,13 +96,6 @@ fn order_id_of(envelope: &EventEnvelope) -> Option<OrderId> {
 }
 
 fn apply(view: Option<OrderView>, envelope: &EventEnvelope) -> Result<OrderView, RecordError> {
-    let event = OrderEvent::from_envelope(envelope).map_err(|e| RecordError::Poison(e.to_string()))?;
-    OrderView::apply(view, &event, envelope).map_err(|e| RecordError::Poison(e.to_string()))
-}
-
-fn view_error(error: ViewError) -> RecordError {
-    match error {
-        ViewError::Corrupt { .. } => RecordError::Poison(error.to_string()),
-        other => RecordError::Retryable(other.to_string()),
-    }
+    let event = OrderEvent::from_envelope(envelope).map_err(RecordError::poison)?;
+    OrderView::apply(view, &event, envelope).map_err(RecordError::poison)
 }

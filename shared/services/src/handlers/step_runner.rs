@@ -67,7 +67,7 @@ impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
             return Err(RecordError::Poison(format!("{} does not handle {}", P::CONSUMER, trigger.event_type)));
         }
         let order_id = order_id_of(trigger)?;
-        let decoded = OrderEvent::from_envelope(trigger).map_err(|e| RecordError::Poison(e.to_string()))?;
+        let decoded = OrderEvent::from_envelope(trigger).map_err(RecordError::poison)?;
         let stream_id = order_id.stream_id();
         let load = || self.load(order_id, (trigger, &decoded));
         let decide = |order: Order| async move {
@@ -97,7 +97,7 @@ impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
             .iter()
             .map(|e| match e.event_id == trigger.0.event_id {
                 true => Ok(trigger.1.clone()),
-                false => OrderEvent::from_envelope(e).map_err(|e| RecordError::Poison(e.to_string())),
+                false => OrderEvent::from_envelope(e).map_err(RecordError::poison),
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(DecideError::Decide)?;

@@ -3,7 +3,7 @@
 use super::step_runner::Step;
 use crate::views::OrderViews;
 use domain::inventory::{SNAPSHOT_EVENT, sku_stream};
-use domain::payment::{PaymentProvider, ProviderError};
+use domain::payment::PaymentProvider;
 use domain::saga::{OutOfStock, PaymentOutcome, StockReleased, StockReserved};
 use domain::{EventCodec, FraudPolicy, InventoryEvent, Order, OrderEvent, OrderStatus, ReservedLine, Shelf};
 use toolkit::batch::RecordError;
@@ -34,11 +34,7 @@ impl<V: OrderViews> Step for FraudScreening<V> {
             return Ok(None);
         }
         let since = trigger.occurred_at - self.window;
-        let recent = self
-            .views
-            .count_by_customer_since(&order.customer_id, since)
-            .await
-            .map_err(|e| RecordError::Retryable(e.to_string()))?;
+        let recent = self.views.count_by_customer_since(&order.customer_id, since).await?;
         Ok(order.screen(recent, &self.policy))
     }
 }
@@ -72,22 +68,19 @@ impl<I: IdempotencyStore, P: PaymentProvider> Step for Payment<I, P> {
         let charge_key = format!("payment#charge#{}", order.id);
         let charged = match order.status {
             OrderStatus::Reserved => {
-                let charge = || async { self.provider.charge(&charge_key, order).await.map_err(provider_error) };
-                let outcome = run_once(&self.idempotency, invocation, &charge_key, &request, charge)
-                    .await
-                    .map_err(RecordError::from)?;
+                let charge =
+                    || async { self.provider.charge(&charge_key, order).await.map_err(RecordError::retryable) };
+                let outcome = run_once(&self.idempotency, invocation, &charge_key, &request, charge).await?;
                 return Ok(order.pay(outcome));
             }
             // A charge in progress makes this retry (InProgress); with no charge recorded,
             // the provider's own books decide, and the record then fences off a late charge.
             OrderStatus::TimedOut if !order.payment_voided && order.payment_requested => {
                 let withhold = || async {
-                    let made = self.provider.charged(&charge_key).await.map_err(provider_error)?;
+                    let made = self.provider.charged(&charge_key).await.map_err(RecordError::retryable)?;
                     Ok::<_, RecordError>(made.unwrap_or(PaymentOutcome::Withheld))
                 };
-                run_once(&self.idempotency, invocation, &charge_key, &request, withhold)
-                    .await
-                    .map_err(RecordError::from)?
+                run_once(&self.idempotency, invocation, &charge_key, &request, withhold).await?
             }
             _ => return Ok(None),
         };
@@ -109,12 +102,9 @@ pub async fn void_once<I: IdempotencyStore, P: PaymentProvider>(
     let OrderEvent::PaymentVoided(voided) = void else { return Ok(()) };
     let key = format!("payment#void#{}", order.id);
     let request = serde_json::json!({ "orderId": order.id, "total": order.total });
-    let cancel = || async { provider.void(&key, order.id, &voided.authorization_id).await.map_err(provider_error) };
+    let cancel =
+        || async { provider.void(&key, order.id, &voided.authorization_id).await.map_err(RecordError::retryable) };
     run_once(idempotency, invocation, &key, &request, cancel).await.map_err(RecordError::from)
-}
-
-fn provider_error(error: ProviderError) -> RecordError {
-    RecordError::Retryable(error.to_string())
 }
 
 /// `shipping`: `PaymentAuthorized` → `ShipmentScheduled`.
@@ -240,7 +230,7 @@ impl<S: EventStore> StockKeeping<S> {
         let load = || async {
             let loaded = load_shelf(&self.store, sku).await.map_err(|e| match e {
                 ShelfError::Store(store) => DecideError::Store(store),
-                ShelfError::Decode(_) => DecideError::Decide(RecordError::Poison(e.to_string())),
+                ShelfError::Decode(_) => DecideError::Decide(RecordError::poison(e)),
             })?;
             let version = loaded.version;
             Ok((loaded, version))
@@ -282,7 +272,7 @@ pub enum ShelfError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("a stock event cannot be read: {0}")]
-    Decode(String),
+    Decode(#[from] domain::DecodeError),
 }
 
 /// Loads a SKU's shelf from its last snapshot on: one query for the stream's last
@@ -299,7 +289,7 @@ pub async fn load_shelf<S: EventStore>(store: &S, sku: &str) -> Result<LoadedShe
     let start = snapshot_at.unwrap_or(0);
     let events = tail[start.min(tail.len())..]
         .iter()
-        .map(|e| InventoryEvent::from_envelope(e).map_err(|e| ShelfError::Decode(e.to_string())))
+        .map(|e| InventoryEvent::from_envelope(e).map_err(ShelfError::from))
         .collect::<Result<Vec<_>, _>>()?;
     let since_snapshot = if snapshot_at.is_some() { events.len().saturating_sub(1) } else { events.len() };
     Ok(LoadedShelf { shelf: Shelf::replay(&events), version, since_snapshot })

@@ -2,12 +2,12 @@
 //! longer than the timeout and appends `OrderTimedOut`; inventory and payment then undo
 //! what the order took (stock, authorization).
 
-use crate::views::OrderViews;
+use crate::views::{OrderViews, ViewError};
 use domain::{EventCodec, Order, OrderEvent, OrderId, OrderStatus};
 use serde::Serialize;
 use std::convert::Infallible;
 use toolkit::envelope::{Causality, CausationId, EventEnvelope};
-use toolkit::store::{DecideError, Decision, EventStore, decide_and_append, load_stream};
+use toolkit::store::{DecideError, Decision, EventStore, StoreError, decide_and_append, load_stream};
 
 /// The statuses an order can be stuck in.
 const NOT_FINAL: [OrderStatus; 6] = [
@@ -33,9 +33,14 @@ pub struct Sweep {
     pub timed_out: Vec<OrderId>,
 }
 
+/// Why a sweep stopped: the read model or the store did not answer.
 #[derive(Debug, thiserror::Error)]
-#[error("sweep failed: {0}")]
-pub struct SweepError(String);
+pub enum SweepError {
+    #[error("sweep failed: {0}")]
+    Views(#[from] ViewError),
+    #[error("sweep failed: {0}")]
+    Store(#[from] StoreError),
+}
 
 impl<S: EventStore, V: OrderViews> TimeoutSweeper<S, V> {
     pub fn new(store: S, views: V, timeout: chrono::Duration) -> Self {
@@ -45,11 +50,7 @@ impl<S: EventStore, V: OrderViews> TimeoutSweeper<S, V> {
     pub async fn sweep(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Sweep, SweepError> {
         let mut sweep = Sweep::default();
         for status in NOT_FINAL {
-            let stuck = self
-                .views
-                .in_status_since_before(status, now - self.timeout)
-                .await
-                .map_err(|e| SweepError(e.to_string()))?;
+            let stuck = self.views.in_status_since_before(status, now - self.timeout).await?;
             sweep.candidates += stuck.len();
             for order_id in stuck {
                 if self.time_out(order_id, now).await? {
@@ -74,7 +75,7 @@ impl<S: EventStore, V: OrderViews> TimeoutSweeper<S, V> {
                 Ok(true)
             }
             Ok(None) | Err(DecideError::KeptChanging { .. }) => Ok(false),
-            Err(DecideError::Store(error)) => Err(SweepError(error.to_string())),
+            Err(DecideError::Store(error)) => Err(error.into()),
             Err(DecideError::Decide(never)) => match never {},
         }
     }

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::OrderId;
 use domain::notifications::Notification;
-use toolkit::aws::error_text;
+use toolkit::error::Outage;
 
 #[derive(Clone)]
 pub struct DynamoNotificationLog {
@@ -32,7 +32,7 @@ impl DynamoNotificationLog {
 
 impl NotificationLog for DynamoNotificationLog {
     async fn record(&self, notification: &Notification) -> Result<bool, NotificationLogError> {
-        let mut item = serde_dynamo::to_item(notification).map_err(|e| NotificationLogError(e.to_string()))?;
+        let mut item = serde_dynamo::to_item(notification).map_err(|e| NotificationLogError(Outage::new(e)))?;
         let mut item_map: std::collections::HashMap<String, AttributeValue> = std::mem::take(&mut item);
         item_map.insert("sk".into(), AttributeValue::S(Self::sort_key(notification)));
         let result = self
@@ -46,7 +46,7 @@ impl NotificationLog for DynamoNotificationLog {
         match result {
             Ok(_) => Ok(true),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
-            Err(e) => Err(NotificationLogError(error_text(&e))),
+            Err(e) => Err(NotificationLogError(Outage::new(e))),
         }
     }
 
@@ -59,14 +59,14 @@ impl NotificationLog for DynamoNotificationLog {
             .expression_attribute_values(":o", AttributeValue::S(order_id.to_string()))
             .send()
             .await
-            .map_err(|e| NotificationLogError(error_text(&e)))?;
+            .map_err(|e| NotificationLogError(Outage::new(e)))?;
         let mut notifications: Vec<Notification> = output
             .items()
             .iter()
             .map(|item| {
                 let mut item = item.clone();
                 item.remove("sk");
-                serde_dynamo::from_item(item).map_err(|e| NotificationLogError(e.to_string()))
+                serde_dynamo::from_item(item).map_err(|e| NotificationLogError(Outage::new(e)))
             })
             .collect::<Result<_, _>>()?;
         notifications.sort_by_key(|n| n.sent_at);

@@ -11,10 +11,11 @@ pub use memory::InMemoryNotificationLog;
 use domain::OrderId;
 use domain::notifications::Notification;
 use std::future::Future;
+use toolkit::error::Outage;
 
 #[derive(Debug, thiserror::Error)]
 #[error("notification log unavailable: {0}")]
-pub struct NotificationLogError(pub String);
+pub struct NotificationLogError(#[source] pub Outage);
 
 pub trait NotificationLog: Send + Sync {
     /// Records a notification once per (order, channel, event); false when already recorded.
@@ -25,4 +26,10 @@ pub trait NotificationLog: Send + Sync {
         &self,
         order_id: OrderId,
     ) -> impl Future<Output = Result<Vec<Notification>, NotificationLogError>> + Send;
+}
+
+impl From<NotificationLogError> for toolkit::batch::RecordError {
+    fn from(error: NotificationLogError) -> Self {
+        Self::retryable(error)
+    }
 }

@@ -3,7 +3,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::OrderId;
-use toolkit::aws::error_text;
+use toolkit::error::Outage;
 
 /// The global secondary index by `customerId` (hash) and `placedAt` (range).
 pub const BY_CUSTOMER_INDEX: &str = "byCustomer";
@@ -33,7 +33,7 @@ impl OrderViews for DynamoOrderViews {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| ViewError::Unavailable(error_text(&e)))?;
+            .map_err(|e| ViewError::Unavailable(Outage::new(e)))?;
         output
             .item
             .map(|item| {
@@ -67,7 +67,7 @@ impl OrderViews for DynamoOrderViews {
             .select(aws_sdk_dynamodb::types::Select::Count)
             .send()
             .await
-            .map_err(|e| ViewError::Unavailable(error_text(&e)))?;
+            .map_err(|e| ViewError::Unavailable(Outage::new(e)))?;
         Ok(u32::try_from(output.count()).unwrap_or(0))
     }
 
@@ -83,13 +83,13 @@ impl OrderViews for DynamoOrderViews {
             .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
             .send()
             .await
-            .map_err(|e| ViewError::Unavailable(error_text(&e)))?;
+            .map_err(|e| ViewError::Unavailable(Outage::new(e)))?;
         output
             .items()
             .iter()
             .map(|item| {
                 serde_dynamo::from_item(item.clone())
-                    .map_err(|e| ViewError::Unavailable(format!("stored order view cannot be read: {e}")))
+                    .map_err(|e| ViewError::Unavailable(Outage::from(format!("stored order view cannot be read: {e}"))))
             })
             .collect()
     }
@@ -118,7 +118,7 @@ impl OrderViews for DynamoOrderViews {
             .send()
             .collect::<Result<_, _>>()
             .await
-            .map_err(|e| ViewError::Unavailable(error_text(&e)))?;
+            .map_err(|e| ViewError::Unavailable(Outage::new(e)))?;
         Ok(items
             .iter()
             .filter_map(|item| item.get("orderId").and_then(|v| v.as_s().ok()).and_then(|id| OrderId::parse(id)))
@@ -126,8 +126,8 @@ impl OrderViews for DynamoOrderViews {
     }
 
     async fn save(&self, view: &OrderView, expected_version: u64) -> Result<(), ViewError> {
-        let item =
-            serde_dynamo::to_item(view).map_err(|e| ViewError::Unavailable(format!("cannot encode view: {e}")))?;
+        let item = serde_dynamo::to_item(view)
+            .map_err(|e| ViewError::Unavailable(Outage::from(format!("cannot encode view: {e}"))))?;
         let request = self.client.put_item().table_name(&self.table).set_item(Some(item));
         let request = if expected_version == 0 {
             request.condition_expression("attribute_not_exists(orderId)")
@@ -141,7 +141,7 @@ impl OrderViews for DynamoOrderViews {
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 Err(ViewError::Stale { order_id: view.order_id, expected_version })
             }
-            Err(e) => Err(ViewError::Unavailable(error_text(&e))),
+            Err(e) => Err(ViewError::Unavailable(Outage::new(e))),
         }
     }
 }

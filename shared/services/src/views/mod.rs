@@ -11,6 +11,7 @@ pub use order_view::{OrderView, TimelineEntry};
 use domain::OrderId;
 use std::future::Future;
 use thiserror::Error;
+use toolkit::error::Outage;
 
 #[derive(Debug, Error)]
 pub enum ViewError {
@@ -20,7 +21,7 @@ pub enum ViewError {
     #[error("stored order view {order_id} cannot be read: {reason}")]
     Corrupt { order_id: OrderId, reason: String },
     #[error("read model unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Outage),
 }
 
 pub trait OrderViews: Send + Sync {
@@ -49,4 +50,14 @@ pub trait OrderViews: Send + Sync {
 
     /// Saves `view` only if the stored one is still at `expected_version` (0: none stored).
     fn save(&self, view: &OrderView, expected_version: u64) -> impl Future<Output = Result<(), ViewError>> + Send;
+}
+
+/// A corrupt view never gets better; a stale or unreachable one may.
+impl From<ViewError> for toolkit::batch::RecordError {
+    fn from(error: ViewError) -> Self {
+        match error {
+            corrupt @ ViewError::Corrupt { .. } => Self::poison(corrupt),
+            other => Self::retryable(other),
+        }
+    }
 }

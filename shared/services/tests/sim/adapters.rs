@@ -230,7 +230,7 @@ impl AnalyticsStore for SimAnalytics {
     async fn record(&self, event_id: toolkit::envelope::EventId, tally: &Tally) -> Result<bool, AnalyticsError> {
         turn().await;
         if faulty(&self.net, |f| f.store_fails) {
-            return Err(AnalyticsError("simulated outage".into()));
+            return Err(AnalyticsError::Unavailable("simulated outage".into()));
         }
         self.inner.record(event_id, tally).await
     }

@@ -1,6 +1,6 @@
 use super::{BusError, EVENT_SOURCE, EventBus, MAX_EVENTS_PER_PUBLISH, RejectedEntry, is_retryable_code};
-use crate::aws::error_text;
 use crate::envelope::EventEnvelope;
+use crate::error::Outage;
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
@@ -45,8 +45,7 @@ impl EventBus for EventBridgeBus {
             // A service error other than throttling or an internal one refuses the request
             // itself; no answer at all (a timeout, a refused connection) is worth retrying.
             let refused = e.as_service_error().and_then(|s| s.code()).is_some_and(|code| !is_retryable_code(code));
-            let reason = error_text(&e);
-            if refused { BusError::permanent(reason) } else { BusError::transient(reason) }
+            if refused { BusError::permanent(Outage::new(e)) } else { BusError::transient(Outage::new(e)) }
         })?;
         let rejected = output
             .entries()

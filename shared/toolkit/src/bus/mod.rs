@@ -9,6 +9,7 @@ pub use eventbridge::EventBridgeBus;
 pub use memory::InMemoryBus;
 
 use crate::envelope::EventEnvelope;
+use crate::error::Outage;
 use std::future::Future;
 use thiserror::Error;
 
@@ -24,16 +25,19 @@ pub const EVENT_SOURCE: &str = "orderflow.orders";
 #[derive(Debug, Error)]
 #[error("event bus {}: {reason}", if *.permanent { "refused the request" } else { "unavailable" })]
 pub struct BusError {
-    pub reason: String,
+    #[source]
+    pub reason: Outage,
     pub permanent: bool,
 }
 
 impl BusError {
-    pub fn transient(reason: impl Into<String>) -> Self {
+    /// The bus did not answer, or was busy: the same call may pass later.
+    pub fn transient(reason: impl Into<Outage>) -> Self {
         Self { reason: reason.into(), permanent: false }
     }
 
-    pub fn permanent(reason: impl Into<String>) -> Self {
+    /// The bus refused the call itself: the same call will never pass.
+    pub fn permanent(reason: impl Into<Outage>) -> Self {
         Self { reason: reason.into(), permanent: true }
     }
 }

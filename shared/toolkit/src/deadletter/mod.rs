@@ -13,6 +13,7 @@ pub use memory::InMemoryDeadLetters;
 #[cfg(feature = "sqs")]
 pub use sqs::SqsDeadLetters;
 
+use crate::error::Outage;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use thiserror::Error;
@@ -29,7 +30,7 @@ pub struct DeadLetter {
 
 #[derive(Debug, Error)]
 #[error("dead-letter queue unavailable: {0}")]
-pub struct DeadLetterError(pub String);
+pub struct DeadLetterError(#[source] pub Outage);
 
 pub trait DeadLetters: Send + Sync {
     fn park(&self, letter: DeadLetter) -> impl Future<Output = Result<(), DeadLetterError>> + Send;

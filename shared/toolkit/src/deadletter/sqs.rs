@@ -1,5 +1,5 @@
 use super::{DeadLetter, DeadLetterError, DeadLetters};
-use crate::aws::error_text;
+use crate::error::Outage;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::MessageAttributeValue;
 
@@ -22,12 +22,12 @@ fn string_attribute(value: &str) -> Result<MessageAttributeValue, DeadLetterErro
         .data_type("String")
         .string_value(value)
         .build()
-        .map_err(|e| DeadLetterError(e.to_string()))
+        .map_err(|e| DeadLetterError(Outage::new(e)))
 }
 
 impl DeadLetters for SqsDeadLetters {
     async fn park(&self, letter: DeadLetter) -> Result<(), DeadLetterError> {
-        let body = serde_json::to_string(&letter).map_err(|e| DeadLetterError(e.to_string()))?;
+        let body = serde_json::to_string(&letter).map_err(|e| DeadLetterError(Outage::new(e)))?;
         let mut request = self.client.send_message().queue_url(&self.queue_url);
         if self.queue_url.ends_with(".fifo") {
             // A FIFO dead-letter queue needs a group; each consumer keeps its own order.
@@ -40,7 +40,7 @@ impl DeadLetters for SqsDeadLetters {
             .message_attributes("reason", string_attribute(&letter.reason)?)
             .send()
             .await
-            .map_err(|e| DeadLetterError(error_text(&e)))?;
+            .map_err(|e| DeadLetterError(Outage::new(e)))?;
         Ok(())
     }
 }

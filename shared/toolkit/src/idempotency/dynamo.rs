@@ -2,7 +2,7 @@
 //! `inProgressUntil` (ms), `result` (JSON text) and `expiresAt` (the table's TTL, seconds).
 
 use super::{Claim, IdempotencyError, IdempotencyRecord, IdempotencyStore};
-use crate::aws::error_text;
+use crate::error::Outage;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -33,7 +33,7 @@ impl DynamoIdempotencyStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| IdempotencyError::Store(error_text(&e)))?;
+            .map_err(|e| IdempotencyError::Store(Outage::new(e)))?;
         output.item.map(|item| record_of(key, &item)).transpose()
     }
 
@@ -75,7 +75,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
                     None => Err(IdempotencyError::InProgress { key: key.to_string() }),
                 }
             }
-            Err(e) => Err(IdempotencyError::Store(error_text(&e))),
+            Err(e) => Err(IdempotencyError::Store(Outage::new(e))),
         }
     }
 
@@ -95,7 +95,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             .item("expiresAt", self.expires_at())
             .send()
             .await
-            .map_err(|e| IdempotencyError::Store(error_text(&e)))?;
+            .map_err(|e| IdempotencyError::Store(Outage::new(e)))?;
         Ok(())
     }
 
@@ -113,7 +113,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
         match result {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
-            Err(e) => Err(IdempotencyError::Store(error_text(&e))),
+            Err(e) => Err(IdempotencyError::Store(Outage::new(e))),
         }
     }
 }

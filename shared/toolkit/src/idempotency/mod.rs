@@ -16,6 +16,7 @@ mod memory;
 pub use dynamo::DynamoIdempotencyStore;
 pub use memory::InMemoryIdempotencyStore;
 
+use crate::error::Outage;
 use crate::invocation::Invocation;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -47,7 +48,7 @@ pub enum IdempotencyError {
     #[error("idempotency key {key} was used before with a different payload")]
     PayloadMismatch { key: String },
     #[error("idempotency store unavailable: {0}")]
-    Store(String),
+    Store(#[source] Outage),
     #[error("the stored result of idempotency key {key} cannot be read: {reason}")]
     Corrupt { key: String, reason: String },
 }

@@ -3,6 +3,7 @@
 
 use super::{EventStore, StoreError, envelopes};
 use crate::envelope::{EventEnvelope, NewEvent, StreamId};
+use crate::error::Outage;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
@@ -60,7 +61,7 @@ impl DynamoEventStore {
                     .set_item(Some(item))
                     .condition_expression(NEW_KEY_ONLY)
                     .build()
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    .map_err(|e| StoreError::Unavailable(Outage::new(e)))?;
                 Ok(TransactWriteItem::builder().put(put).build())
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -75,8 +76,8 @@ impl DynamoEventStore {
     }
 }
 
-fn unavailable(error: impl std::error::Error) -> StoreError {
-    StoreError::Unavailable(crate::aws::error_text(&error))
+fn unavailable(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Unavailable(Outage::new(error))
 }
 
 impl EventStore for DynamoEventStore {
@@ -87,16 +88,17 @@ impl EventStore for DynamoEventStore {
         events: Vec<NewEvent>,
     ) -> Result<Vec<EventEnvelope>, StoreError> {
         if events.len() > MAX_EVENTS_PER_APPEND {
-            return Err(StoreError::Unavailable(format!(
+            return Err(StoreError::Unavailable(Outage::from(format!(
                 "{} events in one append; at most {MAX_EVENTS_PER_APPEND} can be appended atomically",
                 events.len()
-            )));
+            ))));
         }
         let stored = envelopes(stream_id, expected_version, events);
         let mut items = stored
             .iter()
             .map(|e| {
-                serde_dynamo::to_item(e).map_err(|err| StoreError::Unavailable(format!("cannot encode event: {err}")))
+                serde_dynamo::to_item(e)
+                    .map_err(|err| StoreError::Unavailable(Outage::from(format!("cannot encode event: {err}"))))
             })
             .collect::<Result<Vec<HashMap<String, AttributeValue>>, _>>()?;
         match items.len() {

@@ -11,6 +11,7 @@ pub use dynamo::DynamoEventStore;
 pub use memory::InMemoryEventStore;
 
 use crate::envelope::{EventEnvelope, NewEvent, StreamId};
+use crate::error::Outage;
 use std::future::Future;
 use thiserror::Error;
 
@@ -22,7 +23,7 @@ pub enum StoreError {
     #[error("stored event in {stream_id} cannot be read: {reason}")]
     Corrupt { stream_id: StreamId, reason: String },
     #[error("event store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Outage),
 }
 
 pub trait EventStore: Send + Sync {

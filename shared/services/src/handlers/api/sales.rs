@@ -2,7 +2,7 @@
 
 use super::Api;
 use super::http::{json_response, unavailable};
-use crate::analytics::AnalyticsStore;
+use crate::analytics::{AnalyticsError, AnalyticsStore};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
@@ -32,6 +32,9 @@ impl<S, V, A: AnalyticsStore, N, I, R, P> Api<S, V, A, N, I, R, P> {
         }
         match self.analytics.sales(from, to).await {
             Ok(sales) => json_response(StatusCode::OK, json!({ "from": from, "to": to, "sales": sales })),
+            Err(too_long @ AnalyticsError::RangeTooLong) => {
+                json_response(StatusCode::BAD_REQUEST, json!({ "error": format!("from: {too_long}"), "field": "from" }))
+            }
             Err(error) => unavailable("the sales could not be read", &error),
         }
     }
