@@ -1,38 +1,6 @@
 //! Function configuration from the environment, with errors that say what is missing.
 
-use thiserror::Error;
-
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum ConfigError {
-    #[error("environment variable {name} is not set: it names {purpose}")]
-    Missing { name: &'static str, purpose: &'static str },
-    #[error("environment variable {name}={value} is not valid: {expected}")]
-    Invalid { name: &'static str, value: String, expected: &'static str },
-    #[error("environment variable {name} is not valid: {reason}")]
-    Unparsable { name: &'static str, reason: String },
-}
-
-/// A required variable; `purpose` goes into the error so the fix is obvious.
-pub fn required(name: &'static str, purpose: &'static str) -> Result<String, ConfigError> {
-    match std::env::var(name) {
-        Ok(value) if !value.trim().is_empty() => Ok(value),
-        _ => Err(ConfigError::Missing { name, purpose }),
-    }
-}
-
-/// An optional variable parsed as `T`, or `default` when unset.
-pub fn parsed_or<T: std::str::FromStr>(
-    name: &'static str,
-    default: T,
-    expected: &'static str,
-) -> Result<T, ConfigError> {
-    match std::env::var(name) {
-        Ok(value) if !value.trim().is_empty() => {
-            value.trim().parse().map_err(|_| ConfigError::Invalid { name, value, expected })
-        }
-        _ => Ok(default),
-    }
-}
+pub use toolkit::config::{ConfigError, parsed_or, required};
 
 pub fn event_store_table() -> Result<String, ConfigError> {
     required("EVENT_STORE_TABLE", "the DynamoDB table of the event store")

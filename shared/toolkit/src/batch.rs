@@ -13,7 +13,6 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde::Serialize;
 use std::future::Future;
-use std::sync::OnceLock;
 use thiserror::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -168,16 +167,10 @@ fn receive_count(message: &SqsMessage) -> u32 {
     message.attributes.get("ApproximateReceiveCount").and_then(|count| count.parse().ok()).unwrap_or(1)
 }
 
-/// The queue's `maxReceiveCount` (`MAX_RECEIVE_COUNT`), when the function was told it.
-fn max_receive_count() -> Option<u32> {
-    static MAX: OnceLock<Option<u32>> = OnceLock::new();
-    *MAX.get_or_init(|| std::env::var("MAX_RECEIVE_COUNT").ok().and_then(|v| v.trim().parse().ok()))
-}
-
 /// On its last receive a retryable failure is parked with its reason rather than left for
 /// SQS to move to the DLQ without one.
 fn give_up_after_last_receive(outcome: Result<(), RecordError>, receives: u32) -> Result<(), RecordError> {
-    match (outcome, max_receive_count()) {
+    match (outcome, crate::config::max_receive_count()) {
         (Err(RecordError::Retryable(reason)), Some(max)) if receives >= max => {
             Err(RecordError::Poison(format!("gave up after {receives} attempts: {reason}")))
         }

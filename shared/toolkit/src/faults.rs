@@ -12,8 +12,6 @@
 //! | `fault-exit-<consumer>-…` | `<consumer>`'s process exits mid-batch on the first delivery of each message |
 //! | `fault-dup-…` | the outbox relay publishes each of the order's events twice |
 
-use std::sync::OnceLock;
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     Fail,
@@ -23,8 +21,7 @@ pub enum Fault {
 
 /// Whether this deployment injects faults at all (checked before looking at any message).
 pub fn enabled() -> bool {
-    static ENABLED: OnceLock<bool> = OnceLock::new();
-    *ENABLED.get_or_init(|| std::env::var("FAULT_INJECTION").is_ok_and(|v| v.trim().eq_ignore_ascii_case("on")))
+    crate::config::fault_injection()
 }
 
 /// The fault `consumer` must act out for an order with this correlation id, if any.

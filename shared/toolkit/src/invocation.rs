@@ -36,8 +36,11 @@ impl Invocation {
     /// put it instead); a deadline of 0 (unknown) counts as a local one.
     #[cfg(feature = "lambda")]
     pub fn from_context(context: &lambda_runtime::Context) -> Self {
-        let trace_id =
-            context.xray_trace_id.clone().or_else(|| std::env::var("_X_AMZN_TRACE_ID").ok()).filter(|t| !t.is_empty());
+        let trace_id = context
+            .xray_trace_id
+            .clone()
+            .or_else(|| crate::config::optional("_X_AMZN_TRACE_ID"))
+            .filter(|t| !t.is_empty());
         let deadline_ms = match i64::try_from(context.deadline) {
             Ok(0) => Self::local().deadline_ms,
             Ok(deadline) => deadline,

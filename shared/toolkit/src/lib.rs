@@ -24,6 +24,7 @@ pub mod aws;
 pub mod batch;
 pub mod bus;
 pub mod clock;
+pub mod config;
 pub mod deadletter;
 pub mod envelope;
 pub mod error;

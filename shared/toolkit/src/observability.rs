@@ -1,28 +1,55 @@
-//! JSON logs, one object per line, carrying the correlation id of the event at hand.
+//! Logs that follow Lambda's conventions: JSON by default, one object per line, or text when
+//! the function's log format says so.
 //!
-//! Handlers run each event inside [`event_span`]; the subscriber flattens the span's
-//! fields into every line logged within it.
+//! - The level: `RUST_LOG` (any `EnvFilter` directive), else Lambda's `AWS_LAMBDA_LOG_LEVEL`
+//!   (`TRACE` ... `FATAL`, set by the function's logging configuration), else `info`.
+//! - The format: Lambda's `AWS_LAMBDA_LOG_FORMAT` (`JSON` or `Text`); JSON when unset.
+//! - Every line logged during an invocation carries the runtime's span (`requestId`,
+//!   `xrayTraceId`) and, while an event is handled inside [`event_span`], the event's ids
+//!   (`correlation_id`, `event_id`, ...), in the JSON line's `spans` list.
 
 use crate::envelope::EventEnvelope;
 use tracing_subscriber::EnvFilter;
 
-/// Installs the JSON subscriber. `RUST_LOG` (or Lambda's `AWS_LAMBDA_LOG_LEVEL`) sets the level.
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+impl LogFormat {
+    /// `AWS_LAMBDA_LOG_FORMAT`'s value (`JSON` or `Text`, any case); JSON otherwise.
+    pub fn parse(value: Option<&str>) -> Self {
+        match value.map(str::trim) {
+            Some(text) if text.eq_ignore_ascii_case("text") => LogFormat::Text,
+            _ => LogFormat::Json,
+        }
+    }
+}
+
+/// The level directive from `RUST_LOG`, else from Lambda's `AWS_LAMBDA_LOG_LEVEL` (whose
+/// `FATAL` has no tracing level: `error`), else `info`.
+pub fn log_level(rust_log: Option<&str>, lambda_level: Option<&str>) -> String {
+    match (rust_log.filter(|v| !v.trim().is_empty()), lambda_level.filter(|v| !v.trim().is_empty())) {
+        (Some(directives), _) => directives.to_lowercase(),
+        (None, Some(level)) if level.trim().eq_ignore_ascii_case("fatal") => "error".into(),
+        (None, Some(level)) => level.trim().to_lowercase(),
+        (None, None) => "info".into(),
+    }
+}
+
+/// Installs the subscriber with the level and format the environment asks for (see the
+/// module's documentation).
 pub fn init_logging() {
-    let level = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
-        .map(|level| level.to_lowercase())
-        .unwrap_or_else(|_| "info".into());
-    let filter = log_filter(&level);
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_target(false)
-        .without_time()
-        .with_ansi(false)
-        .with_env_filter(EnvFilter::new(filter))
-        .init();
+    let var = crate::config::optional;
+    let level = log_level(var("RUST_LOG").as_deref(), var("AWS_LAMBDA_LOG_LEVEL").as_deref());
+    let filter = EnvFilter::new(log_filter(&level));
+    let builder = tracing_subscriber::fmt().with_target(false).without_time().with_ansi(false).with_env_filter(filter);
+    match LogFormat::parse(var("AWS_LAMBDA_LOG_FORMAT").as_deref()) {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).with_span_list(true).init(),
+        LogFormat::Text => builder.init(),
+    }
 }
 
 /// Crates that log whole requests at `trace` (the runtime logs each raw event, API keys
@@ -64,6 +91,19 @@ pub fn event_span(event: &EventEnvelope) -> tracing::Span {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn lambdas_log_settings_are_honoured_and_rust_log_wins() {
+        assert_eq!(log_level(None, Some("DEBUG")), "debug");
+        assert_eq!(log_level(None, Some("FATAL")), "error");
+        assert_eq!(log_level(Some("warn,orderflow=debug"), Some("DEBUG")), "warn,orderflow=debug");
+        assert_eq!(log_level(None, None), "info");
+        assert_eq!(LogFormat::parse(Some("Text")), LogFormat::Text);
+        assert_eq!(LogFormat::parse(Some("JSON")), LogFormat::Json);
+        assert_eq!(LogFormat::parse(None), LogFormat::Json);
+    }
+
     #[test]
     fn at_trace_the_crates_that_log_raw_requests_stay_at_debug() {
         let filter = super::log_filter("trace");
