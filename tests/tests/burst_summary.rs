@@ -226,7 +226,7 @@ async fn authorizations_of_ended_orders_voided(
             .expect("the payment record can be read");
         let charged = record
             .item()
-            .and_then(|item| item.get("result"))
+            .and_then(|item| item.get("data"))
             .and_then(|result| result.as_s().ok())
             .is_some_and(|result| result.contains("Authorized"));
         if charged || types.contains(&"PaymentAuthorized") {

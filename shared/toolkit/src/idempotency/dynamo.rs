@@ -1,5 +1,10 @@
-//! One item per key: `id`, `status` (`INPROGRESS` | `COMPLETED`), `payloadHash`,
-//! `inProgressUntil` (ms), `result` (JSON text) and `expiresAt` (the table's TTL, seconds).
+//! One item per key, in the attribute layout of Powertools for AWS Lambda (Python,
+//! TypeScript, Java, .NET): `id`, `status` (`INPROGRESS` | `COMPLETED`), `validation` (the
+//! payload's hash), `in_progress_expiration` (ms), `data` (the result as JSON text) and
+//! `expiration` (the table's TTL, seconds). A table made for Powertools serves this store
+//! too, and its tools read these records; the keys differ (Powertools derives its own from
+//! the function name and a hash of the event), so functions in both languages can share a
+//! table but not a key.
 
 use super::{Claim, IdempotencyError, IdempotencyRecord, IdempotencyStore};
 use crate::error::Outage;
@@ -56,11 +61,11 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             .table_name(&self.table)
             .item("id", AttributeValue::S(key.to_string()))
             .item("status", AttributeValue::S(IN_PROGRESS.into()))
-            .item("payloadHash", AttributeValue::S(payload_hash.to_string()))
-            .item("inProgressUntil", number(until_ms))
-            .item("expiresAt", self.expires_at())
+            .item("validation", AttributeValue::S(payload_hash.to_string()))
+            .item("in_progress_expiration", number(until_ms))
+            .item("expiration", self.expires_at())
             // Free, or held by an invocation that ended without completing or releasing it.
-            .condition_expression("attribute_not_exists(id) OR (#s = :inprogress AND inProgressUntil < :now)")
+            .condition_expression("attribute_not_exists(id) OR (#s = :inprogress AND in_progress_expiration < :now)")
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":inprogress", AttributeValue::S(IN_PROGRESS.into()))
             .expression_attribute_values(":now", number(now_ms))
@@ -90,9 +95,9 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             .table_name(&self.table)
             .item("id", AttributeValue::S(key.to_string()))
             .item("status", AttributeValue::S(COMPLETED.into()))
-            .item("payloadHash", AttributeValue::S(payload_hash.to_string()))
-            .item("result", AttributeValue::S(result.to_string()))
-            .item("expiresAt", self.expires_at())
+            .item("validation", AttributeValue::S(payload_hash.to_string()))
+            .item("data", AttributeValue::S(result.to_string()))
+            .item("expiration", self.expires_at())
             .send()
             .await
             .map_err(|e| IdempotencyError::Store(Outage::new(e)))?;
@@ -125,19 +130,19 @@ fn number(value: i64) -> AttributeValue {
 fn record_of(key: &str, item: &HashMap<String, AttributeValue>) -> Result<IdempotencyRecord, IdempotencyError> {
     let corrupt = |reason: &str| IdempotencyError::Corrupt { key: key.to_string(), reason: reason.to_string() };
     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-    let payload_hash = text("payloadHash").ok_or_else(|| corrupt("no payloadHash"))?;
+    let payload_hash = text("validation").ok_or_else(|| corrupt("no validation (payload hash)"))?;
     match text("status").as_deref() {
         Some(COMPLETED) => {
-            let result = text("result").ok_or_else(|| corrupt("no result"))?;
+            let result = text("data").ok_or_else(|| corrupt("no result"))?;
             let result = serde_json::from_str(&result).map_err(|e| corrupt(&e.to_string()))?;
             Ok(IdempotencyRecord::Completed { payload_hash, result })
         }
         Some(IN_PROGRESS) => {
             let until_ms = item
-                .get("inProgressUntil")
+                .get("in_progress_expiration")
                 .and_then(|v| v.as_n().ok())
                 .and_then(|n| n.parse().ok())
-                .ok_or_else(|| corrupt("no inProgressUntil"))?;
+                .ok_or_else(|| corrupt("no in_progress_expiration"))?;
             Ok(IdempotencyRecord::InProgress { payload_hash, until_ms })
         }
         other => Err(corrupt(&format!("unknown status {other:?}"))),
