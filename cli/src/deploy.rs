@@ -328,26 +328,30 @@ async fn wait_for_stack(clients: &Clients, stack: &str) -> Result<StackInfo> {
     }
 }
 
-/// The failed resources of the latest deployment, one per line, with their reasons.
+/// At most this many stack events are read (newest first) to explain a failed deployment.
+const MAX_STACK_EVENTS: usize = 1_000;
+
+/// The failed resources of the latest deployment, one per line, with their reasons. The
+/// events come newest first, a page at a time: reading stops at the first event older than
+/// the deployment (a long-lived stack has thousands).
 async fn failed_resources(clients: &Clients, stack: &str, since_epoch_secs: i64) -> String {
-    let Ok(output) = clients.cloudformation().describe_stack_events().stack_name(stack).send().await else {
-        return String::new();
-    };
-    let lines: Vec<String> = output
-        .stack_events()
-        .iter()
-        .filter(|e| e.timestamp().is_none_or(|t| t.secs() >= since_epoch_secs))
-        .filter(|e| e.resource_status().is_some_and(|s| s.as_str().ends_with("_FAILED")))
-        .map(|e| {
-            format!(
+    let mut events = clients.cloudformation().describe_stack_events().stack_name(stack).into_paginator().items().send();
+    let mut lines = Vec::new();
+    for _ in 0..MAX_STACK_EVENTS {
+        let Ok(Some(event)) = events.next().await.transpose() else { break };
+        if event.timestamp().is_some_and(|t| t.secs() < since_epoch_secs) {
+            break;
+        }
+        if event.resource_status().is_some_and(|s| s.as_str().ends_with("_FAILED")) {
+            lines.push(format!(
                 "\n  {} ({}): {} {}",
-                e.logical_resource_id().unwrap_or("?"),
-                e.resource_type().unwrap_or("?"),
-                e.resource_status().map(aws_sdk_cloudformation::types::ResourceStatus::as_str).unwrap_or("?"),
-                e.resource_status_reason().unwrap_or("")
-            )
-        })
-        .collect();
+                event.logical_resource_id().unwrap_or("?"),
+                event.resource_type().unwrap_or("?"),
+                event.resource_status().map(aws_sdk_cloudformation::types::ResourceStatus::as_str).unwrap_or("?"),
+                event.resource_status_reason().unwrap_or("")
+            ));
+        }
+    }
     lines.concat()
 }
 
