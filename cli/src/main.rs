@@ -18,13 +18,19 @@ struct Cli {
 enum Command {
     /// Install the local tools if missing, start the emulator, build, deploy, print endpoints.
     Up {
-        #[arg(long, value_enum, default_value = "release")]
-        build: Profile,
+        /// What to deploy: `debug` (host binaries, built in seconds; what the emulator needs)
+        /// or `release` (cargo-lambda, optimized, for AWS). Default: debug on the emulator,
+        /// release on AWS.
+        #[arg(long, value_enum)]
+        build: Option<Profile>,
     },
     /// Build the functions and deploy the template to the emulator (or to AWS with --aws).
     Deploy {
-        #[arg(long, value_enum, default_value = "release")]
-        build: Profile,
+        /// What to deploy: `debug` (host binaries, built in seconds; what the emulator needs)
+        /// or `release` (cargo-lambda, optimized, for AWS). Default: debug on the emulator,
+        /// release on AWS.
+        #[arg(long, value_enum)]
+        build: Option<Profile>,
     },
     /// Stop the emulator `up` started (its state is not kept).
     Down,
@@ -128,7 +134,13 @@ enum Command {
         until_quiet: bool,
     },
     /// Set everything up, place a valid and a rejected order, print where each ended.
-    Demo,
+    Demo {
+        /// What to deploy: `debug` (host binaries, built in seconds; what the emulator needs)
+        /// or `release` (cargo-lambda, optimized, for AWS). Default: debug on the emulator,
+        /// release on AWS.
+        #[arg(long, value_enum)]
+        build: Option<Profile>,
+    },
     /// Run every test: formatting, lints, template lint, schemas, unit, handler and end-to-end tests.
     Test,
     /// The schema registry: generate, check compatibility, validate a file.
@@ -157,7 +169,7 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
     match cli.command {
         Command::Up { build } => commands::up::up(cli.global, build).await.map(drop),
         Command::Down => commands::up::down(&cli.global),
-        Command::Demo => commands::demo::run(cli.global).await,
+        Command::Demo { build } => commands::demo::run(cli.global, build).await,
         Command::Test => commands::test::run(cli.global).await,
         Command::Schema { dir, action } => commands::schema::run(&action, dir.as_deref()),
         Command::Deploy { build } => commands::deploy::run(&Context::new(cli.global).await?, build).await.map(drop),

@@ -1,5 +1,6 @@
 //! `orderflow demo`: everything a newcomer needs to see one order flow: install, start,
-//! build (release), deploy, place a valid and a rejected order, print where each ended.
+//! build (debug unless asked: the emulator runs host processes), deploy, place a valid and a
+//! rejected order, print where each ended.
 
 use super::Global;
 use super::replay;
@@ -12,8 +13,8 @@ const ONCE: replay::Pace = replay::Pace { rate: None, count: 1, wait: true };
 /// The scenarios the demo replays, one order each, ending in each final state but the timeout.
 pub const SCENARIOS: [&str; 4] = ["happy-path", "payment-declined", "out-of-stock", "fraud-hold"];
 
-pub async fn run(global: Global) -> Result<()> {
-    let (context, _stack) = super::up::up(global, Profile::Release).await?;
+pub async fn run(global: Global, profile: Option<Profile>) -> Result<()> {
+    let (context, _stack) = super::up::up(global, profile).await?;
     let mut views = Vec::new();
     for scenario in SCENARIOS {
         println!();

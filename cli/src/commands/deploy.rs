@@ -8,9 +8,14 @@ use crate::target::Target;
 use crate::{CliError, Result};
 use std::collections::BTreeMap;
 
-pub async fn run(context: &Context, profile: Profile) -> Result<StackInfo> {
+/// Builds what the target needs (`profile`, else debug for the emulator and release for
+/// AWS) and deploys it.
+pub async fn run(context: &Context, profile: Option<Profile>) -> Result<StackInfo> {
     context.require_reachable().await?;
-    if profile == Profile::Debug && context.clients.target.endpoint().is_none() {
+    let on_emulator = context.clients.target.endpoint().is_some();
+    let profile = profile.unwrap_or(if on_emulator { Profile::Debug } else { Profile::Release });
+    eprintln!("{}", build_note(profile, on_emulator));
+    if profile == Profile::Debug && !on_emulator {
         return Err(CliError::Usage(
             "debug builds are host binaries for the emulator; deploy to AWS with the release build (the default)"
                 .into(),
@@ -27,6 +32,18 @@ pub async fn run(context: &Context, profile: Profile) -> Result<StackInfo> {
     let stack = deploy(&context.clients, request).await?;
     print_endpoints(context, &stack)?;
     Ok(stack)
+}
+
+fn build_note(profile: Profile, on_emulator: bool) -> &'static str {
+    match (profile, on_emulator) {
+        (Profile::Debug, _) => {
+            "deploying the debug build (host binaries: what the emulator runs; `--build release` for the optimized one)"
+        }
+        (Profile::Release, true) => {
+            "deploying the release build (cargo-lambda, fat LTO: minutes to build; the emulator needs only `--build debug`)"
+        }
+        (Profile::Release, false) => "deploying the release build (cargo-lambda, optimized, for AWS)",
+    }
 }
 
 /// The emulator runs the functions as host processes: this machine's architecture. AWS

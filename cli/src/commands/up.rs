@@ -9,7 +9,7 @@ use crate::target::Target;
 use crate::{CliError, Result};
 
 /// Installs what is missing, starts the emulator (unless one is given), builds, deploys.
-pub async fn up(global: Global, profile: Profile) -> Result<(Context, StackInfo)> {
+pub async fn up(global: Global, profile: Option<Profile>) -> Result<(Context, StackInfo)> {
     let project = Project::locate()?;
     match global.target() {
         Target::Emulator { managed_port: Some(port), .. } => start_managed(&project, port).await?,
