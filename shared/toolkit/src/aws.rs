@@ -6,16 +6,19 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
+/// A DynamoDB client on the shared configuration.
 #[cfg(feature = "dynamodb")]
 pub fn dynamodb(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(config)
 }
 
+/// An EventBridge client on the shared configuration.
 #[cfg(feature = "eventbridge")]
 pub fn eventbridge(config: &aws_config::SdkConfig) -> aws_sdk_eventbridge::Client {
     aws_sdk_eventbridge::Client::new(config)
 }
 
+/// An SQS client on the shared configuration.
 #[cfg(feature = "sqs")]
 pub fn sqs(config: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(config)

@@ -15,10 +15,17 @@ use serde::Serialize;
 use std::future::Future;
 use thiserror::Error;
 
+/// Why a record failed, which decides what happens to it: another try, or the dead-letter
+/// queue.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RecordError {
+    /// The record may succeed later (an outage, a conflict): it goes back to its queue or
+    /// stream. On an SQS queue's last receive (see [`crate::config::max_receive_count`]) it is
+    /// parked with its reason instead.
     #[error("retryable: {0}")]
     Retryable(String),
+    /// The record will never succeed (a malformed body, a corrupt event): it is parked in the
+    /// dead-letter queue with its reason and counts as done.
     #[error("poison: {0}")]
     Poison(String),
 }
@@ -283,6 +290,16 @@ pub async fn park_poison<D: DeadLetters>(
     }
 }
 
+/// A record as JSON, for its dead letter. A record that cannot be serialized becomes
+/// `{"unserializable": "<error>"}`, so it can still be parked.
+///
+/// ```
+/// use orderflow_toolkit::batch::to_json;
+/// assert_eq!(to_json(&[1, 2]), serde_json::json!([1, 2]));
+/// // JSON keys are strings, so this map has no JSON form; it still becomes a value.
+/// let by_pair = std::collections::BTreeMap::from([((1, 2), "x")]);
+/// assert!(to_json(&by_pair).get("unserializable").is_some());
+/// ```
 pub fn to_json(record: &impl Serialize) -> serde_json::Value {
     serde_json::to_value(record).unwrap_or_else(|e| serde_json::json!({ "unserializable": e.to_string() }))
 }

@@ -59,6 +59,13 @@ impl Drop for SimulationGuard {
 pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
+    /// The next number of the sequence: the same seed always gives the same sequence.
+    ///
+    /// ```
+    /// use orderflow_toolkit::clock::SplitMix64;
+    /// let (mut a, mut b) = (SplitMix64(7), SplitMix64(7));
+    /// assert_eq!([a.next_u64(), a.next_u64()], [b.next_u64(), b.next_u64()]);
+    /// ```
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;

@@ -4,14 +4,37 @@
 use std::sync::OnceLock;
 use thiserror::Error;
 
+/// A variable is missing or malformed: a deployment mistake, which no retry fixes. The
+/// message names the variable and what it is for.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
+    /// A required variable is unset or blank.
     #[error("environment variable {name} is not set: it names {purpose}")]
-    Missing { name: &'static str, purpose: &'static str },
+    Missing {
+        /// The variable, e.g. `EVENT_STORE_TABLE`.
+        name: &'static str,
+        /// What its value names, e.g. "the DynamoDB table of the event store".
+        purpose: &'static str,
+    },
+    /// A variable is set to a value that does not parse as the type asked for.
     #[error("environment variable {name}={value} is not valid: {expected}")]
-    Invalid { name: &'static str, value: String, expected: &'static str },
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Its value, as set (untrimmed).
+        value: String,
+        /// What a valid value looks like.
+        expected: &'static str,
+    },
+    /// A variable's content cannot be read (malformed JSON, say). The value is left out of
+    /// the message: it may hold secrets, such as API keys.
     #[error("environment variable {name} is not valid: {reason}")]
-    Unparsable { name: &'static str, reason: String },
+    Unparsable {
+        /// The variable.
+        name: &'static str,
+        /// Why its content cannot be read.
+        reason: String,
+    },
 }
 
 /// A required variable; `purpose` goes into the error so the fix is obvious.

@@ -16,9 +16,11 @@ macro_rules! string_id {
         pub struct $name(String);
 
         impl $name {
+            /// Wraps `value` as it is: no check of its shape.
             pub fn new(value: impl Into<String>) -> Self {
                 Self(value.into())
             }
+            /// The id as text.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -46,6 +48,7 @@ string_id!(
 );
 
 impl CorrelationId {
+    /// A fresh random id (from [`crate::clock::new_uuid`]), for a request that brought none.
     pub fn generate() -> Self {
         Self(crate::clock::new_uuid().to_string())
     }
@@ -57,6 +60,7 @@ impl CorrelationId {
 pub struct EventId(pub Uuid);
 
 impl EventId {
+    /// A fresh random id (from [`crate::clock::new_uuid`], so a simulation replays it).
     pub fn generate() -> Self {
         Self(crate::clock::new_uuid())
     }
@@ -77,7 +81,9 @@ impl From<EventId> for CausationId {
 /// Who and what caused an event: carried from each event to the events it causes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Causality {
+    /// Shared by every event the original request caused.
     pub correlation_id: CorrelationId,
+    /// The event or request that directly caused the new events.
     pub causation_id: CausationId,
     /// The X-Ray trace header (`Root=…;Parent=…;Sampled=…`) the event continues, so one
     /// trace spans the whole saga on AWS.
@@ -105,33 +111,48 @@ impl Causality {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventEnvelope {
+    /// Unique per event; consumers deduplicate on it.
     pub event_id: EventId,
+    /// The stream the event belongs to.
     pub stream_id: StreamId,
     /// Position in the stream, from 1, without gaps.
     pub version: u64,
+    /// The payload's type, e.g. `OrderPlaced`; published as EventBridge's `detail-type`.
     pub event_type: String,
+    /// The version of the payload's schema (see [`crate::schema`]), from 1.
     pub schema_version: u32,
+    /// When the event happened, as decided by its writer (not when it was stored).
     pub occurred_at: DateTime<Utc>,
+    /// Shared by every event one request caused, across every hop.
     pub correlation_id: CorrelationId,
+    /// The event or request that directly caused this one.
     pub causation_id: CausationId,
     /// The X-Ray trace header of the request that started the order (absent when tracing is off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// The event's data, in the shape `event_type` has at `schema_version`.
     pub payload: serde_json::Value,
 }
 
 /// An event about to be appended: the store assigns stream and version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
+    /// Unique per event; chosen by the writer, usually with [`EventId::generate`].
     pub event_id: EventId,
+    /// The payload's type, e.g. `OrderPlaced`.
     pub event_type: String,
+    /// The version of the payload's schema, from 1.
     pub schema_version: u32,
+    /// When the event happened.
     pub occurred_at: DateTime<Utc>,
+    /// Correlation, causation and trace, copied into the envelope.
     pub causality: Causality,
+    /// The event's data, in the shape `event_type` has at `schema_version`.
     pub payload: serde_json::Value,
 }
 
 impl NewEvent {
+    /// The envelope this event becomes as `version` of `stream_id` (what a store does on append).
     pub fn into_envelope(self, stream_id: StreamId, version: u64) -> EventEnvelope {
         EventEnvelope {
             event_id: self.event_id,

@@ -12,10 +12,14 @@
 //! | `fault-exit-<consumer>-…` | `<consumer>`'s process exits mid-batch on the first delivery of each message |
 //! | `fault-dup-…` | the outbox relay publishes each of the order's events twice |
 
+/// What a consumer must act out for an order (see the module's table).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
+    /// Fail every message of the order as retryable.
     Fail,
+    /// Panic mid-batch on a message's first delivery; the redelivery succeeds.
     Panic,
+    /// Exit the process mid-batch on a message's first delivery; the redelivery succeeds.
     Exit,
 }
 

@@ -16,6 +16,7 @@
 //!
 //! Features: `lambda`, `dynamodb`, `sqs`, `eventbridge` (all on by default); with none of
 //! them the crate has no AWS, Lambda or async runtime dependency.
+#![warn(missing_docs)]
 #![warn(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
 
 #[cfg(feature = "aws")]

@@ -6,6 +6,7 @@
 use serde_json::{Map, Value, json};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// The CloudWatch namespace of every metric.
 pub const NAMESPACE: &str = "orderflow";
 
 static COLD: AtomicBool = AtomicBool::new(true);
@@ -55,11 +56,13 @@ pub fn emit(function: &str, metrics: &[Metric]) {
 /// What a batch invocation did, as metrics.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct BatchFigures {
+    /// Records handled successfully.
     pub processed: u32,
     /// Retryable failures: the record goes back to its queue or stream.
     pub retried: u32,
     /// Poison or given up: parked in the DLQ.
     pub parked: u32,
+    /// How long the batch took, in milliseconds.
     pub duration_ms: f64,
     /// The age of the oldest record when the batch started (from its queue or stream time).
     pub oldest_age_ms: Option<f64>,
@@ -72,6 +75,8 @@ impl BatchFigures {
         if total == 0 { 0.0 } else { f64::from(self.retried + self.parked) * 100.0 / f64::from(total) }
     }
 
+    /// Writes the batch's metrics as one EMF line, with `function` as the `Function` dimension.
+    /// `ColdStart` is 1 on the first batch of the process.
     pub fn emit(&self, function: &str) {
         let mut metrics: Vec<Metric> = vec![
             ("Processed", "Count", f64::from(self.processed)),

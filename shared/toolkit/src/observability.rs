@@ -14,7 +14,9 @@ use tracing_subscriber::EnvFilter;
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// One JSON object per line (Lambda's `JSON` log format); the default.
     Json,
+    /// Plain text lines (Lambda's `Text` log format).
     Text,
 }
 

@@ -13,6 +13,7 @@ pub struct EventBridgeBus {
 }
 
 impl EventBridgeBus {
+    /// Publishes to the bus `bus_name` (its name or ARN) with `client`.
     pub fn new(client: Client, bus_name: impl Into<String>) -> Self {
         Self { client, bus_name: bus_name.into() }
     }

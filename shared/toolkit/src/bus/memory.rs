@@ -13,6 +13,7 @@ pub struct InMemoryBus {
 }
 
 impl InMemoryBus {
+    /// Every event published so far, in order; refused ones are not in it.
     pub fn published(&self) -> Vec<EventEnvelope> {
         self.published.lock().expect("bus lock").clone()
     }
@@ -27,6 +28,7 @@ impl InMemoryBus {
         self.refuse_forever.lock().expect("bus lock").insert(event_id);
     }
 
+    /// Takes `event_id` again, whether it was refused for now or for good.
     pub fn accept(&self, event_id: EventId) {
         self.refuse.lock().expect("bus lock").remove(&event_id);
         self.refuse_forever.lock().expect("bus lock").remove(&event_id);

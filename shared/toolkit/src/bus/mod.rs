@@ -25,8 +25,10 @@ pub const EVENT_SOURCE: &str = "orderflow.orders";
 #[derive(Debug, Error)]
 #[error("event bus {}: {reason}", if *.permanent { "refused the request" } else { "unavailable" })]
 pub struct BusError {
+    /// What the bus answered, or why it could not be reached.
     #[source]
     pub reason: Outage,
+    /// True when the same request will never pass: do not retry it.
     pub permanent: bool,
 }
 
@@ -45,7 +47,9 @@ impl BusError {
 /// One entry the bus refused, by its index in the published slice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RejectedEntry {
+    /// The entry's position in the slice given to [`EventBus::publish`].
     pub index: usize,
+    /// The bus's error code and message, `<code>: <message>`.
     pub reason: String,
     /// Whether trying the same entry again can succeed (throttling, an internal failure).
     pub retryable: bool,
@@ -57,6 +61,8 @@ pub fn is_retryable_code(code: &str) -> bool {
     matches!(code, "ThrottlingException" | "InternalFailure" | "InternalException" | "ServiceUnavailable")
 }
 
+/// The event bus port: publishes stored events for other services. The EventBridge adapter
+/// (feature `eventbridge`) and [`InMemoryBus`] implement it.
 pub trait EventBus: Send + Sync {
     /// Publishes up to [`MAX_EVENTS_PER_PUBLISH`] events; returns the entries that were refused.
     fn publish(&self, events: &[EventEnvelope]) -> impl Future<Output = Result<Vec<RejectedEntry>, BusError>> + Send;

@@ -1,12 +1,14 @@
 use super::{DeadLetter, DeadLetterError, DeadLetters};
 use std::sync::Mutex;
 
+/// Keeps dead letters in memory; for tests and tools.
 #[derive(Default)]
 pub struct InMemoryDeadLetters {
     letters: Mutex<Vec<DeadLetter>>,
 }
 
 impl InMemoryDeadLetters {
+    /// Every letter parked so far, oldest first.
     pub fn letters(&self) -> Vec<DeadLetter> {
         self.letters.lock().expect("dead letters lock").clone()
     }

@@ -12,6 +12,8 @@ pub struct SqsDeadLetters {
 }
 
 impl SqsDeadLetters {
+    /// Sends to the queue at `queue_url`. A URL ending in `.fifo` gets one message group per
+    /// consumer and a deduplication id from the letter's content.
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
         Self { client, queue_url: queue_url.into() }
     }

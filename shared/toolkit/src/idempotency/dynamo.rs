@@ -16,6 +16,8 @@ use std::collections::HashMap;
 const IN_PROGRESS: &str = "INPROGRESS";
 const COMPLETED: &str = "COMPLETED";
 
+/// Idempotency records in a DynamoDB table with the string key `id` and TTL on `expiration`
+/// (see the module's documentation). Completed records are kept 24 hours.
 #[derive(Clone)]
 pub struct DynamoIdempotencyStore {
     client: Client,
@@ -25,6 +27,7 @@ pub struct DynamoIdempotencyStore {
 }
 
 impl DynamoIdempotencyStore {
+    /// A store on `table`, keeping completed records for 24 hours.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into(), retention: chrono::Duration::hours(24) }
     }

@@ -9,6 +9,7 @@ pub struct InMemoryIdempotencyStore {
 }
 
 impl InMemoryIdempotencyStore {
+    /// The record held under `key`, if any.
     pub fn record(&self, key: &str) -> Option<IdempotencyRecord> {
         self.records.lock().expect("records lock").get(key).cloned()
     }

@@ -28,8 +28,21 @@ use thiserror::Error;
 /// What a store holds under a key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IdempotencyRecord {
-    InProgress { payload_hash: String, until_ms: i64 },
-    Completed { payload_hash: String, result: serde_json::Value },
+    /// Claimed by an invocation that has not completed or released the key yet.
+    InProgress {
+        /// The [`payload_hash`] of the payload the claim was made for.
+        payload_hash: String,
+        /// When the claim expires (the claiming invocation's deadline), in milliseconds
+        /// since the epoch.
+        until_ms: i64,
+    },
+    /// The effect ran and succeeded.
+    Completed {
+        /// The [`payload_hash`] of the payload it ran for.
+        payload_hash: String,
+        /// The effect's result as JSON, given back to every repeat.
+        result: serde_json::Value,
+    },
 }
 
 /// The outcome of trying to claim a key.
@@ -41,18 +54,38 @@ pub enum Claim {
     Held(IdempotencyRecord),
 }
 
+/// Why an effect was not run, or its result not stored or given back.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum IdempotencyError {
+    /// Another invocation holds the key and may still be running the effect: retry later.
     #[error("idempotency key {key} is already in progress; retry later")]
-    InProgress { key: String },
+    InProgress {
+        /// The key.
+        key: String,
+    },
+    /// The key was used before with another payload (a caller's bug, or two requests that
+    /// chose the same key): no retry will pass.
     #[error("idempotency key {key} was used before with a different payload")]
-    PayloadMismatch { key: String },
+    PayloadMismatch {
+        /// The key.
+        key: String,
+    },
+    /// The store did not answer: retry later.
     #[error("idempotency store unavailable: {0}")]
     Store(#[source] Outage),
+    /// The stored record cannot be read, or its result does not decode as the type asked
+    /// for: no retry will pass.
     #[error("the stored result of idempotency key {key} cannot be read: {reason}")]
-    Corrupt { key: String, reason: String },
+    Corrupt {
+        /// The key.
+        key: String,
+        /// What is wrong with the record.
+        reason: String,
+    },
 }
 
+/// Where idempotency records live. The DynamoDB adapter (feature `dynamodb`) and
+/// [`InMemoryIdempotencyStore`] implement it; [`run_once`] is how code uses it.
 pub trait IdempotencyStore: Send + Sync {
     /// Claims `key` unless a completed record or an unexpired in-progress record holds it.
     fn claim(
@@ -101,8 +134,13 @@ impl<T: IdempotencyStore> IdempotencyStore for Arc<T> {
 /// An effect's failure, or the reason it was not run.
 #[derive(Debug, Error, PartialEq)]
 pub enum Idempotent<E> {
+    /// The effect was not run (the key is held, was used with another payload, or its record
+    /// cannot be read), or the store failed; a store failure may come after the effect ran,
+    /// when its result could not be stored.
     #[error(transparent)]
     Refused(IdempotencyError),
+    /// The effect ran and failed. The key was released (or, if that failed, its claim expires
+    /// with the invocation), so a retry runs the effect again.
     #[error("{0}")]
     Failed(E),
 }

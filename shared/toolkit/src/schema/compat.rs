@@ -15,19 +15,29 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
 
+/// What a new version of a schema must stay compatible with. Spelled as in Confluent's
+/// schema registry (`BACKWARD`, `FULL_TRANSITIVE`, ...) in `compatibility.json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Mode {
+    /// No check: any change is allowed.
     None,
+    /// The new version reads data written by the version before it.
     Backward,
+    /// The version before reads data written by the new one.
     Forward,
+    /// Backward and forward, with the version before.
     Full,
+    /// The new version reads data written by every earlier version.
     BackwardTransitive,
+    /// Every earlier version reads data written by the new one.
     ForwardTransitive,
+    /// Backward and forward, with every earlier version.
     FullTransitive,
 }
 
 impl Mode {
+    /// Every mode, in the order of their declaration.
     pub const ALL: [Mode; 7] = [
         Mode::None,
         Mode::Backward,
@@ -72,6 +82,7 @@ pub enum Rule {
     EnumValueRemoved,
     /// The reader only accepts listed values; the writer is not limited to them.
     EnumAdded,
+    /// The reader accepts only one value; the writer may send another.
     ConstChanged,
     /// The reader requires a property the writer may leave out.
     RequiredAdded,
@@ -81,10 +92,16 @@ pub enum Rule {
     PropertyAddedToOpenModel,
     /// The reader closed (or constrained) its content model; the writer may send unknown properties.
     AdditionalPropertiesNarrowed,
+    /// The reader constrains an array's items; the writer does not.
     ItemsChanged,
+    /// The reader narrowed a numeric range or an array's length (`minimum`, `maximum`,
+    /// `minItems`, `maxItems`).
     RangeNarrowed,
+    /// The reader narrowed a string's length (`minLength`, `maxLength`).
     LengthNarrowed,
+    /// The reader requires a `pattern` the writer does not have (any difference counts).
     PatternChanged,
+    /// The reader requires a `format` the writer does not have (any difference counts).
     FormatChanged,
 }
 
@@ -100,9 +117,13 @@ impl fmt::Display for Rule {
 pub struct Violation {
     /// JSON path into an instance, e.g. `$.lines[*].quantity`.
     pub path: String,
+    /// The rule the change breaks.
     pub rule: Rule,
+    /// What each version says there, in a sentence.
     pub detail: String,
+    /// The version that reads.
     pub reader_version: u32,
+    /// The version whose data it reads.
     pub writer_version: u32,
 }
 

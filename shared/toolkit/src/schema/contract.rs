@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+/// What a contract describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContractKind {
     /// An event in the store and on the bus: its payload.
@@ -10,9 +11,13 @@ pub enum ContractKind {
     Command,
 }
 
+/// A named, versioned JSON Schema: the version this build writes, and how to generate its
+/// schema from the Rust type.
 #[derive(Debug, Clone, Copy)]
 pub struct Contract {
+    /// The type's name, e.g. `OrderPlaced`: its directory in the registry and its schema's title.
     pub name: &'static str,
+    /// An event payload or a command.
     pub kind: ContractKind,
     /// The version this build writes.
     pub version: u32,

@@ -10,32 +10,73 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+/// The file, in the registry's directory, that gives each type its mode.
 pub const CONFIG_FILE: &str = "compatibility.json";
+/// The line that opens the generated block in the template.
 pub const TEMPLATE_BEGIN: &str = "  # BEGIN GENERATED SCHEMAS (orderflow schema generate; do not edit by hand)";
+/// The line that closes the generated block in the template.
 pub const TEMPLATE_END: &str = "  # END GENERATED SCHEMAS";
 const GENERATE_HINT: &str = "run `cargo run -p orderflow -- schema generate`";
 
+/// Why the registry or the template cannot be read or used; each error names the file to fix.
 #[derive(Debug, Error)]
 pub enum RegistryError {
+    /// A file or directory cannot be read or written.
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A schema file is not valid JSON.
     #[error("{}: not valid JSON: {reason}", path.display())]
-    BadJson { path: PathBuf, reason: String },
+    BadJson {
+        /// The schema file.
+        path: PathBuf,
+        /// The parser's message.
+        reason: String,
+    },
+    /// A file in a type's directory is not named `v<N>.json` with N ≥ 1.
     #[error("{}: schema files are named v<N>.json (N = 1, 2, ...)", path.display())]
-    BadFileName { path: PathBuf },
+    BadFileName {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A type's versions skip a number.
     #[error("{name}: versions must run 1, 2, 3 ... without gaps; v{missing} is missing")]
-    Gap { name: String, missing: u32 },
+    Gap {
+        /// The type.
+        name: String,
+        /// The first version missing.
+        missing: u32,
+    },
+    /// The compatibility configuration is not valid JSON of the expected shape, or it gives
+    /// a mode to a type that has no schemas.
     #[error("{}: {reason}", path.display())]
-    BadConfig { path: PathBuf, reason: String },
+    BadConfig {
+        /// The configuration file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The template lacks a marker line of the generated block.
     #[error("{}: {reason}", path.display())]
-    BadTemplate { path: PathBuf, reason: String },
+    BadTemplate {
+        /// The template.
+        path: PathBuf,
+        /// Which marker is missing.
+        reason: String,
+    },
 }
 
+/// The content of [`CONFIG_FILE`]: a default mode, and the types that have another.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompatibilityConfig {
     /// The mode of every type not listed in `types`.
     pub default: Mode,
+    /// The mode of each type that does not use the default, by type name.
     #[serde(default)]
     pub types: BTreeMap<String, Mode>,
 }
@@ -43,8 +84,11 @@ pub struct CompatibilityConfig {
 /// One incompatibility of one type, in its configured mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
+    /// The type.
     pub name: String,
+    /// The mode the type is checked in.
     pub mode: Mode,
+    /// What breaks, and between which versions.
     pub violation: Violation,
 }
 
@@ -54,15 +98,21 @@ impl fmt::Display for Finding {
     }
 }
 
+/// The schemas committed on disk, with the mode of each type.
 #[derive(Debug, Clone)]
 pub struct Registry {
+    /// The registry's directory, e.g. `events/schemas`.
     pub dir: PathBuf,
+    /// The modes, from [`CONFIG_FILE`].
     pub config: CompatibilityConfig,
     /// Every committed version of every type, oldest first.
     pub types: BTreeMap<String, Vec<(u32, Value)>>,
 }
 
 impl Registry {
+    /// Reads the registry in `dir`: [`CONFIG_FILE`] and every version of every type (each
+    /// subdirectory is a type). Fails on the first file that cannot be read or is malformed,
+    /// on a gap in a type's versions, and on a configured type that has no schemas.
     pub fn load(dir: &Path) -> Result<Self, RegistryError> {
         let config_path = dir.join(CONFIG_FILE);
         let config_text = read(&config_path)?;
@@ -85,6 +135,7 @@ impl Registry {
         Ok(Registry { dir: dir.to_path_buf(), config, types })
     }
 
+    /// The mode `name` is checked in: its own, else the default.
     pub fn mode(&self, name: &str) -> Mode {
         self.config.types.get(name).copied().unwrap_or(self.config.default)
     }

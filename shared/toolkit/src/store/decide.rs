@@ -12,7 +12,9 @@ use thiserror::Error;
 /// What a decision appends (nothing, when `events` is empty) and what it answers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision<T> {
+    /// The events to append, in order; empty to append nothing.
     pub events: Vec<NewEvent>,
+    /// What the caller gets back once the events are appended.
     pub answer: T,
 }
 
@@ -39,7 +41,12 @@ pub enum DecideError<E> {
     Store(#[from] StoreError),
     /// Every attempt found the stream changed between its load and its append.
     #[error("stream {stream_id} kept changing under {attempts} attempts")]
-    KeptChanging { stream_id: StreamId, attempts: u32 },
+    KeptChanging {
+        /// The stream.
+        stream_id: StreamId,
+        /// How many rounds of load, decide and append were tried.
+        attempts: u32,
+    },
 }
 
 /// Loads the stream's state with `load` (which returns it with the stream's version),

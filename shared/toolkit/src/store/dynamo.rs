@@ -13,6 +13,8 @@ const NEW_KEY_ONLY: &str = "attribute_not_exists(streamId)";
 /// TransactWriteItems takes at most 100 items.
 const MAX_EVENTS_PER_APPEND: usize = 100;
 
+/// The event store on a DynamoDB table whose partition key is `streamId` (string) and sort
+/// key `version` (number). An append of several events is one transaction, so at most 100.
 #[derive(Clone)]
 pub struct DynamoEventStore {
     client: Client,
@@ -20,6 +22,7 @@ pub struct DynamoEventStore {
 }
 
 impl DynamoEventStore {
+    /// A store on `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
     }

@@ -22,6 +22,7 @@ impl InMemoryEventStore {
         store
     }
 
+    /// Every stored event: stream after stream (by stream id), each in version order.
     pub fn all_events(&self) -> Vec<EventEnvelope> {
         let streams = self.streams.lock().expect("store lock");
         streams.values().flatten().cloned().collect()

@@ -15,17 +15,34 @@ use crate::error::Outage;
 use std::future::Future;
 use thiserror::Error;
 
+/// Why an append or a load failed.
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// Someone appended to the stream since it was read: reload, decide again, retry.
     #[error("stream {stream_id} is no longer at version {expected_version}: another writer appended first")]
-    Conflict { stream_id: StreamId, expected_version: u64 },
+    Conflict {
+        /// The stream.
+        stream_id: StreamId,
+        /// The version the writer expected the stream to be at.
+        expected_version: u64,
+    },
+    /// A stored item does not decode as an envelope. It will not get better: do not retry.
     #[error("stored event in {stream_id} cannot be read: {reason}")]
-    Corrupt { stream_id: StreamId, reason: String },
+    Corrupt {
+        /// The stream.
+        stream_id: StreamId,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// The store did not answer as asked (an outage, throttling): usually worth a retry
+    /// later. The DynamoDB adapter also reports an append it cannot make this way (over 100
+    /// events, an event it cannot encode), which no retry fixes.
     #[error("event store unavailable: {0}")]
     Unavailable(#[source] Outage),
 }
 
+/// The event store port: append-only streams, each append expecting the stream's version.
+/// The DynamoDB adapter (feature `dynamodb`) and [`InMemoryEventStore`] implement it.
 pub trait EventStore: Send + Sync {
     /// Appends `events` after `expected_version` (0 for a new stream) atomically and
     /// returns them as stored. Fails with [`StoreError::Conflict`] when the stream has moved on.
