@@ -66,7 +66,9 @@ impl From<crate::store::DecideError<RecordError>> for RecordError {
 impl From<crate::store::StoreError> for RecordError {
     fn from(error: crate::store::StoreError) -> Self {
         match error {
-            corrupt @ crate::store::StoreError::Corrupt { .. } => RecordError::poison(corrupt),
+            never @ (crate::store::StoreError::Corrupt { .. } | crate::store::StoreError::Rejected(_)) => {
+                RecordError::poison(never)
+            }
             other => RecordError::retryable(other),
         }
     }

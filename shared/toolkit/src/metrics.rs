@@ -50,7 +50,7 @@ pub fn emit(function: &str, metrics: &[Metric]) {
     if !ENABLED.load(Ordering::Relaxed) {
         return;
     }
-    println!("{}", emf_line(function, chrono::Utc::now().timestamp_millis(), metrics));
+    println!("{}", emf_line(function, crate::clock::now().timestamp_millis(), metrics));
 }
 
 /// What a batch invocation did, as metrics.

@@ -20,6 +20,8 @@ impl SqsDeadLetters {
 }
 
 fn string_attribute(value: &str) -> Result<MessageAttributeValue, DeadLetterError> {
+    // SQS refuses an empty attribute value: a letter must be parkable whatever its reason.
+    let value = if value.trim().is_empty() { "(not given)" } else { value };
     MessageAttributeValue::builder()
         .data_type("String")
         .string_value(value)
@@ -49,8 +51,6 @@ impl DeadLetters for SqsDeadLetters {
 
 /// A stable 64-bit digest of a dead letter, for FIFO deduplication (same letter, same id).
 fn digest_of(body: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    body.hash(&mut hasher);
-    hasher.finish()
+    // FNV-1a: the same body gives the same id on every build (std's hasher may change).
+    body.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }

@@ -46,7 +46,7 @@ impl DynamoIdempotencyStore {
     }
 
     fn expires_at(&self) -> AttributeValue {
-        number((chrono::Utc::now() + self.retention).timestamp())
+        number((crate::clock::now() + self.retention).timestamp())
     }
 }
 

@@ -6,6 +6,7 @@ use crate::envelope::{EventEnvelope, NewEvent, StreamId};
 use crate::error::Outage;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use std::collections::HashMap;
 
@@ -46,6 +47,9 @@ impl DynamoEventStore {
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 Err(StoreError::Conflict { stream_id: stream_id.clone(), expected_version })
             }
+            Err(SdkError::ServiceError(e)) if e.err().meta().code() == Some("ValidationException") => {
+                Err(StoreError::Rejected(Outage::new(e.into_err())))
+            }
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -72,7 +76,20 @@ impl DynamoEventStore {
         match result {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
-                Err(StoreError::Conflict { stream_id: stream_id.clone(), expected_version })
+                let codes: Vec<&str> = match e.err() {
+                    TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                        cancelled.cancellation_reasons().iter().filter_map(|r| r.code()).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                Err(match cancelled_because(&codes) {
+                    Cancelled::Conflict => StoreError::Conflict { stream_id: stream_id.clone(), expected_version },
+                    Cancelled::Refused => StoreError::Rejected(Outage::new(e.into_err())),
+                    Cancelled::Transient => unavailable(e.into_err()),
+                })
+            }
+            Err(SdkError::ServiceError(e)) if e.err().meta().code() == Some("ValidationException") => {
+                Err(StoreError::Rejected(Outage::new(e.into_err())))
             }
             Err(e) => Err(unavailable(e)),
         }
@@ -91,7 +108,7 @@ impl EventStore for DynamoEventStore {
         events: Vec<NewEvent>,
     ) -> Result<Vec<EventEnvelope>, StoreError> {
         if events.len() > MAX_EVENTS_PER_APPEND {
-            return Err(StoreError::Unavailable(Outage::from(format!(
+            return Err(StoreError::Rejected(Outage::from(format!(
                 "{} events in one append; at most {MAX_EVENTS_PER_APPEND} can be appended atomically",
                 events.len()
             ))));
@@ -101,7 +118,7 @@ impl EventStore for DynamoEventStore {
             .iter()
             .map(|e| {
                 serde_dynamo::to_item(e)
-                    .map_err(|err| StoreError::Unavailable(Outage::from(format!("cannot encode event: {err}"))))
+                    .map_err(|err| StoreError::Rejected(Outage::from(format!("cannot encode event: {err}"))))
             })
             .collect::<Result<Vec<HashMap<String, AttributeValue>>, _>>()?;
         match items.len() {
@@ -158,5 +175,43 @@ impl EventStore for DynamoEventStore {
             .collect::<Result<Vec<EventEnvelope>, _>>()?;
         events.reverse();
         Ok(events)
+    }
+}
+
+/// Why DynamoDB cancelled an append's transaction.
+#[derive(Debug, PartialEq, Eq)]
+enum Cancelled {
+    /// A version was taken: another writer appended first.
+    Conflict,
+    /// An item was refused (too large, invalid): no retry helps.
+    Refused,
+    /// Throttled, or a race with another transaction on the same items: retry later.
+    Transient,
+}
+
+/// From the cancellation reasons' codes (one per item, `None` for an item that was fine).
+/// An emulator that gives no reasons is read as a conflict, the usual cause.
+fn cancelled_because(codes: &[&str]) -> Cancelled {
+    let failing: Vec<&str> = codes.iter().copied().filter(|code| *code != "None").collect();
+    if failing.is_empty() || failing.contains(&"ConditionalCheckFailed") {
+        Cancelled::Conflict
+    } else if failing.iter().any(|code| matches!(*code, "ValidationError" | "ItemCollectionSizeLimitExceeded")) {
+        Cancelled::Refused
+    } else {
+        Cancelled::Transient
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cancelled, cancelled_because};
+
+    #[test]
+    fn only_a_taken_version_is_a_conflict() {
+        assert_eq!(cancelled_because(&["None", "ConditionalCheckFailed"]), Cancelled::Conflict);
+        assert_eq!(cancelled_because(&[]), Cancelled::Conflict, "no reasons given: the usual cause");
+        assert_eq!(cancelled_because(&["ValidationError", "None"]), Cancelled::Refused);
+        assert_eq!(cancelled_because(&["TransactionConflict"]), Cancelled::Transient);
+        assert_eq!(cancelled_because(&["ThrottlingError", "None"]), Cancelled::Transient);
     }
 }

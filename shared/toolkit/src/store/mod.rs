@@ -34,9 +34,13 @@ pub enum StoreError {
         /// The decoder's message.
         reason: String,
     },
-    /// The store did not answer as asked (an outage, throttling): usually worth a retry
-    /// later. The DynamoDB adapter also reports an append it cannot make this way (over 100
-    /// events, an event it cannot encode), which no retry fixes.
+    /// The store refused the write itself (over 100 events in one append, an event it
+    /// cannot encode, an item over DynamoDB's 400 KB): the same write will never pass, so
+    /// do not retry it.
+    #[error("event store refused the write: {0}")]
+    Rejected(#[source] Outage),
+    /// The store did not answer as asked (an outage, throttling, a transaction that lost a
+    /// race on another item): worth a retry later.
     #[error("event store unavailable: {0}")]
     Unavailable(#[source] Outage),
 }
