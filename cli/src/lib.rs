@@ -17,6 +17,7 @@ pub mod graph;
 pub mod local_http;
 pub mod project;
 pub mod rebuild;
+pub mod replay;
 pub mod republish;
 pub mod stack;
 pub mod target;

@@ -56,3 +56,12 @@ impl Project {
         self.root.join("events")
     }
 }
+
+/// Reads a JSON file, naming the file and the position of any syntax error.
+pub fn read_json_file(path: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => CliError::MissingFile(path.to_path_buf()),
+        _ => CliError::io(path, e),
+    })?;
+    serde_json::from_str(&text).map_err(|e| CliError::BadJson { path: path.to_path_buf(), reason: e.to_string() })
+}

@@ -197,7 +197,7 @@ impl Harness {
 
     /// As [`Harness::replay_scenario`], for orders that take `extra` longer to settle.
     pub async fn replay_scenario_waiting(&self, name: &str, extra: std::time::Duration) -> (String, Vec<OrderView>) {
-        use orderflow::commands::replay;
+        use orderflow::replay;
         let run_id = replay::new_run_id();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/scenarios").join(name);
         let samples = replay::load_samples(&dir, &run_id).expect("the scenario loads");
@@ -212,12 +212,12 @@ impl Harness {
 
     /// Polls until every order is final (or the time is up); the last view of each.
     pub async fn wait_for_final_states(&self, order_ids: &[String], extra: Duration) -> Vec<OrderView> {
-        orderflow::commands::replay::wait_for_final_states(&self.api_url, &self.http, order_ids, extra).await
+        orderflow::replay::wait_for_final_states(&self.api_url, &self.http, order_ids, extra).await
     }
 
     /// Replays a scenario under a run id of the caller's choosing (to replay it twice).
     pub async fn replay_scenario_as(&self, name: &str, run_id: &str) -> Vec<String> {
-        use orderflow::commands::replay;
+        use orderflow::replay;
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/scenarios").join(name);
         let samples = replay::load_samples(&dir, run_id).expect("the scenario loads");
         let (api_url, http) = (self.api_url.clone(), self.http.clone());

@@ -72,7 +72,7 @@ async fn f5_an_emulator_restart_loses_no_stored_event_and_republish_finishes_eve
         orderflow::republish::republish_until_quiet(&clients, &stack, started, QUIET_FOR, Duration::from_secs(300))
             .await
             .expect("republish");
-    let views = orderflow::commands::replay::wait_for_final_states(&api_url, &http, &order_ids, Duration::ZERO).await;
+    let views = orderflow::replay::wait_for_final_states(&api_url, &http, &order_ids, Duration::ZERO).await;
     let after = last_events(&clients, &stack, &order_ids).await;
     let mut ended = BTreeMap::<String, usize>::new();
     views.iter().for_each(|v| *ended.entry(format!("{:?}", v.status)).or_default() += 1);

@@ -123,7 +123,7 @@ pub async fn measure(project: &Project, zips: &BTreeMap<String, PathBuf>, orders
     let port = free_port()?;
     let target = Target::managed(port);
     let emulator = StopOnDrop(ManagedEmulator::new(project, port));
-    let key = format!("ofk_{}", crate::commands::replay::new_run_id());
+    let key = format!("ofk_{}", crate::replay::new_run_id());
 
     let started = Instant::now();
     emulator.0.start().await?;
@@ -253,7 +253,7 @@ async fn raw_rate(clients: &Clients, project: &Project, messages: usize) -> Resu
     let sample = project.events_dir().join("domain").join("order-placed.json");
     let body = std::fs::read_to_string(&sample).map_err(|e| CliError::io(&sample, e))?;
     let sqs = clients.sqs();
-    let name = format!("orderflow-bench-raw-{}", crate::commands::replay::new_run_id());
+    let name = format!("orderflow-bench-raw-{}", crate::replay::new_run_id());
     let created = sqs.create_queue().queue_name(&name).send().await.map_err(|e| CliError::aws("CreateQueue", e))?;
     let queue = created.queue_url.ok_or_else(|| CliError::Failed(format!("CreateQueue {name}: no queue URL")))?;
     let started = Instant::now();
@@ -346,7 +346,7 @@ async fn saga(
     orders: usize,
     raw_per_second: f64,
 ) -> Result<Saga> {
-    let run = crate::commands::replay::new_run_id();
+    let run = crate::replay::new_run_id();
     let cpu_before = (Instant::now(), cpu_seconds(emulator_pid));
     for sku in 0..SKUS {
         api.post(&format!("/inventory/BENCH-{run}-{sku}/stock"), serde_json::json!({ "quantity": orders }), None)
@@ -415,7 +415,7 @@ async fn wait_until_final(
 ) -> Result<BTreeMap<String, String>> {
     let ours: HashSet<&str> = order_ids.iter().map(String::as_str).collect();
     let table = stack.output("OrderViewTableName")?;
-    let progress = crate::commands::replay::progress_bar(order_ids.len() as u64, "final");
+    let progress = crate::replay::progress_bar(order_ids.len() as u64, "final");
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     let mut finals = BTreeMap::new();
     while Instant::now() < deadline {

@@ -33,3 +33,31 @@ pub async fn run(plan: &bench::Plan, compare: Option<&Path>, build: bool) -> Res
     }
     Ok(())
 }
+
+/// The arguments of `orderflow bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Cold starts per function.
+    #[arg(long, default_value_t = 20)]
+    pub spawns: usize,
+    /// Orders in the saga burst on the private emulator.
+    #[arg(long, default_value_t = 1000)]
+    pub orders: usize,
+    /// Skip the emulator figures (P3, P5, P6).
+    #[arg(long)]
+    pub no_emulator: bool,
+    /// An earlier report (bench/<date>.json): fail on figures more than 10 % worse.
+    #[arg(long)]
+    pub compare: Option<std::path::PathBuf>,
+    /// Build the release deploy zips first (cargo lambda build --release).
+    #[arg(long)]
+    pub build: bool,
+}
+
+impl BenchArgs {
+    /// Runs the command.
+    pub async fn run(self, _global: super::Global) -> crate::Result<()> {
+        let plan = crate::bench::Plan { spawns: self.spawns, orders: (!self.no_emulator).then_some(self.orders) };
+        run(&plan, self.compare.as_deref(), self.build).await
+    }
+}

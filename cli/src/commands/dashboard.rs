@@ -14,3 +14,17 @@ pub async fn run(context: Context, port: u16) -> Result<()> {
         _ = tokio::signal::ctrl_c() => Ok(()),
     }
 }
+
+/// The arguments of `orderflow dashboard`.
+#[derive(Debug, clap::Args)]
+pub struct DashboardArgs {
+    #[arg(long, default_value_t = 8050)]
+    pub listen_port: u16,
+}
+
+impl DashboardArgs {
+    /// Runs the command.
+    pub async fn run(self, global: super::Global) -> crate::Result<()> {
+        run(Context::new(global).await?, self.listen_port).await
+    }
+}

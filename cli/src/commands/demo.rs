@@ -3,9 +3,9 @@
 //! rejected order, print where each ended.
 
 use super::Global;
-use super::replay;
 use crate::Result;
 use crate::build::Profile;
+use crate::replay;
 use services::views::OrderView;
 
 const ONCE: replay::Pace = replay::Pace { rate: None, count: 1, wait: true };
@@ -47,5 +47,22 @@ pub fn print_order(view: &OrderView) {
     }
     if let Some(reason) = &view.status_reason {
         println!("  {:?}: {reason}", view.status);
+    }
+}
+
+/// The arguments of `orderflow demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// What to deploy: `debug` (host binaries, built in seconds; what the emulator needs)
+    /// or `release` (cargo-lambda, optimized, for AWS). Default: debug on the emulator,
+    /// release on AWS.
+    #[arg(long, value_enum)]
+    pub build: Option<Profile>,
+}
+
+impl DemoArgs {
+    /// Runs the command.
+    pub async fn run(self, global: super::Global) -> crate::Result<()> {
+        run(global, self.build).await
     }
 }

@@ -112,6 +112,23 @@ pub fn print_endpoints(context: &Context, stack: &StackInfo) -> Result<()> {
     Ok(())
 }
 
+/// The arguments of `orderflow deploy`.
+#[derive(Debug, clap::Args)]
+pub struct DeployArgs {
+    /// What to deploy: `debug` (host binaries, built in seconds; what the emulator needs)
+    /// or `release` (cargo-lambda, optimized, for AWS). Default: debug on the emulator,
+    /// release on AWS.
+    #[arg(long, value_enum)]
+    pub build: Option<Profile>,
+}
+
+impl DeployArgs {
+    /// Runs the command.
+    pub async fn run(self, global: super::Global) -> crate::Result<()> {
+        run(&Context::new(global).await?, self.build).await.map(drop)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,3 +76,17 @@ fn print_letters(letters: &[Letter], json: bool) {
         );
     }
 }
+
+/// The arguments of `orderflow dlq`.
+#[derive(Debug, clap::Args)]
+pub struct DlqArgs {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+impl DlqArgs {
+    /// Runs the command.
+    pub async fn run(self, global: super::Global) -> crate::Result<()> {
+        run(&Context::new(global).await?, &self.action).await
+    }
+}

@@ -51,3 +51,19 @@ fn write_docs(project: &Project, routing: &Routing) -> Result<()> {
 fn write(path: &std::path::Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| CliError::io(path, e))
 }
+
+/// The arguments of `orderflow graph`.
+#[derive(Debug, clap::Args)]
+pub struct GraphArgs {
+    #[arg(long, value_enum, default_value = "mermaid")]
+    pub format: Format,
+    #[arg(long)]
+    pub write: bool,
+}
+
+impl GraphArgs {
+    /// Runs the command.
+    pub fn run(self, _global: super::Global) -> crate::Result<()> {
+        run(self.format, self.write)
+    }
+}

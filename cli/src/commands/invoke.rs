@@ -1,6 +1,7 @@
 //! `orderflow invoke <function> <payload.json>`: one Lambda Invoke with a sample payload.
 
 use super::Context;
+use crate::project::read_json_file;
 use crate::stack::StackInfo;
 use crate::{CliError, Result};
 use aws_sdk_lambda::primitives::Blob;
@@ -41,11 +42,16 @@ pub async fn run(context: &Context, function: &str, payload_path: &Path) -> Resu
     Ok(())
 }
 
-/// Reads a JSON file, naming the file and the position of any syntax error.
-pub fn read_json_file(path: &Path) -> Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => CliError::MissingFile(path.to_path_buf()),
-        _ => CliError::io(path, e),
-    })?;
-    serde_json::from_str(&text).map_err(|e| CliError::BadJson { path: path.to_path_buf(), reason: e.to_string() })
+/// The arguments of `orderflow invoke`.
+#[derive(Debug, clap::Args)]
+pub struct InvokeArgs {
+    pub function: String,
+    pub payload: std::path::PathBuf,
+}
+
+impl InvokeArgs {
+    /// Runs the command.
+    pub async fn run(self, global: super::Global) -> crate::Result<()> {
+        run(&Context::new(global).await?, &self.function, &self.payload).await
+    }
 }

@@ -30,3 +30,22 @@ pub async fn run(context: &Context, projection: &str, verify: bool, limit: Optio
     );
     Ok(())
 }
+
+/// The arguments of `orderflow rebuild`.
+#[derive(Debug, clap::Args)]
+pub struct RebuildArgs {
+    pub projection: String,
+    /// Compare the live read model with the one the store rebuilds; write nothing.
+    #[arg(long)]
+    pub verify: bool,
+    /// Stop after this many orders (the checkpoint is kept; the next run resumes).
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+impl RebuildArgs {
+    /// Runs the command.
+    pub async fn run(self, global: super::Global) -> crate::Result<()> {
+        run(&Context::new(global).await?, &self.projection, self.verify, self.limit).await
+    }
+}

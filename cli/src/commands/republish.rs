@@ -33,3 +33,25 @@ pub async fn run(context: &Context, since: Option<&str>, minutes: Option<u32>, u
     );
     Ok(())
 }
+
+/// The arguments of `orderflow republish`.
+#[derive(Debug, clap::Args)]
+pub struct RepublishArgs {
+    /// Events that occurred at or after this RFC 3339 time.
+    #[arg(long, conflicts_with = "minutes")]
+    pub since: Option<String>,
+    /// Events of the last N minutes.
+    #[arg(long)]
+    pub minutes: Option<u32>,
+    /// Repeat with the events each pass caused until a pass finds nothing new (for an
+    /// emulator whose stream pollers stopped: restarted with persisted state).
+    #[arg(long)]
+    pub until_quiet: bool,
+}
+
+impl RepublishArgs {
+    /// Runs the command.
+    pub async fn run(self, global: super::Global) -> crate::Result<()> {
+        run(&Context::new(global).await?, self.since.as_deref(), self.minutes, self.until_quiet).await
+    }
+}

@@ -1,7 +1,7 @@
 //! `orderflow schema generate | check | validate`: the schema registry from the command line.
 
-use super::invoke::read_json_file;
 use crate::project::Project;
+use crate::project::read_json_file;
 use crate::{CliError, Result};
 use domain::contracts::contracts;
 use std::path::{Path, PathBuf};
@@ -134,5 +134,22 @@ fn validate(dir: &Path, name: &str, file: &Path, version: Option<u32>) -> Result
             file.display(),
             errors.len()
         )))
+    }
+}
+
+/// The arguments of `orderflow schema`.
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// The registry folder (default: events/schemas of the checkout).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+impl SchemaArgs {
+    /// Runs the command.
+    pub fn run(self, _global: super::Global) -> crate::Result<()> {
+        run(&self.action, self.dir.as_deref())
     }
 }

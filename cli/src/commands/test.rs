@@ -77,7 +77,7 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
     let receiver = crate::webhook_receiver::start(&project.state_dir().join("test-webhooks.jsonl")).await?;
     let template = std::fs::read_to_string(project.template()).map_err(|e| CliError::io(project.template(), e))?;
     // A timeout long enough for the burst test's orders, short enough to test timeouts.
-    let new_key = || format!("ofk_{}", super::replay::new_run_id());
+    let new_key = || format!("ofk_{}", crate::replay::new_run_id());
     let (api_key, throttled_key, admin_key) = (new_key(), new_key(), new_key());
     let api_keys = [
         crate::api_key::parameter_entry("tests", &api_key, Some(TEST_RATE_LIMIT_PER_SECOND)),

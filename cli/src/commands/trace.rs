@@ -18,3 +18,19 @@ pub async fn run(context: &Context, order_id: &str, json: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// The arguments of `orderflow trace`.
+#[derive(Debug, clap::Args)]
+pub struct TraceArgs {
+    pub order_id: String,
+    /// The tree as JSON, for tools.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl TraceArgs {
+    /// Runs the command.
+    pub async fn run(self, global: super::Global) -> crate::Result<()> {
+        run(&Context::new(global).await?, &self.order_id, self.json).await
+    }
+}

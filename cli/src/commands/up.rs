@@ -69,3 +69,20 @@ pub fn down(global: &Global) -> Result<()> {
         )),
     }
 }
+
+/// The arguments of `orderflow up`.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// What to deploy: `debug` (host binaries, built in seconds; what the emulator needs)
+    /// or `release` (cargo-lambda, optimized, for AWS). Default: debug on the emulator,
+    /// release on AWS.
+    #[arg(long, value_enum)]
+    pub build: Option<Profile>,
+}
+
+impl UpArgs {
+    /// Runs the command.
+    pub async fn run(self, global: super::Global) -> crate::Result<()> {
+        super::up::up(global, self.build).await.map(drop)
+    }
+}
