@@ -53,9 +53,10 @@ pub fn print_order(view: &OrderView) {
 /// The arguments of `orderflow demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// What to deploy: `debug` (host binaries, built in seconds; what the emulator needs)
-    /// or `release` (cargo-lambda, optimized, for AWS). Default: debug on the emulator,
-    /// release on AWS.
+    /// What to deploy: `debug` (host binaries, built in seconds; what the emulator `up`
+    /// runs on this machine needs) or `release` (cargo-lambda, optimized: AWS, and
+    /// emulators that run functions in containers). Default: debug on the emulator `up`
+    /// manages, release elsewhere.
     #[arg(long, value_enum)]
     pub build: Option<Profile>,
 }

@@ -8,12 +8,12 @@ use crate::target::Target;
 use crate::{CliError, Result};
 use std::collections::BTreeMap;
 
-/// Builds what the target needs (`profile`, else debug for the emulator and release for
-/// AWS) and deploys it.
+/// Builds what the target needs (`profile`, else the debug build for the emulator `up`
+/// runs on this machine and the release build for anything else) and deploys it.
 pub async fn run(context: &Context, profile: Option<Profile>) -> Result<StackInfo> {
     context.require_reachable().await?;
     let on_emulator = context.clients.target.endpoint().is_some();
-    let profile = profile.unwrap_or(if on_emulator { Profile::Debug } else { Profile::Release });
+    let profile = profile.unwrap_or(default_profile(&context.clients.target));
     eprintln!("{}", build_note(profile, on_emulator));
     if profile == Profile::Debug && !on_emulator {
         return Err(CliError::Usage(
@@ -34,13 +34,23 @@ pub async fn run(context: &Context, profile: Option<Profile>) -> Result<StackInf
     Ok(stack)
 }
 
+/// Host debug binaries only run where the functions are processes of this machine: the
+/// emulator `up` manages. An emulator started elsewhere may run them in Linux containers
+/// (LocalStack, MiniStack's Docker image), which take the cargo-lambda build, as AWS does.
+fn default_profile(target: &Target) -> Profile {
+    match target {
+        Target::Emulator { managed_port: Some(_), .. } => Profile::Debug,
+        _ => Profile::Release,
+    }
+}
+
 fn build_note(profile: Profile, on_emulator: bool) -> &'static str {
     match (profile, on_emulator) {
         (Profile::Debug, _) => {
-            "deploying the debug build (host binaries: what the emulator runs; `--build release` for the optimized one)"
+            "deploying the debug build (host binaries: what the local emulator runs; `--build release` for the optimized one)"
         }
         (Profile::Release, true) => {
-            "deploying the release build (cargo-lambda, fat LTO: minutes to build; the emulator needs only `--build debug`)"
+            "deploying the release build (cargo-lambda, fat LTO: minutes to build; an emulator running functions as host processes needs only `--build debug`)"
         }
         (Profile::Release, false) => "deploying the release build (cargo-lambda, optimized, for AWS)",
     }
@@ -115,9 +125,10 @@ pub fn print_endpoints(context: &Context, stack: &StackInfo) -> Result<()> {
 /// The arguments of `orderflow deploy`.
 #[derive(Debug, clap::Args)]
 pub struct DeployArgs {
-    /// What to deploy: `debug` (host binaries, built in seconds; what the emulator needs)
-    /// or `release` (cargo-lambda, optimized, for AWS). Default: debug on the emulator,
-    /// release on AWS.
+    /// What to deploy: `debug` (host binaries, built in seconds; what the emulator `up`
+    /// runs on this machine needs) or `release` (cargo-lambda, optimized: AWS, and
+    /// emulators that run functions in containers). Default: debug on the emulator `up`
+    /// manages, release elsewhere.
     #[arg(long, value_enum)]
     pub build: Option<Profile>,
 }
