@@ -228,22 +228,17 @@ impl Harness {
 
     /// The versions of a stream, in order (any stream: `order-…`, `sku-…`).
     pub async fn versions_of(&self, stream_id: &str) -> Vec<u64> {
+        self.stream(stream_id).await.iter().map(|e| e.version).collect()
+    }
+
+    /// A stream as the functions read it: through the toolkit's event store (consistent
+    /// reads, every page).
+    pub async fn stream(&self, stream_id: &str) -> Vec<EventEnvelope> {
         let table = self.stack.output("EventStoreTableName").expect("event store output");
-        let items: Vec<_> = self
-            .clients
-            .dynamodb()
-            .query()
-            .table_name(table)
-            .key_condition_expression("streamId = :s")
-            .expression_attribute_values(":s", AttributeValue::S(stream_id.to_string()))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
+        let store = toolkit::store::DynamoEventStore::new(self.clients.dynamodb(), table);
+        toolkit::store::EventStore::load(&store, &toolkit::envelope::StreamId::new(stream_id), 0)
             .await
-            .expect("query the event store");
-        items.iter().filter_map(|item| item.get("version")?.as_n().ok()?.parse().ok()).collect()
+            .expect("the stream can be read")
     }
 
     /// Every event of the store, grouped by stream, each stream in version order.
@@ -328,25 +323,7 @@ impl Harness {
 
     /// The event types of an order's stream, in version order.
     pub async fn stream_of(&self, order_id: &str) -> Vec<String> {
-        let table = self.stack.output("EventStoreTableName").expect("event store output");
-        let items: Vec<_> = self
-            .clients
-            .dynamodb()
-            .query()
-            .table_name(table)
-            .key_condition_expression("streamId = :s")
-            .expression_attribute_values(":s", AttributeValue::S(format!("order-{order_id}")))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .expect("query the event store");
-        items
-            .into_iter()
-            .map(|item| serde_dynamo::from_item::<_, EventEnvelope>(item).expect("an envelope").event_type)
-            .collect()
+        self.stream(&format!("order-{order_id}")).await.into_iter().map(|e| e.event_type).collect()
     }
 
     /// (on hand, taken) of a SKU, from the API: taken is what orders hold plus what left
