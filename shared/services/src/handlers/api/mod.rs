@@ -1,9 +1,13 @@
-//! `api-ingress`: the HTTP API's commands and queries.
+//! `api-ingress`: the HTTP API's commands and queries, one file per concern.
 //!
-//! - `POST /orders`: checks the body (400 naming the bad field), appends `OrderPlaced`
-//!   to a new stream and answers 202 with the order id. Nothing else is written: the
-//!   outbox relay publishes the stored event.
-//! - `GET /orders/{orderId}`: the order's read model, 404 when unknown.
+//! - this file: the [`Api`] and its routing table;
+//! - `admission`: API keys (401/403), per-key rate limits (429 with `retry-after`) and
+//!   `Idempotency-Key` for commands;
+//! - `orders`: `POST /orders` (checks the body, 400 naming the bad field; appends
+//!   `OrderPlaced` to a new stream; 202 with the order id; the outbox relay publishes it),
+//!   `GET /orders/{orderId}`, a customer's orders, an order's notifications;
+//! - `payments`: the provider's signed callbacks; `stock`: adding and reading stock;
+//!   `sales`: analytics; `http`: reading requests and writing JSON answers.
 
 mod admission;
 mod http;
@@ -31,6 +35,8 @@ use toolkit::invocation::Invocation;
 use toolkit::store::EventStore;
 use tracing::Instrument;
 
+/// The HTTP API over its ports (store, read model, analytics, notification log, idempotency
+/// records, rate limiter, payment provider); [`Api::handle`] answers every request.
 pub struct Api<S, V, A, N, I, R, P = SimulatedProvider> {
     store: S,
     views: V,
