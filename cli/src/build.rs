@@ -173,6 +173,35 @@ fn build_release(project: &Project, functions: &[String], arch: Arch) -> Result<
         .collect()
 }
 
+/// The cold-start floor's name: `shared/toolkit/examples/hello.rs`, the runtime and an echo.
+pub const FLOOR: &str = "hello";
+
+/// Builds the cold-start floor exactly as the functions' release zips are built (cargo-lambda,
+/// release profile, this machine's architecture) and returns its zip.
+pub fn build_floor(project: &Project) -> Result<PathBuf> {
+    crate::emulator::ensure_tools(project)?;
+    let arch = Arch::host();
+    let mut args: Vec<String> = ["lambda", "build", "--release", "--output-format", "zip"].map(String::from).into();
+    if arch == Arch::Arm64 {
+        args.push("--arm64".into());
+    }
+    args.extend(["--lambda-dir".to_string(), arch.lambda_dir(project).display().to_string()]);
+    args.extend(
+        ["-p", "orderflow-toolkit", "--example", FLOOR, "--no-default-features", "--features", "lambda"]
+            .map(String::from),
+    );
+    let path = format!("{}:{}", project.venv().join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    run(
+        Command::new("cargo").args(&args).env("PATH", path).current_dir(project.root()),
+        &format!("cargo {}", args.join(" ")),
+    )?;
+    let zip_path = arch.release_zip(project, FLOOR);
+    match zip_path.is_file() {
+        true => Ok(zip_path),
+        false => Err(CliError::Build(format!("cargo lambda did not produce {}", zip_path.display()))),
+    }
+}
+
 /// Zips `binary` as an executable `bootstrap`, as Lambda's custom runtimes expect.
 fn zip_bootstrap(binary: &Path, zip_path: &Path) -> Result<()> {
     let bytes = fs::read(binary).map_err(|e| CliError::Build(format!("{}: {e} (was it built?)", binary.display())))?;

@@ -75,32 +75,54 @@ pub async fn measure(project: &Project, functions: &[String], spawns: usize, war
         let (Some(event), Some(binary)) = (event_for(function, project), binary_of(project, function)) else {
             continue;
         };
-        let mut colds = Vec::new();
-        let (mut warms, mut peak) = (Vec::new(), 0);
-        for spawn in 0..spawns.max(1) {
-            let invocations = if spawn == 0 { 1 + warm } else { 1 };
-            let (cold, warm_times, rss) = run_once(&binary, function, &event, invocations).await?;
-            colds.push(cold);
-            warms.extend(warm_times);
-            peak = peak.max(rss);
-        }
-        let zip = crate::build::Arch::host().release_zip(project, function);
-        results.push(ColdStart {
-            function: function.clone(),
-            binary: binary.display().to_string(),
-            size_bytes: std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0),
-            // The zip's size only when its bootstrap is what was measured.
-            zip_bytes: binary
-                .starts_with(project.state_dir())
-                .then(|| std::fs::metadata(zip).ok().map(|m| m.len()))
-                .flatten(),
-            cold_median_ms: percentile(&mut colds, 0.5),
-            cold_p95_ms: percentile(&mut colds, 0.95),
-            warm_median_ms: percentile(&mut warms, 0.5),
-            peak_rss_kb: peak,
-        });
+        results.push(measure_one(project, function, &binary, &event, spawns, warm).await?);
     }
     Ok(results)
+}
+
+/// The cold-start floor (`build::FLOOR`), measured as the functions are, when its release
+/// zip was built (`orderflow bench --build`).
+pub async fn measure_floor(project: &Project, spawns: usize, warm: usize) -> Result<Option<ColdStart>> {
+    let floor = crate::build::FLOOR;
+    let zip = crate::build::Arch::host().release_zip(project, floor);
+    let Some(binary) = zip.is_file().then(|| unpack(project, floor, &zip)).flatten() else {
+        return Ok(None);
+    };
+    measure_one(project, floor, &binary, r#"{"ping":1}"#, spawns, warm).await.map(Some)
+}
+
+async fn measure_one(
+    project: &Project,
+    function: &str,
+    binary: &PathBuf,
+    event: &str,
+    spawns: usize,
+    warm: usize,
+) -> Result<ColdStart> {
+    let mut colds = Vec::new();
+    let (mut warms, mut peak) = (Vec::new(), 0);
+    for spawn in 0..spawns.max(1) {
+        let invocations = if spawn == 0 { 1 + warm } else { 1 };
+        let (cold, warm_times, rss) = run_once(binary, function, event, invocations).await?;
+        colds.push(cold);
+        warms.extend(warm_times);
+        peak = peak.max(rss);
+    }
+    let zip = crate::build::Arch::host().release_zip(project, function);
+    Ok(ColdStart {
+        function: function.to_string(),
+        binary: binary.display().to_string(),
+        size_bytes: std::fs::metadata(binary).map(|m| m.len()).unwrap_or(0),
+        // The zip's size only when its bootstrap is what was measured.
+        zip_bytes: binary
+            .starts_with(project.state_dir())
+            .then(|| std::fs::metadata(zip).ok().map(|m| m.len()))
+            .flatten(),
+        cold_median_ms: percentile(&mut colds, 0.5),
+        cold_p95_ms: percentile(&mut colds, 0.95),
+        warm_median_ms: percentile(&mut warms, 0.5),
+        peak_rss_kb: peak,
+    })
 }
 
 /// Spawns the binary, serves `invocations` events; returns the cold time (spawn to first

@@ -12,6 +12,7 @@ pub async fn run(plan: &bench::Plan, compare: Option<&Path>, build: bool) -> Res
     let project = Project::locate()?;
     if build {
         crate::build::build(&project, crate::build::Profile::Release)?;
+        crate::build::build_floor(&project)?;
     }
     let previous = compare.map(bench::read).transpose()?;
     if plan.orders == Some(0) {
@@ -49,7 +50,7 @@ pub struct BenchArgs {
     /// An earlier report (bench/<date>.json): fail on figures more than 10 % worse.
     #[arg(long)]
     pub compare: Option<std::path::PathBuf>,
-    /// Build the release deploy zips first (cargo lambda build --release).
+    /// Build the release deploy zips first, and the cold-start floor (cargo lambda build --release).
     #[arg(long)]
     pub build: bool,
 }
