@@ -128,27 +128,10 @@ pub fn table(report: &Report) -> String {
         "| function | cold start median / p95 | warm median | binary | zip | peak RSS |\n|---|---|---|---|---|---|\n",
     );
     for f in &report.functions {
-        out.push_str(&format!(
-            "| {} | {:.1} / {:.1} ms | {:.2} ms | {:.1} MB | {} | {:.1} MB |\n",
-            f.function,
-            f.cold_median_ms,
-            f.cold_p95_ms,
-            f.warm_median_ms,
-            f.size_bytes as f64 / 1_048_576.0,
-            f.zip_bytes.map_or("-".into(), |z| format!("{:.1} MB", z as f64 / 1_048_576.0)),
-            f.peak_rss_kb as f64 / 1024.0
-        ));
+        out.push_str(&cold_start_line(&f.function, f));
     }
     if let Some(f) = &report.floor {
-        out.push_str(&format!(
-            "| (floor: hello-world) | {:.1} / {:.1} ms | {:.2} ms | {:.1} MB | {} | {:.1} MB |\n",
-            f.cold_median_ms,
-            f.cold_p95_ms,
-            f.warm_median_ms,
-            f.size_bytes as f64 / 1_048_576.0,
-            f.zip_bytes.map_or("-".into(), |z| format!("{:.1} MB", z as f64 / 1_048_576.0)),
-            f.peak_rss_kb as f64 / 1024.0
-        ));
+        out.push_str(&cold_start_line("(floor: hello-world)", f));
     }
     let worst_cold = report.functions.iter().map(|f| f.cold_median_ms).fold(0.0, f64::max);
     let biggest = report.functions.iter().map(|f| f.size_bytes).max().unwrap_or(0);
@@ -210,6 +193,19 @@ pub fn table(report: &Report) -> String {
         ));
     }
     out
+}
+
+/// One binary's row of the cold-start table.
+fn cold_start_line(name: &str, f: &ColdStart) -> String {
+    format!(
+        "| {name} | {:.1} / {:.1} ms | {:.2} ms | {:.1} MB | {} | {:.1} MB |\n",
+        f.cold_median_ms,
+        f.cold_p95_ms,
+        f.warm_median_ms,
+        f.size_bytes as f64 / 1_048_576.0,
+        f.zip_bytes.map_or("-".into(), |z| format!("{:.1} MB", z as f64 / 1_048_576.0)),
+        f.peak_rss_kb as f64 / 1024.0
+    )
 }
 
 /// P1: against the floor measured in the same run when there is one (the figure that does
