@@ -13,6 +13,12 @@ use std::time::{Duration, Instant};
 
 /// CloudFormation's limit for an inline template body; larger ones go through S3.
 const MAX_TEMPLATE_BODY: usize = 51_200;
+/// The template parameter of the saga's backlog limit (load shedding at `POST /orders`).
+pub const ADMISSION_PARAMETER: &str = "AdmissionBacklogLimit";
+/// The backlog limit on the local emulator, which moves about 10 orders/s on 2 cores
+/// (docs/capacity.md has the measurement): above it a new order would wait long enough to
+/// risk the timeout, so it is refused at the door instead.
+pub const EMULATOR_ADMISSION_BACKLOG_LIMIT: u32 = 200;
 const CHANGE_SET_TIMEOUT: Duration = Duration::from_secs(300);
 const STACK_TIMEOUT: Duration = Duration::from_secs(1800);
 

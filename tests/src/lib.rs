@@ -33,6 +33,15 @@ pub struct Harness {
 pub struct Answer {
     pub status: u16,
     pub body: serde_json::Value,
+    /// The `retry-after` header, when the API sent one (429, 503).
+    pub retry_after: Option<String>,
+}
+
+async fn answer_of(response: reqwest::Response) -> Answer {
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(String::from);
+    let text = response.text().await.unwrap_or_default();
+    Answer { status, body: serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)), retry_after }
 }
 
 impl Harness {
@@ -81,9 +90,7 @@ impl Harness {
             request = request.header("content-type", "application/json").body(body);
         }
         let response = request.send().await.expect("the HTTP API answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        Answer { status, body: serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)) }
+        answer_of(response).await
     }
 
     pub async fn place_order(&self, body: &serde_json::Value, correlation_id: &str) -> Answer {
@@ -447,9 +454,7 @@ impl Harness {
             .send()
             .await
             .expect("the HTTP API answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        Answer { status, body: serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)) }
+        answer_of(response).await
     }
 
     /// The order's stream once its last event is `last` (compensations follow a final

@@ -76,8 +76,8 @@ fn choose_architecture(on_aws: bool, chosen: Option<&str>, host: Arch) -> Result
     }
 }
 
-/// Template parameters: on an emulator, the endpoint the functions' SDK must call, and
-/// what `--parameter` gives; the second map holds what a new stack starts with: the hash
+/// Template parameters: on an emulator, the endpoint the functions' SDK must call and the
+/// emulator's admission limit, and what `--parameter` gives; the second map holds what a new stack starts with: the hash
 /// of the CLI's API key (a redeploy keeps the stack's `ApiKeys` unless one is given).
 fn parameters(context: &Context) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
     let mut parameters = BTreeMap::new();
@@ -87,6 +87,8 @@ fn parameters(context: &Context) -> Result<(BTreeMap<String, String>, BTreeMap<S
     if let Target::Emulator { endpoint, .. } = &context.clients.target {
         let for_functions = context.global.function_endpoint.clone().unwrap_or_else(|| endpoint.clone());
         parameters.insert("EmulatorEndpoint".to_string(), for_functions);
+        let limit = crate::deploy::EMULATOR_ADMISSION_BACKLOG_LIMIT.to_string();
+        parameters.insert(crate::deploy::ADMISSION_PARAMETER.to_string(), limit);
     }
     parameters.extend(context.global.parameters.iter().cloned());
     let mut first_deploy = first_deploy;

@@ -4,7 +4,7 @@
 
 use super::Global;
 use crate::build::{self, Profile};
-use crate::deploy::{DeployRequest, deploy};
+use crate::deploy::{ADMISSION_PARAMETER, DeployRequest, EMULATOR_ADMISSION_BACKLOG_LIMIT, deploy};
 use crate::emulator::{ManagedEmulator, StopOnDrop, ensure_tools};
 use crate::project::Project;
 use crate::target::{Clients, Target};
@@ -93,6 +93,7 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         // Failed and crashed batches come back sooner, so the fault tests finish sooner.
         ("QueueVisibilityTimeout".to_string(), "30".to_string()),
         ("OrderTimeoutSeconds".to_string(), TEST_ORDER_TIMEOUT_SECONDS.to_string()),
+        (ADMISSION_PARAMETER.to_string(), EMULATOR_ADMISSION_BACKLOG_LIMIT.to_string()),
         ("WebhookUrl".to_string(), receiver.url.clone()),
     ]);
     let stack = deploy(

@@ -7,6 +7,7 @@ use services::handlers::api::Api;
 use services::notify::DynamoNotificationLog;
 use services::views::DynamoOrderViews;
 use std::convert::Infallible;
+use toolkit::admission::{Admission, SqsBacklog};
 use toolkit::idempotency::DynamoIdempotencyStore;
 use toolkit::invocation::Invocation;
 use toolkit::store::DynamoEventStore;
@@ -20,8 +21,12 @@ async fn main() -> Result<(), lambda_http::Error> {
     let (notifications_table, payment_secret) = (config::notifications_table()?, config::payment_webhook_secret()?);
     let (idempotency_table, rate_limit_table, api_keys) =
         (config::idempotency_table()?, config::rate_limit_table()?, config::api_keys()?);
+    let admission_config = config::admission()?;
     let sdk = aws::sdk_config().await;
     let dynamodb = aws::dynamodb(&sdk);
+    // Off (a limit nobody reaches) unless the template sets a limit and the saga's queues.
+    let (limit, queues) = admission_config.unwrap_or((u64::MAX, Vec::new()));
+    let admission = Admission::new(SqsBacklog::new(aws::sqs(&sdk), queues), limit);
     let api = Api::new(
         DynamoEventStore::new(dynamodb.clone(), store_table),
         DynamoOrderViews::new(dynamodb.clone(), view_table),
@@ -31,7 +36,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         DynamoRateLimiter::new(dynamodb, rate_limit_table),
     )
     .with_api_keys(api_keys)
-    .with_payment_webhook_secret(payment_secret.into_bytes());
+    .with_payment_webhook_secret(payment_secret.into_bytes())
+    .with_admission(admission);
     let api = &api;
     lambda_http::run(lambda_http::service_fn(move |request: lambda_http::Request| async move {
         let invocation = request.lambda_context_ref().map_or_else(Invocation::local, Invocation::from_context);

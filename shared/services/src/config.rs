@@ -106,6 +106,22 @@ pub fn order_timeout() -> Result<chrono::Duration, ConfigError> {
     Ok(chrono::Duration::seconds(seconds))
 }
 
+/// Load shedding for new orders: `ADMISSION_BACKLOG_LIMIT` (messages waiting or in flight
+/// on the saga's queues above which `POST /orders` answers 503; 0 turns it off) and
+/// `SAGA_QUEUE_URLS` (comma-separated). `None` when off.
+pub fn admission() -> Result<Option<(u64, Vec<String>)>, ConfigError> {
+    let limit = parsed_or("ADMISSION_BACKLOG_LIMIT", 0u64, "a whole number of messages (0: off)")?;
+    if limit == 0 {
+        return Ok(None);
+    }
+    let urls = required("SAGA_QUEUE_URLS", "the saga's queues whose backlog admission control reads")?;
+    let urls: Vec<String> = urls.split(',').map(str::trim).filter(|u| !u.is_empty()).map(String::from).collect();
+    if urls.is_empty() {
+        return Err(ConfigError::Unparsable { name: "SAGA_QUEUE_URLS", reason: "no queue URL given".to_string() });
+    }
+    Ok(Some((limit, urls)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -492,3 +492,45 @@ async fn api_answers_422_when_an_idempotency_key_comes_back_with_another_body() 
     assert_eq!(response_json(&response)["field"], "Idempotency-Key");
     assert_eq!(api_store(&api).all_events().len(), 1);
 }
+
+fn add_stock(sku: &str) -> lambda_http::Request {
+    let mut event: serde_json::Value = sample("aws/apigw-v2-post-order.json");
+    let route = "POST /inventory/{sku}/stock";
+    event["routeKey"] = serde_json::json!(route);
+    event["requestContext"]["routeKey"] = serde_json::json!(route);
+    event["rawPath"] = serde_json::json!(format!("/inventory/{sku}/stock"));
+    event["pathParameters"] = serde_json::json!({ "sku": sku });
+    event["body"] = serde_json::json!(r#"{"quantity": 5}"#);
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+#[tokio::test]
+async fn api_refuses_new_orders_with_503_and_retry_after_while_the_saga_is_behind() {
+    use toolkit::admission::{Admission, FixedBacklog};
+    let backlog = FixedBacklog::new(100);
+    let admission = Admission::new(&backlog, 100).fresh_for(std::time::Duration::ZERO);
+    let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default()).with_admission(admission);
+    let local = Invocation::local();
+    let accepted = api.handle(post_order_with(&[("idempotency-key", "order-a")]), &local).await;
+    assert_eq!(accepted.status(), 202, "at the limit: {}", response_json(&accepted));
+
+    backlog.set(250);
+    let refused = api.handle(post_order_with(&[("idempotency-key", "order-b")]), &local).await;
+    assert_eq!(refused.status(), 503, "{}", response_json(&refused));
+    assert_eq!(refused.headers()["retry-after"], "4", "one second plus one per half limit above it");
+    assert!(response_json(&refused)["error"].as_str().unwrap().contains("250 messages"), "names the backlog");
+    let repeat = api.handle(post_order_with(&[("idempotency-key", "order-a")]), &local).await;
+    assert_eq!(repeat.status(), 202, "a repeat of an accepted order gets its answer");
+    assert_eq!(response_json(&repeat)["orderId"], response_json(&accepted)["orderId"]);
+    assert_eq!(api.handle(add_stock("SKU-1"), &local).await.status(), 200, "stock additions keep working");
+    let mut invalid_event: serde_json::Value = sample("aws/apigw-v2-post-order-invalid.json");
+    invalid_event["headers"]["x-api-key"] = serde_json::json!(support::SAMPLE_API_KEY);
+    let bad = api.handle(lambda_http::request::from_str(&invalid_event.to_string()).unwrap(), &local).await;
+    assert_eq!(bad.status(), 400, "a bad order is told what is wrong, busy or not");
+
+    backlog.set(40);
+    let order_b = api.handle(post_order_with(&[("idempotency-key", "order-b")]), &local).await;
+    assert_eq!(order_b.status(), 202, "the refused order goes through once the saga caught up");
+    let stored = api.ports().0.all_events().len();
+    assert_eq!(stored, 3, "order a, the stock addition, order b: nothing from refusals");
+}

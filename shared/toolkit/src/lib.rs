@@ -12,6 +12,7 @@
 //!   `lambda`): JSON logs with the correlation ids of the event at hand.
 //! - [`schema`]: a registry of JSON Schemas per version with compatibility rules.
 //! - [`invocation`]: the invocation at hand (request id, deadline, trace), passed as a value.
+//! - [`admission`]: refuse new work while the accepted work is behind a limit.
 //! - [`clock`]: the time and ids, replaceable by a deterministic simulation.
 //!
 //! Features: `lambda`, `dynamodb`, `sqs`, `eventbridge` (all on by default); with none of
@@ -19,6 +20,7 @@
 #![warn(missing_docs)]
 #![warn(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
 
+pub mod admission;
 #[cfg(feature = "aws")]
 pub mod aws;
 #[cfg(feature = "lambda")]

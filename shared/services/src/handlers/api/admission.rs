@@ -1,4 +1,5 @@
-//! Who may call: API keys, per-key rate limits, and `Idempotency-Key` for commands.
+//! Who may call: API keys, per-key rate limits, load shedding, and `Idempotency-Key` for
+//! commands.
 
 use super::http::{idempotency_key_of, json_response, source_ip_of, unavailable, with_header};
 use super::{Api, Call};
@@ -8,9 +9,10 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 use std::future::Future;
+use toolkit::admission::{BacklogGauge, Verdict};
 use toolkit::idempotency::{IdempotencyError, IdempotencyStore, Idempotent, run_once};
 
-impl<S, V, A, N, I, R: RateLimiter, P> Api<S, V, A, N, I, R, P> {
+impl<S, V, A, N, I, R: RateLimiter, P, G> Api<S, V, A, N, I, R, P, G> {
     /// Answers 401 without a key, 403 with an unknown one, 429 over the key's rate; else
     /// the caller. Every refusal is logged with the route and source address.
     pub(super) async fn admit(&self, request: &Request, route: &str) -> Result<Caller, Response<Body>> {
@@ -36,7 +38,31 @@ impl<S, V, A, N, I, R: RateLimiter, P> Api<S, V, A, N, I, R, P> {
     }
 }
 
-impl<S, V, A, N, I: IdempotencyStore, R, P> Api<S, V, A, N, I, R, P> {
+impl<S, V, A, N, I, R, P, G: BacklogGauge> Api<S, V, A, N, I, R, P, G> {
+    /// 503 with `retry-after` while the saga's backlog is above the limit: an order refused
+    /// at the door can be placed again later, one accepted and then timed out cannot.
+    pub(super) async fn shed_load(&self) -> Result<(), Response<Body>> {
+        match self.admission.verdict().await {
+            Verdict::Admit => Ok(()),
+            Verdict::Refuse { backlog, limit, retry_after } => {
+                tracing::warn!(
+                    backlog,
+                    limit,
+                    retry_after_s = retry_after.as_secs(),
+                    "new order refused: the saga is behind"
+                );
+                let error = format!(
+                    "busy: {backlog} messages wait in the order saga (limit {limit}); retry in {} s",
+                    retry_after.as_secs()
+                );
+                let refusal = json_response(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": error }));
+                Err(with_header(refusal, "retry-after", &retry_after.as_secs().to_string()))
+            }
+        }
+    }
+}
+
+impl<S, V, A, N, I: IdempotencyStore, R, P, G> Api<S, V, A, N, I, R, P, G> {
     /// Runs a command's `effect` once per `Idempotency-Key` (when the caller sent one): a
     /// repeat with the same body gets the first answer, with another body 422.
     pub(super) async fn at_most_once<T, F, Fut>(&self, call: &Call<'_>, effect: F) -> Result<T, Response<Body>>

@@ -1,7 +1,8 @@
 //! `api-ingress`: the HTTP API's commands and queries, one file per concern.
 //!
 //! - this file: the [`Api`] and its routing table;
-//! - `admission`: API keys (401/403), per-key rate limits (429 with `retry-after`) and
+//! - `admission`: API keys (401/403), per-key rate limits (429 with `retry-after`), load
+//!   shedding (503 with `retry-after` for new orders while the saga is behind) and
 //!   `Idempotency-Key` for commands;
 //! - `orders`: `POST /orders` (checks the body, 400 naming the bad field; appends
 //!   `OrderPlaced` to a new stream; 202 with the order id; the outbox relay publishes it),
@@ -29,6 +30,7 @@ use http::{correlation_id_of, is_sku, json_response, path_parameter, request_id_
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
+use toolkit::admission::{Admission, BacklogGauge, FixedBacklog};
 use toolkit::envelope::{Causality, CorrelationId};
 use toolkit::idempotency::IdempotencyStore;
 use toolkit::invocation::Invocation;
@@ -37,7 +39,7 @@ use tracing::Instrument;
 
 /// The HTTP API over its ports (store, read model, analytics, notification log, idempotency
 /// records, rate limiter, payment provider); [`Api::handle`] answers every request.
-pub struct Api<S, V, A, N, I, R, P = SimulatedProvider> {
+pub struct Api<S, V, A, N, I, R, P = SimulatedProvider, G = FixedBacklog> {
     store: S,
     views: V,
     analytics: A,
@@ -50,6 +52,8 @@ pub struct Api<S, V, A, N, I, R, P = SimulatedProvider> {
     payment_webhook_secret: Vec<u8>,
     /// Voids an authorization whose callback arrives after the order ended.
     provider: P,
+    /// Refuses new orders while the saga is behind (off unless set).
+    admission: Admission<G>,
 }
 
 /// Attempts when another writer appended to the order's or the shelf's stream first.
@@ -57,14 +61,31 @@ const APPEND_ATTEMPTS: u32 = 3;
 
 impl<S, V, A, N, I, R> Api<S, V, A, N, I, R> {
     pub fn new(store: S, views: V, analytics: A, notifications: N, idempotency: I, limiter: R) -> Self {
-        let keys = ApiKeys::default();
-        let payment_webhook_secret = Vec::new();
-        let provider = SimulatedProvider;
-        Self { store, views, analytics, notifications, idempotency, limiter, keys, payment_webhook_secret, provider }
+        let (keys, payment_webhook_secret) = (ApiKeys::default(), Vec::new());
+        let (provider, admission) = (SimulatedProvider, Admission::off());
+        #[rustfmt::skip]
+        let api = Self { store, views, analytics, notifications, idempotency, limiter, keys, payment_webhook_secret, provider, admission };
+        api
     }
 }
 
-impl<S, V, A, N, I, R, P> Api<S, V, A, N, I, R, P>
+impl<S, V, A, N, I, R, P, G> Api<S, V, A, N, I, R, P, G> {
+    /// The same API with its payment provider and admission control replaced.
+    fn replacing<Q, H>(
+        self,
+        provider: impl FnOnce(P) -> Q,
+        admission: impl FnOnce(Admission<G>) -> Admission<H>,
+    ) -> Api<S, V, A, N, I, R, Q, H> {
+        let (provider, admission) = (provider(self.provider), admission(self.admission));
+        let Api { store, views, analytics, notifications, idempotency, limiter, keys, payment_webhook_secret, .. } =
+            self;
+        #[rustfmt::skip]
+        let api = Api { store, views, analytics, notifications, idempotency, limiter, keys, payment_webhook_secret, provider, admission };
+        api
+    }
+}
+
+impl<S, V, A, N, I, R, P, G> Api<S, V, A, N, I, R, P, G>
 where
     S: EventStore,
     V: OrderViews,
@@ -73,6 +94,7 @@ where
     I: IdempotencyStore,
     R: RateLimiter,
     P: PaymentProvider,
+    G: BacklogGauge,
 {
     /// The ports it was built with (tests inspect the fakes).
     pub fn ports(&self) -> (&S, &V) {
@@ -80,10 +102,14 @@ where
     }
 
     /// The payment provider late authorizations are voided with.
-    pub fn with_payment_provider<Q: PaymentProvider>(self, provider: Q) -> Api<S, V, A, N, I, R, Q> {
-        let Api { store, views, analytics, notifications, idempotency, limiter, keys, payment_webhook_secret, .. } =
-            self;
-        Api { store, views, analytics, notifications, idempotency, limiter, keys, payment_webhook_secret, provider }
+    pub fn with_payment_provider<Q: PaymentProvider>(self, provider: Q) -> Api<S, V, A, N, I, R, Q, G> {
+        self.replacing(|_| provider, |admission| admission)
+    }
+
+    /// Refuses new orders (503 with `retry-after`) while `admission` says the saga is behind;
+    /// every other route keeps working.
+    pub fn with_admission<H: BacklogGauge>(self, admission: Admission<H>) -> Api<S, V, A, N, I, R, P, H> {
+        self.replacing(|provider| provider, |_| admission)
     }
 
     /// The callers it accepts (none without keys).

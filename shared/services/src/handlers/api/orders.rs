@@ -8,6 +8,7 @@ use domain::{EventCodec, Order, OrderId, PlaceOrder, check_identifier};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde_json::json;
+use toolkit::admission::BacklogGauge;
 use toolkit::envelope::Causality;
 use toolkit::idempotency::IdempotencyStore;
 use toolkit::store::{EventStore, StoreError};
@@ -15,12 +16,13 @@ use toolkit::store::{EventStore, StoreError};
 /// The most orders `GET /customers/{customerId}/orders` answers with.
 const CUSTOMER_ORDERS_LIMIT: u32 = 50;
 
-impl<S, V, A, N, I, R, P> Api<S, V, A, N, I, R, P>
+impl<S, V, A, N, I, R, P, G> Api<S, V, A, N, I, R, P, G>
 where
     S: EventStore,
     V: OrderViews,
     N: NotificationLog,
     I: IdempotencyStore,
+    G: BacklogGauge,
 {
     pub(super) async fn place_order(&self, call: &Call<'_>) -> Response<Body> {
         let (request, caller) = (call.request, call.caller.name.as_str());
@@ -41,7 +43,13 @@ where
             Ok(Some(key)) => OrderId::for_idempotency_key(&format!("{caller}#{key}")),
             _ => OrderId::generate(), // no key; a bad one is refused by `at_most_once`
         };
-        let placed = self.at_most_once(call, || self.append_new_order(order_id, command, causality)).await;
+        // A repeat of an accepted order gets its answer even while new ones are refused.
+        let placed = self
+            .at_most_once(call, || async {
+                self.shed_load().await?;
+                self.append_new_order(order_id, command, causality).await
+            })
+            .await;
         match placed {
             Ok(order_id) => json_response(StatusCode::ACCEPTED, json!({ "orderId": order_id, "status": "Placed" })),
             Err(refusal) => refusal,

@@ -20,7 +20,7 @@ pub const MAX_CALLBACK_BYTES: usize = 16 * 1024;
 /// How far a signed callback's timestamp may be from now, in seconds.
 pub const WEBHOOK_TOLERANCE_SECONDS: i64 = 300;
 
-impl<S: EventStore, V, A, N, I: IdempotencyStore, R, P: PaymentProvider> Api<S, V, A, N, I, R, P> {
+impl<S: EventStore, V, A, N, I: IdempotencyStore, R, P: PaymentProvider, G> Api<S, V, A, N, I, R, P, G> {
     /// The payment provider's signed callback: a bad or stale signature gets 401 and
     /// stores nothing; a valid one settles an order still waiting for its payment.
     pub(super) async fn payment_callback(&self, call: &Call<'_>) -> Response<Body> {

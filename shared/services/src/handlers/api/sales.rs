@@ -7,7 +7,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
-impl<S, V, A: AnalyticsStore, N, I, R, P> Api<S, V, A, N, I, R, P> {
+impl<S, V, A: AnalyticsStore, N, I, R, P, G> Api<S, V, A, N, I, R, P, G> {
     /// Sales per product per minute between `from` and `to` (RFC 3339; default: the last hour).
     pub(super) async fn sales(&self, request: &Request) -> Response<Body> {
         let now = toolkit::clock::now();

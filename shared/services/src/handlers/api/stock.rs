@@ -19,7 +19,7 @@ struct AddStock {
     quantity: u32,
 }
 
-impl<S: EventStore, V, A, N, I: IdempotencyStore, R, P> Api<S, V, A, N, I, R, P> {
+impl<S: EventStore, V, A, N, I: IdempotencyStore, R, P, G> Api<S, V, A, N, I, R, P, G> {
     pub(super) async fn add_stock(&self, call: &Call<'_>, sku: &str) -> Response<Body> {
         let quantity = match serde_json::from_slice::<AddStock>(call.request.body().as_ref()) {
             Ok(AddStock { quantity }) if quantity > 0 => quantity,

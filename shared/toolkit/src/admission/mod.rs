@@ -1,0 +1,207 @@
+//! Admission control: refuse new work at the door while the work already accepted is
+//! behind, so that what is accepted still finishes in time (no congestion collapse).
+//!
+//! A [`BacklogGauge`] says how much accepted work waits (for example the messages waiting
+//! or in flight on a pipeline's queues: [`SqsBacklog`] with feature `sqs`). [`Admission`]
+//! reads it at most once per [`Admission::fresh_for`] (a cached figure, not a read per
+//! request) and refuses while it is above the limit, telling the caller when to retry.
+//!
+//! ```
+//! use orderflow_toolkit::admission::{Admission, FixedBacklog, Verdict};
+//! # tokio_test_block_on(async {
+//! let gauge = FixedBacklog::new(120);
+//! let admission = Admission::new(&gauge, 100);
+//! assert!(matches!(admission.verdict().await, Verdict::Refuse { backlog: 120, .. }));
+//! gauge.set(40);
+//! // The cached figure stands until it is older than `fresh_for` (one second by default).
+//! let admission = admission.fresh_for(std::time::Duration::ZERO);
+//! assert_eq!(admission.verdict().await, Verdict::Admit);
+//! # });
+//! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+//! # }
+//! ```
+
+#[cfg(feature = "sqs")]
+mod sqs;
+#[cfg(feature = "sqs")]
+pub use sqs::SqsBacklog;
+
+use crate::error::Outage;
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How much accepted work is waiting, in units the limit is set in (messages, orders).
+pub trait BacklogGauge: Send + Sync {
+    /// The work waiting now; an error when the figure cannot be read.
+    fn backlog(&self) -> impl Future<Output = Result<u64, Outage>> + Send;
+}
+
+impl<G: BacklogGauge> BacklogGauge for &G {
+    fn backlog(&self) -> impl Future<Output = Result<u64, Outage>> + Send {
+        (**self).backlog()
+    }
+}
+
+/// A gauge that reads a value set by hand: for tests, and for a figure kept elsewhere.
+#[derive(Debug, Default)]
+pub struct FixedBacklog(AtomicU64);
+
+impl FixedBacklog {
+    /// A gauge reading `backlog`.
+    pub fn new(backlog: u64) -> Self {
+        Self(AtomicU64::new(backlog))
+    }
+
+    /// Reads `backlog` from now on.
+    pub fn set(&self, backlog: u64) {
+        self.0.store(backlog, Ordering::Relaxed);
+    }
+}
+
+impl BacklogGauge for FixedBacklog {
+    async fn backlog(&self) -> Result<u64, Outage> {
+        Ok(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// Whether to take new work now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Take it.
+    Admit,
+    /// Refuse it: `backlog` is above `limit`; the caller may retry after `retry_after`.
+    Refuse {
+        /// The backlog read.
+        backlog: u64,
+        /// The limit it passed.
+        limit: u64,
+        /// When a retry has a fair chance: longer the further the backlog is above the limit.
+        retry_after: Duration,
+    },
+}
+
+/// Admits new work while a gauge's backlog is at or below a limit; see the module docs.
+#[derive(Debug)]
+pub struct Admission<G> {
+    gauge: G,
+    limit: Option<u64>,
+    fresh_for: Duration,
+    last_read: Mutex<Option<(Instant, u64)>>,
+}
+
+/// How long a backlog reading is used before the gauge is read again.
+pub const DEFAULT_FRESH_FOR: Duration = Duration::from_secs(1);
+/// The longest `Retry-After` given, however far behind.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+impl Admission<FixedBacklog> {
+    /// Admits everything, never reading a gauge.
+    pub fn off() -> Self {
+        Self { gauge: FixedBacklog::new(0), limit: None, fresh_for: DEFAULT_FRESH_FOR, last_read: Mutex::new(None) }
+    }
+}
+
+impl<G: BacklogGauge> Admission<G> {
+    /// Refuses while `gauge` reads more than `limit`.
+    pub fn new(gauge: G, limit: u64) -> Self {
+        Self { gauge, limit: Some(limit), fresh_for: DEFAULT_FRESH_FOR, last_read: Mutex::new(None) }
+    }
+
+    /// Reads the gauge at most once per `period` (the default is [`DEFAULT_FRESH_FOR`]).
+    #[must_use]
+    pub fn fresh_for(self, period: Duration) -> Self {
+        Self { fresh_for: period, ..self }
+    }
+
+    /// The limit, if any.
+    pub fn limit(&self) -> Option<u64> {
+        self.limit
+    }
+
+    /// Admit or refuse. A gauge that cannot be read admits (and logs a warning): admission
+    /// protects the pipeline from overload; it must not turn a metrics outage into one.
+    pub async fn verdict(&self) -> Verdict {
+        let Some(limit) = self.limit else { return Verdict::Admit };
+        let backlog = match self.cached() {
+            Some(backlog) => backlog,
+            None => {
+                let backlog = self.gauge.backlog().await.unwrap_or_else(|outage| {
+                    tracing::warn!(%outage, "the backlog could not be read; admitting");
+                    0
+                });
+                self.remember(backlog);
+                backlog
+            }
+        };
+        if backlog <= limit {
+            return Verdict::Admit;
+        }
+        Verdict::Refuse { backlog, limit, retry_after: retry_after(backlog, limit) }
+    }
+
+    fn cached(&self) -> Option<u64> {
+        let last = *self.last_read.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        last.filter(|(at, _)| at.elapsed() < self.fresh_for).map(|(_, backlog)| backlog)
+    }
+
+    fn remember(&self, backlog: u64) {
+        *self.last_read.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), backlog));
+    }
+}
+
+/// One second, plus one per half of the limit the backlog is above it, at most
+/// [`MAX_RETRY_AFTER`]: callers refused deep into an overload come back later, spreading
+/// the retries instead of returning together.
+fn retry_after(backlog: u64, limit: u64) -> Duration {
+    let excess_halves = backlog.saturating_sub(limit).saturating_mul(2) / limit.max(1);
+    Duration::from_secs(1u64.saturating_add(excess_halves)).min(MAX_RETRY_AFTER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Broken;
+    impl BacklogGauge for Broken {
+        async fn backlog(&self) -> Result<u64, Outage> {
+            Err(Outage::from("queue attributes unavailable"))
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_above_the_limit_only() {
+        let gauge = FixedBacklog::new(100);
+        let admission = Admission::new(&gauge, 100).fresh_for(Duration::ZERO);
+        assert_eq!(admission.verdict().await, Verdict::Admit, "at the limit");
+        gauge.set(101);
+        let Verdict::Refuse { backlog, limit, retry_after } = admission.verdict().await else { panic!("admitted") };
+        assert_eq!((backlog, limit, retry_after), (101, 100, Duration::from_secs(1)));
+    }
+
+    #[tokio::test]
+    async fn reads_the_gauge_at_most_once_per_period() {
+        let gauge = FixedBacklog::new(500);
+        let admission = Admission::new(&gauge, 100).fresh_for(Duration::from_secs(60));
+        assert!(matches!(admission.verdict().await, Verdict::Refuse { .. }));
+        gauge.set(0);
+        assert!(matches!(admission.verdict().await, Verdict::Refuse { .. }), "the cached figure stands");
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_gauge_admits() {
+        assert_eq!(Admission::new(Broken, 1).verdict().await, Verdict::Admit);
+        assert_eq!(Admission::off().verdict().await, Verdict::Admit);
+    }
+
+    #[test]
+    fn retry_after_grows_with_the_excess_and_is_bounded() {
+        assert_eq!(retry_after(101, 100), Duration::from_secs(1));
+        assert_eq!(retry_after(150, 100), Duration::from_secs(2));
+        assert_eq!(retry_after(300, 100), Duration::from_secs(5));
+        assert_eq!(retry_after(u64::MAX, 100), MAX_RETRY_AFTER);
+        assert_eq!(retry_after(5, 0), Duration::from_secs(11), "a limit of 0 refuses all work");
+    }
+}
