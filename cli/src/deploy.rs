@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 const MAX_TEMPLATE_BODY: usize = 51_200;
 /// The template parameter of the saga's backlog limit (load shedding at `POST /orders`).
 pub const ADMISSION_PARAMETER: &str = "AdmissionBacklogLimit";
-/// The backlog limit on the local emulator, which moves about 10 orders/s on 2 cores
-/// (docs/capacity.md has the measurement): above it a new order would wait long enough to
-/// risk the timeout, so it is refused at the door instead.
+/// The backlog limit on the local emulator, which moves 7-20 orders/s on 2 cores
+/// (docs/performance.md): 200 messages keep a step's wait near 10-30 s, well inside the
+/// tests' 60 s order timeout; above it a new order is refused at the door instead
+/// (docs/reliability.md has the measurement).
 pub const EMULATOR_ADMISSION_BACKLOG_LIMIT: u32 = 200;
 const CHANGE_SET_TIMEOUT: Duration = Duration::from_secs(300);
 const STACK_TIMEOUT: Duration = Duration::from_secs(1800);

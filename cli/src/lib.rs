@@ -6,6 +6,7 @@ pub mod api_key;
 pub mod archive;
 pub mod bench;
 pub mod build;
+pub mod capacity;
 pub mod commands;
 pub mod dashboard;
 pub mod deploy;

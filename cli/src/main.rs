@@ -41,6 +41,10 @@ enum Command {
     /// rate against the emulator's raw rate, and rebuild speed; a table, and JSON under
     /// bench/ (`--compare` an earlier one).
     Bench(commands::bench::BenchArgs),
+    /// The capacity model of the stack on AWS: orders/s per default quota, what saturates
+    /// first, cost per million orders, from the newest bench report and AWS's published
+    /// quotas and prices; `--write` updates docs/capacity.md.
+    Capacity(commands::capacity::CapacityArgs),
     /// Dead-letter queues: list them, show why each message is there, send messages back.
     Dlq(commands::dlq::DlqArgs),
     /// Rebuild a read model (`orders`) from scratch by replaying the event store, with
@@ -82,6 +86,7 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
         Command::Trace(args) => args.run(global).await,
         Command::Dashboard(args) => args.run(global).await,
         Command::Bench(args) => args.run(global).await,
+        Command::Capacity(args) => args.run(global),
         Command::Dlq(args) => args.run(global).await,
         Command::Rebuild(args) => args.run(global).await,
         Command::Republish(args) => args.run(global).await,

@@ -17,7 +17,6 @@ use crate::rebuild;
 use crate::stack::StackInfo;
 use crate::target::{Clients, Target};
 use crate::{CliError, Result};
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -52,6 +51,9 @@ pub struct EmulatorFigures {
     pub raw: RawRate,
     pub saga: Saga,
     pub rebuild: RebuildSpeed,
+    /// Capacity, goodput under overload and latency per hop (absent in older reports).
+    #[serde(default)]
+    pub load: Option<super::load::LoadFigures>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,6 +105,23 @@ pub struct Saga {
     /// CPU the function processes used during the saga, in cores.
     #[serde(default)]
     pub functions_cores: f64,
+    /// CPU the emulator process used per final order, ms (absent in older reports).
+    #[serde(default)]
+    pub emulator_cpu_ms_per_order: f64,
+    /// CPU the function processes used per final order, ms.
+    #[serde(default)]
+    pub functions_cpu_ms_per_order: f64,
+    /// Per consumer, messages (or stream records) and batches during the saga: what one
+    /// order costs each function (absent in older reports).
+    #[serde(default)]
+    pub per_function: BTreeMap<String, FunctionLoad>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionLoad {
+    pub records: usize,
+    pub batches: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -174,13 +193,39 @@ pub async fn measure(project: &Project, zips: &BTreeMap<String, PathBuf>, orders
         "P5 rebuild: {:.0} events/s against {:.0} events/s naively ({:.1}x); {} differences afterwards",
         rebuild.events_per_second, rebuild.naive_events_per_second, rebuild.ratio, rebuild.differences
     );
+    let load = load(&clients, &stack, &api, &template, zips, emulator.0.endpoint()).await?;
     drop(emulator);
-    Ok(EmulatorFigures { up, raw, saga, rebuild })
+    Ok(EmulatorFigures { up, raw, saga, rebuild, load: Some(load) })
+}
+
+/// Capacity and hops on the stack as deployed (no admission limit), then goodput at three
+/// times capacity after a redeploy with the emulator's admission limit and the tests'
+/// order timeout (so that an order accepted and then left behind would time out).
+async fn load(
+    clients: &Clients,
+    stack: &StackInfo,
+    api: &Api,
+    template: &str,
+    zips: &BTreeMap<String, PathBuf>,
+    endpoint: String,
+) -> Result<super::load::LoadFigures> {
+    let (capacity, hops) = super::load::capacity(clients, stack, api).await?;
+    let limit = u64::from(crate::deploy::EMULATOR_ADMISSION_BACKLOG_LIMIT);
+    let parameters = BTreeMap::from([
+        ("EmulatorEndpoint".to_string(), endpoint),
+        (crate::deploy::ADMISSION_PARAMETER.to_string(), limit.to_string()),
+        ("OrderTimeoutSeconds".to_string(), crate::commands::test::TEST_ORDER_TIMEOUT_SECONDS.to_string()),
+    ]);
+    let request = DeployRequest { stack: STACK, template, zips, parameters, first_deploy: Default::default() };
+    deploy(clients, request).await?;
+    let rate = 3.0 * capacity.orders_per_second.max(1.0);
+    let goodput = super::load::goodput(clients, stack, api, rate, limit).await?;
+    Ok(super::load::LoadFigures { capacity, goodput, hops })
 }
 
 /// The stack's HTTP API with the bench's key.
 #[derive(Clone)]
-struct Api {
+pub(super) struct Api {
     url: String,
     http: reqwest::Client,
 }
@@ -202,7 +247,21 @@ impl Api {
         Err(CliError::Failed(format!("GET {url} did not answer within {} s: {last}", ANSWER_TIMEOUT.as_secs())))
     }
 
-    async fn post(&self, path: &str, body: serde_json::Value, correlation: Option<&str>) -> Result<serde_json::Value> {
+    /// `POST /orders`: the answer's status and body, whatever the status.
+    pub(super) async fn place(&self, body: serde_json::Value, correlation: &str) -> Result<(u16, serde_json::Value)> {
+        let request =
+            self.http.post(format!("{}/orders", self.url)).json(&body).header("x-correlation-id", correlation);
+        let response = request.send().await.map_err(|e| CliError::Failed(format!("POST /orders: {e}")))?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or_default()))
+    }
+
+    pub(super) async fn post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+        correlation: Option<&str>,
+    ) -> Result<serde_json::Value> {
         let mut request = self.http.post(format!("{}{path}", self.url)).json(&body);
         if let Some(correlation) = correlation {
             request = request.header("x-correlation-id", correlation);
@@ -377,8 +436,9 @@ async fn saga(
     let processed = consumers.until_quiet(figures.start_ms).await;
     let (emulator_cpu, functions_cpu) = cpu_seconds(emulator_pid);
     let wall = cpu_before.0.elapsed().as_secs_f64().max(1e-9);
-    let (emulator_cores, functions_cores) =
-        ((emulator_cpu - cpu_before.1.0) / wall, (functions_cpu - cpu_before.1.1) / wall);
+    let (emulator_cpu, functions_cpu) = (emulator_cpu - cpu_before.1.0, functions_cpu - cpu_before.1.1);
+    let (emulator_cores, functions_cores) = (emulator_cpu / wall, functions_cpu / wall);
+    let per_order_ms = |cpu: f64| cpu * 1_000.0 / outcomes.len().max(1) as f64;
     let messages_seconds = (processed.last_ms - figures.start_ms) as f64 / 1000.0;
     let sqs_per_second = processed.sqs as f64 / messages_seconds.max(1e-9);
     let mut per_status: BTreeMap<String, usize> = BTreeMap::new();
@@ -403,12 +463,19 @@ async fn saga(
         ratio_to_raw: sqs_per_second / raw_per_second,
         emulator_cores,
         functions_cores,
+        emulator_cpu_ms_per_order: per_order_ms(emulator_cpu),
+        functions_cpu_ms_per_order: per_order_ms(functions_cpu),
+        per_function: processed
+            .by_function
+            .iter()
+            .map(|(function, &(records, batches))| (function.clone(), FunctionLoad { records, batches }))
+            .collect(),
     })
 }
 
 /// The final status of every order that reached one, from scans of the read model every
 /// two seconds (light on the emulator; the figures come from the store, not from here).
-async fn wait_until_final(
+pub(super) async fn wait_until_final(
     clients: &Clients,
     stack: &StackInfo,
     order_ids: &[String],
@@ -460,13 +527,6 @@ struct EventTimes {
     p99_ms: f64,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StoredEvent {
-    stream_id: String,
-    occurred_at: DateTime<Utc>,
-}
-
 /// The window from the first `OrderPlaced` to the last event of a final order, the events
 /// stored in it, and each final order's latency (its first event to its last).
 async fn from_event_times(
@@ -475,19 +535,7 @@ async fn from_event_times(
     order_ids: &[String],
     finals: &BTreeMap<String, String>,
 ) -> Result<EventTimes> {
-    let mut pages = clients
-        .dynamodb()
-        .scan()
-        .table_name(stack.output("EventStoreTableName")?)
-        .projection_expression("streamId, occurredAt")
-        .into_paginator()
-        .items()
-        .send();
-    let mut events: Vec<StoredEvent> = Vec::new();
-    while let Some(item) = pages.next().await {
-        let item: HashMap<String, AttributeValue> = item.map_err(|e| CliError::aws("Scan", e))?;
-        events.push(serde_dynamo::from_item(item).map_err(|e| CliError::Failed(format!("a stored event: {e}")))?);
-    }
+    let events = super::load::stored_events(clients, stack).await?;
     let mut per_order: HashMap<String, (DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
     for event in &events {
         let span = per_order.entry(event.stream_id.clone()).or_insert((event.occurred_at, event.occurred_at));
@@ -545,10 +593,12 @@ struct Consumers {
     log: PathBuf,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Processed {
     sqs: usize,
     stream: usize,
+    /// Per consumer: (messages or records, batches).
+    by_function: BTreeMap<String, (usize, usize)>,
     /// The time of the last batch counted, ms since the epoch.
     last_ms: i64,
 }
@@ -593,6 +643,8 @@ impl Consumers {
                 (_, true) => processed.stream += count as usize,
                 _ => continue,
             }
+            let (records, batches) = processed.by_function.entry(function.to_string()).or_default();
+            (*records, *batches) = (*records + count as usize, *batches + 1);
             processed.last_ms = processed.last_ms.max(at);
         }
         processed
@@ -646,7 +698,9 @@ mod tests {
             stream: ["outbox-relay"].map(String::from).into(),
             log: log.clone(),
         };
-        assert_eq!(consumers.processed_since(1_000), Processed { sqs: 5, stream: 7, last_ms: 1_500 });
+        let by_function = [("notifier", (2, 1)), ("outbox-relay", (7, 1)), ("payment", (3, 1))];
+        let by_function = by_function.map(|(f, n)| (f.to_string(), n)).into();
+        assert_eq!(consumers.processed_since(1_000), Processed { sqs: 5, stream: 7, by_function, last_ms: 1_500 });
         std::fs::remove_file(&log).unwrap();
     }
 }

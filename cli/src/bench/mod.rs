@@ -6,10 +6,13 @@
 //! - P2 handler CPU per event against a bare JSON parse, by criterion ([`handler_cpu`]).
 //! - P3 the saga against the emulator's raw SQS rate, P5 rebuild against a naive loop and
 //!   P6 `up` time, on a private emulator with the release zips ([`emulator`]).
+//! - Capacity, goodput at three times capacity with admission control, and latency per
+//!   hop, on the same emulator ([`load`]).
 
 pub mod cold_start;
 pub mod emulator;
 pub mod handler_cpu;
+pub mod load;
 pub mod runtime_api;
 
 use crate::project::Project;
@@ -149,7 +152,7 @@ pub fn table(report: &Report) -> String {
     if let Some(e) = &report.emulator {
         let saga = &e.saga;
         out.push_str(&format!(
-            "| P3 saga ≥ {:.0} % of the emulator's raw SQS rate | {} of {} orders final in {:.0} s ({:.1} orders/s, latency p50 {:.1} s, p99 {:.1} s); the consumers took {} SQS messages at {:.0}/s (and {} stream records) against a raw {:.0}/s: {:.0} %; CPU meanwhile: emulator {:.2} cores, functions {:.2} cores | {} |\n",
+            "| P3 saga ≥ {:.0} % of the emulator's raw SQS rate | {} of {} orders final in {:.0} s ({:.1} orders/s, latency p50 {:.1} s, p99 {:.1} s); the consumers took {} SQS messages at {:.0}/s (and {} stream records) against a raw {:.0}/s: {:.0} %; CPU meanwhile: emulator {:.2} cores, functions {:.2} cores; per order {:.0} ms of the emulator's CPU and {:.0} ms of the functions' | {} |\n",
             SAGA_RATIO_TARGET * 100.0,
             saga.settled,
             saga.orders,
@@ -164,6 +167,8 @@ pub fn table(report: &Report) -> String {
             saga.ratio_to_raw * 100.0,
             saga.emulator_cores,
             saga.functions_cores,
+            saga.emulator_cpu_ms_per_order,
+            saga.functions_cpu_ms_per_order,
             mark(saga.ratio_to_raw >= SAGA_RATIO_TARGET && saga.settled == saga.orders),
         ));
     }
@@ -191,6 +196,49 @@ pub fn table(report: &Report) -> String {
             e.up.first_answer_s,
             mark(e.up.total_s <= UP_TARGET_S),
         ));
+        if let Some(load) = &e.load {
+            out.push_str(&load_rows(load));
+        }
+    }
+    out
+}
+
+/// Capacity, goodput and the hops: rows of the targets table, then a table of hops.
+fn load_rows(load: &load::LoadFigures) -> String {
+    let (c, g) = (&load.capacity, &load.goodput);
+    let steps: Vec<String> = c
+        .steps
+        .iter()
+        .map(|s| format!("{:.0}/s: p99 {:.1} s", s.offered_per_second, s.latency_p99_ms / 1000.0))
+        .collect();
+    let share = |n: usize, of: usize| n as f64 * 100.0 / of.max(1) as f64;
+    let mut out = format!(
+        "| capacity: highest steady rate with placed-to-final p99 ≤ {:.0} s | {:.0} orders/s ({}) | - |\n",
+        c.latency_bound_ms / 1000.0,
+        c.orders_per_second,
+        steps.join(", ")
+    );
+    out.push_str(&format!(
+        "| goodput at 3× capacity: every accepted order completes | {:.0} orders/s for 30 s: {} offered, {:.0} % accepted, {:.0} % refused with 503 (backlog limit {}), {} of {} accepted completed, {} timed out, {} not final; goodput {:.1} orders/s | {} |\n",
+        g.offered_per_second,
+        g.offered,
+        share(g.accepted, g.offered),
+        share(g.refused, g.offered),
+        g.admission_limit,
+        g.completed,
+        g.accepted,
+        g.timed_out,
+        g.unsettled,
+        g.goodput_per_second,
+        mark(g.timed_out == 0 && g.unsettled == 0 && g.failed == 0 && g.completed == g.accepted),
+    ));
+    out.push_str("\n| hop (unloaded, from event times) | orders | p50 | p99 |\n|---|---|---|---|\n");
+    for hop in &load.hops {
+        out.push_str(&format!("| {} | {} | {:.0} ms | {:.0} ms |\n", hop.hop, hop.count, hop.p50_ms, hop.p99_ms));
+    }
+    out.push_str("\n| AWS, published (one hop) | p50 | p99 |\n|---|---|---|\n");
+    for (hop, p50, p99) in load::AWS_HOPS_MS {
+        out.push_str(&format!("| {hop} | {p50:.0} ms | {p99:.0} ms |\n"));
     }
     out
 }
@@ -246,6 +294,8 @@ pub fn regressions(previous: &Report, current: &Report, tolerance: f64) -> Vec<S
     if let (Some(before), Some(now)) = (&previous.emulator, &current.emulator) {
         higher("up seconds".into(), before.up.total_s, now.up.total_s);
         higher("saga latency p99 ms".into(), before.saga.latency_p99_ms, now.saga.latency_p99_ms);
+        let cpu_per_order = |saga: &emulator::Saga| saga.emulator_cpu_ms_per_order + saga.functions_cpu_ms_per_order;
+        higher("CPU ms per order".into(), cpu_per_order(&before.saga), cpu_per_order(&now.saga));
         // Rates: lower is worse.
         let mut lower = |what: &str, before: f64, now: f64| {
             if before > 0.0 && now < before * (1.0 - tolerance) {
@@ -254,6 +304,16 @@ pub fn regressions(previous: &Report, current: &Report, tolerance: f64) -> Vec<S
         };
         lower("saga orders per second", before.saga.orders_per_second, now.saga.orders_per_second);
         lower("rebuild events per second", before.rebuild.events_per_second, now.rebuild.events_per_second);
+        if let (Some(before), Some(now)) = (&before.load, &now.load) {
+            lower("capacity orders per second", before.capacity.orders_per_second, now.capacity.orders_per_second);
+            lower("goodput orders per second", before.goodput.goodput_per_second, now.goodput.goodput_per_second);
+            let completed_share = |g: &load::Goodput| g.completed as f64 / g.accepted.max(1) as f64;
+            lower(
+                "share of accepted orders completed",
+                completed_share(&before.goodput),
+                completed_share(&now.goodput),
+            );
+        }
     }
     found
 }

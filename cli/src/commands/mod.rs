@@ -1,6 +1,7 @@
 //! One module per subcommand, each with a `run`.
 
 pub mod bench;
+pub mod capacity;
 pub mod dashboard;
 pub mod demo;
 pub mod deploy;
