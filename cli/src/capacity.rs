@@ -132,11 +132,12 @@ impl PerOrder {
         self.functions.iter().filter(|(f, _)| !stream_consumers.contains(&f.as_str())).map(|(_, (r, _))| r).sum()
     }
 
-    /// Written per order, in request units of 1 KB or less: the events, the projector's
-    /// views, analytics' counters (in transactions: two units per item) and the
-    /// notifier's record and idempotency record (put and update) per notification.
+    /// Written per order, in request units of 1 KB or less: the events and their copy in
+    /// the correlation index, the projector's views, analytics' counters (in transactions:
+    /// two units per item) and the notifier's record and idempotency record (put and
+    /// update) per notification.
     fn writes(&self) -> f64 {
-        self.events + self.records("projector") + 2.0 * self.records("analytics") + 3.0 * self.records("notifier")
+        2.0 * self.events + self.records("projector") + 2.0 * self.records("analytics") + 3.0 * self.records("notifier")
     }
 
     /// Read per order: one query (a stream or a record) per SQS message.

@@ -162,22 +162,32 @@ async fn query(clients: &Clients, table: &str, stream_id: &str) -> Result<Vec<Ev
     Ok(items.into_iter().filter_map(|item| serde_dynamo::from_item(item).ok()).collect())
 }
 
-/// Every stored event of one correlation id. A scan: the store has no index by
-/// correlation (a GSI on correlationId would make this a query on large stores).
-async fn by_correlation(clients: &Clients, table: &str, correlation_id: &str) -> Result<Vec<EventEnvelope>> {
+/// The event store's index of events by correlation id (`infra/template.yaml`).
+pub const BY_CORRELATION_INDEX: &str = "byCorrelation";
+
+/// Every stored event of one correlation id, in time order: one Query of the
+/// correlation index, however large the store.
+pub async fn by_correlation(clients: &Clients, table: &str, correlation_id: &str) -> Result<Vec<EventEnvelope>> {
     let items: Vec<_> = clients
         .dynamodb()
-        .scan()
+        .query()
         .table_name(table)
-        .filter_expression("correlationId = :c")
+        .index_name(BY_CORRELATION_INDEX)
+        .key_condition_expression("correlationId = :c")
         .expression_attribute_values(":c", AttributeValue::S(correlation_id.to_string()))
         .into_paginator()
         .items()
         .send()
         .collect::<std::result::Result<_, _>>()
         .await
-        .map_err(|e| CliError::aws("Scan", e))?;
-    Ok(items.into_iter().filter_map(|item| serde_dynamo::from_item(item).ok()).collect())
+        .map_err(|e| CliError::aws("Query (index byCorrelation; redeploy a stack made before it existed)", e))?;
+    items
+        .into_iter()
+        .map(|item| {
+            serde_dynamo::from_item(item)
+                .map_err(|e| CliError::Failed(format!("a stored event is not an envelope: {e}")))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -118,21 +118,8 @@ impl Harness {
     /// Every stored event of one correlation id, in stream order.
     pub async fn stored_events(&self, correlation_id: &str) -> Vec<EventEnvelope> {
         let table = self.stack.output("EventStoreTableName").expect("event store output");
-        let items: Vec<_> = self
-            .clients
-            .dynamodb()
-            .scan()
-            .table_name(table)
-            .filter_expression("correlationId = :c")
-            .expression_attribute_values(":c", AttributeValue::S(correlation_id.to_string()))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .expect("scan the event store");
-        let mut events: Vec<EventEnvelope> =
-            items.into_iter().map(|item| serde_dynamo::from_item(item).expect("an event envelope")).collect();
+        let mut events =
+            orderflow::trace::by_correlation(&self.clients, table, correlation_id).await.expect("query by correlation");
         events.sort_by(|a, b| (a.stream_id.as_str(), a.version).cmp(&(b.stream_id.as_str(), b.version)));
         events
     }
