@@ -71,6 +71,11 @@ pub async fn trace(clients: &Clients, stack: &StackInfo, order_id: &str) -> Resu
     events.sort_by_key(|e| e.occurred_at);
     let mut letters = Vec::new();
     for queue in dlq::queues(stack) {
+        // Reading a queue waits for a poll that finds nothing: skip the empty ones.
+        let (visible, in_flight) = crate::figures::queue_depth(clients, &queue.url).await?;
+        if visible + in_flight == 0 {
+            continue;
+        }
         let found = dlq::show(clients, &queue).await?;
         letters.extend(found.into_iter().filter(|l| l.correlation_id.as_deref() == Some(correlation_id.as_str())));
     }
