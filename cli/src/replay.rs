@@ -63,9 +63,22 @@ pub enum Sample {
 pub struct Answer {
     pub status: u16,
     pub body: serde_json::Value,
+    /// The `Retry-After` header in seconds, when the answer had one.
+    pub retry_after: Option<u64>,
 }
 
 impl Answer {
+    /// How long to wait before sending the request again, if it is worth sending again:
+    /// 429 (rate limit) and 503 with `Retry-After` (load shedding) are; anything else is
+    /// the answer.
+    fn wait_before_retry(&self) -> Option<Duration> {
+        match (self.status, self.retry_after) {
+            (429, _) => Some(Duration::from_millis(500)),
+            (503, Some(seconds)) => Some(Duration::from_secs(seconds).min(LONGEST_RETRY_AFTER)),
+            _ => None,
+        }
+    }
+
     /// The order id an API answer carries, if any.
     pub fn order_id(&self) -> Option<&str> {
         self.body.get("orderId").and_then(|v| v.as_str())
@@ -315,20 +328,29 @@ fn numbered(request: &ApiRequest, seq: usize) -> Result<ApiRequest> {
     Ok(request)
 }
 
-/// Sends one request; over the key's rate limit (429) it waits and sends it again.
+/// Sends one request as a well-behaved client does: over the key's rate limit (429) it
+/// waits half a second, and refused at the door while the saga is behind (503 with
+/// `Retry-After`) it waits as long as the API asks, then sends it again; a 503 without
+/// `Retry-After` is an outage and is reported at once.
 async fn send_api(api_url: &str, http: &reqwest::Client, request: &ApiRequest) -> Result<Answer> {
-    for _ in 0..RATE_LIMITED_RETRIES {
+    let started = Instant::now();
+    for _ in 0..MAX_RETRIES {
         let answer = send_api_once(api_url, http, request).await?;
-        if answer.status != 429 {
+        let Some(wait) = answer.wait_before_retry() else { return Ok(answer) };
+        if started.elapsed() + wait > RETRY_PATIENCE {
             return Ok(answer);
         }
-        tokio::time::sleep(Duration::from_millis(500 + rand_jitter_ms())).await;
+        tokio::time::sleep(wait + Duration::from_millis(rand_jitter_ms())).await;
     }
     send_api_once(api_url, http, request).await
 }
 
-/// How often a rate-limited request is sent again before its 429 is reported.
-const RATE_LIMITED_RETRIES: u32 = 20;
+/// How often a refused request is sent again before its refusal is reported.
+const MAX_RETRIES: u32 = 200;
+/// How long a request may keep being refused (429 or 503) before the refusal is reported.
+const RETRY_PATIENCE: Duration = Duration::from_secs(180);
+/// The most a `Retry-After` is honoured for, whatever the server says.
+const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 fn rand_jitter_ms() -> u64 {
     u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * 2
@@ -350,9 +372,10 @@ async fn send_api_once(api_url: &str, http: &reqwest::Client, request: &ApiReque
     let response =
         builder.send().await.map_err(|e| CliError::Failed(format!("{url}: {}", toolkit::aws::error_text(&e))))?;
     let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.trim().parse().ok());
     let text = response.text().await.unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-    Ok(Answer { status, body })
+    Ok(Answer { status, body, retry_after })
 }
 
 async fn send_bus(target: &Target<'_>, event: &BusEvent) -> Result<Answer> {
@@ -376,8 +399,13 @@ async fn send_bus(target: &Target<'_>, event: &BusEvent) -> Result<Answer> {
         Some(code) => Answer {
             status: 400,
             body: serde_json::json!({ "error": code, "message": result.and_then(|r| r.error_message()) }),
+            retry_after: None,
         },
-        None => Answer { status: 200, body: serde_json::json!({ "eventId": result.and_then(|r| r.event_id()) }) },
+        None => Answer {
+            status: 200,
+            body: serde_json::json!({ "eventId": result.and_then(|r| r.event_id()) }),
+            retry_after: None,
+        },
     })
 }
 
@@ -503,5 +531,16 @@ mod tests {
         let samples = load_samples(&dir, "abc123").unwrap();
         let Sample::Api(request) = &samples[0].1 else { panic!("an API sample") };
         assert_eq!(request.path, "/inventory/SKU-abc123/stock");
+    }
+
+    #[test]
+    fn it_sends_again_only_what_the_api_asked_to_be_sent_again() {
+        let answer = |status, retry_after| Answer { status, body: json!({}), retry_after };
+        assert_eq!(answer(429, None).wait_before_retry(), Some(Duration::from_millis(500)));
+        assert_eq!(answer(503, Some(3)).wait_before_retry(), Some(Duration::from_secs(3)));
+        assert_eq!(answer(503, Some(86_400)).wait_before_retry(), Some(LONGEST_RETRY_AFTER));
+        assert_eq!(answer(503, None).wait_before_retry(), None, "an outage is reported, not retried");
+        assert_eq!(answer(400, Some(1)).wait_before_retry(), None);
+        assert_eq!(answer(202, None).wait_before_retry(), None);
     }
 }

@@ -11,6 +11,8 @@ use toolkit::envelope::EventEnvelope;
 
 /// How long an order may take from placed to its final state on the emulator.
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long [`Harness::place_order`] keeps sending an order the door refuses as busy.
+pub const ADMISSION_PATIENCE: Duration = Duration::from_secs(180);
 
 /// Keeps a figure a test measured: `orderflow test` prints every report at the end
 /// (passing tests' output is otherwise captured).
@@ -93,7 +95,25 @@ impl Harness {
         answer_of(response).await
     }
 
+    /// Places an order as a patient client does: refused at the door while the saga is
+    /// behind (503 with `Retry-After`; other tests share the stack), it waits as asked and
+    /// sends it again, for up to [`ADMISSION_PATIENCE`].
     pub async fn place_order(&self, body: &serde_json::Value, correlation_id: &str) -> Answer {
+        let started = Instant::now();
+        loop {
+            let answer = self.place_order_once(body, correlation_id).await;
+            let wait = answer.retry_after.as_deref().and_then(|s| s.parse::<u64>().ok());
+            match wait {
+                Some(seconds) if answer.status == 503 && started.elapsed() < ADMISSION_PATIENCE => {
+                    tokio::time::sleep(Duration::from_secs(seconds.min(30))).await;
+                }
+                _ => return answer,
+            }
+        }
+    }
+
+    /// Places an order once and returns whatever the door answered (202, 400, 503...).
+    pub async fn place_order_once(&self, body: &serde_json::Value, correlation_id: &str) -> Answer {
         self.send("POST", "/orders", correlation_id, Some(body.to_string())).await
     }
 

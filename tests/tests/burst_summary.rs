@@ -53,7 +53,7 @@ async fn a_burst_with_faults_loses_nothing_and_duplicates_nothing() {
                 "lines": [{ "sku": skus[i % skus.len()], "quantity": 1, "unitPriceMinor": if i % 50 == 4 { 1013 } else { 1000 } }]
             });
             let (harness, correlation) = (&harness, correlation(&run, i));
-            async move { (correlation.clone(), harness.place_order(&body, &correlation).await) }
+            async move { (correlation.clone(), harness.place_order_once(&body, &correlation).await) }
         });
         for (correlation, answer) in futures::future::join_all(sending).await {
             match answer.body["orderId"].as_str() {
