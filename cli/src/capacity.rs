@@ -37,6 +37,12 @@ pub const TABLE_WRITE_UNITS: Published =
     published("DynamoDB on-demand write request units/s per table", 40_000.0, DYNAMODB_QUOTAS);
 pub const PARTITION_WRITE_UNITS: Published =
     published("DynamoDB write units/s per partition (one key)", 1_000.0, DYNAMODB_QUOTAS);
+/// Every event of an hour goes to one of the time index's shards (one partition each).
+pub const TIME_INDEX_WRITE_UNITS: Published = published(
+    "DynamoDB write units/s of the time index (1,000 per partition x 16 shards of the hour)",
+    PARTITION_WRITE_UNITS.value * toolkit::store::time_index::TIME_SHARDS as f64,
+    DYNAMODB_QUOTAS,
+);
 pub const HTTP_API_RPS: Published = published("API Gateway requests/s (account, region)", 10_000.0, HTTP_API_QUOTAS);
 pub const SNS_PUBLISH_TPS: Published = published("SNS Publish requests/s", 30_000.0, SNS_QUOTAS);
 
@@ -132,12 +138,12 @@ impl PerOrder {
         self.functions.iter().filter(|(f, _)| !stream_consumers.contains(&f.as_str())).map(|(_, (r, _))| r).sum()
     }
 
-    /// Written per order, in request units of 1 KB or less: the events and their copy in
-    /// the correlation index, the projector's views, analytics' counters (in transactions:
+    /// Written per order, in request units of 1 KB or less: the events and their copies in
+    /// the correlation and time indexes, the projector's views, analytics' counters (in transactions:
     /// two units per item) and the notifier's record and idempotency record (put and
     /// update) per notification.
     fn writes(&self) -> f64 {
-        2.0 * self.events + self.records("projector") + 2.0 * self.records("analytics") + 3.0 * self.records("notifier")
+        3.0 * self.events + self.records("projector") + 2.0 * self.records("analytics") + 3.0 * self.records("notifier")
     }
 
     /// Read per order: one query (a stream or a record) per SQS message.
@@ -195,6 +201,13 @@ fn limits(order: &PerOrder) -> Vec<Limit<'static>> {
             per_order: order.events,
             unit: "event-store write units",
             raise: "Service Quotas: DynamoDB \"Table-level write throughput limit\" (or a table per bounded context)",
+            per_key: false,
+        },
+        Limit {
+            quota: &TIME_INDEX_WRITE_UNITS,
+            per_order: order.events,
+            unit: "time-index write units (every event)",
+            raise: "more shards: `TIME_SHARDS` in toolkit::store::time_index (readers query each)",
             per_key: false,
         },
         Limit {

@@ -7,13 +7,14 @@ use crate::dlq::{self, Letter};
 use crate::stack::StackInfo;
 use crate::target::Clients;
 use crate::{CliError, Result};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use toolkit::envelope::EventEnvelope;
+use toolkit::store::time_index;
 
-/// Items read from the store at most (it is keyed by stream, not time: a scan).
-pub const MAX_SCANNED_EVENTS: usize = 5_000;
 /// Dead letters listed at most.
 const LATEST_FAILURES: usize = 20;
 
@@ -29,7 +30,7 @@ pub struct QueueFigure {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Figures {
-    pub generated_at: chrono::DateTime<chrono::Utc>,
+    pub generated_at: DateTime<Utc>,
     /// The minutes covered, oldest first (`HH:MM`, UTC).
     pub minutes: Vec<String>,
     /// Events per event type, one count per minute of `minutes`.
@@ -42,8 +43,9 @@ pub struct Figures {
 
 /// Figures for the last `window_minutes` minutes.
 pub async fn collect(clients: &Clients, stack: &StackInfo, window_minutes: u32) -> Result<Figures> {
-    let now = chrono::Utc::now();
-    let events = scan_events(clients, stack.output("EventStoreTableName")?).await?;
+    let now = Utc::now();
+    let since = now - Duration::minutes(i64::from(window_minutes));
+    let events = events_since(clients, stack.output("EventStoreTableName")?, since).await?;
     let (minutes, events_per_minute) = per_minute(&events, now, window_minutes);
     let events_in_window = events_per_minute.values().flatten().sum();
     let mut queues = Vec::new();
@@ -76,15 +78,15 @@ pub async fn collect(clients: &Clients, stack: &StackInfo, window_minutes: u32) 
 
 /// Counts per event type for each of the last `window` minutes (the current one last).
 pub fn per_minute(
-    events: &[EventEnvelope],
-    now: chrono::DateTime<chrono::Utc>,
+    events: &[EventHead],
+    now: DateTime<Utc>,
     window: u32,
 ) -> (Vec<String>, BTreeMap<String, Vec<usize>>) {
     let window = window.max(1) as usize;
     let this_minute = now.timestamp() / 60;
     let minutes = (0..window)
         .rev()
-        .filter_map(|ago| chrono::DateTime::from_timestamp((this_minute - ago as i64) * 60, 0))
+        .filter_map(|ago| DateTime::from_timestamp((this_minute - ago as i64) * 60, 0))
         .map(|t| t.format("%H:%M").to_string())
         .collect();
     let mut counts: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -116,20 +118,103 @@ pub async fn queue_depth(clients: &Clients, url: &str) -> Result<(u64, u64)> {
     ))
 }
 
-/// The newest events of the store (up to [`MAX_SCANNED_EVENTS`] read), newest first.
-pub async fn scan_events(clients: &Clients, table: &str) -> Result<Vec<EventEnvelope>> {
-    let mut pages = clients.dynamodb().scan().table_name(table).into_paginator().items().send();
+/// What the store's time index holds of an event: enough to count it and to name it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventHead {
+    pub stream_id: String,
+    pub version: u64,
+    pub event_type: String,
+    pub occurred_at: DateTime<Utc>,
+    pub correlation_id: String,
+}
+
+/// Every event that occurred from `since` on, newest first, read through the store's time
+/// index: one query (paged) per shard of each hour the window touches, so the cost follows
+/// the window's events, not the store's size. At most [`MAX_WINDOW_EVENTS`] are read.
+pub async fn events_since(clients: &Clients, table: &str, since: DateTime<Utc>) -> Result<Vec<EventHead>> {
     let mut events = Vec::new();
-    while let Some(item) = pages.next().await {
-        let item = item.map_err(|e| CliError::aws("Scan", e))?;
-        if let Ok(event) = serde_dynamo::from_item::<_, EventEnvelope>(item) {
-            events.push(event);
-        }
-        if events.len() >= MAX_SCANNED_EVENTS {
+    for hour in time_index::buckets_between(since, Utc::now()) {
+        events.extend(read_hour(clients, table, hour, Some(since), MAX_WINDOW_EVENTS - events.len()).await?);
+        if events.len() >= MAX_WINDOW_EVENTS {
             break;
         }
     }
     events.sort_by_key(|event| std::cmp::Reverse(event.occurred_at));
+    Ok(events)
+}
+
+/// The newest `count` events of the last `within`, newest first: hour by hour back from
+/// now, each hour's shards read newest first and at most `count` from each, stopping at
+/// the first hour that completes the count.
+pub async fn latest_events(clients: &Clients, table: &str, count: usize, within: Duration) -> Result<Vec<EventHead>> {
+    let now = Utc::now();
+    let mut events = Vec::new();
+    for hour in time_index::buckets_between(now - within, now) {
+        events.extend(read_hour(clients, table, hour, None, count).await?);
+        if events.len() >= count {
+            break;
+        }
+    }
+    events.sort_by_key(|event| std::cmp::Reverse(event.occurred_at));
+    events.truncate(count);
+    Ok(events)
+}
+
+/// Events read at most by one window: a bound on memory and time for a very busy stack
+/// (on AWS at that rate, the CloudWatch dashboard is the view).
+pub const MAX_WINDOW_EVENTS: usize = 200_000;
+
+/// One hour's shards, queried at once, newest first: every event from `since` on, or at
+/// most `limit` from each shard.
+async fn read_hour(
+    clients: &Clients,
+    table: &str,
+    shards: Vec<String>,
+    since: Option<DateTime<Utc>>,
+    limit: usize,
+) -> Result<Vec<EventHead>> {
+    let mut reads = tokio::task::JoinSet::new();
+    for bucket in shards {
+        let (client, table) = (clients.dynamodb(), table.to_string());
+        reads.spawn(async move { read_shard(client, table, bucket, since, limit).await });
+    }
+    let mut events = Vec::new();
+    while let Some(read) = reads.join_next().await {
+        events.extend(read.map_err(|e| CliError::Failed(e.to_string()))??);
+    }
+    Ok(events)
+}
+
+async fn read_shard(
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    bucket: String,
+    since: Option<DateTime<Utc>>,
+    limit: usize,
+) -> Result<Vec<EventHead>> {
+    let mut query = client
+        .query()
+        .table_name(table)
+        .index_name(time_index::TIME_INDEX)
+        .scan_index_forward(false)
+        .expression_attribute_names("#b", time_index::TIME_BUCKET)
+        .expression_attribute_values(":b", AttributeValue::S(bucket));
+    query = match since {
+        Some(since) => query
+            .key_condition_expression("#b = :b AND occurredAt >= :since")
+            .expression_attribute_values(":since", AttributeValue::S(time_index::occurred_since(since))),
+        None => query.key_condition_expression("#b = :b"),
+    };
+    let mut pages = query.into_paginator().items().send();
+    let mut events = Vec::new();
+    while events.len() < limit
+        && let Some(item) = pages.next().await
+    {
+        let item =
+            item.map_err(|e| CliError::aws("Query (index byTime; redeploy a stack made before it existed)", e))?;
+        events.push(serde_dynamo::from_item(item).map_err(|e| CliError::Failed(format!("the time index: {e}")))?);
+    }
     Ok(events)
 }
 
@@ -139,15 +224,13 @@ mod tests {
 
     #[test]
     fn events_are_counted_in_their_minute_and_older_ones_are_left_out() {
-        let sample: EventEnvelope = serde_json::from_str(
-            &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/domain/order-placed.json"))
-                .unwrap(),
-        )
-        .unwrap();
-        let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:02:30Z").unwrap().to_utc();
-        let at = |text: &str| EventEnvelope {
-            occurred_at: chrono::DateTime::parse_from_rfc3339(text).unwrap().to_utc(),
-            ..sample.clone()
+        let now = DateTime::parse_from_rfc3339("2026-11-22T10:02:30Z").unwrap().to_utc();
+        let at = |text: &str| EventHead {
+            stream_id: "order-1".into(),
+            version: 1,
+            event_type: "OrderPlaced".into(),
+            occurred_at: DateTime::parse_from_rfc3339(text).unwrap().to_utc(),
+            correlation_id: "c".into(),
         };
         let events = [
             at("2026-11-22T10:02:01Z"),

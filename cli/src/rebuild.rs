@@ -125,8 +125,8 @@ pub async fn rebuild_naively(clients: &Clients, stack: &StackInfo, budget: Durat
                 .await
                 .map_err(|e| CliError::aws("Query", e))?;
             let Some(item) = page.items.unwrap_or_default().into_iter().next() else { break };
-            let envelope: EventEnvelope =
-                serde_dynamo::from_item(item).map_err(|e| CliError::Failed(format!("{stream}: {e}")))?;
+            let envelope: EventEnvelope = toolkit::store::time_index::envelope_from_item(item)
+                .map_err(|e| CliError::Failed(format!("{stream}: {e}")))?;
             let event = OrderEvent::from_envelope(&envelope).map_err(|e| CliError::Failed(format!("{stream}: {e}")))?;
             let next = OrderView::apply(view, &event, &envelope).map_err(|e| CliError::Failed(e.to_string()))?;
             let item: HashMap<String, AttributeValue> =
@@ -221,7 +221,9 @@ async fn read_stream(client: &aws_sdk_dynamodb::Client, table: &str, stream: &st
     stream_items(client, table, stream)
         .await?
         .into_iter()
-        .map(|item| serde_dynamo::from_item(item).map_err(|e| CliError::Failed(format!("{stream}: {e}"))))
+        .map(|item| {
+            toolkit::store::time_index::envelope_from_item(item).map_err(|e| CliError::Failed(format!("{stream}: {e}")))
+        })
         .collect()
 }
 

@@ -164,7 +164,7 @@ fn render_node(node: &TraceNode, lead: &str, rest: &str, out: &mut String) {
 
 async fn query(clients: &Clients, table: &str, stream_id: &str) -> Result<Vec<EventEnvelope>> {
     let items = crate::rebuild::stream_items(&clients.dynamodb(), table, stream_id).await?;
-    Ok(items.into_iter().filter_map(|item| serde_dynamo::from_item(item).ok()).collect())
+    Ok(items.into_iter().filter_map(|item| toolkit::store::time_index::envelope_from_item(item).ok()).collect())
 }
 
 /// The event store's index of events by correlation id (`infra/template.yaml`).
@@ -189,7 +189,7 @@ pub async fn by_correlation(clients: &Clients, table: &str, correlation_id: &str
     items
         .into_iter()
         .map(|item| {
-            serde_dynamo::from_item(item)
+            toolkit::store::time_index::envelope_from_item(item)
                 .map_err(|e| CliError::Failed(format!("a stored event is not an envelope: {e}")))
         })
         .collect()

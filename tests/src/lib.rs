@@ -271,7 +271,7 @@ impl Harness {
             .expect("scan the event store");
         let mut streams: std::collections::BTreeMap<String, Vec<EventEnvelope>> = Default::default();
         for item in items {
-            if let Ok(event) = serde_dynamo::from_item::<_, EventEnvelope>(item) {
+            if let Ok(event) = toolkit::store::time_index::envelope_from_item(item) {
                 streams.entry(event.stream_id.as_str().to_string()).or_default().push(event);
             }
         }

@@ -2,10 +2,14 @@
 
 use super::Context;
 use crate::Result;
+use crate::figures::{self, EventHead};
 use crate::stack::StackInfo;
-use toolkit::envelope::EventEnvelope;
 
 const LATEST_EVENTS: usize = 10;
+/// How far back `status` looks for the latest events (through the store's time index).
+const LOOK_BACK: chrono::Duration = chrono::Duration::hours(24);
+/// The latest events read to find the most recently changed orders.
+const LAG_SAMPLE_EVENTS: usize = 500;
 /// Minutes of throughput shown.
 const THROUGHPUT_MINUTES: u32 = 5;
 
@@ -15,19 +19,20 @@ pub async fn run(context: &Context) -> Result<()> {
     super::deploy::print_endpoints(context, &stack)?;
     println!("\nqueues (visible / in flight)");
     for (name, url) in stack.queues() {
-        let (visible, in_flight) = crate::figures::queue_depth(&context.clients, url).await?;
+        let (visible, in_flight) = figures::queue_depth(&context.clients, url).await?;
         let warn = if name.contains("DeadLetter") && visible > 0 { "  <- failed messages, see the DLQ" } else { "" };
         println!("  {name:<36} {visible:>6} / {in_flight:<6}{warn}");
     }
-    let scanned = crate::figures::scan_events(&context.clients, stack.output("EventStoreTableName")?).await?;
-    print_throughput(&scanned);
-    print_read_model_lag(context, &stack, &scanned).await?;
-    let mut events = scanned;
-    events.truncate(LATEST_EVENTS);
+    let table = stack.output("EventStoreTableName")?;
+    let since = chrono::Utc::now() - chrono::Duration::minutes(i64::from(THROUGHPUT_MINUTES));
+    print_throughput(&figures::events_since(&context.clients, table, since).await?);
+    let latest = figures::latest_events(&context.clients, table, LAG_SAMPLE_EVENTS, LOOK_BACK).await?;
+    print_read_model_lag(context, &stack, &latest).await?;
     println!("\nlatest events");
-    if events.is_empty() {
-        println!("  (none yet)");
+    if latest.is_empty() {
+        println!("  (none in the last {} hours)", LOOK_BACK.num_hours());
     }
+    let events = latest.into_iter().take(LATEST_EVENTS);
     for event in events {
         println!(
             "  {}  {:<16} {} v{}  correlation {}",
@@ -42,8 +47,8 @@ pub async fn run(context: &Context) -> Result<()> {
 }
 
 /// Events per minute per type over the last minutes (what the dashboard's throughput shows).
-fn print_throughput(newest_first: &[EventEnvelope]) {
-    let (minutes, counts) = crate::figures::per_minute(newest_first, chrono::Utc::now(), THROUGHPUT_MINUTES);
+fn print_throughput(newest_first: &[EventHead]) {
+    let (minutes, counts) = figures::per_minute(newest_first, chrono::Utc::now(), THROUGHPUT_MINUTES);
     println!("\nevents per minute (UTC)");
     if counts.is_empty() {
         println!("  (none in the last {THROUGHPUT_MINUTES} minutes)");
@@ -62,10 +67,10 @@ const LAG_GRACE: chrono::Duration = chrono::Duration::seconds(15);
 
 /// Warns when read models have not applied their orders' last stored events: the stream
 /// consumers are behind or stopped (after an emulator restart, they stay stopped).
-async fn print_read_model_lag(context: &Context, stack: &StackInfo, newest_first: &[EventEnvelope]) -> Result<()> {
+async fn print_read_model_lag(context: &Context, stack: &StackInfo, newest_first: &[EventHead]) -> Result<()> {
     let views = services::views::DynamoOrderViews::new(context.clients.dynamodb(), stack.output("OrderViewTableName")?);
-    let mut latest: Vec<&EventEnvelope> = Vec::new();
-    for event in newest_first.iter().filter(|e| e.stream_id.as_str().starts_with("order-")) {
+    let mut latest: Vec<&EventHead> = Vec::new();
+    for event in newest_first.iter().filter(|e| e.stream_id.starts_with("order-")) {
         if latest.len() >= LAG_SAMPLE {
             break;
         }
@@ -76,7 +81,7 @@ async fn print_read_model_lag(context: &Context, stack: &StackInfo, newest_first
     let now = chrono::Utc::now();
     let mut lagging = Vec::new();
     for event in latest.iter().filter(|e| now - e.occurred_at > LAG_GRACE) {
-        let Some(order_id) = event.stream_id.as_str().strip_prefix("order-").and_then(domain::OrderId::parse) else {
+        let Some(order_id) = event.stream_id.strip_prefix("order-").and_then(domain::OrderId::parse) else {
             continue;
         };
         let applied = services::views::OrderViews::get(&views, order_id).await.ok().flatten().map_or(0, |v| v.version);

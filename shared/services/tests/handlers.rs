@@ -309,9 +309,9 @@ async fn relay_parks_an_event_whose_payload_breaks_its_schema() {
     let relay = relay();
     let mut event = sample::<StreamEvent>("aws/dynamodb-stream-order-placed.json");
     let image = &mut event.records[0].change.new_image;
-    let mut envelope: EventEnvelope = serde_dynamo::from_item(image.clone()).unwrap();
+    let mut envelope = toolkit::store::time_index::envelope_from_item(image.clone()).unwrap();
     envelope.payload["lines"][0]["quantity"] = serde_json::json!("two");
-    *image = serde_dynamo::to_item(&envelope).unwrap();
+    *image = toolkit::store::time_index::item_of(&envelope).unwrap();
     let response = relay.handle(event).await;
     assert!(response.batch_item_failures.is_empty());
     assert!(relay.ports().0.published().is_empty());

@@ -22,7 +22,7 @@ use toolkit::envelope::EventEnvelope;
 
 /// Reads the event envelope out of a stream record's new image.
 pub fn envelope_of(record: &EventRecord) -> Result<EventEnvelope, RecordError> {
-    serde_dynamo::from_item(record.change.new_image.clone())
+    toolkit::store::time_index::envelope_from_item(record.change.new_image.clone())
         .map_err(|e| RecordError::Poison(format!("stream record is not an event envelope: {e}")))
 }
 

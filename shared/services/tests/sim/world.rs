@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use toolkit::clock;
 use toolkit::deadletter::InMemoryDeadLetters;
-use toolkit::envelope::{Causality, CausationId, CorrelationId, EventEnvelope};
+use toolkit::envelope::{Causality, CausationId, CorrelationId};
 use toolkit::idempotency::InMemoryIdempotencyStore;
 use toolkit::invocation::Invocation;
 use toolkit::store::{EventStore, InMemoryEventStore};
@@ -627,7 +627,7 @@ impl World {
             if letter.consumer == "outbox-relay" || letter.consumer == "projector" {
                 let consumer = if letter.consumer == "projector" { "projector" } else { "outbox-relay" };
                 if let Ok(record) = serde_json::from_value::<EventRecord>(letter.record.clone())
-                    && let Ok(envelope) = serde_dynamo::from_item::<_, EventEnvelope>(record.change.new_image)
+                    && let Ok(envelope) = toolkit::store::time_index::envelope_from_item(record.change.new_image)
                 {
                     let sequence = net.fresh_id();
                     let shard = net.shards.entry((consumer, envelope.stream_id.as_str().to_string())).or_default();
@@ -719,7 +719,7 @@ fn stream_event(records: &[StreamRecord]) -> StreamEvent {
             record.event_name = "INSERT".into();
             record.change.sequence_number = Some(r.sequence.to_string());
             record.change.approximate_creation_date_time = r.envelope.occurred_at;
-            record.change.new_image = serde_dynamo::to_item(&r.envelope).expect("an envelope as an item");
+            record.change.new_image = toolkit::store::time_index::item_of(&r.envelope).expect("an envelope as an item");
             record
         })
         .collect();

@@ -117,7 +117,7 @@ impl EventStore for DynamoEventStore {
         let mut items = stored
             .iter()
             .map(|e| {
-                serde_dynamo::to_item(e)
+                super::time_index::item_of(e)
                     .map_err(|err| StoreError::Rejected(Outage::from(format!("cannot encode event: {err}"))))
             })
             .collect::<Result<Vec<HashMap<String, AttributeValue>>, _>>()?;
@@ -145,7 +145,7 @@ impl EventStore for DynamoEventStore {
         items
             .into_iter()
             .map(|item| {
-                serde_dynamo::from_item(item)
+                super::time_index::envelope_from_item(item)
                     .map_err(|e| StoreError::Corrupt { stream_id: stream_id.clone(), reason: e.to_string() })
             })
             .collect()
@@ -169,7 +169,7 @@ impl EventStore for DynamoEventStore {
             .items()
             .iter()
             .map(|item| {
-                serde_dynamo::from_item(item.clone())
+                super::time_index::envelope_from_item(item.clone())
                     .map_err(|e| StoreError::Corrupt { stream_id: stream_id.clone(), reason: e.to_string() })
             })
             .collect::<Result<Vec<EventEnvelope>, _>>()?;

@@ -4,6 +4,7 @@ mod decide;
 #[cfg(feature = "dynamodb")]
 mod dynamo;
 mod memory;
+pub mod time_index;
 
 pub use decide::{DecideError, Decision, decide_and_append, load_stream};
 #[cfg(feature = "dynamodb")]
