@@ -22,6 +22,7 @@ pub mod replay;
 pub mod republish;
 pub mod stack;
 pub mod target;
+pub mod time_backfill;
 pub mod trace;
 pub mod webhook_receiver;
 

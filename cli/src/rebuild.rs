@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use toolkit::envelope::EventEnvelope;
 
-/// The read models `rebuild` knows.
-pub const PROJECTIONS: [&str; 1] = ["orders"];
+/// What `rebuild` knows: the order read model, and the store's time index.
+pub const PROJECTIONS: [&str; 2] = ["orders", "time-index"];
 /// DynamoDB's BatchWriteItem limit.
 const WRITE_BATCH: usize = 25;
 /// Streams read at once.

@@ -1,4 +1,4 @@
-//! `orderflow rebuild <projection> [--verify] [--limit N]`.
+//! `orderflow rebuild <orders|time-index> [--verify] [--limit N]`.
 
 use super::Context;
 use crate::Result;
@@ -8,6 +8,9 @@ pub async fn run(context: &Context, projection: &str, verify: bool, limit: Optio
     crate::rebuild::check_projection(projection)?;
     context.require_reachable().await?;
     let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
+    if projection == "time-index" {
+        return time_index(context, &stack, verify, limit).await;
+    }
     if verify {
         let (checked, differences) = crate::rebuild::verify(&context.clients, &stack).await?;
         for difference in &differences {
@@ -31,9 +34,34 @@ pub async fn run(context: &Context, projection: &str, verify: bool, limit: Optio
     Ok(())
 }
 
+/// Gives events stored before the time index existed their bucket (or, with `verify`,
+/// counts those without one).
+async fn time_index(context: &Context, stack: &StackInfo, verify: bool, limit: Option<usize>) -> Result<()> {
+    let (client, table) = (context.clients.dynamodb(), stack.output("EventStoreTableName")?);
+    if verify {
+        let missing = crate::time_backfill::count_unindexed(&client, table).await?;
+        println!("{missing} stored events have no time bucket");
+        return match missing {
+            0 => Ok(()),
+            _ => Err(crate::CliError::Failed(format!(
+                "{missing} events are not in the time index: run `orderflow rebuild time-index`"
+            ))),
+        };
+    }
+    let done = crate::time_backfill::backfill(&client, table, limit).await?;
+    println!(
+        "indexed {} events in {:.2} s{}",
+        done.indexed,
+        done.elapsed.as_secs_f64(),
+        if done.complete { "" } else { " (stopped at --limit; run again to go on)" }
+    );
+    Ok(())
+}
+
 /// The arguments of `orderflow rebuild`.
 #[derive(Debug, clap::Args)]
 pub struct RebuildArgs {
+    /// `orders` (the order read model) or `time-index` (index events stored before it existed).
     pub projection: String,
     /// Compare the live read model with the one the store rebuilds; write nothing.
     #[arg(long)]
