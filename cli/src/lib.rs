@@ -15,6 +15,7 @@ pub mod emulator;
 pub mod error;
 pub mod figures;
 pub mod graph;
+pub mod least_privilege;
 pub mod local_http;
 pub mod project;
 pub mod rebuild;

@@ -45,6 +45,9 @@ enum Command {
     /// first, cost per million orders, from the newest bench report and AWS's published
     /// quotas and prices; `--write` updates docs/capacity.md.
     Capacity(commands::capacity::CapacityArgs),
+    /// Least privilege from behaviour: the AWS calls each function recorded
+    /// (`RecordAwsCalls=distinct`) against the policy the template grants it, both ways.
+    Privileges(commands::privileges::PrivilegesArgs),
     /// Dead-letter queues: list them, show why each message is there, send messages back.
     Dlq(commands::dlq::DlqArgs),
     /// Rebuild a read model (`orders`) from scratch by replaying the event store, with
@@ -88,6 +91,7 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
         Command::Bench(args) => args.run(global).await,
         Command::Capacity(args) => args.run(global),
         Command::Dlq(args) => args.run(global).await,
+        Command::Privileges(args) => args.run(global).await,
         Command::Rebuild(args) => args.run(global).await,
         Command::Republish(args) => args.run(global).await,
         Command::Demo(args) => args.run(global).await,

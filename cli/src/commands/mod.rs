@@ -8,6 +8,7 @@ pub mod deploy;
 pub mod dlq;
 pub mod graph;
 pub mod invoke;
+pub mod privileges;
 pub mod rebuild;
 pub mod replay;
 pub mod republish;

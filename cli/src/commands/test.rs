@@ -95,6 +95,8 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         ("OrderTimeoutSeconds".to_string(), TEST_ORDER_TIMEOUT_SECONDS.to_string()),
         (ADMISSION_PARAMETER.to_string(), EMULATOR_ADMISSION_BACKLOG_LIMIT.to_string()),
         ("WebhookUrl".to_string(), receiver.url.clone()),
+        // Each function logs each distinct AWS call once: checked against its policy below.
+        ("RecordAwsCalls".to_string(), "distinct".to_string()),
     ]);
     let stack = deploy(
         &clients,
@@ -133,6 +135,7 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         ("ORDERFLOW_REPORT_DIR", &report_dir),
         ("ORDERFLOW_CHROMIUM", &chromium),
     ];
+    let tests_started_ms = chrono::Utc::now().timestamp_millis();
     step(
         project,
         "unit, handler and end-to-end tests",
@@ -142,7 +145,8 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
     )
     .await?;
     print_reports(&reports);
-    Ok(())
+    eprintln!("\n== least privilege: the calls each function made during the tests against its policy");
+    super::privileges::check(&clients, &stack, project, tests_started_ms).await
 }
 
 /// The figures the tests measured (e.g. the burst summary), which passing tests cannot print.

@@ -9,19 +9,31 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 /// A DynamoDB client on the shared configuration.
 #[cfg(feature = "dynamodb")]
 pub fn dynamodb(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(config)
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(config);
+    if record_calls() {
+        builder = builder.interceptor(RecordCalls);
+    }
+    aws_sdk_dynamodb::Client::from_conf(builder.build())
 }
 
 /// An EventBridge client on the shared configuration.
 #[cfg(feature = "eventbridge")]
 pub fn eventbridge(config: &aws_config::SdkConfig) -> aws_sdk_eventbridge::Client {
-    aws_sdk_eventbridge::Client::new(config)
+    let mut builder = aws_sdk_eventbridge::config::Builder::from(config);
+    if record_calls() {
+        builder = builder.interceptor(RecordCalls);
+    }
+    aws_sdk_eventbridge::Client::from_conf(builder.build())
 }
 
 /// An SQS client on the shared configuration.
 #[cfg(feature = "sqs")]
 pub fn sqs(config: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(config)
+    let mut builder = aws_sdk_sqs::config::Builder::from(config);
+    if record_calls() {
+        builder = builder.interceptor(RecordCalls);
+    }
+    aws_sdk_sqs::Client::from_conf(builder.build())
 }
 
 /// The whole source chain: SDK errors hide the useful part (e.g. "connection refused") in sources.
@@ -45,5 +57,148 @@ where
             }
         }
         other => error_text(other),
+    }
+}
+
+/// Which calls clients log (`RECORD_AWS_CALLS`; template parameter `RecordAwsCalls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recording {
+    /// Nothing logged (the default).
+    Off,
+    /// Each distinct (action, resource) once per process: what least privilege is checked on.
+    Distinct,
+    /// Every request, retries included: what `orderflow bench` counts per order.
+    Every,
+}
+
+/// The recording this process was configured with.
+pub fn recording() -> Recording {
+    match crate::config::optional("RECORD_AWS_CALLS").map(|v| v.to_ascii_lowercase()).as_deref() {
+        Some("distinct") => Recording::Distinct,
+        Some("every" | "on") => Recording::Every,
+        _ => Recording::Off,
+    }
+}
+
+fn record_calls() -> bool {
+    recording() != Recording::Off
+}
+
+/// The log line's message of a recorded call.
+pub const AWS_CALL: &str = "aws call";
+
+/// Logs the requests a client sends as `aws call` with the function and `calls`: the IAM
+/// action and resource of each thing the request does ([`iam_calls`]), `;`-separated.
+#[derive(Debug)]
+struct RecordCalls;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for RecordCalls {
+    fn name(&self) -> &'static str {
+        "RecordCalls"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        static SEEN: std::sync::Mutex<std::collections::BTreeSet<String>> =
+            std::sync::Mutex::new(std::collections::BTreeSet::new());
+        let request = context.request();
+        let target = request.headers().get("x-amz-target").unwrap_or("unknown");
+        let body = request.body().bytes().and_then(|bytes| serde_json::from_slice(bytes).ok());
+        let calls = iam_calls(target, &body.unwrap_or_default()).join(";");
+        if recording() == Recording::Distinct && !SEEN.lock().is_ok_and(|mut seen| seen.insert(calls.clone())) {
+            return Ok(());
+        }
+        let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+        tracing::info!(calls, function, "{AWS_CALL}");
+        Ok(())
+    }
+}
+
+/// What a JSON-protocol request (its `x-amz-target` and body) does, as IAM authorizes it:
+/// `<action> <resource>` pairs, the resource as its ARN ends: `table/<name>`,
+/// `table/<name>/index/<index>`, `queue/<name>`, `event-bus/<name>`. A transaction is the
+/// item actions it holds (IAM has no `TransactWriteItems` action). Sorted, no repeats.
+pub fn iam_calls(target: &str, body: &serde_json::Value) -> Vec<String> {
+    let (service, operation) = target.split_once('.').unwrap_or(("unknown", target));
+    let prefix = match service {
+        s if s.starts_with("DynamoDB") => "dynamodb",
+        "AmazonSQS" => "sqs",
+        "AWSEvents" => "events",
+        other => other,
+    };
+    let mut calls = std::collections::BTreeSet::new();
+    let table = |name: &str| format!("table/{name}");
+    match operation {
+        "TransactWriteItems" | "TransactGetItems" => {
+            for item in body["TransactItems"].as_array().into_iter().flatten() {
+                for (kind, action) in [
+                    ("Put", "PutItem"),
+                    ("Update", "UpdateItem"),
+                    ("Delete", "DeleteItem"),
+                    ("ConditionCheck", "ConditionCheckItem"),
+                    ("Get", "GetItem"),
+                ] {
+                    if let Some(name) = item[kind]["TableName"].as_str() {
+                        calls.insert(format!("dynamodb:{action} {}", table(name)));
+                    }
+                }
+            }
+        }
+        _ => {
+            let mut resources = Vec::new();
+            if let Some(name) = body["TableName"].as_str() {
+                resources.push(match body["IndexName"].as_str() {
+                    Some(index) => format!("table/{name}/index/{index}"),
+                    None => table(name),
+                });
+            }
+            resources
+                .extend(body["RequestItems"].as_object().into_iter().flat_map(|items| items.keys()).map(|n| table(n)));
+            if let Some(url) = body["QueueUrl"].as_str() {
+                resources.push(format!("queue/{}", url.rsplit('/').next().unwrap_or(url)));
+            }
+            for entry in body["Entries"].as_array().into_iter().flatten().filter(|e| e.get("Source").is_some()) {
+                resources.push(format!("event-bus/{}", entry["EventBusName"].as_str().unwrap_or("default")));
+            }
+            if resources.is_empty() {
+                resources.push("*".into());
+            }
+            calls.extend(resources.into_iter().map(|resource| format!("{prefix}:{operation} {resource}")));
+        }
+    }
+    calls.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iam_calls;
+    use serde_json::json;
+
+    #[test]
+    fn a_request_is_the_iam_actions_and_resources_it_needs() {
+        let query = json!({ "TableName": "store", "IndexName": "byTime" });
+        assert_eq!(iam_calls("DynamoDB_20120810.Query", &query), ["dynamodb:Query table/store/index/byTime"]);
+        let transaction = json!({ "TransactItems": [
+            { "Put": { "TableName": "store" } }, { "Update": { "TableName": "analytics" } }, { "Put": { "TableName": "store" } }
+        ] });
+        assert_eq!(
+            iam_calls("DynamoDB_20120810.TransactWriteItems", &transaction),
+            ["dynamodb:PutItem table/store", "dynamodb:UpdateItem table/analytics"]
+        );
+        let batch = json!({ "RequestItems": { "views": [] } });
+        assert_eq!(iam_calls("DynamoDB_20120810.BatchWriteItem", &batch), ["dynamodb:BatchWriteItem table/views"]);
+        let send = json!({ "QueueUrl": "http://127.0.0.1:4566/000000000000/orderflow-payment-dlq" });
+        assert_eq!(iam_calls("AmazonSQS.SendMessage", &send), ["sqs:SendMessage queue/orderflow-payment-dlq"]);
+        let events =
+            json!({ "Entries": [{ "Source": "orderflow.orders", "EventBusName": "orders" }, { "Source": "s" }] });
+        assert_eq!(
+            iam_calls("AWSEvents.PutEvents", &events),
+            ["events:PutEvents event-bus/default", "events:PutEvents event-bus/orders"]
+        );
+        assert_eq!(iam_calls("AmazonSQS.ListQueues", &json!({})), ["sqs:ListQueues *"]);
     }
 }
