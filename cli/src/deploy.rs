@@ -74,9 +74,17 @@ pub fn change_set_parameters(
     parameters
 }
 
-pub async fn deploy(clients: &Clients, request: DeployRequest<'_>) -> Result<StackInfo> {
-    let started = Instant::now();
-    let started_at = chrono::Utc::now().timestamp() - 1;
+/// A change set made and described, not executed.
+struct ChangeSet {
+    name: String,
+    /// False when the change set creates the stack.
+    existing: bool,
+    has_changes: bool,
+}
+
+/// Uploads the zips and the template, then makes a change set from them: what a deploy
+/// executes and a plan describes.
+async fn create_change_set(clients: &Clients, request: &DeployRequest<'_>) -> Result<ChangeSet> {
     let bucket = artifact_bucket(clients, request.stack).await?;
     let mut code_uris = BTreeMap::new();
     for (function, zip) in request.zips {
@@ -98,12 +106,12 @@ pub async fn deploy(clients: &Clients, request: DeployRequest<'_>) -> Result<Sta
         false => None,
     };
     let parameters = change_set_parameters(&request.parameters, &request.first_deploy, previous.as_ref());
-    let change_set_name = format!("orderflow-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
-    let cfn = clients.cloudformation();
-    let mut create = cfn
+    let name = format!("orderflow-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
+    let mut create = clients
+        .cloudformation()
         .create_change_set()
         .stack_name(request.stack)
-        .change_set_name(&change_set_name)
+        .change_set_name(&name)
         .change_set_type(change_set_type)
         .capabilities(Capability::CapabilityIam)
         .capabilities(Capability::CapabilityNamedIam)
@@ -122,22 +130,31 @@ pub async fn deploy(clients: &Clients, request: DeployRequest<'_>) -> Result<Sta
         TemplateSource::Url(url) => create.template_url(url),
     };
     create.send().await.map_err(|e| deploy_error(toolkit::aws::sdk_error_text(&e)))?;
+    let has_changes = wait_for_change_set(clients, request.stack, &name).await.map_err(deploy_error)?;
+    Ok(ChangeSet { name, existing, has_changes })
+}
 
-    if !wait_for_change_set(clients, request.stack, &change_set_name).await.map_err(deploy_error)? {
+pub async fn deploy(clients: &Clients, request: DeployRequest<'_>) -> Result<StackInfo> {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now().timestamp() - 1;
+    let change_set = create_change_set(clients, &request).await?;
+    let cfn = clients.cloudformation();
+    if !change_set.has_changes {
         eprintln!("stack {} is already up to date", request.stack);
-        let _ = cfn.delete_change_set().stack_name(request.stack).change_set_name(&change_set_name).send().await;
+        let _ = cfn.delete_change_set().stack_name(request.stack).change_set_name(&change_set.name).send().await;
         return StackInfo::require(clients, request.stack).await;
     }
     cfn.execute_change_set()
         .stack_name(request.stack)
-        .change_set_name(&change_set_name)
+        .change_set_name(&change_set.name)
         .send()
         .await
         .map_err(|e| CliError::aws("ExecuteChangeSet", e))?;
     let stack = wait_for_stack(clients, request.stack).await?;
     if !stack.status.ends_with("_COMPLETE") || stack.status.contains("ROLLBACK") {
         let failures = failed_resources(clients, request.stack, started_at).await;
-        return Err(deploy_error(format!("stack ended in {}{failures}", stack.status)));
+        let reason = format!("stack ended in {}{failures}", stack.status);
+        return Err(CliError::Deploy { stack: request.stack.to_string(), reason });
     }
     if clients.target.endpoint().is_some() {
         // The template creates the bus archive only on AWS (the emulator lacks the type).
@@ -145,6 +162,49 @@ pub async fn deploy(clients: &Clients, request: DeployRequest<'_>) -> Result<Sta
     }
     eprintln!("deployed stack {} ({}) in {:.1} s", request.stack, stack.status, started.elapsed().as_secs_f64());
     Ok(stack)
+}
+
+/// One resource change a deploy would make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedChange {
+    /// `Add`, `Modify`, `Remove` (CloudFormation's words).
+    pub action: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    /// For a modification: `True` when the resource is replaced, `Conditional` when it may be.
+    pub replacement: Option<String>,
+}
+
+/// What a deploy of `request` would change, without changing anything (as `sam deploy
+/// --no-execute-changeset`): the zips and the template are uploaded and a change set is
+/// made, described and deleted, with the stack it would have created.
+pub async fn plan(clients: &Clients, request: DeployRequest<'_>) -> Result<Vec<PlannedChange>> {
+    let change_set = create_change_set(clients, &request).await?;
+    let cfn = clients.cloudformation();
+    let mut changes = Vec::new();
+    if change_set.has_changes {
+        let mut pages = cfn
+            .describe_change_set()
+            .stack_name(request.stack)
+            .change_set_name(&change_set.name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| CliError::aws("DescribeChangeSet", e))?;
+            changes.extend(page.changes().iter().filter_map(|c| c.resource_change()).map(|c| PlannedChange {
+                action: c.action().map(|a| a.as_str().to_string()).unwrap_or_default(),
+                logical_id: c.logical_resource_id().unwrap_or_default().to_string(),
+                resource_type: c.resource_type().unwrap_or_default().to_string(),
+                replacement: c.replacement().map(|r| r.as_str().to_string()),
+            }));
+        }
+    }
+    let _ = cfn.delete_change_set().stack_name(request.stack).change_set_name(&change_set.name).send().await;
+    if !change_set.existing {
+        // A change set that creates a stack leaves it in REVIEW_IN_PROGRESS.
+        cfn.delete_stack().stack_name(request.stack).send().await.map_err(|e| CliError::aws("DeleteStack", e))?;
+    }
+    Ok(changes)
 }
 
 /// `<stack>-artifacts-<account>-<region>`, created on first use.

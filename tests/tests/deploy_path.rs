@@ -66,6 +66,41 @@ async fn a_redeploy_keeps_what_it_was_not_given_an_unchanged_one_changes_nothing
     assert_eq!(unknown_order_status(&api, &key).await, 404, "ApiKeys kept: the key is still let in");
     assert_eq!(parameter(&clients, "EmulatorEndpoint").await, emulator.0.endpoint(), "the endpoint kept");
 
+    // A plan of another change: listed, not made.
+    let updated_before = last_updated(&clients).await;
+    let longer = BTreeMap::from([("OrderTimeoutSeconds".to_string(), "900".to_string())]);
+    let request = DeployRequest {
+        stack: STACK,
+        template: &template,
+        zips: &zips,
+        parameters: longer,
+        first_deploy: BTreeMap::new(),
+    };
+    let changes = orderflow::deploy::plan(&clients, request).await.expect("a plan");
+    assert!(
+        changes.iter().any(|c| c.action == "Modify" && c.logical_id == "TimeoutSweeperFunction"),
+        "the sweeper's timeout changes: {changes:?}"
+    );
+    assert_eq!(parameter(&clients, "OrderTimeoutSeconds").await, "600", "nothing executed");
+    assert_eq!(last_updated(&clients).await, updated_before);
+    // A plan of a stack that does not exist lists what it would add and leaves no stack.
+    let request = DeployRequest {
+        stack: "deploy-plan",
+        template: &template,
+        zips: &zips,
+        parameters: BTreeMap::from([
+            ("EmulatorEndpoint".to_string(), emulator.0.endpoint()),
+            ("ApiKeys".to_string(), orderflow::api_key::parameter_entry("plan", &key, None)),
+        ]),
+        first_deploy: BTreeMap::new(),
+    };
+    let additions = orderflow::deploy::plan(&clients, request).await.expect("a plan of a new stack");
+    assert!(additions.iter().all(|c| c.action == "Add") && additions.len() > 40, "{additions:?}");
+    assert!(
+        StackInfo::find(&clients, "deploy-plan").await.unwrap().is_none_or(|s| s.status == "DELETE_COMPLETE"),
+        "no stack left"
+    );
+
     // The same again: nothing to change, nothing changed.
     let updated_before = last_updated(&clients).await;
     let stack = deploy_with(template.clone(), one_change).await.expect("a deploy with no change");
@@ -85,7 +120,9 @@ async fn a_redeploy_keeps_what_it_was_not_given_an_unchanged_one_changes_nothing
     e2e::report(
         "deploy-path",
         &format!(
-            "deploy path on its own emulator: create, a one-parameter redeploy (secrets and ApiKeys kept), a no-change deploy (stack untouched), a failed update rolled back; the failure read: {error}"
+            "deploy path on its own emulator: create, a one-parameter redeploy (secrets and ApiKeys kept), a plan ({} changes listed, none made; a new stack's plan: {} resources to add, no stack left), a no-change deploy (stack untouched), a failed update rolled back; the failure read: {error}",
+            changes.len(),
+            additions.len()
         ),
     );
 }

@@ -11,6 +11,45 @@ use std::collections::BTreeMap;
 /// Builds what the target needs (`profile`, else the debug build for the emulator `up`
 /// runs on this machine and the release build for anything else) and deploys it.
 pub async fn run(context: &Context, profile: Option<Profile>) -> Result<StackInfo> {
+    let (template, zips, parameters, first_deploy) = prepare(context, profile).await?;
+    let stack_name = &context.global.stack;
+    let request = DeployRequest { stack: stack_name, template: &template, zips: &zips, parameters, first_deploy };
+    let stack = deploy(&context.clients, request).await?;
+    print_endpoints(context, &stack)?;
+    Ok(stack)
+}
+
+/// Prints what a deploy would change (resources added, modified, replaced, removed) and
+/// changes nothing.
+pub async fn dry_run(context: &Context, profile: Option<Profile>) -> Result<()> {
+    let (template, zips, parameters, first_deploy) = prepare(context, profile).await?;
+    let stack = &context.global.stack;
+    let request = DeployRequest { stack, template: &template, zips: &zips, parameters, first_deploy };
+    let changes = crate::deploy::plan(&context.clients, request).await?;
+    if changes.is_empty() {
+        println!("stack {stack}: no changes");
+    }
+    for change in &changes {
+        let replaced = match change.replacement.as_deref() {
+            Some("True") => "  (replaced)",
+            Some("Conditional") => "  (may be replaced)",
+            _ => "",
+        };
+        println!("{:<8} {:<40} {}{replaced}", change.action, change.logical_id, change.resource_type);
+    }
+    if !changes.is_empty() {
+        println!(
+            "{} changes to stack {stack}; nothing executed (deploy without --dry-run to apply them)",
+            changes.len()
+        );
+    }
+    Ok(())
+}
+
+type Prepared = (String, BTreeMap<String, std::path::PathBuf>, BTreeMap<String, String>, BTreeMap<String, String>);
+
+/// The template, the zips built for the target and the parameters of a deploy.
+async fn prepare(context: &Context, profile: Option<Profile>) -> Result<Prepared> {
     context.require_reachable().await?;
     let on_emulator = context.clients.target.endpoint().is_some();
     let profile = profile.unwrap_or(default_profile(&context.clients.target));
@@ -27,11 +66,7 @@ pub async fn run(context: &Context, profile: Option<Profile>) -> Result<StackInf
     let zips = build::build_for(&context.project, profile, arch)?;
     let template_path = context.project.template();
     let template = std::fs::read_to_string(&template_path).map_err(|e| CliError::io(template_path, e))?;
-    let stack_name = &context.global.stack;
-    let request = DeployRequest { stack: stack_name, template: &template, zips: &zips, parameters, first_deploy };
-    let stack = deploy(&context.clients, request).await?;
-    print_endpoints(context, &stack)?;
-    Ok(stack)
+    Ok((template, zips, parameters, first_deploy))
 }
 
 /// Host debug binaries only run where the functions are processes of this machine: the
@@ -133,12 +168,20 @@ pub struct DeployArgs {
     /// manages, release elsewhere.
     #[arg(long, value_enum)]
     pub build: Option<Profile>,
+    /// Print what the deploy would change (resources added, modified, replaced, removed)
+    /// and change nothing, as `sam deploy --no-execute-changeset` does.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 impl DeployArgs {
     /// Runs the command.
     pub async fn run(self, global: super::Global) -> crate::Result<()> {
-        run(&Context::new(global).await?, self.build).await.map(drop)
+        let context = Context::new(global).await?;
+        match self.dry_run {
+            true => dry_run(&context, self.build).await,
+            false => run(&context, self.build).await.map(drop),
+        }
     }
 }
 
