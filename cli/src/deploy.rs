@@ -5,7 +5,7 @@
 use crate::stack::StackInfo;
 use crate::target::{Clients, Target};
 use crate::{CliError, Result};
-use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, StackStatus};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, StackStatus, Tag};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,6 +20,9 @@ pub const ADMISSION_PARAMETER: &str = "AdmissionBacklogLimit";
 /// tests' 60 s order timeout; above it a new order is refused at the door instead
 /// (docs/reliability.md has the measurement).
 pub const EMULATOR_ADMISSION_BACKLOG_LIMIT: u32 = 200;
+/// The tag every stack `deploy` creates or updates carries (value [`DEPLOYED_BY`]).
+pub const DEPLOYED_BY_TAG: &str = "orderflow:deployed-by";
+pub const DEPLOYED_BY: &str = "orderflow";
 const CHANGE_SET_TIMEOUT: Duration = Duration::from_secs(300);
 const STACK_TIMEOUT: Duration = Duration::from_secs(1800);
 
@@ -116,6 +119,8 @@ async fn create_change_set(clients: &Clients, request: &DeployRequest<'_>) -> Re
         .capabilities(Capability::CapabilityIam)
         .capabilities(Capability::CapabilityNamedIam)
         .capabilities(Capability::CapabilityAutoExpand)
+        // `down --aws` removes only stacks carrying it.
+        .tags(Tag::builder().key(DEPLOYED_BY_TAG).value(DEPLOYED_BY).build())
         .set_parameters(Some(
             parameters
                 .iter()
@@ -209,19 +214,12 @@ pub async fn plan(clients: &Clients, request: DeployRequest<'_>) -> Result<Vec<P
 
 /// `<stack>-artifacts-<account>-<region>`, created on first use.
 async fn artifact_bucket(clients: &Clients, stack: &str) -> Result<String> {
-    let identity = clients
-        .sts()
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| unreachable_or(clients, "GetCallerIdentity", e))?;
-    let account = identity.account().unwrap_or("000000000000");
+    let bucket = artifact_bucket_name(clients, stack).await?;
     let region = clients
         .config
         .region()
         .map(std::string::ToString::to_string)
         .unwrap_or_else(|| crate::target::DEFAULT_REGION.into());
-    let bucket = format!("{stack}-artifacts-{account}-{region}").to_lowercase();
     let s3 = clients.s3();
     if s3.head_bucket().bucket(&bucket).send().await.is_ok() {
         return Ok(bucket);
@@ -235,6 +233,23 @@ async fn artifact_bucket(clients: &Clients, stack: &str) -> Result<String> {
     }
     create.send().await.map_err(|e| CliError::aws("CreateBucket", e))?;
     Ok(bucket)
+}
+
+/// The name of the stack's artifact bucket: `<stack>-artifacts-<account>-<region>`.
+pub async fn artifact_bucket_name(clients: &Clients, stack: &str) -> Result<String> {
+    let identity = clients
+        .sts()
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| unreachable_or(clients, "GetCallerIdentity", e))?;
+    let account = identity.account().unwrap_or("000000000000");
+    let region = clients
+        .config
+        .region()
+        .map(std::string::ToString::to_string)
+        .unwrap_or_else(|| crate::target::DEFAULT_REGION.into());
+    Ok(format!("{stack}-artifacts-{account}-{region}").to_lowercase())
 }
 
 /// A first call that cannot reach an emulator says so plainly.
@@ -401,7 +416,7 @@ const MAX_STACK_EVENTS: usize = 1_000;
 /// The failed resources of the latest deployment, one per line, with their reasons. The
 /// events come newest first, a page at a time: reading stops at the first event older than
 /// the deployment (a long-lived stack has thousands).
-async fn failed_resources(clients: &Clients, stack: &str, since_epoch_secs: i64) -> String {
+pub(crate) async fn failed_resources(clients: &Clients, stack: &str, since_epoch_secs: i64) -> String {
     let mut events = clients.cloudformation().describe_stack_events().stack_name(stack).into_paginator().items().send();
     let mut lines = Vec::new();
     for _ in 0..MAX_STACK_EVENTS {

@@ -10,6 +10,7 @@ pub mod capacity;
 pub mod commands;
 pub mod dashboard;
 pub mod deploy;
+pub mod destroy;
 pub mod dlq;
 pub mod emulator;
 pub mod error;

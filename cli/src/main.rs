@@ -18,7 +18,8 @@ enum Command {
     Up(commands::up::UpArgs),
     /// Build the functions and deploy the template to the emulator (or to AWS with --aws).
     Deploy(commands::deploy::DeployArgs),
-    /// Stop the emulator `up` started (its state is not kept).
+    /// Stop the emulator `up` started (its state is not kept); with --aws, remove the
+    /// stack `deploy` made and its artifact bucket (only a stack orderflow deployed).
     Down,
     /// The stack, queue and dead-letter queue depths, and the latest events.
     Status,
@@ -81,7 +82,7 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
     match cli.command {
         Command::Up(args) => args.run(global).await,
         Command::Deploy(args) => args.run(global).await,
-        Command::Down => commands::up::down(&global),
+        Command::Down => commands::up::down(&global).await,
         Command::Status => commands::status::run(&Context::new(global).await?).await,
         Command::Invoke(args) => args.run(global).await,
         Command::Replay(args) => args.run(global).await,

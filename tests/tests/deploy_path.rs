@@ -22,7 +22,8 @@ const BROKEN_RESOURCE: &str = "  BrokenParameter:
 
 #[tokio::test]
 #[ignore = "needs the emulator tools and debug zips: run `cargo run -p orderflow -- test`"]
-async fn a_redeploy_keeps_what_it_was_not_given_an_unchanged_one_changes_nothing_and_a_failed_one_rolls_back() {
+async fn a_redeploy_keeps_what_it_was_not_given_an_unchanged_one_changes_nothing_a_failed_one_rolls_back_and_down_removes_only_its_own()
+ {
     let project = Project::locate().expect("the checkout");
     let port = orderflow::emulator::free_port().expect("a free port");
     let emulator = StopOnDrop(ManagedEmulator::new(&project, port));
@@ -117,10 +118,23 @@ async fn a_redeploy_keeps_what_it_was_not_given_an_unchanged_one_changes_nothing
     assert_eq!(after.status, "UPDATE_ROLLBACK_COMPLETE", "{error}");
     assert_eq!(unknown_order_status(&api, &key).await, 404, "the rolled-back stack still serves");
     assert_eq!(parameter(&clients, "OrderTimeoutSeconds").await, "600");
+    // down --aws: only a stack orderflow deployed, and its artifact bucket with it.
+    let foreign = "not-ours";
+    let queue_only = "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n";
+    clients.cloudformation().create_stack().stack_name(foreign).template_body(queue_only).send().await.unwrap();
+    let refused = orderflow::destroy::destroy(&clients, foreign).await.expect_err("not ours").to_string();
+    assert!(refused.contains("not deployed by orderflow"), "{refused}");
+    assert!(StackInfo::find(&clients, foreign).await.unwrap().is_some(), "left alone");
+    let destroyed = orderflow::destroy::destroy(&clients, STACK).await.expect("down --aws");
+    let (bucket, objects) = destroyed.bucket.expect("the artifact bucket");
+    assert!(objects >= zips.len(), "{objects} objects in {bucket}");
+    assert!(StackInfo::find(&clients, STACK).await.unwrap().is_none_or(|s| s.status == "DELETE_COMPLETE"));
+    assert!(clients.s3().head_bucket().bucket(&bucket).send().await.is_err(), "{bucket} deleted");
+
     e2e::report(
         "deploy-path",
         &format!(
-            "deploy path on its own emulator: create, a one-parameter redeploy (secrets and ApiKeys kept), a plan ({} changes listed, none made; a new stack's plan: {} resources to add, no stack left), a no-change deploy (stack untouched), a failed update rolled back; the failure read: {error}",
+            "deploy path on its own emulator: create, a one-parameter redeploy (secrets and ApiKeys kept), a plan ({} changes listed, none made; a new stack's plan: {} resources to add, no stack left), a no-change deploy (stack untouched), a failed update rolled back, then down --aws (a stack it did not deploy refused; its own deleted with the {objects} objects of {bucket}); the failure read: {error}",
             changes.len(),
             additions.len()
         ),

@@ -49,8 +49,23 @@ async fn start_managed(project: &Project, port: u16) -> Result<()> {
     Ok(())
 }
 
-/// Stops the emulator `up` started on the port. Its state is not kept.
-pub fn down(global: &Global) -> Result<()> {
+/// Stops the emulator `up` started on the port (its state is not kept); with `--aws`,
+/// removes the stack `deploy` made there and its artifact bucket.
+pub async fn down(global: &Global) -> Result<()> {
+    if let Target::Aws { .. } = global.target() {
+        let context = super::Context::new(global.clone()).await?;
+        let destroyed = crate::destroy::destroy(&context.clients, &global.stack).await?;
+        println!("stack {} deleted", global.stack);
+        match destroyed.bucket {
+            Some((bucket, objects)) => println!("artifact bucket {bucket} emptied ({objects} objects) and deleted"),
+            None => println!("no artifact bucket to delete"),
+        }
+        return Ok(());
+    }
+    stop_emulator(global)
+}
+
+fn stop_emulator(global: &Global) -> Result<()> {
     let project = Project::locate()?;
     match global.target() {
         Target::Emulator { managed_port: Some(port), endpoint } => {
@@ -64,10 +79,12 @@ pub fn down(global: &Global) -> Result<()> {
         Target::Emulator { endpoint, .. } => Err(CliError::Usage(format!(
             "the emulator at {endpoint} was not started by orderflow; stop it where it was started"
         ))),
-        Target::Aws { .. } => Err(CliError::Usage(
-            "`down` stops the local emulator; to remove the AWS stack use `aws cloudformation delete-stack`".into(),
-        )),
+        Target::Aws { .. } => unreachable_aws(),
     }
+}
+
+fn unreachable_aws() -> Result<()> {
+    Err(CliError::Usage("`down --aws` removes the AWS stack; without --aws it stops the local emulator".into()))
 }
 
 /// The arguments of `orderflow up`.
