@@ -215,11 +215,7 @@ pub async fn plan(clients: &Clients, request: DeployRequest<'_>) -> Result<Vec<P
 /// `<stack>-artifacts-<account>-<region>`, created on first use.
 async fn artifact_bucket(clients: &Clients, stack: &str) -> Result<String> {
     let bucket = artifact_bucket_name(clients, stack).await?;
-    let region = clients
-        .config
-        .region()
-        .map(std::string::ToString::to_string)
-        .unwrap_or_else(|| crate::target::DEFAULT_REGION.into());
+    let region = region_of(clients);
     let s3 = clients.s3();
     if s3.head_bucket().bucket(&bucket).send().await.is_ok() {
         return Ok(bucket);
@@ -235,6 +231,11 @@ async fn artifact_bucket(clients: &Clients, stack: &str) -> Result<String> {
     Ok(bucket)
 }
 
+/// The region the clients act in.
+fn region_of(clients: &Clients) -> String {
+    clients.config.region().map_or_else(|| crate::target::DEFAULT_REGION.into(), std::string::ToString::to_string)
+}
+
 /// The name of the stack's artifact bucket: `<stack>-artifacts-<account>-<region>`.
 pub async fn artifact_bucket_name(clients: &Clients, stack: &str) -> Result<String> {
     let identity = clients
@@ -244,11 +245,7 @@ pub async fn artifact_bucket_name(clients: &Clients, stack: &str) -> Result<Stri
         .await
         .map_err(|e| unreachable_or(clients, "GetCallerIdentity", e))?;
     let account = identity.account().unwrap_or("000000000000");
-    let region = clients
-        .config
-        .region()
-        .map(std::string::ToString::to_string)
-        .unwrap_or_else(|| crate::target::DEFAULT_REGION.into());
+    let region = region_of(clients);
     Ok(format!("{stack}-artifacts-{account}-{region}").to_lowercase())
 }
 

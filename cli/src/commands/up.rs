@@ -52,39 +52,30 @@ async fn start_managed(project: &Project, port: u16) -> Result<()> {
 /// Stops the emulator `up` started on the port (its state is not kept); with `--aws`,
 /// removes the stack `deploy` made there and its artifact bucket.
 pub async fn down(global: &Global) -> Result<()> {
-    if let Target::Aws { .. } = global.target() {
-        let context = super::Context::new(global.clone()).await?;
-        let destroyed = crate::destroy::destroy(&context.clients, &global.stack).await?;
-        println!("stack {} deleted", global.stack);
-        match destroyed.bucket {
-            Some((bucket, objects)) => println!("artifact bucket {bucket} emptied ({objects} objects) and deleted"),
-            None => println!("no artifact bucket to delete"),
-        }
-        return Ok(());
-    }
-    stop_emulator(global)
-}
-
-fn stop_emulator(global: &Global) -> Result<()> {
-    let project = Project::locate()?;
     match global.target() {
         Target::Emulator { managed_port: Some(port), endpoint } => {
-            if ManagedEmulator::new(&project, port).stop()? {
-                println!("emulator on {endpoint} stopped");
-            } else {
-                println!("no emulator started by orderflow runs on {endpoint}");
+            match ManagedEmulator::new(&Project::locate()?, port).stop()? {
+                true => println!("emulator on {endpoint} stopped"),
+                false => println!("no emulator started by orderflow runs on {endpoint}"),
             }
             Ok(())
         }
         Target::Emulator { endpoint, .. } => Err(CliError::Usage(format!(
             "the emulator at {endpoint} was not started by orderflow; stop it where it was started"
         ))),
-        Target::Aws { .. } => unreachable_aws(),
+        Target::Aws { .. } => destroy_aws_stack(global).await,
     }
 }
 
-fn unreachable_aws() -> Result<()> {
-    Err(CliError::Usage("`down --aws` removes the AWS stack; without --aws it stops the local emulator".into()))
+async fn destroy_aws_stack(global: &Global) -> Result<()> {
+    let context = super::Context::new(global.clone()).await?;
+    let destroyed = crate::destroy::destroy(&context.clients, &global.stack).await?;
+    println!("stack {} deleted", global.stack);
+    match destroyed.bucket {
+        Some((bucket, objects)) => println!("artifact bucket {bucket} emptied ({objects} objects) and deleted"),
+        None => println!("no artifact bucket to delete"),
+    }
+    Ok(())
 }
 
 /// The arguments of `orderflow up`.

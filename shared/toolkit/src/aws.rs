@@ -72,12 +72,16 @@ pub enum Recording {
 }
 
 /// The recording this process was configured with.
+/// Read once per process: the interceptor asks on every request.
 pub fn recording() -> Recording {
-    match crate::config::optional("RECORD_AWS_CALLS").map(|v| v.to_ascii_lowercase()).as_deref() {
-        Some("distinct") => Recording::Distinct,
-        Some("every" | "on") => Recording::Every,
-        _ => Recording::Off,
-    }
+    static RECORDING: std::sync::OnceLock<Recording> = std::sync::OnceLock::new();
+    *RECORDING.get_or_init(|| {
+        match crate::config::optional("RECORD_AWS_CALLS").map(|v| v.to_ascii_lowercase()).as_deref() {
+            Some("distinct") => Recording::Distinct,
+            Some("every") => Recording::Every,
+            _ => Recording::Off,
+        }
+    })
 }
 
 fn record_calls() -> bool {
