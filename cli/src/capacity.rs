@@ -70,6 +70,23 @@ pub const DYNAMODB_PER_MILLION_READS: Published = published(
 pub const HTTP_API_PER_MILLION: Published =
     published("API Gateway HTTP API requests, per million", 1.00, "https://aws.amazon.com/api-gateway/pricing/");
 
+/// Monthly prices of what costs while no order flows.
+pub const ALARM_PER_MONTH: Published =
+    published("CloudWatch standard alarm, per month", 0.10, "https://aws.amazon.com/cloudwatch/pricing/");
+pub const DASHBOARD_PER_MONTH: Published = published(
+    "CloudWatch dashboard, per month (3 free per account)",
+    3.00,
+    "https://aws.amazon.com/cloudwatch/pricing/",
+);
+pub const SECRET_PER_MONTH: Published =
+    published("Secrets Manager secret, per month", 0.40, "https://aws.amazon.com/secrets-manager/pricing/");
+/// Long-poll connections Lambda keeps on each SQS event source while the queue is empty
+/// (it starts with five: "Lambda starts processing five batches at a time"), each a 20 s
+/// ReceiveMessage. An estimate: AWS does not publish the idle polling rate.
+pub const IDLE_POLLERS_PER_QUEUE: f64 = 5.0;
+const LONG_POLL_SECONDS: f64 = 20.0;
+const SECONDS_PER_MONTH: f64 = 30.0 * 24.0 * 3_600.0;
+
 /// Assumptions the model cannot measure locally, stated in the output.
 /// A DynamoDB, EventBridge or SNS call from Lambda in the same region ("single-digit
 /// milliseconds" for DynamoDB): the duration of our handlers is mostly these waits.
@@ -235,7 +252,7 @@ fn limits(order: &PerOrder) -> Vec<Limit<'static>> {
 }
 
 /// docs/capacity.md from a bench report (`source` names it).
-pub fn render(report: &Report, source: &str) -> Result<String> {
+pub fn render(report: &Report, source: &str, template: &str) -> Result<String> {
     let order = PerOrder::from_report(report)?;
     let mut out = String::new();
     let w = &mut out;
@@ -326,6 +343,7 @@ pub fn render(report: &Report, source: &str) -> Result<String> {
         "| **total** | | | **${total:.2}** |\n\nNot counted: CloudWatch Logs ingestion of the functions' \
          JSON logs (set `LogLevel: warn` to cut it), X-Ray traces, free tiers.\n"
     );
+    let _ = write!(w, "{}", idle_stack(template)?);
     let _ = writeln!(
         w,
         "## Assumptions\n\n- {AWS_CALL_MS} ms per AWS call from Lambda, {CALLS_PER_RECORD} calls per message.\n\
@@ -336,6 +354,73 @@ pub fn render(report: &Report, source: &str) -> Result<String> {
          linked pages before relying on a figure."
     );
     Ok(out)
+}
+
+/// What the deployed stack costs a month while no order flows, from the template's
+/// resources: alarms, the dashboard, secrets and Lambda's polling of its SQS queues;
+/// everything else is billed per request or per GB stored.
+fn idle_stack(template: &str) -> Result<String> {
+    let counts = IdleResources::of(template)?;
+    let polls = counts.sqs_event_sources * IDLE_POLLERS_PER_QUEUE * SECONDS_PER_MONTH / LONG_POLL_SECONDS;
+    let items = [
+        ("CloudWatch alarms", counts.alarms, ALARM_PER_MONTH, counts.alarms * ALARM_PER_MONTH.value),
+        ("CloudWatch dashboard", counts.dashboards, DASHBOARD_PER_MONTH, counts.dashboards * DASHBOARD_PER_MONTH.value),
+        ("Secrets Manager secrets", counts.secrets, SECRET_PER_MONTH, counts.secrets * SECRET_PER_MONTH.value),
+        (
+            "SQS empty receives, millions (Lambda polling)",
+            polls / 1e6,
+            SQS_PER_MILLION,
+            polls / 1e6 * SQS_PER_MILLION.value,
+        ),
+    ];
+    let mut out = String::from(
+        "## The idle stack (per month, no orders)\n\n| item | count | price | per month |\n|---|---|---|---|\n",
+    );
+    let mut total = 0.0;
+    for (item, count, price, cost) in items {
+        total += cost;
+        let _ = writeln!(out, "| {item} | {count:.2} | [${}]({}) | ${cost:.2} |", price.value, price.source);
+    }
+    let _ = writeln!(
+        out,
+        "| **total** | | | **${total:.2}** |\n\nThe polling line assumes {IDLE_POLLERS_PER_QUEUE} long-poll \
+         connections of {LONG_POLL_SECONDS} s on each of the {} SQS event sources (AWS does not publish the \
+         idle rate; the first million SQS requests a month are free). Not counted because they are billed \
+         per request or per GB and are zero or cents when idle: Lambda, DynamoDB on demand (storage $0.25 \
+         per GB-month), EventBridge, SNS, the HTTP API, the archive and CloudWatch Logs storage.\n",
+        counts.sqs_event_sources
+    );
+    Ok(out)
+}
+
+/// The template's resources that cost by the month.
+#[derive(Debug, Default, PartialEq)]
+struct IdleResources {
+    alarms: f64,
+    dashboards: f64,
+    secrets: f64,
+    /// Functions' `Events` of type SQS: each an event source Lambda polls.
+    sqs_event_sources: f64,
+}
+
+impl IdleResources {
+    fn of(template: &str) -> Result<Self> {
+        let mut counts = Self::default();
+        for (_, resource) in crate::project::template_resources(template)? {
+            match resource.get("Type").and_then(serde_norway::Value::as_str) {
+                Some("AWS::CloudWatch::Alarm") => counts.alarms += 1.0,
+                Some("AWS::CloudWatch::Dashboard") => counts.dashboards += 1.0,
+                Some("AWS::SecretsManager::Secret") => counts.secrets += 1.0,
+                Some("AWS::Serverless::Function") => {
+                    let events = resource["Properties"]["Events"].as_mapping().into_iter().flatten();
+                    let sqs = events.filter(|(_, event)| event["Type"].as_str() == Some("SQS")).count();
+                    counts.sqs_event_sources += sqs as f64;
+                }
+                _ => {}
+            }
+        }
+        Ok(counts)
+    }
 }
 
 /// Billed milliseconds for one record: its CPU plus its AWS calls.
@@ -374,10 +459,31 @@ mod tests {
         let (path, report) = newest_report(&root.join("bench")).unwrap();
         let source = path.strip_prefix(root).unwrap().display().to_string();
         let committed = std::fs::read_to_string(root.join("docs/capacity.md")).unwrap_or_default();
+        let template = std::fs::read_to_string(root.join("infra/template.yaml")).unwrap();
         assert!(
-            committed == render(&report, &source).unwrap(),
+            committed == render(&report, &source, &template).unwrap(),
             "docs/capacity.md is stale: run `cargo run -p orderflow -- capacity --write` and commit docs/"
         );
+    }
+
+    #[test]
+    fn the_idle_stack_counts_what_bills_by_the_month() {
+        let template = "Resources:
+  A1: { Type: AWS::CloudWatch::Alarm }
+  A2: { Type: AWS::CloudWatch::Alarm }
+  S: { Type: AWS::SecretsManager::Secret }
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Q: { Type: SQS, Properties: { Queue: x } }
+        T: { Type: SNS, Properties: { Topic: y } }
+";
+        let counts = IdleResources::of(template).unwrap();
+        assert_eq!(counts, IdleResources { alarms: 2.0, dashboards: 0.0, secrets: 1.0, sqs_event_sources: 1.0 });
+        let text = idle_stack(template).unwrap();
+        // 2 x $0.10 + $0.40 + 5 pollers x 129,600 polls x $0.40 per million = $0.86.
+        assert!(text.contains("**$0.86**"), "{text}");
     }
 
     #[test]

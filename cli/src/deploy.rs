@@ -163,7 +163,7 @@ pub async fn deploy(clients: &Clients, request: DeployRequest<'_>) -> Result<Sta
     }
     if clients.target.endpoint().is_some() {
         // The template creates the bus archive only on AWS (the emulator lacks the type).
-        crate::archive::ensure(clients, &stack).await?;
+        crate::archive::ensure(&clients.unrecorded(), &stack).await?;
     }
     eprintln!("deployed stack {} ({}) in {:.1} s", request.stack, stack.status, started.elapsed().as_secs_f64());
     Ok(stack)

@@ -59,15 +59,10 @@ impl Routing {
 
 /// Reads the routing from the template's text.
 pub fn from_template(text: &str) -> Result<Routing> {
-    let template: Value =
-        serde_norway::from_str(text).map_err(|e| CliError::Failed(format!("infra/template.yaml: {e}")))?;
-    let resources = template
-        .get("Resources")
-        .and_then(Value::as_mapping)
-        .ok_or_else(|| CliError::Failed("infra/template.yaml has no Resources".into()))?;
     let mut routing = Routing::default();
-    for (id, resource) in resources {
-        let (Some(id), Some(kind)) = (id.as_str(), resource.get("Type").and_then(Value::as_str)) else { continue };
+    for (id, resource) in crate::project::template_resources(text)? {
+        let Some(kind) = resource.get("Type").and_then(Value::as_str) else { continue };
+        let id = id.as_str();
         let properties = resource.get("Properties").cloned().unwrap_or(Value::Null);
         routing.add(id, kind, &properties);
     }

@@ -28,12 +28,10 @@ pub struct Policy {
 /// Every function's policy, by the name it is deployed under without the stack prefix
 /// (`analytics` for `FunctionName: !Sub "${AWS::StackName}-analytics"`).
 pub fn policies(template: &str) -> Result<BTreeMap<String, Policy>> {
-    let doc: Value =
-        serde_norway::from_str(template).map_err(|e| CliError::Failed(format!("infra/template.yaml: {e}")))?;
-    let resources = doc.get("Resources").and_then(Value::as_mapping).into_iter().flatten();
+    let resources = crate::project::template_resources(template)?;
     let mut policies = BTreeMap::new();
     for (_, resource) in
-        resources.filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function"))
+        resources.iter().filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function"))
     {
         let properties = &resource["Properties"];
         let Some(name) = substituted(&properties["FunctionName"])

@@ -57,6 +57,15 @@ impl Project {
     }
 }
 
+/// The template's resources as (logical id, resource) pairs, in the template's order.
+pub fn template_resources(template: &str) -> Result<Vec<(String, serde_norway::Value)>> {
+    let doc: serde_norway::Value =
+        serde_norway::from_str(template).map_err(|e| CliError::Failed(format!("infra/template.yaml: {e}")))?;
+    let resources = doc.get("Resources").and_then(serde_norway::Value::as_mapping);
+    let resources = resources.ok_or_else(|| CliError::Failed("infra/template.yaml has no Resources".into()))?;
+    Ok(resources.iter().filter_map(|(id, resource)| Some((id.as_str()?.to_string(), resource.clone()))).collect())
+}
+
 /// Reads a JSON file, naming the file and the position of any syntax error.
 pub fn read_json_file(path: &Path) -> Result<serde_json::Value> {
     let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {

@@ -3,6 +3,7 @@
 //! standing in for AWS: only the endpoint and the credentials differ.
 
 use orderflow::deploy::{DeployRequest, deploy};
+use orderflow::deployer_policy;
 use orderflow::emulator::{ManagedEmulator, StopOnDrop};
 use orderflow::project::Project;
 use orderflow::stack::StackInfo;
@@ -30,11 +31,13 @@ async fn a_redeploy_keeps_what_it_was_not_given_an_unchanged_one_changes_nothing
     emulator.0.start().await.expect("the emulator starts");
     let target = Target::external(&emulator.0.endpoint());
     let clients = Clients::new(target.clone()).await;
+    // The commands' own calls are recorded: the deploying user's policy is derived from them.
+    let deployer = Clients::recording(target.clone()).await;
     let template = std::fs::read_to_string(project.template()).unwrap();
     let zips = orderflow::build::debug_zips(&project).expect("debug zips (the test command builds them)");
     let key = format!("ofk_deploy_{port}");
     let deploy_with = |template: String, parameters: BTreeMap<String, String>| {
-        let (clients, zips) = (&clients, &zips);
+        let (clients, zips) = (&deployer, &zips);
         async move {
             let request =
                 DeployRequest { stack: STACK, template: &template, zips, parameters, first_deploy: BTreeMap::new() };
@@ -77,7 +80,7 @@ async fn a_redeploy_keeps_what_it_was_not_given_an_unchanged_one_changes_nothing
         parameters: longer,
         first_deploy: BTreeMap::new(),
     };
-    let changes = orderflow::deploy::plan(&clients, request).await.expect("a plan");
+    let changes = orderflow::deploy::plan(&deployer, request).await.expect("a plan");
     assert!(
         changes.iter().any(|c| c.action == "Modify" && c.logical_id == "TimeoutSweeperFunction"),
         "the sweeper's timeout changes: {changes:?}"
@@ -95,7 +98,7 @@ async fn a_redeploy_keeps_what_it_was_not_given_an_unchanged_one_changes_nothing
         ]),
         first_deploy: BTreeMap::new(),
     };
-    let additions = orderflow::deploy::plan(&clients, request).await.expect("a plan of a new stack");
+    let additions = orderflow::deploy::plan(&deployer, request).await.expect("a plan of a new stack");
     assert!(additions.iter().all(|c| c.action == "Add") && additions.len() > 40, "{additions:?}");
     assert!(
         StackInfo::find(&clients, "deploy-plan").await.unwrap().is_none_or(|s| s.status == "DELETE_COMPLETE"),
@@ -122,21 +125,32 @@ async fn a_redeploy_keeps_what_it_was_not_given_an_unchanged_one_changes_nothing
     let foreign = "not-ours";
     let queue_only = "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n";
     clients.cloudformation().create_stack().stack_name(foreign).template_body(queue_only).send().await.unwrap();
-    let refused = orderflow::destroy::destroy(&clients, foreign).await.expect_err("not ours").to_string();
+    let refused = orderflow::destroy::destroy(&deployer, foreign).await.expect_err("not ours").to_string();
     assert!(refused.contains("not deployed by orderflow"), "{refused}");
     assert!(StackInfo::find(&clients, foreign).await.unwrap().is_some(), "left alone");
-    let destroyed = orderflow::destroy::destroy(&clients, STACK).await.expect("down --aws");
+    let mut types = deployer_policy::resource_types(&clients, STACK).await.expect("the stack's resource types");
+    types.extend(deployer_policy::conditional_types(&template).expect("the template's conditional resources"));
+    let destroyed = orderflow::destroy::destroy(&deployer, STACK).await.expect("down --aws");
     let (bucket, objects) = destroyed.bucket.expect("the artifact bucket");
     assert!(objects >= zips.len(), "{objects} objects in {bucket}");
     assert!(StackInfo::find(&clients, STACK).await.unwrap().is_none_or(|s| s.status == "DELETE_COMPLETE"));
     assert!(clients.s3().head_bucket().bucket(&bucket).send().await.is_err(), "{bucket} deleted");
 
+    // The deploying user's policy, from what the commands did and what CloudFormation did for them.
+    let recorded = deployer.recorder.as_ref().expect("recording clients").actions();
+    let handlers = deployer_policy::handler_permissions(&project, &types).expect("the resource schemas");
+    let policies = deployer_policy::documents(&recorded, &handlers);
+    deployer_policy::check_or_write(project.root(), &policies).expect("infra/deployer-policy/ is current");
+
     e2e::report(
         "deploy-path",
         &format!(
-            "deploy path on its own emulator: create, a one-parameter redeploy (secrets and ApiKeys kept), a plan ({} changes listed, none made; a new stack's plan: {} resources to add, no stack left), a no-change deploy (stack untouched), a failed update rolled back, then down --aws (a stack it did not deploy refused; its own deleted with the {objects} objects of {bucket}); the failure read: {error}",
+            "deploy path on its own emulator: create, a one-parameter redeploy (secrets and ApiKeys kept), a plan ({} changes listed, none made; a new stack's plan: {} resources to add, no stack left), a no-change deploy (stack untouched), a failed update rolled back, then down --aws (a stack it did not deploy refused; its own deleted with the {objects} objects of {bucket}); the failure read: {error}; the deploying user's policy: {} actions the commands called, {} for CloudFormation's handlers of {} resource types",
             changes.len(),
-            additions.len()
+            additions.len(),
+            recorded.len(),
+            handlers.values().flatten().collect::<std::collections::BTreeSet<_>>().len(),
+            types.len()
         ),
     );
 }

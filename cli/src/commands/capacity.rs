@@ -25,7 +25,8 @@ impl CapacityArgs {
             None => capacity::newest_report(&project.root().join("bench"))?,
         };
         let source = path.strip_prefix(project.root()).unwrap_or(&path).display().to_string();
-        let text = capacity::render(&report, &source)?;
+        let template = std::fs::read_to_string(project.template()).map_err(|e| CliError::io(project.template(), e))?;
+        let text = capacity::render(&report, &source, &template)?;
         if !self.write {
             print!("{text}");
             return Ok(());

@@ -2,6 +2,7 @@
 //! with `--parameter RecordAwsCalls=distinct`, then run traffic) against the policy the
 //! template grants it, both ways; fails on a call the policy does not allow or a grant no
 //! call used (unless the function's `Metadata: UnexercisedGrants` explains it).
+//! `--lint`: every policy we ship through parliament, offline.
 
 use super::Context;
 use crate::least_privilege::{self, Findings};
@@ -14,17 +15,32 @@ pub struct PrivilegesArgs {
     /// Read the calls recorded in the last N minutes.
     #[arg(long, default_value_t = 60)]
     pub since_minutes: u32,
+    /// Lint every policy offline with parliament instead (no stack needed).
+    #[arg(long)]
+    pub lint: bool,
 }
 
 impl PrivilegesArgs {
     /// Runs the command.
     pub async fn run(self, global: super::Global) -> Result<()> {
+        if self.lint {
+            return lint(&crate::project::Project::locate()?);
+        }
         let context = Context::new(global).await?;
         context.require_reachable().await?;
         let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
         let since = chrono::Utc::now() - chrono::Duration::minutes(i64::from(self.since_minutes));
         check(&context.clients, &stack, &context.project, since.timestamp_millis()).await
     }
+}
+
+/// Lints every function's policy and the deploying user's with parliament.
+pub fn lint(project: &crate::project::Project) -> Result<()> {
+    eprintln!("\n== IAM policy lint: parliament over each function's policy and the deploying user's");
+    let parliament = crate::emulator::ensure_checkov(project)?.with_file_name("parliament");
+    let linted = crate::iam_lint::lint(project, &parliament)?;
+    println!("{linted} policies linted, no findings");
+    Ok(())
 }
 
 /// Checks the calls recorded since `since_ms`; prints what it found.

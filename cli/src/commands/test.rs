@@ -61,6 +61,7 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
     let checkov = crate::emulator::ensure_checkov(project)?.display().to_string();
     let config = project.root().join("infra").join("checkov.yaml").display().to_string();
     step(project, "template security checks", &checkov, &["--config-file", &config, "--file", &template], &[]).await?;
+    super::privileges::lint(project)?;
     eprintln!("\n== schemas: orderflow schema check");
     super::schema::run(&super::schema::Action::Check, None)?;
     let zips = build::build(project, Profile::Debug)?;
