@@ -29,6 +29,48 @@ pub fn ensure_checkov(project: &Project) -> Result<PathBuf> {
     Ok(venv.join("bin").join("checkov"))
 }
 
+/// Installs the SAM CLI (cli/requirements-sam.txt) into its own virtualenv: it pins its own
+/// boto3 and cfn-lint, apart from MiniStack's and checkov's.
+pub fn ensure_sam(project: &Project) -> Result<PathBuf> {
+    let venv = project.state_dir().join("sam-venv");
+    ensure_venv(project, &venv, &project.root().join("cli").join("requirements-sam.txt"), "sam")?;
+    Ok(venv.join("bin").join("sam"))
+}
+
+/// The files of the AsyncAPI check: its npm manifest, the lock that pins the parser and
+/// everything it pulls in, and the script that runs it.
+const ASYNCAPI_FILES: [&str; 3] = ["package.json", "package-lock.json", "validate.cjs"];
+
+/// The AsyncAPI project's parser (npm, pinned by cli/asyncapi/package-lock.json) in
+/// `.orderflow/asyncapi`, installed with `npm ci` unless it already holds exactly these
+/// files; returns the validation script to run with `node`.
+pub fn ensure_asyncapi_parser(project: &Project) -> Result<PathBuf> {
+    let source = project.root().join("cli").join("asyncapi");
+    let dir = project.state_dir().join("asyncapi");
+    let mut digest = Sha256::new();
+    for file in ASYNCAPI_FILES {
+        digest.update(fs::read(source.join(file)).map_err(|e| CliError::io(source.join(file), e))?);
+    }
+    let wanted = hex::encode(digest.finalize());
+    let stamp = dir.join("orderflow-files.sha256");
+    let installed = dir.join("node_modules").join("@asyncapi").join("parser").join("package.json");
+    if fs::read_to_string(&stamp).is_ok_and(|have| have.trim() == wanted) && installed.is_file() {
+        return Ok(dir.join("validate.cjs"));
+    }
+    fs::create_dir_all(&dir).map_err(|e| CliError::io(&dir, e))?;
+    for file in ASYNCAPI_FILES {
+        fs::copy(source.join(file), dir.join(file)).map_err(|e| CliError::io(dir.join(file), e))?;
+    }
+    let log = project.state_dir().join("install.log");
+    eprintln!("installing the AsyncAPI parser into {} with npm (once; under a minute)...", dir.display());
+    // --ignore-scripts: the parser needs no install script (one dependency's only reports usage).
+    let mut npm = Command::new("npm");
+    npm.args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"]).current_dir(&dir);
+    run_logged(&mut npm, &log, "npm ci (needs Node.js with npm; Debian: apt-get install nodejs npm)")?;
+    fs::write(&stamp, wanted).map_err(|e| CliError::io(&stamp, e))?;
+    Ok(dir.join("validate.cjs"))
+}
+
 /// Debian's `chromium` for the dashboard test: found on the PATH, else installed with
 /// apt-get when running as root (as on CI), else a clear error.
 pub fn ensure_chromium(project: &Project) -> Result<PathBuf> {
@@ -287,4 +329,47 @@ pub fn tail(path: &PathBuf, lines: usize) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The emulator service each resource type of the template needs; the schema registry
+    /// and the archive are created only on AWS.
+    fn service_of(resource_type: &str) -> Option<String> {
+        let service = resource_type.split("::").nth(1)?;
+        match service {
+            "ApiGatewayV2" => Some("apigateway".into()),
+            "Serverless" => Some("lambda".into()),
+            "CloudWatch" | "DynamoDB" | "Events" | "Lambda" | "Logs" | "SNS" | "SQS" | "SecretsManager" | "IAM" => {
+                Some(service.to_ascii_lowercase())
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_localstack_compose_file_enables_every_service_the_template_uses() {
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        let template = std::fs::read_to_string(root.join("infra/template.yaml")).unwrap();
+        let compose: serde_norway::Value =
+            serde_norway::from_str(&std::fs::read_to_string(root.join("localstack/docker-compose.yml")).unwrap())
+                .unwrap();
+        let listed = compose["services"]["localstack"]["environment"]["SERVICES"].as_str().unwrap();
+        let enabled: BTreeSet<String> = listed.split(',').map(String::from).collect();
+        let mut needed: BTreeSet<String> =
+            ["cloudformation", "s3", "sts", "iam", "dynamodbstreams"].map(String::from).into();
+        for (id, resource) in crate::project::template_resources(&template).unwrap() {
+            if resource.get("Condition").is_some() {
+                continue;
+            }
+            let kind = resource["Type"].as_str().unwrap_or_default();
+            needed.insert(service_of(kind).unwrap_or_else(|| panic!("{id}: which service is {kind}?")));
+        }
+        let missing: Vec<_> = needed.difference(&enabled).collect();
+        assert!(missing.is_empty(), "localstack/docker-compose.yml SERVICES lacks {missing:?}");
+        let image = compose["services"]["localstack"]["image"].as_str().unwrap();
+        assert!(!image.ends_with(":latest") && image.contains(':'), "pin the image: {image}");
+    }
 }

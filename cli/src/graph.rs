@@ -180,7 +180,7 @@ impl Routing {
 }
 
 /// The logical id a `!Ref X`, `!GetAtt X.Attr` (or their long forms) points at.
-fn reference(value: Option<&Value>) -> Option<String> {
+pub(crate) fn reference(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::Tagged(tagged) => {
             let inner = tagged.value.as_str()?;
@@ -199,7 +199,7 @@ fn reference(value: Option<&Value>) -> Option<String> {
 }
 
 /// (action, logical id) for every action of every statement of the function's policies.
-fn policy_grants(properties: &Value) -> Vec<(String, String)> {
+pub(crate) fn policy_grants(properties: &Value) -> Vec<(String, String)> {
     let mut grants = Vec::new();
     let policies = properties.get("Policies").and_then(Value::as_sequence).into_iter().flatten();
     for statement in policies.filter_map(|p| p.get("Statement")).filter_map(Value::as_sequence).flatten() {

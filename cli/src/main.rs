@@ -46,6 +46,20 @@ enum Command {
     /// first, cost per million orders, from the newest bench report and AWS's published
     /// quotas and prices; `--write` updates docs/capacity.md.
     Capacity(commands::capacity::CapacityArgs),
+    /// The event catalog: an AsyncAPI 3.0 document of every channel, message (each schema
+    /// version) and function operation, from the template and the schema registry;
+    /// `--write` updates docs/asyncapi.yaml.
+    Catalog(commands::catalog::CatalogArgs),
+    /// The `ApiKeys` parameter for the checkout's key (its SHA-256, never the key), for
+    /// deploys by other tools: `sam deploy --parameter-overrides ApiKeys=$(orderflow api-key)`.
+    ApiKey(commands::api_key::ApiKeyArgs),
+    /// Env files for `cargo lambda watch --env-file`: each function's environment on the
+    /// deployed stack, in .orderflow/env/<function>.env.
+    LambdaEnv(commands::lambda_env::LambdaEnvArgs),
+    /// Scaffold a new function: `new consumer <name> --on <EventType>,...` writes its crate,
+    /// its rule, queues and policy in the template, and the generated docs.
+    #[command(subcommand)]
+    New(commands::new::NewArgs),
     /// Least privilege from behaviour: the AWS calls each function recorded
     /// (`RecordAwsCalls=distinct`) against the policy the template grants it, both ways.
     Privileges(commands::privileges::PrivilegesArgs),
@@ -91,6 +105,10 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
         Command::Dashboard(args) => args.run(global).await,
         Command::Bench(args) => args.run(global).await,
         Command::Capacity(args) => args.run(global),
+        Command::Catalog(args) => args.run(global),
+        Command::ApiKey(args) => args.run(global),
+        Command::LambdaEnv(args) => args.run(global).await,
+        Command::New(args) => args.run(global),
         Command::Dlq(args) => args.run(global).await,
         Command::Privileges(args) => args.run(global).await,
         Command::Rebuild(args) => args.run(global).await,

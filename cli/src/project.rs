@@ -24,6 +24,14 @@ impl Project {
             .ok_or_else(|| CliError::Usage(format!("no orderflow checkout (a folder with {TEMPLATE}) here or above")))
     }
 
+    /// The checkout at `root` (a copy, say), if it holds the template.
+    pub fn at(root: &Path) -> Result<Self> {
+        match root.join(TEMPLATE).is_file() {
+            true => Ok(Project { root: root.to_path_buf() }),
+            false => Err(CliError::Usage(format!("{} holds no {TEMPLATE}", root.display()))),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -31,7 +31,7 @@ pub fn run(format: Format, write: bool) -> Result<()> {
 }
 
 /// Writes docs/routing.mmd, docs/routing.svg and the picture in docs/routing.md.
-fn write_docs(project: &Project, routing: &Routing) -> Result<()> {
+pub fn write_docs(project: &Project, routing: &Routing) -> Result<()> {
     let docs = project.root().join("docs");
     let mermaid = graph::mermaid(routing);
     write(&docs.join("routing.mmd"), &mermaid)?;

@@ -1,13 +1,17 @@
 //! One module per subcommand, each with a `run`.
 
+pub mod api_key;
 pub mod bench;
 pub mod capacity;
+pub mod catalog;
 pub mod dashboard;
 pub mod demo;
 pub mod deploy;
 pub mod dlq;
 pub mod graph;
 pub mod invoke;
+pub mod lambda_env;
+pub mod new;
 pub mod privileges;
 pub mod rebuild;
 pub mod replay;

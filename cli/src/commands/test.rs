@@ -62,6 +62,12 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
     let config = project.root().join("infra").join("checkov.yaml").display().to_string();
     step(project, "template security checks", &checkov, &["--config-file", &config, "--file", &template], &[]).await?;
     super::privileges::lint(project)?;
+    let sam = crate::emulator::ensure_sam(project)?.display().to_string();
+    let sam_validate = ["validate", "--lint", "--template", &template, "--region", "us-east-1"];
+    step(project, "SAM template validation", &sam, &sam_validate, &[("SAM_CLI_TELEMETRY", "0")]).await?;
+    let asyncapi = crate::emulator::ensure_asyncapi_parser(project)?.display().to_string();
+    let catalog = project.root().join(crate::catalog::CATALOG_FILE).display().to_string();
+    step(project, "event catalog (the AsyncAPI parser)", "node", &[&asyncapi, &catalog], &[]).await?;
     eprintln!("\n== schemas: orderflow schema check");
     super::schema::run(&super::schema::Action::Check, None)?;
     let zips = build::build(project, Profile::Debug)?;

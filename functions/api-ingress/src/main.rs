@@ -26,7 +26,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let dynamodb = aws::dynamodb(&sdk);
     // Off (a limit nobody reaches) unless the template sets a limit and the saga's queues.
     let (limit, queues) = admission_config.unwrap_or((u64::MAX, Vec::new()));
-    let admission = Admission::new(SqsBacklog::new(aws::sqs(&sdk), queues), limit);
+    let admission = Admission::new(SqsBacklog::new(aws::sqs(&sdk), queues), limit)
+        .counting_admitted_for(config::ADMISSION_IN_TRANSIT);
     let api = Api::new(
         DynamoEventStore::new(dynamodb.clone(), store_table),
         DynamoOrderViews::new(dynamodb.clone(), view_table),

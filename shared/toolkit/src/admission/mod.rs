@@ -5,6 +5,9 @@
 //! or in flight on a pipeline's queues: [`SqsBacklog`] with feature `sqs`). [`Admission`]
 //! reads it at most once per [`Admission::fresh_for`] (a cached figure, not a read per
 //! request) and refuses while it is above the limit, telling the caller when to retry.
+//! Work admitted moments ago is on no queue yet (it is on its way: a stream, a relay, a
+//! bus), so a gauge alone lets a burst through between two readings:
+//! [`Admission::counting_admitted_for`] adds what this instance admitted in that window.
 //!
 //! ```
 //! use orderflow_toolkit::admission::{Admission, FixedBacklog, Verdict};
@@ -28,6 +31,7 @@ mod sqs;
 pub use sqs::SqsBacklog;
 
 use crate::error::Outage;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -90,6 +94,8 @@ pub struct Admission<G> {
     limit: Option<u64>,
     fresh_for: Duration,
     last_read: Mutex<Option<(Instant, u64)>>,
+    in_transit_for: Duration,
+    admitted: Mutex<VecDeque<Instant>>,
 }
 
 /// How long a backlog reading is used before the gauge is read again.
@@ -100,14 +106,33 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 impl Admission<FixedBacklog> {
     /// Admits everything, never reading a gauge.
     pub fn off() -> Self {
-        Self { gauge: FixedBacklog::new(0), limit: None, fresh_for: DEFAULT_FRESH_FOR, last_read: Mutex::new(None) }
+        Self::with_limit(FixedBacklog::new(0), None)
     }
 }
 
 impl<G: BacklogGauge> Admission<G> {
     /// Refuses while `gauge` reads more than `limit`.
     pub fn new(gauge: G, limit: u64) -> Self {
-        Self { gauge, limit: Some(limit), fresh_for: DEFAULT_FRESH_FOR, last_read: Mutex::new(None) }
+        Self::with_limit(gauge, Some(limit))
+    }
+
+    fn with_limit(gauge: G, limit: Option<u64>) -> Self {
+        Self {
+            gauge,
+            limit,
+            fresh_for: DEFAULT_FRESH_FOR,
+            last_read: Mutex::new(None),
+            in_transit_for: Duration::ZERO,
+            admitted: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Counts each unit of work this instance admitted during the last `window` as waiting
+    /// (one unit each), on top of the gauge: how long admitted work takes to show on the
+    /// gauge. Off (zero) by default.
+    #[must_use]
+    pub fn counting_admitted_for(self, window: Duration) -> Self {
+        Self { in_transit_for: window, ..self }
     }
 
     /// Reads the gauge at most once per `period` (the default is [`DEFAULT_FRESH_FOR`]).
@@ -136,7 +161,15 @@ impl<G: BacklogGauge> Admission<G> {
                 backlog
             }
         };
+        let mut admitted = self.admitted.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while admitted.front().is_some_and(|at| at.elapsed() >= self.in_transit_for) {
+            admitted.pop_front();
+        }
+        let backlog = backlog.saturating_add(admitted.len() as u64);
         if backlog <= limit {
+            if !self.in_transit_for.is_zero() {
+                admitted.push_back(Instant::now());
+            }
             return Verdict::Admit;
         }
         Verdict::Refuse { backlog, limit, retry_after: retry_after(backlog, limit) }
@@ -188,6 +221,24 @@ mod tests {
         assert!(matches!(admission.verdict().await, Verdict::Refuse { .. }));
         gauge.set(0);
         assert!(matches!(admission.verdict().await, Verdict::Refuse { .. }), "the cached figure stands");
+    }
+
+    #[tokio::test]
+    async fn work_admitted_within_the_window_counts_until_the_gauge_can_see_it() {
+        let gauge = FixedBacklog::new(8);
+        let admission =
+            Admission::new(&gauge, 10).fresh_for(Duration::ZERO).counting_admitted_for(Duration::from_millis(200));
+        for _ in 0..3 {
+            assert_eq!(admission.verdict().await, Verdict::Admit);
+        }
+        let Verdict::Refuse { backlog, .. } = admission.verdict().await else { panic!("a burst got through") };
+        assert_eq!(backlog, 11, "8 on the gauge and 3 admitted in the window");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(admission.verdict().await, Verdict::Admit, "out of the window: the gauge alone counts");
+        let uncounted = Admission::new(&gauge, 10).fresh_for(Duration::ZERO);
+        for _ in 0..5 {
+            assert_eq!(uncounted.verdict().await, Verdict::Admit, "without the window a gauge alone decides");
+        }
     }
 
     #[tokio::test]
