@@ -191,6 +191,12 @@ impl ManagedEmulator {
         self.project.state_dir().join(format!("emulator-{}.log", self.port))
     }
 
+    /// Where MiniStack unpacks each function's zip (under its TMPDIR, our state dir): about
+    /// 600 MB with debug builds, removed on stop so that runs do not pile them up.
+    fn code_cache(&self) -> PathBuf {
+        self.project.state_dir().join(format!("ministack-provided-code-{}", self.port))
+    }
+
     fn pid_file(&self) -> PathBuf {
         self.project.state_dir().join(format!("emulator-{}.pid", self.port))
     }
@@ -262,6 +268,7 @@ impl ManagedEmulator {
     pub fn stop(&self) -> Result<bool> {
         let Some(pid) = self.running_pid() else {
             let _ = fs::remove_file(self.pid_file());
+            let _ = fs::remove_dir_all(self.code_cache());
             return Ok(false);
         };
         signal_group(pid, "TERM");
@@ -274,6 +281,7 @@ impl ManagedEmulator {
             signal_group(pid, "KILL");
         }
         let _ = fs::remove_file(self.pid_file());
+        let _ = fs::remove_dir_all(self.code_cache());
         Ok(true)
     }
 }

@@ -10,6 +10,7 @@ use crate::project::Project;
 use crate::target::{Clients, Target};
 use crate::{CliError, Result};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Instant;
 use tokio::process::Command;
 
@@ -20,9 +21,12 @@ pub const TEST_RATE_LIMIT_PER_SECOND: u32 = 2_000;
 /// A second key with a low limit, for the rate-limit test (F8).
 pub const THROTTLED_RATE_LIMIT_PER_SECOND: u32 = 5;
 
+/// When the test command started: each step prints how far in it begins.
+static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
 pub async fn run(global: Global) -> Result<()> {
     let project = Project::locate()?;
-    let started = Instant::now();
+    let started = *STARTED.get_or_init(Instant::now);
     let target = match global.target() {
         Target::Emulator { managed_port: Some(_), .. } => Target::managed(crate::emulator::free_port()?),
         Target::Aws { .. } => {
@@ -51,21 +55,51 @@ pub async fn run(global: Global) -> Result<()> {
     }
 }
 
-async fn all_steps(project: &Project, global: &Global, target: &Target, emulator: Option<&StopOnDrop>) -> Result<()> {
-    step(project, "formatting", "cargo", &["fmt", "--all", "--", "--check"], &[]).await?;
-    step(project, "lints", "cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[]).await?;
+/// The pinned tools the checks run, by path.
+struct Tools {
+    checkov: PathBuf,
+    sam: PathBuf,
+    asyncapi: PathBuf,
+    chromium: PathBuf,
+}
+
+/// Installs what is missing (virtualenvs, npm packages, Chromium): mostly downloads, so it
+/// runs while clippy compiles (on a fresh machine the two overlap for minutes).
+fn install_tools(project: &Project) -> Result<Tools> {
     ensure_tools(project)?;
+    Ok(Tools {
+        checkov: crate::emulator::ensure_checkov(project)?,
+        sam: crate::emulator::ensure_sam(project)?,
+        asyncapi: crate::emulator::ensure_asyncapi_parser(project)?,
+        chromium: crate::emulator::ensure_chromium(project)?,
+    })
+}
+
+async fn all_steps(project: &Project, global: &Global, target: &Target, emulator: Option<&StopOnDrop>) -> Result<()> {
+    let installing = {
+        let project = project.clone();
+        tokio::task::spawn_blocking(move || install_tools(&project))
+    };
+    let lints = async {
+        step(project, "formatting", "cargo", &["fmt", "--all", "--", "--check"], &[]).await?;
+        step(project, "lints", "cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[]).await
+    }
+    .await;
+    // Waited for whatever the lints said: no install is left running behind a failure.
+    let tools = installing.await.map_err(|e| CliError::Failed(format!("installing the tools: {e}")))?;
+    lints?;
+    let tools = tools?;
     let cfn_lint = project.venv_bin("cfn-lint").display().to_string();
     let template = project.template().display().to_string();
     step(project, "template lint", &cfn_lint, &[&template], &[]).await?;
-    let checkov = crate::emulator::ensure_checkov(project)?.display().to_string();
+    let checkov = tools.checkov.display().to_string();
     let config = project.root().join("infra").join("checkov.yaml").display().to_string();
     step(project, "template security checks", &checkov, &["--config-file", &config, "--file", &template], &[]).await?;
     super::privileges::lint(project)?;
-    let sam = crate::emulator::ensure_sam(project)?.display().to_string();
+    let sam = tools.sam.display().to_string();
     let sam_validate = ["validate", "--lint", "--template", &template, "--region", "us-east-1"];
     step(project, "SAM template validation", &sam, &sam_validate, &[("SAM_CLI_TELEMETRY", "0")]).await?;
-    let asyncapi = crate::emulator::ensure_asyncapi_parser(project)?.display().to_string();
+    let asyncapi = tools.asyncapi.display().to_string();
     let catalog = project.root().join(crate::catalog::CATALOG_FILE).display().to_string();
     step(project, "event catalog (the AsyncAPI parser)", "node", &[&asyncapi, &catalog], &[]).await?;
     eprintln!("\n== schemas: orderflow schema check");
@@ -123,7 +157,7 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
 
     let webhook_log = receiver.log.display().to_string();
     let throttled_rate = THROTTLED_RATE_LIMIT_PER_SECOND.to_string();
-    let chromium = crate::emulator::ensure_chromium(project)?.display().to_string();
+    let chromium = tools.chromium.display().to_string();
     let reports = project.state_dir().join("test-reports");
     let _ = std::fs::remove_dir_all(&reports);
     let report_dir = reports.display().to_string();
@@ -169,7 +203,8 @@ fn print_reports(dir: &std::path::Path) {
 }
 
 async fn step(project: &Project, name: &str, program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
-    eprintln!("\n== {name}: {program} {}", args.join(" "));
+    let at = STARTED.get().map_or(0, |started| started.elapsed().as_secs());
+    eprintln!("\n== {name} (at {} min {} s): {program} {}", at / 60, at % 60, args.join(" "));
     let status = Command::new(program)
         .args(args)
         .envs(env.iter().copied())
