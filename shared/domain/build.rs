@@ -5,7 +5,10 @@ use std::fmt::Write;
 use std::path::Path;
 
 fn main() {
-    let schemas = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/schemas");
+    // Read when the script runs, not when it was compiled: cargo reuses one compiled build
+    // script for every checkout of the workspace that shares the build directory.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let schemas = Path::new(&manifest_dir).join("../../events/schemas");
     println!("cargo:rerun-if-changed={}", schemas.display());
     let mut entries = Vec::new();
     if let Ok(types) = std::fs::read_dir(&schemas) {
@@ -21,7 +24,7 @@ fn main() {
                     continue;
                 };
                 println!("cargo:rerun-if-changed={}", file.path().display());
-                entries.push((name.clone(), version, file.path().canonicalize().expect("schema path")));
+                entries.push((name.clone(), version, format!("/../../events/schemas/{name}/{file_name}")));
             }
         }
     }
@@ -29,8 +32,11 @@ fn main() {
     let mut code = String::from(
         "/// (name, version, schema) of every committed schema.\npub static COMMITTED: &[(&str, u32, &str)] = &[\n",
     );
+    // Relative to the crate, not absolute: cargo shares one build directory between
+    // checkouts of the same workspace (a copy's build would point this one at the copy).
     for (name, version, path) in entries {
-        writeln!(code, "    ({name:?}, {version}, include_str!({:?})),", path.display().to_string()).expect("write");
+        writeln!(code, "    ({name:?}, {version}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {path:?}))),")
+            .expect("write");
     }
     code.push_str("];\n");
     let out = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("committed_schemas.rs");

@@ -10,7 +10,9 @@
 //! `timeBucket` is a storage attribute, not part of the envelope: read stored items with
 //! [`envelope_from_item`], which drops it.
 
-use crate::envelope::{EventEnvelope, StreamId};
+#[cfg(feature = "dynamodb")]
+use crate::envelope::EventEnvelope;
+use crate::envelope::StreamId;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
 /// The index's name in the template.
