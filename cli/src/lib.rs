@@ -29,6 +29,7 @@ pub mod republish;
 pub mod scaffold;
 pub mod stack;
 pub mod target;
+pub mod test_lanes;
 pub mod time_backfill;
 pub mod trace;
 pub mod webhook_receiver;

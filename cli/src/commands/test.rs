@@ -8,6 +8,7 @@ use crate::deploy::{ADMISSION_PARAMETER, DeployRequest, EMULATOR_ADMISSION_BACKL
 use crate::emulator::{ManagedEmulator, StopOnDrop, ensure_tools};
 use crate::project::Project;
 use crate::target::{Clients, Target};
+use crate::test_lanes;
 use crate::{CliError, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -76,6 +77,7 @@ fn install_tools(project: &Project) -> Result<Tools> {
 }
 
 async fn all_steps(project: &Project, global: &Global, target: &Target, emulator: Option<&StopOnDrop>) -> Result<()> {
+    let started = *STARTED.get_or_init(Instant::now);
     let installing = {
         let project = project.clone();
         tokio::task::spawn_blocking(move || install_tools(&project))
@@ -105,6 +107,13 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
     eprintln!("\n== schemas: orderflow schema check");
     super::schema::run(&super::schema::Action::Check, None)?;
     let zips = build::build(project, Profile::Debug)?;
+    // The tests compile while the emulator starts and the stack deploys.
+    let at = started.elapsed().as_secs();
+    eprintln!("\n== tests' build (at {} min {} s): cargo test --workspace --no-run", at / 60, at % 60);
+    let tests_built = tokio::spawn({
+        let project = project.clone();
+        async move { test_lanes::build(&project).await }
+    });
 
     if let Some(StopOnDrop(emulator)) = emulator {
         emulator.start().await?;
@@ -177,17 +186,29 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         ("ORDERFLOW_CHROMIUM", &chromium),
     ];
     let tests_started_ms = chrono::Utc::now().timestamp_millis();
-    step(
-        project,
-        "unit, handler and end-to-end tests",
-        "cargo",
-        &["test", "--workspace", "--no-fail-fast", "--", "--include-ignored"],
-        &env,
-    )
-    .await?;
+    let binaries = tests_built.await.map_err(|e| CliError::Failed(format!("building the tests: {e}")))??;
+    run_tests(project, binaries, &env, started).await?;
     print_reports(&reports);
     eprintln!("\n== least privilege: the calls each function made during the tests against its policy");
     super::privileges::check(&clients, &stack, project, tests_started_ms).await
+}
+
+/// Unit, handler and end-to-end tests: every test binary, in the phases and lanes of
+/// [`test_lanes::plan`], then the documentation's examples.
+async fn run_tests(
+    project: &Project,
+    binaries: Vec<test_lanes::TestBinary>,
+    env: &[(&str, &str)],
+    started: Instant,
+) -> Result<()> {
+    let mut failed = test_lanes::run(test_lanes::plan(binaries), env, started).await;
+    if let Err(error) = step(project, "documentation examples", "cargo", &["test", "--workspace", "--doc"], env).await {
+        failed.push(error.to_string());
+    }
+    match failed.is_empty() {
+        true => Ok(()),
+        false => Err(CliError::Failed(format!("tests failed: {}; their output is above", failed.join("; ")))),
+    }
 }
 
 /// The figures the tests measured (e.g. the burst summary), which passing tests cannot print.
