@@ -1,37 +1,21 @@
 //! The `orderflow` command-line tool as a library: `main.rs` only parses arguments and
-//! dispatches here, and the end-to-end tests reuse [`target`] and [`stack`].
+//! dispatches here, and the end-to-end tests reuse [`stacks::target`] and [`stacks::stack`].
+//!
+//! [`commands`] parses and prints; the rest is grouped by concern: [`local`] (this
+//! machine's emulator and servers), [`stacks`] (targets, builds, deploys, permissions),
+//! [`ops`] (operating a deployed stack), [`generate`] (docs and code written from the
+//! template), [`bench`] (the benchmarks).
 #![forbid(unsafe_code)]
 
-pub mod api_key;
-pub mod archive;
 pub mod bench;
-pub mod build;
-pub mod capacity;
-pub mod catalog;
 pub mod commands;
-pub mod dashboard;
-pub mod deploy;
-pub mod deployer_policy;
-pub mod destroy;
-pub mod dlq;
-pub mod emulator;
+pub mod context;
 pub mod error;
-pub mod figures;
-pub mod graph;
-pub mod iam_lint;
-pub mod lambda_env;
-pub mod least_privilege;
-pub mod local_http;
+pub mod generate;
+pub mod local;
+pub mod ops;
 pub mod project;
-pub mod rebuild;
-pub mod replay;
-pub mod republish;
-pub mod scaffold;
-pub mod stack;
-pub mod target;
+pub mod stacks;
 pub mod test_lanes;
-pub mod time_backfill;
-pub mod trace;
-pub mod webhook_receiver;
 
 pub use error::{CliError, Result};

@@ -1,6 +1,6 @@
 //! `orderflow`: run the order-processing system on a local emulator or deploy it to AWS.
 use clap::{Parser, Subcommand};
-use orderflow::commands::{self, Context, Global};
+use orderflow::commands::{self, Global};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -97,7 +97,7 @@ async fn run(cli: Cli) -> orderflow::Result<()> {
         Command::Up(args) => args.run(global).await,
         Command::Deploy(args) => args.run(global).await,
         Command::Down => commands::up::down(&global).await,
-        Command::Status => commands::status::run(&Context::new(global).await?).await,
+        Command::Status => commands::status::run(&global.context().await?).await,
         Command::Invoke(args) => args.run(global).await,
         Command::Replay(args) => args.run(global).await,
         Command::Graph(args) => args.run(global),

@@ -4,9 +4,10 @@
 //! (order timeouts, queue visibility timeouts, a second emulator restarting), so run that
 //! way the machine sat idle for minutes. Here they run in three phases, each binary in its
 //! own lane: the burst alone, since it measures what the shared stack sustains; then the
-//! saga scenarios (whose mixed burst must settle inside the 60-s order timeout) beside the
-//! light tests; then the rest, with every binary that is not end-to-end in one lane. All at
-//! once was tried: the saga scenarios' orders timed out (58 of 60 cancellations). Each
+//! saga scenarios alone (their mixed burst of 250 orders must settle inside the 60-s order
+//! timeout); then the rest at once, with every binary that is not end-to-end in one lane.
+//! Measured: all at once, the mixed burst ended with 58 of its 60 cancellations (orders
+//! timed out); beside the restart test and the inner-loop test's compile, 59 of 60. Each
 //! binary's output is printed whole when it ends, so lanes do not interleave.
 
 use crate::project::Project;
@@ -19,10 +20,7 @@ use tokio::process::Command;
 /// The package of the end-to-end tests (`tests/`).
 pub const E2E_PACKAGE: &str = "e2e";
 /// The end-to-end binaries of the first two phases; every other binary runs in the third.
-pub const PHASES: [&[&str]; 2] = [
-    &["burst_summary"],
-    &["saga_scenarios", "emulator_restart", "dashboard", "deploy_path", "order_flow", "toolkit_example", "inner_loop"],
-];
+pub const PHASES: [&[&str]; 2] = [&["burst_summary"], &["saga_scenarios"]];
 
 /// One compiled test binary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,8 +223,11 @@ mod tests {
             phase.iter().map(|lane| lane.iter().map(|b| b.name.clone()).collect()).collect()
         };
         assert_eq!(names(&plan[0]), [vec!["burst_summary"]]);
-        assert_eq!(names(&plan[1]), [vec!["saga_scenarios"], vec!["emulator_restart"]]);
-        assert_eq!(names(&plan[2]), [vec!["fault_matrix"], vec!["e2e", "simulation", "domain"]]);
+        assert_eq!(names(&plan[1]), [vec!["saga_scenarios"]]);
+        assert_eq!(
+            names(&plan[2]),
+            [vec!["emulator_restart"], vec!["fault_matrix"], vec!["e2e", "simulation", "domain"]]
+        );
         let mut planned: Vec<_> = plan.into_iter().flatten().flatten().collect();
         let mut expected = all;
         planned.sort_by(|a, b| a.name.cmp(&b.name));

@@ -3,8 +3,8 @@
 #![forbid(unsafe_code)]
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use orderflow::stack::StackInfo;
-use orderflow::target::{Clients, Target};
+use orderflow::stacks::stack::StackInfo;
+use orderflow::stacks::target::{Clients, Target};
 use services::views::OrderView;
 use std::time::{Duration, Instant};
 use toolkit::envelope::EventEnvelope;
@@ -62,13 +62,13 @@ impl Harness {
             "ORDERFLOW_ENDPOINT is not set: end-to-end tests need a deployed stack; run them with `cargo run -p orderflow -- test`",
         );
         let stack_name =
-            std::env::var("ORDERFLOW_STACK").unwrap_or_else(|_| orderflow::stack::DEFAULT_STACK.to_string());
+            std::env::var("ORDERFLOW_STACK").unwrap_or_else(|_| orderflow::stacks::stack::DEFAULT_STACK.to_string());
         let target = Target::external(&endpoint);
         let clients = Clients::new(target.clone()).await;
         let stack = StackInfo::require(&clients, &stack_name).await.expect("the stack is deployed");
         let api_url = stack.api_url(&target).expect("the stack has an HTTP API");
         let key = std::env::var(key_variable).unwrap_or_else(|_| panic!("{key_variable} is set by `orderflow test`"));
-        let http = orderflow::api_key::http_client(&key).expect("a usable API key");
+        let http = orderflow::stacks::api_key::http_client(&key).expect("a usable API key");
         Harness { clients, stack, api_url, http }
     }
 
@@ -138,8 +138,9 @@ impl Harness {
     /// Every stored event of one correlation id, in stream order.
     pub async fn stored_events(&self, correlation_id: &str) -> Vec<EventEnvelope> {
         let table = self.stack.output("EventStoreTableName").expect("event store output");
-        let mut events =
-            orderflow::trace::by_correlation(&self.clients, table, correlation_id).await.expect("query by correlation");
+        let mut events = orderflow::ops::trace::by_correlation(&self.clients, table, correlation_id)
+            .await
+            .expect("query by correlation");
         events.sort_by(|a, b| (a.stream_id.as_str(), a.version).cmp(&(b.stream_id.as_str(), b.version)));
         events
     }
@@ -211,7 +212,7 @@ impl Harness {
 
     /// As [`Harness::replay_scenario`], for orders that take `extra` longer to settle.
     pub async fn replay_scenario_waiting(&self, name: &str, extra: std::time::Duration) -> (String, Vec<OrderView>) {
-        use orderflow::replay;
+        use orderflow::ops::replay;
         let run_id = replay::new_run_id();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/scenarios").join(name);
         let samples = replay::load_samples(&dir, &run_id).expect("the scenario loads");
@@ -226,12 +227,12 @@ impl Harness {
 
     /// Polls until every order is final (or the time is up); the last view of each.
     pub async fn wait_for_final_states(&self, order_ids: &[String], extra: Duration) -> Vec<OrderView> {
-        orderflow::replay::wait_for_final_states(&self.api_url, &self.http, order_ids, extra).await
+        orderflow::ops::replay::wait_for_final_states(&self.api_url, &self.http, order_ids, extra).await
     }
 
     /// Replays a scenario under a run id of the caller's choosing (to replay it twice).
     pub async fn replay_scenario_as(&self, name: &str, run_id: &str) -> Vec<String> {
-        use orderflow::replay;
+        use orderflow::ops::replay;
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/scenarios").join(name);
         let samples = replay::load_samples(&dir, run_id).expect("the scenario loads");
         let (api_url, http) = (self.api_url.clone(), self.http.clone());
@@ -292,11 +293,11 @@ impl Harness {
 
     /// Waits (up to `timeout`) for a message mentioning `marker` in the DLQ named by
     /// `queue` (as `orderflow dlq show` takes it), and returns it explained; left in place.
-    pub async fn wait_for_letter(&self, queue: &str, marker: &str, timeout: Duration) -> orderflow::dlq::Letter {
-        let dlq = orderflow::dlq::find(&self.stack, queue).expect("the DLQ exists");
+    pub async fn wait_for_letter(&self, queue: &str, marker: &str, timeout: Duration) -> orderflow::ops::dlq::Letter {
+        let dlq = orderflow::ops::dlq::find(&self.stack, queue).expect("the DLQ exists");
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            let letters = orderflow::dlq::show(&self.clients, &dlq).await.expect("the DLQ can be read");
+            let letters = orderflow::ops::dlq::show(&self.clients, &dlq).await.expect("the DLQ can be read");
             if let Some(letter) = letters.into_iter().find(|l| l.mentions(marker)) {
                 return letter;
             }
@@ -313,11 +314,11 @@ impl Harness {
         marker: &str,
         count: usize,
         timeout: Duration,
-    ) -> Vec<orderflow::dlq::Letter> {
-        let dlq = orderflow::dlq::find(&self.stack, queue).expect("the DLQ exists");
+    ) -> Vec<orderflow::ops::dlq::Letter> {
+        let dlq = orderflow::ops::dlq::find(&self.stack, queue).expect("the DLQ exists");
         let deadline = Instant::now() + timeout;
         loop {
-            let letters = orderflow::dlq::show(&self.clients, &dlq).await.expect("the DLQ can be read");
+            let letters = orderflow::ops::dlq::show(&self.clients, &dlq).await.expect("the DLQ can be read");
             let mine: Vec<_> = letters.into_iter().filter(|l| l.mentions(marker)).collect();
             if mine.len() >= count || Instant::now() > deadline {
                 return mine;

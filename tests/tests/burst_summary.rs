@@ -82,8 +82,8 @@ async fn a_burst_with_faults_loses_nothing_and_duplicates_nothing() {
 
     // Not terminal: it must sit in a DLQ with a reason.
     let mut letters = Vec::new();
-    for dlq in orderflow::dlq::queues(&harness.stack) {
-        letters.extend(orderflow::dlq::show(&harness.clients, &dlq).await.expect("the DLQ can be read"));
+    for dlq in orderflow::ops::dlq::queues(&harness.stack) {
+        letters.extend(orderflow::ops::dlq::show(&harness.clients, &dlq).await.expect("the DLQ can be read"));
     }
     let mut parked = 0;
     for (id, correlation) in accepted.iter().filter(|(id, _)| !terminal.contains_key(id)) {
@@ -275,7 +275,8 @@ async fn authorizations_of_ended_orders_voided(
 /// the live one, before and after a rebuild interrupted halfway and resumed.
 async fn rebuild_equals_the_live_read_model(harness: &Harness) {
     let project = orderflow::project::Project::locate().expect("the checkout");
-    let (checked, differences) = orderflow::rebuild::verify(&harness.clients, &harness.stack).await.expect("verify");
+    let (checked, differences) =
+        orderflow::ops::rebuild::verify(&harness.clients, &harness.stack).await.expect("verify");
     assert!(
         differences.is_empty(),
         "{} of {checked} views differ: {:?}",
@@ -283,13 +284,15 @@ async fn rebuild_equals_the_live_read_model(harness: &Harness) {
         &differences[..differences.len().min(5)]
     );
     let half = checked / 2;
-    let first =
-        orderflow::rebuild::rebuild(&project, &harness.clients, &harness.stack, Some(half)).await.expect("rebuild");
+    let first = orderflow::ops::rebuild::rebuild(&project, &harness.clients, &harness.stack, Some(half))
+        .await
+        .expect("rebuild");
     assert!(!first.complete && first.streams == half);
-    let rest = orderflow::rebuild::rebuild(&project, &harness.clients, &harness.stack, None).await.expect("resume");
+    let rest =
+        orderflow::ops::rebuild::rebuild(&project, &harness.clients, &harness.stack, None).await.expect("resume");
     assert!(rest.complete);
     assert_eq!(first.streams + rest.streams, checked, "the resumed rebuild did the other half");
-    let (_, after) = orderflow::rebuild::verify(&harness.clients, &harness.stack).await.expect("verify");
+    let (_, after) = orderflow::ops::rebuild::verify(&harness.clients, &harness.stack).await.expect("verify");
     assert!(after.is_empty(), "{after:?}");
     let events = first.events + rest.events;
     let seconds = first.elapsed.as_secs_f64() + rest.elapsed.as_secs_f64();

@@ -37,7 +37,7 @@ fn text_of(dom: &str, id: &str) -> String {
 async fn the_dashboard_renders_the_flow_queues_and_failures_after_a_scenario() {
     let harness = Harness::connect().await;
     harness.replay_scenario("happy-path").await;
-    let dashboard = orderflow::dashboard::start(harness.clients.clone(), harness.stack.clone(), 0).await.unwrap();
+    let dashboard = orderflow::ops::dashboard::start(harness.clients.clone(), harness.stack.clone(), 0).await.unwrap();
 
     let dom = headless(&["--dump-dom", &dashboard.url]);
     let dom = String::from_utf8_lossy(&dom.stdout).into_owned();

@@ -2,12 +2,12 @@
 //! a change set with the capabilities AWS requires), run end to end on its own emulator
 //! standing in for AWS: only the endpoint and the credentials differ.
 
-use orderflow::deploy::{DeployRequest, deploy};
-use orderflow::deployer_policy;
-use orderflow::emulator::{ManagedEmulator, StopOnDrop};
+use orderflow::local::emulator::{ManagedEmulator, StopOnDrop};
 use orderflow::project::Project;
-use orderflow::stack::StackInfo;
-use orderflow::target::{Clients, Target};
+use orderflow::stacks::deploy::{DeployRequest, deploy};
+use orderflow::stacks::deployer_policy;
+use orderflow::stacks::stack::StackInfo;
+use orderflow::stacks::target::{Clients, Target};
 use std::collections::BTreeMap;
 
 const STACK: &str = "deploy-path";
@@ -26,7 +26,7 @@ const BROKEN_RESOURCE: &str = "  BrokenParameter:
 async fn a_redeploy_keeps_what_it_was_not_given_an_unchanged_one_changes_nothing_a_failed_one_rolls_back_and_down_removes_only_its_own()
  {
     let project = Project::locate().expect("the checkout");
-    let port = orderflow::emulator::free_port().expect("a free port");
+    let port = orderflow::local::emulator::free_port().expect("a free port");
     let emulator = StopOnDrop(ManagedEmulator::new(&project, port));
     emulator.0.start().await.expect("the emulator starts");
     let target = Target::external(&emulator.0.endpoint());
@@ -34,7 +34,7 @@ async fn a_redeploy_keeps_what_it_was_not_given_an_unchanged_one_changes_nothing
     // The commands' own calls are recorded: the deploying user's policy is derived from them.
     let deployer = Clients::recording(target.clone()).await;
     let template = std::fs::read_to_string(project.template()).unwrap();
-    let zips = orderflow::build::debug_zips(&project).expect("debug zips (the test command builds them)");
+    let zips = orderflow::stacks::build::debug_zips(&project).expect("debug zips (the test command builds them)");
     let key = format!("ofk_deploy_{port}");
     let deploy_with = |template: String, parameters: BTreeMap<String, String>| {
         let (clients, zips) = (&deployer, &zips);
@@ -47,7 +47,7 @@ async fn a_redeploy_keeps_what_it_was_not_given_an_unchanged_one_changes_nothing
 
     let first = BTreeMap::from([
         ("EmulatorEndpoint".to_string(), emulator.0.endpoint()),
-        ("ApiKeys".to_string(), orderflow::api_key::parameter_entry("deploy", &key, Some(100))),
+        ("ApiKeys".to_string(), orderflow::stacks::api_key::parameter_entry("deploy", &key, Some(100))),
         ("OrderTimeoutSeconds".to_string(), "300".to_string()),
     ]);
     let stack = deploy_with(template.clone(), first).await.expect("the first deploy");
@@ -80,7 +80,7 @@ async fn a_redeploy_keeps_what_it_was_not_given_an_unchanged_one_changes_nothing
         parameters: longer,
         first_deploy: BTreeMap::new(),
     };
-    let changes = orderflow::deploy::plan(&deployer, request).await.expect("a plan");
+    let changes = orderflow::stacks::deploy::plan(&deployer, request).await.expect("a plan");
     assert!(
         changes.iter().any(|c| c.action == "Modify" && c.logical_id == "TimeoutSweeperFunction"),
         "the sweeper's timeout changes: {changes:?}"
@@ -94,11 +94,11 @@ async fn a_redeploy_keeps_what_it_was_not_given_an_unchanged_one_changes_nothing
         zips: &zips,
         parameters: BTreeMap::from([
             ("EmulatorEndpoint".to_string(), emulator.0.endpoint()),
-            ("ApiKeys".to_string(), orderflow::api_key::parameter_entry("plan", &key, None)),
+            ("ApiKeys".to_string(), orderflow::stacks::api_key::parameter_entry("plan", &key, None)),
         ]),
         first_deploy: BTreeMap::new(),
     };
-    let additions = orderflow::deploy::plan(&deployer, request).await.expect("a plan of a new stack");
+    let additions = orderflow::stacks::deploy::plan(&deployer, request).await.expect("a plan of a new stack");
     assert!(additions.iter().all(|c| c.action == "Add") && additions.len() > 40, "{additions:?}");
     assert!(
         StackInfo::find(&clients, "deploy-plan").await.unwrap().is_none_or(|s| s.status == "DELETE_COMPLETE"),
@@ -125,12 +125,12 @@ async fn a_redeploy_keeps_what_it_was_not_given_an_unchanged_one_changes_nothing
     let foreign = "not-ours";
     let queue_only = "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n";
     clients.cloudformation().create_stack().stack_name(foreign).template_body(queue_only).send().await.unwrap();
-    let refused = orderflow::destroy::destroy(&deployer, foreign).await.expect_err("not ours").to_string();
+    let refused = orderflow::stacks::destroy::destroy(&deployer, foreign).await.expect_err("not ours").to_string();
     assert!(refused.contains("not deployed by orderflow"), "{refused}");
     assert!(StackInfo::find(&clients, foreign).await.unwrap().is_some(), "left alone");
     let mut types = deployer_policy::resource_types(&clients, STACK).await.expect("the stack's resource types");
     types.extend(deployer_policy::conditional_types(&template).expect("the template's conditional resources"));
-    let destroyed = orderflow::destroy::destroy(&deployer, STACK).await.expect("down --aws");
+    let destroyed = orderflow::stacks::destroy::destroy(&deployer, STACK).await.expect("down --aws");
     let (bucket, objects) = destroyed.bucket.expect("the artifact bucket");
     assert!(objects >= zips.len(), "{objects} objects in {bucket}");
     assert!(StackInfo::find(&clients, STACK).await.unwrap().is_none_or(|s| s.status == "DELETE_COMPLETE"));
@@ -156,7 +156,7 @@ async fn a_redeploy_keeps_what_it_was_not_given_an_unchanged_one_changes_nothing
 }
 
 async fn unknown_order_status(api: &str, key: &str) -> u16 {
-    let http = orderflow::api_key::http_client(key).unwrap();
+    let http = orderflow::stacks::api_key::http_client(key).unwrap();
     let url = format!("{api}/orders/{}", uuid::Uuid::new_v4());
     http.get(url).send().await.expect("the API answers").status().as_u16()
 }

@@ -6,11 +6,11 @@
 //! after the restart stays in the store unpublished and the read model freezes. Nothing
 //! stored is lost; `orderflow republish` hands the stored events to the stream consumers.
 
-use orderflow::deploy::{DeployRequest, deploy};
-use orderflow::emulator::{ManagedEmulator, StopOnDrop};
+use orderflow::local::emulator::{ManagedEmulator, StopOnDrop};
 use orderflow::project::Project;
-use orderflow::stack::StackInfo;
-use orderflow::target::{Clients, Target};
+use orderflow::stacks::deploy::{DeployRequest, deploy};
+use orderflow::stacks::stack::StackInfo;
+use orderflow::stacks::target::{Clients, Target};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,7 +23,7 @@ const QUIET_FOR: Duration = Duration::from_secs(45);
 #[ignore = "needs the emulator tools and debug zips: run `cargo run -p orderflow -- test`"]
 async fn f5_an_emulator_restart_loses_no_stored_event_and_republish_finishes_every_order() {
     let project = Project::locate().expect("the checkout");
-    let port = orderflow::emulator::free_port().expect("a free port");
+    let port = orderflow::local::emulator::free_port().expect("a free port");
     let state_dir = project.state_dir().join(format!("f5-state-{port}"));
     let emulator = StopOnDrop(ManagedEmulator::new(&project, port).with_persistence(state_dir.clone()));
     emulator.0.start().await.expect("the emulator starts");
@@ -31,10 +31,10 @@ async fn f5_an_emulator_restart_loses_no_stored_event_and_republish_finishes_eve
     let clients = Clients::new(target.clone()).await;
     let key = format!("ofk_f5_{port}");
     let template = std::fs::read_to_string(project.template()).unwrap();
-    let zips = orderflow::build::debug_zips(&project).expect("debug zips (the test command builds them)");
+    let zips = orderflow::stacks::build::debug_zips(&project).expect("debug zips (the test command builds them)");
     let parameters = BTreeMap::from([
         ("EmulatorEndpoint".to_string(), emulator.0.endpoint()),
-        ("ApiKeys".to_string(), orderflow::api_key::parameter_entry("f5", &key, Some(1_000))),
+        ("ApiKeys".to_string(), orderflow::stacks::api_key::parameter_entry("f5", &key, Some(1_000))),
         // Messages in flight at the restart come back after this.
         ("QueueVisibilityTimeout".to_string(), "30".to_string()),
     ]);
@@ -46,7 +46,7 @@ async fn f5_an_emulator_restart_loses_no_stored_event_and_republish_finishes_eve
         first_deploy: Default::default(),
     };
     let stack = deploy(&clients, request).await.expect("the stack deploys");
-    let (api_url, http) = (stack.api_url(&target).unwrap(), orderflow::api_key::http_client(&key).unwrap());
+    let (api_url, http) = (stack.api_url(&target).unwrap(), orderflow::stacks::api_key::http_client(&key).unwrap());
     let started = chrono::Utc::now() - chrono::Duration::seconds(5);
 
     let sku = format!("F5-{port}");
@@ -68,11 +68,16 @@ async fn f5_an_emulator_restart_loses_no_stored_event_and_republish_finishes_eve
     let before = last_events(&clients, &stack, &order_ids).await;
     assert_eq!(before.len(), ORDERS, "every placed order is still in the store");
 
-    let (republished, passes) =
-        orderflow::republish::republish_until_quiet(&clients, &stack, started, QUIET_FOR, Duration::from_secs(300))
-            .await
-            .expect("republish");
-    let views = orderflow::replay::wait_for_final_states(&api_url, &http, &order_ids, Duration::ZERO).await;
+    let (republished, passes) = orderflow::ops::republish::republish_until_quiet(
+        &clients,
+        &stack,
+        started,
+        QUIET_FOR,
+        Duration::from_secs(300),
+    )
+    .await
+    .expect("republish");
+    let views = orderflow::ops::replay::wait_for_final_states(&api_url, &http, &order_ids, Duration::ZERO).await;
     let after = last_events(&clients, &stack, &order_ids).await;
     let mut ended = BTreeMap::<String, usize>::new();
     views.iter().for_each(|v| *ended.entry(format!("{:?}", v.status)).or_default() += 1);

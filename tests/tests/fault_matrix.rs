@@ -238,8 +238,8 @@ async fn f6_a_poison_message_can_be_redriven_to_its_source_queue() {
     assert!(parked.reason.contains("not an EventBridge event"), "{}", parked.reason);
     assert!(parked.source.as_deref().is_some_and(|s| s.ends_with("-payment")), "from the payment queue: {parked:?}");
 
-    let dlq = orderflow::dlq::find(&harness.stack, "PaymentDeadLetterQueue").unwrap();
-    let outcome = orderflow::dlq::redrive(&harness.clients, &harness.stack, &dlq).await.expect("redrive");
+    let dlq = orderflow::ops::dlq::find(&harness.stack, "PaymentDeadLetterQueue").unwrap();
+    let outcome = orderflow::ops::dlq::redrive(&harness.clients, &harness.stack, &dlq).await.expect("redrive");
     assert!(outcome.sent_back >= 1 && outcome.failed.is_empty(), "{outcome:?}");
     // Back in the payment queue, still poison: parked again, as a new message.
     let again = harness.wait_for_letter("PaymentDeadLetterQueue", &marker, Duration::from_secs(60)).await;

@@ -67,7 +67,7 @@ async fn cargo_lambda_watch_runs_a_function_with_the_stacks_environment() {
     let (_, views) = harness.replay_scenario("happy-path").await;
     let order_id = views[0].order_id.to_string();
 
-    let files = orderflow::lambda_env::write(&harness.clients, &harness.stack, &project, Some(FUNCTION))
+    let files = orderflow::local::lambda_env::write(&harness.clients, &harness.stack, &project, Some(FUNCTION))
         .await
         .expect("the env file");
     let env_file = files[0].display().to_string();
@@ -79,7 +79,7 @@ async fn cargo_lambda_watch_runs_a_function_with_the_stacks_environment() {
     let sample_file = project.state_dir().join("inner-loop-sample.json");
     std::fs::write(&sample_file, sample.replace(SAMPLE_ORDER, &order_id)).unwrap();
 
-    let port = orderflow::emulator::free_port().expect("a free port").to_string();
+    let port = orderflow::local::emulator::free_port().expect("a free port").to_string();
     let args = ["watch", "-p", FUNCTION, "--env-file", &env_file, "--invoke-port", &port, "--ignore-changes"];
     let log = std::fs::File::create(project.state_dir().join("inner-loop-watch.log")).unwrap();
     let child = cargo_lambda(&project, &args)

@@ -2,7 +2,7 @@
 //! bus's archive.
 
 use e2e::Harness;
-use orderflow::trace::{TraceNode, render, trace};
+use orderflow::ops::trace::{TraceNode, render, trace};
 
 /// The tree as `type(children...)`, children in time order.
 fn shape(node: &TraceNode) -> String {
@@ -65,7 +65,7 @@ async fn an_archive_replay_redelivers_past_events_and_changes_nothing() {
     let notifications = harness.wait_for_notifications(&order_id, 3).await;
     let stock = harness.stock_of(&format!("TEA-{run_id}")).await;
 
-    let outcome = orderflow::archive::replay_since(&harness.clients, &harness.stack, since).await.expect("replay");
+    let outcome = orderflow::ops::archive::replay_since(&harness.clients, &harness.stack, since).await.expect("replay");
     assert!(outcome.ends_with("completed"), "{outcome}");
     tokio::time::sleep(std::time::Duration::from_secs(10)).await;
 
@@ -81,7 +81,7 @@ async fn an_archive_replay_redelivers_past_events_and_changes_nothing() {
 #[tokio::test]
 #[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
 async fn status_reads_the_time_index_and_the_backfill_indexes_what_an_older_build_stored() {
-    use orderflow::figures::{events_since, latest_events};
+    use orderflow::ops::figures::{events_since, latest_events};
     let harness = Harness::connect().await;
     let table = harness.stack.output("EventStoreTableName").expect("event store output").to_string();
     let since = chrono::Utc::now() - chrono::Duration::minutes(10);
@@ -110,11 +110,12 @@ async fn status_reads_the_time_index_and_the_backfill_indexes_what_an_older_buil
     envelope.payload["orderId"] = serde_json::json!(order_id);
     envelope.payload["lines"][0]["sku"] = serde_json::json!(format!("NOSTOCK-{}", order_id.simple()));
     harness.store_event(&envelope).await;
-    let found =
-        |events: &[orderflow::figures::EventHead]| events.iter().any(|e| e.stream_id == envelope.stream_id.as_str());
+    let found = |events: &[orderflow::ops::figures::EventHead]| {
+        events.iter().any(|e| e.stream_id == envelope.stream_id.as_str())
+    };
     assert!(!found(&events_since(&harness.clients, &table, since).await.unwrap()), "not indexed yet");
     let client = harness.clients.dynamodb();
-    let backfilled = orderflow::time_backfill::backfill(&client, &table, None).await.expect("the backfill");
+    let backfilled = orderflow::ops::time_backfill::backfill(&client, &table, None).await.expect("the backfill");
     assert!(backfilled.complete && backfilled.indexed >= 1, "{backfilled:?}");
     assert!(found(&events_since(&harness.clients, &table, since).await.unwrap()), "indexed in its own minute");
     let first = harness.stream(envelope.stream_id.as_str()).await.into_iter().next();

@@ -88,10 +88,12 @@ async fn an_unknown_order_is_404() {
 async fn every_api_sample_gets_the_answer_its_name_promises() {
     let harness = Harness::connect().await;
     let samples_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/api");
-    let samples = orderflow::replay::load_samples(&samples_dir, "e2e").expect("the API samples load");
+    let samples = orderflow::ops::replay::load_samples(&samples_dir, "e2e").expect("the API samples load");
     assert!(samples.len() >= 5, "{} samples", samples.len());
     for (file, sample) in samples {
-        let orderflow::replay::Sample::Api(request) = sample else { panic!("{} is not an API sample", file.display()) };
+        let orderflow::ops::replay::Sample::Api(request) = sample else {
+            panic!("{} is not an API sample", file.display())
+        };
         let name = file.file_name().unwrap().to_string_lossy().to_string();
         let expected = match name.as_str() {
             n if n.starts_with("place-order-valid") || n.starts_with("place-order-rejected") => 202,

@@ -110,7 +110,7 @@ async fn a_mixed_burst_ends_every_order_where_its_kind_says() {
 #[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
 async fn concurrent_orders_for_the_last_units_never_oversell() {
     let harness = Harness::connect().await;
-    let sku = format!("LAST-{}", orderflow::replay::new_run_id());
+    let sku = format!("LAST-{}", orderflow::ops::replay::new_run_id());
     let stock = harness
         .send("POST", &format!("/inventory/{sku}/stock"), "e2e-last-units", Some(r#"{"quantity":3}"#.into()))
         .await;
@@ -138,7 +138,7 @@ async fn concurrent_orders_for_the_last_units_never_oversell() {
 #[tokio::test]
 #[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
 async fn an_order_nobody_decides_times_out_and_gives_its_stock_back() {
-    use orderflow::commands::test::TEST_ORDER_TIMEOUT_SECONDS;
+    use orderflow::stacks::deploy::TEST_ORDER_TIMEOUT_SECONDS;
     let harness = Harness::connect().await;
     // The timeout, then up to a minute until the sweeper's next run.
     let extra = std::time::Duration::from_secs(u64::from(TEST_ORDER_TIMEOUT_SECONDS) + 70);
@@ -162,7 +162,7 @@ async fn an_order_nobody_decides_times_out_and_gives_its_stock_back() {
 async fn the_providers_signed_callback_settles_a_waiting_payment_and_a_forged_one_is_refused() {
     let harness = Harness::connect().await;
     let secret = std::env::var("ORDERFLOW_PAYMENT_WEBHOOK_SECRET").expect("set by `orderflow test`");
-    let sku = format!("WAIT-{}", orderflow::replay::new_run_id());
+    let sku = format!("WAIT-{}", orderflow::ops::replay::new_run_id());
     harness.send("POST", &format!("/inventory/{sku}/stock"), "e2e-callback", Some(r#"{"quantity":5}"#.into())).await;
     // .42: the simulated provider answers later, by its webhook.
     let body = serde_json::json!({
@@ -197,7 +197,7 @@ async fn the_providers_signed_callback_settles_a_waiting_payment_and_a_forged_on
 #[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
 async fn a_customer_who_chose_email_only_is_told_by_email_only() {
     let harness = Harness::connect().await;
-    let sku = format!("QUIET-{}", orderflow::replay::new_run_id());
+    let sku = format!("QUIET-{}", orderflow::ops::replay::new_run_id());
     harness.send("POST", &format!("/inventory/{sku}/stock"), "e2e-quiet", Some(r#"{"quantity":5}"#.into())).await;
     let body = serde_json::json!({
         "customerId": format!("quiet-{sku}"),

@@ -3,8 +3,8 @@
 //! passes clippy and its own test, the template passes cfn-lint, and the routing, the
 //! event catalog and the least-privilege policies read the new function.
 
+use orderflow::generate::scaffold::{NewConsumer, scaffold};
 use orderflow::project::Project;
-use orderflow::scaffold::{NewConsumer, scaffold};
 use std::path::Path;
 use std::process::Command;
 
@@ -49,7 +49,7 @@ fn a_scaffolded_consumer_builds_tests_lints_and_is_routed() {
     let copy = Project::at(&copy_root).expect("the copy");
 
     let events = ["OrderPlaced", "OrderRejected"].map(String::from).into();
-    let taken = orderflow::build::template_functions(&std::fs::read_to_string(copy.template()).unwrap());
+    let taken = orderflow::stacks::build::template_functions(&std::fs::read_to_string(copy.template()).unwrap());
     let consumer = NewConsumer::new(NAME, &["OrderPlaced".into(), "OrderRejected".into()], &events, &taken)
         .expect("a valid consumer");
     let written = scaffold(&copy, &consumer).expect("the scaffold");
@@ -65,11 +65,11 @@ fn a_scaffolded_consumer_builds_tests_lints_and_is_routed() {
     let template = std::fs::read_to_string(copy.template()).unwrap();
     let cfn_lint = Command::new(project.venv_bin("cfn-lint")).arg(copy.template()).status().expect("cfn-lint runs");
     assert!(cfn_lint.success(), "the scaffolded template fails cfn-lint");
-    let catalog = orderflow::catalog::render(&template, &copy.events_dir().join("schemas")).unwrap();
+    let catalog = orderflow::generate::catalog::render(&template, &copy.events_dir().join("schemas")).unwrap();
     assert!(catalog.contains("audit-log.receive.AuditLogQueue"), "the catalog has its operation");
-    let committed = std::fs::read_to_string(copy_root.join(orderflow::catalog::CATALOG_FILE)).unwrap();
+    let committed = std::fs::read_to_string(copy_root.join(orderflow::generate::catalog::CATALOG_FILE)).unwrap();
     assert_eq!(committed, catalog, "the scaffold wrote the catalog again");
-    let policies = orderflow::least_privilege::policies(&template).unwrap();
+    let policies = orderflow::stacks::least_privilege::policies(&template).unwrap();
     assert!(policies.contains_key(NAME), "its policy is read for the least-privilege check");
     let _ = std::fs::remove_dir_all(&copy_root);
 }

@@ -43,7 +43,7 @@ fn event_for(function: &str, project: &Project) -> Option<String> {
 /// release build, else the debug build.
 fn binary_of(project: &Project, function: &str) -> Option<PathBuf> {
     let target = project.target_dir();
-    let zip = crate::build::Arch::host().release_zip(project, function);
+    let zip = crate::stacks::build::Arch::host().release_zip(project, function);
     let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     // A zip older than the debug build is stale: it would measure old code.
     let stale = modified(&zip) < modified(&target.join("debug").join(function));
@@ -83,8 +83,8 @@ pub async fn measure(project: &Project, functions: &[String], spawns: usize, war
 /// The cold-start floor (`build::FLOOR`), measured as the functions are, when its release
 /// zip was built (`orderflow bench --build`).
 pub async fn measure_floor(project: &Project, spawns: usize, warm: usize) -> Result<Option<ColdStart>> {
-    let floor = crate::build::FLOOR;
-    let zip = crate::build::Arch::host().release_zip(project, floor);
+    let floor = crate::stacks::build::FLOOR;
+    let zip = crate::stacks::build::Arch::host().release_zip(project, floor);
     let Some(binary) = zip.is_file().then(|| unpack(project, floor, &zip)).flatten() else {
         return Ok(None);
     };
@@ -108,7 +108,7 @@ async fn measure_one(
         warms.extend(warm_times);
         peak = peak.max(rss);
     }
-    let zip = crate::build::Arch::host().release_zip(project, function);
+    let zip = crate::stacks::build::Arch::host().release_zip(project, function);
     Ok(ColdStart {
         function: function.to_string(),
         binary: binary.display().to_string(),

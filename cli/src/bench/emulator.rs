@@ -9,13 +9,13 @@
 //!   Query, one PutItem per event) on the events the burst left.
 
 use super::cold_start::percentile;
-use crate::api_key;
-use crate::deploy::{DeployRequest, deploy};
-use crate::emulator::{ManagedEmulator, StopOnDrop, ensure_tools, free_port};
+use crate::local::emulator::{ManagedEmulator, StopOnDrop, ensure_tools, free_port};
+use crate::ops::rebuild;
 use crate::project::Project;
-use crate::rebuild;
-use crate::stack::StackInfo;
-use crate::target::{Clients, Target};
+use crate::stacks::api_key;
+use crate::stacks::deploy::{DeployRequest, deploy};
+use crate::stacks::stack::StackInfo;
+use crate::stacks::target::{Clients, Target};
 use crate::{CliError, Result};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
 use chrono::{DateTime, Utc};
@@ -142,7 +142,7 @@ pub async fn measure(project: &Project, zips: &BTreeMap<String, PathBuf>, orders
     let port = free_port()?;
     let target = Target::managed(port);
     let emulator = StopOnDrop(ManagedEmulator::new(project, port));
-    let key = format!("ofk_{}", crate::replay::new_run_id());
+    let key = format!("ofk_{}", crate::ops::replay::new_run_id());
 
     let started = Instant::now();
     emulator.0.start().await?;
@@ -210,11 +210,11 @@ async fn load(
     endpoint: String,
 ) -> Result<super::load::LoadFigures> {
     let (capacity, hops) = super::load::capacity(clients, stack, api).await?;
-    let limit = u64::from(crate::deploy::EMULATOR_ADMISSION_BACKLOG_LIMIT);
+    let limit = u64::from(crate::stacks::deploy::EMULATOR_ADMISSION_BACKLOG_LIMIT);
     let parameters = BTreeMap::from([
         ("EmulatorEndpoint".to_string(), endpoint),
-        (crate::deploy::ADMISSION_PARAMETER.to_string(), limit.to_string()),
-        ("OrderTimeoutSeconds".to_string(), crate::commands::test::TEST_ORDER_TIMEOUT_SECONDS.to_string()),
+        (crate::stacks::deploy::ADMISSION_PARAMETER.to_string(), limit.to_string()),
+        ("OrderTimeoutSeconds".to_string(), crate::stacks::deploy::TEST_ORDER_TIMEOUT_SECONDS.to_string()),
     ]);
     let request = DeployRequest { stack: STACK, template, zips, parameters, first_deploy: Default::default() };
     deploy(clients, request).await?;
@@ -312,7 +312,7 @@ async fn raw_rate(clients: &Clients, project: &Project, messages: usize) -> Resu
     let sample = project.events_dir().join("domain").join("order-placed.json");
     let body = std::fs::read_to_string(&sample).map_err(|e| CliError::io(&sample, e))?;
     let sqs = clients.sqs();
-    let name = format!("orderflow-bench-raw-{}", crate::replay::new_run_id());
+    let name = format!("orderflow-bench-raw-{}", crate::ops::replay::new_run_id());
     let created = sqs.create_queue().queue_name(&name).send().await.map_err(|e| CliError::aws("CreateQueue", e))?;
     let queue = created.queue_url.ok_or_else(|| CliError::Failed(format!("CreateQueue {name}: no queue URL")))?;
     let started = Instant::now();
@@ -405,7 +405,7 @@ async fn saga(
     orders: usize,
     raw_per_second: f64,
 ) -> Result<Saga> {
-    let run = crate::replay::new_run_id();
+    let run = crate::ops::replay::new_run_id();
     let cpu_before = (Instant::now(), cpu_seconds(emulator_pid));
     for sku in 0..SKUS {
         api.post(&format!("/inventory/BENCH-{run}-{sku}/stock"), serde_json::json!({ "quantity": orders }), None)
@@ -482,7 +482,7 @@ pub(super) async fn wait_until_final(
 ) -> Result<BTreeMap<String, String>> {
     let ours: HashSet<&str> = order_ids.iter().map(String::as_str).collect();
     let table = stack.output("OrderViewTableName")?;
-    let progress = crate::replay::progress_bar(order_ids.len() as u64, "final");
+    let progress = crate::ops::replay::progress_bar(order_ids.len() as u64, "final");
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     let mut finals = BTreeMap::new();
     while Instant::now() < deadline {
@@ -605,7 +605,7 @@ struct Processed {
 
 impl Consumers {
     fn of(template: &str, log: PathBuf) -> Result<Self> {
-        let routing = crate::graph::from_template(template)?;
+        let routing = crate::generate::graph::from_template(template)?;
         Ok(Self { sqs: routing.sqs_consumers(), stream: routing.stream_consumers(), log })
     }
 

@@ -5,8 +5,8 @@
 
 use super::cold_start::percentile;
 use super::emulator::{Api, wait_until_final};
-use crate::stack::StackInfo;
-use crate::target::Clients;
+use crate::stacks::stack::StackInfo;
+use crate::stacks::target::Clients;
 use crate::{CliError, Result};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
@@ -176,7 +176,7 @@ pub(super) async fn goodput(clients: &Clients, stack: &StackInfo, api: &Api, rat
 /// Sends `rate` orders per second for `duration`, each at its own time (an open loop: a
 /// slow answer does not slow the arrivals), and collects the answers.
 async fn offer(api: &Api, name: &str, rate: f64, duration: Duration) -> Result<Vec<Sent>> {
-    let run = format!("{name}-{}", crate::replay::new_run_id());
+    let run = format!("{name}-{}", crate::ops::replay::new_run_id());
     for sku in 0..SKUS {
         let body = serde_json::json!({ "quantity": 100_000 });
         api.post(&format!("/inventory/LOAD-{run}-{sku}/stock"), body, None).await?;

@@ -61,7 +61,7 @@ pub struct Plan {
 
 pub async fn run(project: &Project, plan: &Plan) -> Result<Report> {
     let template = std::fs::read_to_string(project.template()).map_err(|e| CliError::io(project.template(), e))?;
-    let functions = crate::build::template_functions(&template);
+    let functions = crate::stacks::build::template_functions(&template);
     let measured = cold_start::measure(project, &functions, plan.spawns, 20).await?;
     if measured.is_empty() {
         return Err(CliError::Usage(
@@ -95,7 +95,7 @@ fn release_zips(project: &Project, functions: &[String]) -> Result<BTreeMap<Stri
     functions
         .iter()
         .map(|function| {
-            let zip = crate::build::Arch::host().release_zip(project, function);
+            let zip = crate::stacks::build::Arch::host().release_zip(project, function);
             match zip.is_file() {
                 true => Ok((function.clone(), zip)),
                 false => Err(CliError::Usage(format!(

@@ -1,10 +1,10 @@
 //! A local Lambda Runtime API (the three routes a `bootstrap` uses), to time a function
 //! process from spawn to its first response, then warm invocations, without an emulator.
 
+use crate::local::local_http::{self, LocalRequest, LocalServer, Reply};
+use hyper::StatusCode;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 
 /// What happened to each invocation: when its event was handed out, when it was answered.
@@ -23,31 +23,23 @@ struct State {
 pub struct RuntimeApi {
     pub address: String,
     state: Arc<Mutex<State>>,
-    task: tokio::task::JoinHandle<()>,
+    _server: LocalServer,
 }
 
-impl Drop for RuntimeApi {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+/// Lambda's largest invocation payload or response.
+const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 
 impl RuntimeApi {
     /// Serves `events` in order, one per `next` request; then keeps `next` waiting.
     pub async fn start(events: Vec<String>) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?.to_string();
         let state = Arc::new(Mutex::new(State { events, timeline: Timeline::default() }));
         let shared = state.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let _ = serve(stream, shared).await;
-                });
-            }
-        });
-        Ok(Self { address, state, task })
+        let server = local_http::serve(0, MAX_PAYLOAD, move |request: LocalRequest| {
+            let state = shared.clone();
+            async move { answer(&request.path, &state).await }
+        })
+        .await?;
+        Ok(Self { address: server.address.to_string(), state, _server: server })
     }
 
     /// Waits until `count` invocations were answered (or failed), at most `timeout`.
@@ -69,79 +61,32 @@ impl RuntimeApi {
     }
 }
 
-/// One keep-alive connection: requests in sequence.
-async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
-    // Small request/response pairs on a keep-alive connection: without this, delayed ACKs
-    // add tens of milliseconds to every invocation.
-    stream.set_nodelay(true)?;
-    let port = stream.local_addr()?.port();
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
-    let refuse = |reason: String| std::io::Error::new(std::io::ErrorKind::InvalidData, reason);
-    loop {
-        let mut request_line = String::new();
-        if crate::local_http::bounded_line(&mut reader, &mut request_line).await? == 0 {
-            return Ok(());
+/// `next` hands out the next event (waiting for one); a response or error is recorded.
+async fn answer(path: &str, state: &Mutex<State>) -> Reply {
+    if !path.ends_with("/invocation/next") {
+        let mut guard = state.lock().await;
+        match path.ends_with("/response") {
+            true => guard.timeline.answered.push(Instant::now()),
+            false => guard.timeline.errors += 1,
         }
-        let (mut length, mut host) = (0usize, None);
-        for _ in 0..=crate::local_http::MAX_HEADERS {
-            let mut header = String::new();
-            crate::local_http::bounded_line(&mut reader, &mut header).await?;
-            if header.trim().is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                match name.trim().to_ascii_lowercase().as_str() {
-                    "content-length" => length = value.trim().parse().unwrap_or(0),
-                    "host" => host = Some(value.trim().to_string()),
-                    _ => {}
-                }
-            }
-        }
-        // Only this machine's bootstraps (no DNS rebinding), and at most Lambda's 6 MB payload.
-        crate::local_http::check_host(host.as_deref(), port).map_err(|refused| refuse(refused.reason))?;
-        if length > MAX_PAYLOAD {
-            return Err(refuse(format!("a body of {length} bytes; at most {MAX_PAYLOAD}")));
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).await?;
-        let path = request_line.split_whitespace().nth(1).unwrap_or_default().to_string();
-        if path.ends_with("/invocation/next") {
-            let event = loop {
-                let mut guard = state.lock().await;
-                if !guard.events.is_empty() {
-                    let event = guard.events.remove(0);
-                    guard.timeline.handed.push(Instant::now());
-                    break event;
-                }
-                drop(guard);
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            };
-            let id = uuid::Uuid::new_v4();
-            let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
-            let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-runtime-aws-request-id: {id}\r\n\
-                 lambda-runtime-deadline-ms: {deadline}\r\nlambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:000000000000:function:bench\r\n\
-                 content-length: {}\r\n\r\n",
-                event.len()
-            );
-            write.write_all(format!("{head}{event}").as_bytes()).await?;
-        } else {
-            {
-                let mut guard = state.lock().await;
-                if path.ends_with("/response") {
-                    guard.timeline.answered.push(Instant::now());
-                } else {
-                    guard.timeline.errors += 1;
-                }
-            }
-            write.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n").await?;
-        }
+        return Reply::empty(StatusCode::ACCEPTED);
     }
+    let event = loop {
+        let mut guard = state.lock().await;
+        if !guard.events.is_empty() {
+            let event = guard.events.remove(0);
+            guard.timeline.handed.push(Instant::now());
+            break event;
+        }
+        drop(guard);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
+    Reply::new(StatusCode::OK, "application/json", event)
+        .with_header("lambda-runtime-aws-request-id", uuid::Uuid::new_v4().to_string())
+        .with_header("lambda-runtime-deadline-ms", deadline.to_string())
+        .with_header("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:000000000000:function:bench")
 }
-
-/// Lambda's largest invocation payload or response.
-const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -160,7 +105,7 @@ mod tests {
         assert_eq!(answered.status(), 202);
         assert!(api.wait_for(1, std::time::Duration::from_secs(5)).await);
 
-        let rebound = http.get(format!("{base}/next")).header("host", "attacker.example").send().await;
-        assert!(rebound.is_err(), "a request for another host gets no answer");
+        let rebound = http.get(format!("{base}/next")).header("host", "attacker.example").send().await.unwrap();
+        assert_eq!(rebound.status(), 421, "a request for another host is refused");
     }
 }

@@ -24,9 +24,9 @@ impl ApiKeyArgs {
         }
         let key = match global.api_key {
             Some(key) => key,
-            None => crate::api_key::load_or_create(&Project::locate()?)?,
+            None => crate::stacks::api_key::load_or_create(&Project::locate()?)?,
         };
-        println!("{}", crate::api_key::parameter_entry(&self.name, &key, self.rate_limit));
+        println!("{}", crate::stacks::api_key::parameter_entry(&self.name, &key, self.rate_limit));
         Ok(())
     }
 }

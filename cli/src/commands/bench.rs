@@ -11,8 +11,8 @@ const TOLERANCE: f64 = 0.10;
 pub async fn run(plan: &bench::Plan, compare: Option<&Path>, build: bool) -> Result<()> {
     let project = Project::locate()?;
     if build {
-        crate::build::build(&project, crate::build::Profile::Release)?;
-        crate::build::build_floor(&project)?;
+        crate::stacks::build::build(&project, crate::stacks::build::Profile::Release)?;
+        crate::stacks::build::build_floor(&project)?;
     }
     let previous = compare.map(bench::read).transpose()?;
     if plan.orders == Some(0) {

@@ -1,7 +1,7 @@
 //! `orderflow capacity [--report bench/<file>.json] [--write]`: the capacity model of the
 //! stack on AWS (docs/capacity.md) from a bench report and the published quotas and prices.
 
-use crate::capacity;
+use crate::generate::capacity;
 use crate::project::Project;
 use crate::{CliError, Result};
 

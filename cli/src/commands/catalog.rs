@@ -1,7 +1,7 @@
 //! `orderflow catalog [--write]`: the event catalog (AsyncAPI 3.0) generated from the
 //! template and the schema registry; `--write` updates docs/asyncapi.yaml.
 
-use crate::catalog::{self, CATALOG_FILE};
+use crate::generate::catalog::{self, CATALOG_FILE};
 use crate::project::Project;
 use crate::{CliError, Result};
 

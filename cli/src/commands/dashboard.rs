@@ -1,13 +1,12 @@
 //! `orderflow dashboard [--listen-port N]`: the live view, until Ctrl-C.
 
-use super::Context;
 use crate::Result;
-use crate::stack::StackInfo;
+use crate::context::Context;
 
 pub async fn run(context: Context, port: u16) -> Result<()> {
     context.require_reachable().await?;
-    let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
-    let dashboard = crate::dashboard::start(context.clients, stack, port).await?;
+    let stack = context.stack_info().await?;
+    let dashboard = crate::ops::dashboard::start(context.clients, stack, port).await?;
     println!("dashboard on {} (Ctrl-C to stop)", dashboard.url);
     tokio::select! {
         () = dashboard.wait() => Ok(()),
@@ -25,6 +24,6 @@ pub struct DashboardArgs {
 impl DashboardArgs {
     /// Runs the command.
     pub async fn run(self, global: super::Global) -> crate::Result<()> {
-        run(Context::new(global).await?, self.listen_port).await
+        run(global.context().await?, self.listen_port).await
     }
 }

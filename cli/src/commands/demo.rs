@@ -4,8 +4,8 @@
 
 use super::Global;
 use crate::Result;
-use crate::build::Profile;
-use crate::replay;
+use crate::ops::replay;
+use crate::stacks::build::Profile;
 use services::views::OrderView;
 
 const ONCE: replay::Pace = replay::Pace { rate: None, count: 1, wait: true };

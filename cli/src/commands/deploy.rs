@@ -1,18 +1,19 @@
 //! `orderflow deploy`: build the functions and deploy the template to the target.
 
-use super::Context;
-use crate::build::{self, Arch, Profile};
-use crate::deploy::{DeployRequest, deploy};
-use crate::stack::StackInfo;
-use crate::target::Target;
+use super::Global;
+use crate::context::Context;
+use crate::stacks::build::{self, Arch, Profile};
+use crate::stacks::deploy::{DeployRequest, deploy};
+use crate::stacks::stack::StackInfo;
+use crate::stacks::target::Target;
 use crate::{CliError, Result};
 use std::collections::BTreeMap;
 
 /// Builds what the target needs (`profile`, else the debug build for the emulator `up`
 /// runs on this machine and the release build for anything else) and deploys it.
-pub async fn run(context: &Context, profile: Option<Profile>) -> Result<StackInfo> {
-    let (template, zips, parameters, first_deploy) = prepare(context, profile).await?;
-    let stack_name = &context.global.stack;
+pub async fn run(context: &Context, global: &Global, profile: Option<Profile>) -> Result<StackInfo> {
+    let (template, zips, parameters, first_deploy) = prepare(context, global, profile).await?;
+    let stack_name = &context.stack;
     let request = DeployRequest { stack: stack_name, template: &template, zips: &zips, parameters, first_deploy };
     let stack = deploy(&context.clients, request).await?;
     print_endpoints(context, &stack)?;
@@ -21,11 +22,11 @@ pub async fn run(context: &Context, profile: Option<Profile>) -> Result<StackInf
 
 /// Prints what a deploy would change (resources added, modified, replaced, removed) and
 /// changes nothing.
-pub async fn dry_run(context: &Context, profile: Option<Profile>) -> Result<()> {
-    let (template, zips, parameters, first_deploy) = prepare(context, profile).await?;
-    let stack = &context.global.stack;
+pub async fn dry_run(context: &Context, global: &Global, profile: Option<Profile>) -> Result<()> {
+    let (template, zips, parameters, first_deploy) = prepare(context, global, profile).await?;
+    let stack = &context.stack;
     let request = DeployRequest { stack, template: &template, zips: &zips, parameters, first_deploy };
-    let changes = crate::deploy::plan(&context.clients, request).await?;
+    let changes = crate::stacks::deploy::plan(&context.clients, request).await?;
     if changes.is_empty() {
         println!("stack {stack}: no changes");
     }
@@ -49,7 +50,7 @@ pub async fn dry_run(context: &Context, profile: Option<Profile>) -> Result<()> 
 type Prepared = (String, BTreeMap<String, std::path::PathBuf>, BTreeMap<String, String>, BTreeMap<String, String>);
 
 /// The template, the zips built for the target and the parameters of a deploy.
-async fn prepare(context: &Context, profile: Option<Profile>) -> Result<Prepared> {
+async fn prepare(context: &Context, global: &Global, profile: Option<Profile>) -> Result<Prepared> {
     context.require_reachable().await?;
     let on_emulator = context.clients.target.endpoint().is_some();
     let profile = profile.unwrap_or(default_profile(&context.clients.target));
@@ -60,7 +61,7 @@ async fn prepare(context: &Context, profile: Option<Profile>) -> Result<Prepared
                 .into(),
         ));
     }
-    let (mut parameters, first_deploy) = parameters(context)?;
+    let (mut parameters, first_deploy) = parameters(context, global)?;
     let arch = architecture(context, &parameters)?;
     parameters.insert(Arch::PARAMETER.to_string(), arch.parameter().to_string());
     let zips = build::build_for(&context.project, profile, arch)?;
@@ -114,18 +115,18 @@ fn choose_architecture(on_aws: bool, chosen: Option<&str>, host: Arch) -> Result
 /// Template parameters: on an emulator, the endpoint the functions' SDK must call and the
 /// emulator's admission limit, and what `--parameter` gives; the second map holds what a new stack starts with: the hash
 /// of the CLI's API key (a redeploy keeps the stack's `ApiKeys` unless one is given).
-fn parameters(context: &Context) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
+fn parameters(context: &Context, global: &Global) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
     let mut parameters = BTreeMap::new();
     let key = context.api_key()?;
     let first_deploy: BTreeMap<String, String> =
-        BTreeMap::from([("ApiKeys".to_string(), crate::api_key::parameter_entry("cli", &key, None))]);
+        BTreeMap::from([("ApiKeys".to_string(), crate::stacks::api_key::parameter_entry("cli", &key, None))]);
     if let Target::Emulator { endpoint, .. } = &context.clients.target {
-        let for_functions = context.global.function_endpoint.clone().unwrap_or_else(|| endpoint.clone());
+        let for_functions = global.function_endpoint.clone().unwrap_or_else(|| endpoint.clone());
         parameters.insert("EmulatorEndpoint".to_string(), for_functions);
-        let limit = crate::deploy::EMULATOR_ADMISSION_BACKLOG_LIMIT.to_string();
-        parameters.insert(crate::deploy::ADMISSION_PARAMETER.to_string(), limit);
+        let limit = crate::stacks::deploy::EMULATOR_ADMISSION_BACKLOG_LIMIT.to_string();
+        parameters.insert(crate::stacks::deploy::ADMISSION_PARAMETER.to_string(), limit);
     }
-    parameters.extend(context.global.parameters.iter().cloned());
+    parameters.extend(global.parameters.iter().cloned());
     let mut first_deploy = first_deploy;
     for set in [&mut parameters, &mut first_deploy] {
         stage_above_keys(set)?;
@@ -177,10 +178,10 @@ pub struct DeployArgs {
 impl DeployArgs {
     /// Runs the command.
     pub async fn run(self, global: super::Global) -> crate::Result<()> {
-        let context = Context::new(global).await?;
+        let context = global.context().await?;
         match self.dry_run {
-            true => dry_run(&context, self.build).await,
-            false => run(&context, self.build).await.map(drop),
+            true => dry_run(&context, &global, self.build).await,
+            false => run(&context, &global, self.build).await.map(drop),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! `orderflow dlq list | show <queue> | redrive <queue>`.
 
-use super::Context;
-use crate::dlq::{self, Letter};
-use crate::stack::StackInfo;
+use crate::context::Context;
+use crate::ops::dlq::{self, Letter};
+use crate::stacks::stack::StackInfo;
 use crate::{CliError, Result};
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -23,7 +23,7 @@ pub enum Action {
 
 pub async fn run(context: &Context, action: &Action) -> Result<()> {
     context.require_reachable().await?;
-    let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
+    let stack = context.stack_info().await?;
     match action {
         Action::List => list(context, &stack).await,
         Action::Show { queue, json } => {
@@ -47,7 +47,7 @@ pub async fn run(context: &Context, action: &Action) -> Result<()> {
 async fn list(context: &Context, stack: &StackInfo) -> Result<()> {
     println!("{:<36} {:>8} {:>10}", "dead-letter queue", "messages", "in flight");
     for queue in dlq::queues(stack) {
-        let (visible, in_flight) = crate::figures::queue_depth(&context.clients, &queue.url).await?;
+        let (visible, in_flight) = crate::ops::figures::queue_depth(&context.clients, &queue.url).await?;
         println!("{:<36} {visible:>8} {in_flight:>10}", queue.name);
     }
     Ok(())
@@ -87,6 +87,6 @@ pub struct DlqArgs {
 impl DlqArgs {
     /// Runs the command.
     pub async fn run(self, global: super::Global) -> crate::Result<()> {
-        run(&Context::new(global).await?, &self.action).await
+        run(&global.context().await?, &self.action).await
     }
 }

@@ -1,8 +1,7 @@
 //! `orderflow invoke <function> <payload.json>`: one Lambda Invoke with a sample payload.
 
-use super::Context;
+use crate::context::Context;
 use crate::project::read_json_file;
-use crate::stack::StackInfo;
 use crate::{CliError, Result};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::LogType;
@@ -11,10 +10,10 @@ use std::path::Path;
 pub async fn run(context: &Context, function: &str, payload_path: &Path) -> Result<()> {
     let payload = read_json_file(payload_path)?;
     context.require_reachable().await?;
-    let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
+    let stack = context.stack_info().await?;
     let template =
         std::fs::read_to_string(context.project.template()).map_err(|e| CliError::io(context.project.template(), e))?;
-    let functions = crate::build::template_functions(&template);
+    let functions = crate::stacks::build::template_functions(&template);
     if !functions.iter().any(|f| f == function) {
         return Err(CliError::Usage(format!(
             "no function `{function}` in the template; the functions are: {}",
@@ -52,6 +51,6 @@ pub struct InvokeArgs {
 impl InvokeArgs {
     /// Runs the command.
     pub async fn run(self, global: super::Global) -> crate::Result<()> {
-        run(&Context::new(global).await?, &self.function, &self.payload).await
+        run(&global.context().await?, &self.function, &self.payload).await
     }
 }

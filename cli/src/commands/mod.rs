@@ -23,9 +23,10 @@ pub mod trace;
 pub mod up;
 
 use crate::Result;
+use crate::context::Context;
 use crate::project::Project;
-use crate::stack::DEFAULT_STACK;
-use crate::target::{Clients, DEFAULT_PORT, Target};
+use crate::stacks::stack::DEFAULT_STACK;
+use crate::stacks::target::{Clients, DEFAULT_PORT, Target};
 
 /// Options every subcommand takes: where to act and on which stack.
 #[derive(Debug, Clone, clap::Args)]
@@ -80,35 +81,14 @@ impl Global {
     }
 }
 
-/// What most commands start from: the checkout and clients for the target.
-pub struct Context {
-    pub project: Project,
-    pub global: Global,
-    pub clients: Clients,
-}
-
-impl Context {
-    pub async fn new(global: Global) -> Result<Self> {
-        let project = Project::locate()?;
-        let clients = Clients::new(global.target()).await;
-        Ok(Self { project, global, clients })
-    }
-
-    /// The key this CLI presents to the stack's HTTP API.
-    pub fn api_key(&self) -> Result<String> {
-        match &self.global.api_key {
-            Some(key) => Ok(key.clone()),
-            None => crate::api_key::load_or_create(&self.project),
-        }
-    }
-
-    /// Fails early, with a hint, when the target emulator does not answer.
-    pub async fn require_reachable(&self) -> Result<()> {
-        if let Some(endpoint) = self.clients.target.endpoint() {
-            crate::emulator::check_health(endpoint)
-                .await
-                .map_err(|reason| crate::CliError::EmulatorUnreachable { endpoint: endpoint.to_string(), reason })?;
-        }
-        Ok(())
+impl Global {
+    /// The context the commands act in: the checkout, this stack, clients for the target.
+    pub async fn context(&self) -> Result<Context> {
+        Ok(Context {
+            project: Project::locate()?,
+            stack: self.stack.clone(),
+            api_key: self.api_key.clone(),
+            clients: Clients::new(self.target()).await,
+        })
     }
 }

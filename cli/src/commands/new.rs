@@ -1,8 +1,8 @@
 //! `orderflow new consumer <name> --on <EventType>,...`: scaffolds a function routed from
-//! the order event bus (see `crate::scaffold` for what it writes).
+//! the order event bus (see `crate::generate::scaffold` for what it writes).
 
+use crate::generate::scaffold::{NewConsumer, scaffold};
 use crate::project::Project;
-use crate::scaffold::{NewConsumer, scaffold};
 use crate::{CliError, Result};
 use toolkit::schema::ContractKind;
 
@@ -30,7 +30,7 @@ impl NewArgs {
             .filter(|c| c.kind == ContractKind::Event)
             .map(|c| c.name.to_string())
             .collect();
-        let consumer = NewConsumer::new(&name, &on, &events, &crate::build::template_functions(&template))?;
+        let consumer = NewConsumer::new(&name, &on, &events, &crate::stacks::build::template_functions(&template))?;
         for path in scaffold(&project, &consumer)? {
             println!("wrote {}", path.strip_prefix(project.root()).unwrap_or(&path).display());
         }

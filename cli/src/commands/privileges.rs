@@ -4,9 +4,8 @@
 //! call used (unless the function's `Metadata: UnexercisedGrants` explains it).
 //! `--lint`: every policy we ship through parliament, offline.
 
-use super::Context;
-use crate::least_privilege::{self, Findings};
-use crate::stack::StackInfo;
+use crate::stacks::least_privilege::{self, Findings};
+use crate::stacks::stack::StackInfo;
 use crate::{CliError, Result};
 
 /// The arguments of `orderflow privileges`.
@@ -26,9 +25,9 @@ impl PrivilegesArgs {
         if self.lint {
             return lint(&crate::project::Project::locate()?);
         }
-        let context = Context::new(global).await?;
+        let context = global.context().await?;
         context.require_reachable().await?;
-        let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
+        let stack = context.stack_info().await?;
         let since = chrono::Utc::now() - chrono::Duration::minutes(i64::from(self.since_minutes));
         check(&context.clients, &stack, &context.project, since.timestamp_millis()).await
     }
@@ -37,15 +36,15 @@ impl PrivilegesArgs {
 /// Lints every function's policy and the deploying user's with parliament.
 pub fn lint(project: &crate::project::Project) -> Result<()> {
     eprintln!("\n== IAM policy lint: parliament over each function's policy and the deploying user's");
-    let parliament = crate::emulator::ensure_checkov(project)?.with_file_name("parliament");
-    let linted = crate::iam_lint::lint(project, &parliament)?;
+    let parliament = crate::local::emulator::ensure_checkov(project)?.with_file_name("parliament");
+    let linted = crate::stacks::iam_lint::lint(project, &parliament)?;
     println!("{linted} policies linted, no findings");
     Ok(())
 }
 
 /// Checks the calls recorded since `since_ms`; prints what it found.
 pub async fn check(
-    clients: &crate::target::Clients,
+    clients: &crate::stacks::target::Clients,
     stack: &StackInfo,
     project: &crate::project::Project,
     since_ms: i64,

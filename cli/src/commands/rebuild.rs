@@ -1,18 +1,18 @@
 //! `orderflow rebuild <orders|time-index> [--verify] [--limit N]`.
 
-use super::Context;
 use crate::Result;
-use crate::stack::StackInfo;
+use crate::context::Context;
+use crate::stacks::stack::StackInfo;
 
 pub async fn run(context: &Context, projection: &str, verify: bool, limit: Option<usize>) -> Result<()> {
-    crate::rebuild::check_projection(projection)?;
+    crate::ops::rebuild::check_projection(projection)?;
     context.require_reachable().await?;
-    let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
+    let stack = context.stack_info().await?;
     if projection == "time-index" {
         return time_index(context, &stack, verify, limit).await;
     }
     if verify {
-        let (checked, differences) = crate::rebuild::verify(&context.clients, &stack).await?;
+        let (checked, differences) = crate::ops::rebuild::verify(&context.clients, &stack).await?;
         for difference in &differences {
             println!("  {difference}");
         }
@@ -22,7 +22,7 @@ pub async fn run(context: &Context, projection: &str, verify: bool, limit: Optio
             false => Err(crate::CliError::Failed(format!("{} read-model views differ", differences.len()))),
         };
     }
-    let done = crate::rebuild::rebuild(&context.project, &context.clients, &stack, limit).await?;
+    let done = crate::ops::rebuild::rebuild(&context.project, &context.clients, &stack, limit).await?;
     println!(
         "rebuilt {} orders from {} events in {:.2} s: {:.0} events/s{}",
         done.streams,
@@ -39,7 +39,7 @@ pub async fn run(context: &Context, projection: &str, verify: bool, limit: Optio
 async fn time_index(context: &Context, stack: &StackInfo, verify: bool, limit: Option<usize>) -> Result<()> {
     let (client, table) = (context.clients.dynamodb(), stack.output("EventStoreTableName")?);
     if verify {
-        let missing = crate::time_backfill::count_unindexed(&client, table).await?;
+        let missing = crate::ops::time_backfill::count_unindexed(&client, table).await?;
         println!("{missing} stored events have no time bucket");
         return match missing {
             0 => Ok(()),
@@ -48,7 +48,7 @@ async fn time_index(context: &Context, stack: &StackInfo, verify: bool, limit: O
             ))),
         };
     }
-    let done = crate::time_backfill::backfill(&client, table, limit).await?;
+    let done = crate::ops::time_backfill::backfill(&client, table, limit).await?;
     println!(
         "indexed {} events in {:.2} s{}",
         done.indexed,
@@ -74,6 +74,6 @@ pub struct RebuildArgs {
 impl RebuildArgs {
     /// Runs the command.
     pub async fn run(self, global: super::Global) -> crate::Result<()> {
-        run(&Context::new(global).await?, &self.projection, self.verify, self.limit).await
+        run(&global.context().await?, &self.projection, self.verify, self.limit).await
     }
 }

@@ -1,6 +1,4 @@
-//! `orderflow replay`: the arguments; the replay itself is `crate::replay`.
-
-use super::Context;
+//! `orderflow replay`: the arguments; the replay itself is `crate::ops::replay`.
 
 /// The arguments of `orderflow replay`.
 #[derive(Debug, clap::Args)]
@@ -28,11 +26,11 @@ pub struct ReplayArgs {
 impl ReplayArgs {
     /// Runs the command.
     pub async fn run(self, global: super::Global) -> crate::Result<()> {
-        let context = Context::new(global).await?;
+        let context = global.context().await?;
         if self.from_archive {
-            return crate::replay::from_archive(&context, self.since.as_deref().unwrap_or_default()).await;
+            return crate::ops::replay::from_archive(&context, self.since.as_deref().unwrap_or_default()).await;
         }
-        let pace = crate::replay::Pace { rate: self.rate, count: self.count, wait: !self.no_wait };
-        crate::replay::run(&context, &self.path.unwrap_or_default(), pace).await.map(drop)
+        let pace = crate::ops::replay::Pace { rate: self.rate, count: self.count, wait: !self.no_wait };
+        crate::ops::replay::run(&context, &self.path.unwrap_or_default(), pace).await.map(drop)
     }
 }

@@ -1,7 +1,6 @@
 //! `orderflow republish --since <time> | --minutes <n>`.
 
-use super::Context;
-use crate::stack::StackInfo;
+use crate::context::Context;
 use crate::{CliError, Result};
 
 /// `--until-quiet` stops after this long without a new event (longer than the queues'
@@ -18,18 +17,18 @@ pub async fn run(context: &Context, since: Option<&str>, minutes: Option<u32>, u
         _ => return Err(CliError::Usage("give either --since <RFC 3339 time> or --minutes <n>".into())),
     };
     context.require_reachable().await?;
-    let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
+    let stack = context.stack_info().await?;
     let (done, passes) = if until_quiet {
-        crate::republish::republish_until_quiet(&context.clients, &stack, since, QUIET_FOR, GIVE_UP_AFTER).await?
+        crate::ops::republish::republish_until_quiet(&context.clients, &stack, since, QUIET_FOR, GIVE_UP_AFTER).await?
     } else {
-        (crate::republish::republish(&context.clients, &stack, since).await?, 1)
+        (crate::ops::republish::republish(&context.clients, &stack, since).await?, 1)
     };
     println!(
         "republished {} events of {} streams since {} to {} in {passes} pass(es)",
         done.events,
         done.streams,
         since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        crate::republish::CONSUMERS.join(" and ")
+        crate::ops::republish::CONSUMERS.join(" and ")
     );
     Ok(())
 }
@@ -52,6 +51,6 @@ pub struct RepublishArgs {
 impl RepublishArgs {
     /// Runs the command.
     pub async fn run(self, global: super::Global) -> crate::Result<()> {
-        run(&Context::new(global).await?, self.since.as_deref(), self.minutes, self.until_quiet).await
+        run(&global.context().await?, self.since.as_deref(), self.minutes, self.until_quiet).await
     }
 }

@@ -1,9 +1,9 @@
 //! `orderflow status`: the stack, its queues and dead-letter queues, the latest events.
 
-use super::Context;
 use crate::Result;
-use crate::figures::{self, EventHead};
-use crate::stack::StackInfo;
+use crate::context::Context;
+use crate::ops::figures::{self, EventHead};
+use crate::stacks::stack::StackInfo;
 
 const LATEST_EVENTS: usize = 10;
 /// How far back `status` looks for the latest events (through the store's time index).
@@ -15,7 +15,7 @@ const THROUGHPUT_MINUTES: u32 = 5;
 
 pub async fn run(context: &Context) -> Result<()> {
     context.require_reachable().await?;
-    let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
+    let stack = context.stack_info().await?;
     super::deploy::print_endpoints(context, &stack)?;
     println!("\nqueues (visible / in flight)");
     for (name, url) in stack.queues() {

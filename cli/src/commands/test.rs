@@ -3,11 +3,13 @@
 //! started on a free port, deployed with debug builds, and always stopped afterwards.
 
 use super::Global;
-use crate::build::{self, Profile};
-use crate::deploy::{ADMISSION_PARAMETER, DeployRequest, EMULATOR_ADMISSION_BACKLOG_LIMIT, deploy};
-use crate::emulator::{ManagedEmulator, StopOnDrop, ensure_tools};
+use crate::local::emulator::{ManagedEmulator, StopOnDrop, ensure_tools};
 use crate::project::Project;
-use crate::target::{Clients, Target};
+use crate::stacks::build::{self, Profile};
+use crate::stacks::deploy::{
+    ADMISSION_PARAMETER, DeployRequest, EMULATOR_ADMISSION_BACKLOG_LIMIT, TEST_ORDER_TIMEOUT_SECONDS, deploy,
+};
+use crate::stacks::target::{Clients, Target};
 use crate::test_lanes;
 use crate::{CliError, Result};
 use std::collections::BTreeMap;
@@ -15,8 +17,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 use tokio::process::Command;
 
-/// The order timeout the test stack is deployed with (the e2e timeout test waits for it).
-pub const TEST_ORDER_TIMEOUT_SECONDS: u32 = 60;
 /// The tests' own key: high enough that bursts are limited by the emulator, not by us.
 pub const TEST_RATE_LIMIT_PER_SECOND: u32 = 2_000;
 /// A second key with a low limit, for the rate-limit test (F8).
@@ -29,7 +29,7 @@ pub async fn run(global: Global) -> Result<()> {
     let project = Project::locate()?;
     let started = *STARTED.get_or_init(Instant::now);
     let target = match global.target() {
-        Target::Emulator { managed_port: Some(_), .. } => Target::managed(crate::emulator::free_port()?),
+        Target::Emulator { managed_port: Some(_), .. } => Target::managed(crate::local::emulator::free_port()?),
         Target::Aws { .. } => {
             return Err(CliError::Usage("tests run on an emulator, not on AWS".into()));
         }
@@ -69,10 +69,10 @@ struct Tools {
 fn install_tools(project: &Project) -> Result<Tools> {
     ensure_tools(project)?;
     Ok(Tools {
-        checkov: crate::emulator::ensure_checkov(project)?,
-        sam: crate::emulator::ensure_sam(project)?,
-        asyncapi: crate::emulator::ensure_asyncapi_parser(project)?,
-        chromium: crate::emulator::ensure_chromium(project)?,
+        checkov: crate::local::emulator::ensure_checkov(project)?,
+        sam: crate::local::emulator::ensure_sam(project)?,
+        asyncapi: crate::local::emulator::ensure_asyncapi_parser(project)?,
+        chromium: crate::local::emulator::ensure_chromium(project)?,
     })
 }
 
@@ -102,7 +102,7 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
     let sam_validate = ["validate", "--lint", "--template", &template, "--region", "us-east-1"];
     step(project, "SAM template validation", &sam, &sam_validate, &[("SAM_CLI_TELEMETRY", "0")]).await?;
     let asyncapi = tools.asyncapi.display().to_string();
-    let catalog = project.root().join(crate::catalog::CATALOG_FILE).display().to_string();
+    let catalog = project.root().join(crate::generate::catalog::CATALOG_FILE).display().to_string();
     step(project, "event catalog (the AsyncAPI parser)", "node", &[&asyncapi, &catalog], &[]).await?;
     eprintln!("\n== schemas: orderflow schema check");
     super::schema::run(&super::schema::Action::Check, None)?;
@@ -120,19 +120,22 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         eprintln!("private emulator on {} (log {})", emulator.endpoint(), emulator.log_file().display());
     }
     let endpoint = target.endpoint().unwrap_or_default().to_string();
-    crate::emulator::check_health(&endpoint)
+    crate::local::emulator::check_health(&endpoint)
         .await
         .map_err(|reason| CliError::EmulatorUnreachable { endpoint: endpoint.clone(), reason })?;
     let clients = Clients::new(target.clone()).await;
-    let receiver = crate::webhook_receiver::start(&project.state_dir().join("test-webhooks.jsonl")).await?;
+    let receiver = crate::local::webhook_receiver::start(&project.state_dir().join("test-webhooks.jsonl")).await?;
     let template = std::fs::read_to_string(project.template()).map_err(|e| CliError::io(project.template(), e))?;
     // A timeout long enough for the burst test's orders, short enough to test timeouts.
-    let new_key = || format!("ofk_{}", crate::replay::new_run_id());
+    let new_key = || format!("ofk_{}", crate::ops::replay::new_run_id());
     let (api_key, throttled_key, admin_key) = (new_key(), new_key(), new_key());
     let api_keys = [
-        crate::api_key::parameter_entry("tests", &api_key, Some(TEST_RATE_LIMIT_PER_SECOND)),
-        crate::api_key::parameter_entry("throttled", &throttled_key, Some(THROTTLED_RATE_LIMIT_PER_SECOND)),
-        format!("{}:admin", crate::api_key::parameter_entry("ops", &admin_key, Some(TEST_RATE_LIMIT_PER_SECOND))),
+        crate::stacks::api_key::parameter_entry("tests", &api_key, Some(TEST_RATE_LIMIT_PER_SECOND)),
+        crate::stacks::api_key::parameter_entry("throttled", &throttled_key, Some(THROTTLED_RATE_LIMIT_PER_SECOND)),
+        format!(
+            "{}:admin",
+            crate::stacks::api_key::parameter_entry("ops", &admin_key, Some(TEST_RATE_LIMIT_PER_SECOND))
+        ),
     ]
     .join(",");
     let parameters = BTreeMap::from([

@@ -1,20 +1,19 @@
 //! `orderflow trace <order-id> [--json]`.
 
-use super::Context;
 use crate::Result;
-use crate::stack::StackInfo;
+use crate::context::Context;
 
 pub async fn run(context: &Context, order_id: &str, json: bool) -> Result<()> {
     if domain::OrderId::parse(order_id).is_none() {
         return Err(crate::CliError::Usage(format!("`{order_id}` is not an order id (a UUID)")));
     }
     context.require_reachable().await?;
-    let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
-    let trace = crate::trace::trace(&context.clients, &stack, order_id).await?;
+    let stack = context.stack_info().await?;
+    let trace = crate::ops::trace::trace(&context.clients, &stack, order_id).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&trace).unwrap_or_default());
     } else {
-        print!("{}", crate::trace::render(&trace));
+        print!("{}", crate::ops::trace::render(&trace));
     }
     Ok(())
 }
@@ -31,6 +30,6 @@ pub struct TraceArgs {
 impl TraceArgs {
     /// Runs the command.
     pub async fn run(self, global: super::Global) -> crate::Result<()> {
-        run(&Context::new(global).await?, &self.order_id, self.json).await
+        run(&global.context().await?, &self.order_id, self.json).await
     }
 }

@@ -1,11 +1,12 @@
 //! `orderflow up` and `orderflow down`: the local emulator's life cycle.
 
-use super::{Context, Global};
-use crate::build::Profile;
-use crate::emulator::{ManagedEmulator, Started, check_health};
+use super::Global;
+use crate::context::Context;
+use crate::local::emulator::{ManagedEmulator, Started, check_health};
 use crate::project::Project;
-use crate::stack::StackInfo;
-use crate::target::Target;
+use crate::stacks::build::Profile;
+use crate::stacks::stack::StackInfo;
+use crate::stacks::target::Target;
 use crate::{CliError, Result};
 
 /// Installs what is missing, starts the emulator (unless one is given), builds, deploys.
@@ -25,8 +26,8 @@ pub async fn up(global: Global, profile: Option<Profile>) -> Result<(Context, St
             ));
         }
     }
-    let context = Context::new(global).await?;
-    let stack = super::deploy::run(&context, profile).await?;
+    let context = global.context().await?;
+    let stack = super::deploy::run(&context, &global, profile).await?;
     Ok((context, stack))
 }
 
@@ -68,8 +69,8 @@ pub async fn down(global: &Global) -> Result<()> {
 }
 
 async fn destroy_aws_stack(global: &Global) -> Result<()> {
-    let context = super::Context::new(global.clone()).await?;
-    let destroyed = crate::destroy::destroy(&context.clients, &global.stack).await?;
+    let context = global.context().await?;
+    let destroyed = crate::stacks::destroy::destroy(&context.clients, &global.stack).await?;
     println!("stack {} deleted", global.stack);
     match destroyed.bucket {
         Some((bucket, objects)) => println!("artifact bucket {bucket} emptied ({objects} objects) and deleted"),

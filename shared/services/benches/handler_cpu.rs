@@ -106,6 +106,36 @@ fn handler_cpu(c: &mut Criterion) {
             }
         });
     });
+
+    // What the handler's time goes to, stage by stage on the same ten messages (P2's bound,
+    // docs/performance.md): reading the envelope out of each SQS message, then the schema
+    // validation alone, then validation, upcast and typed decode together.
+    let (_, batch, _) = batch_of_new_orders(&placed, &sqs_sample);
+    group.bench_function("stage_envelope_in_of_the_10_messages", |b| {
+        b.iter(|| {
+            for message in &batch.records {
+                black_box(services::handlers::envelope_in(black_box(message)).expect("an envelope"));
+            }
+        });
+    });
+    let envelopes: Vec<EventEnvelope> =
+        batch.records.iter().map(|m| services::handlers::envelope_in(m).expect("an envelope")).collect();
+    group.bench_function("stage_schema_validation_of_the_10_payloads", |b| {
+        b.iter(|| {
+            for envelope in &envelopes {
+                let checked =
+                    domain::schemas::validate(&envelope.event_type, envelope.schema_version, &envelope.payload);
+                black_box(checked).expect("valid");
+            }
+        });
+    });
+    group.bench_function("stage_typed_decode_of_the_10_events", |b| {
+        b.iter(|| {
+            for envelope in &envelopes {
+                black_box(OrderEvent::from_envelope(black_box(envelope)).expect("an order event"));
+            }
+        });
+    });
     group.finish();
 }
 

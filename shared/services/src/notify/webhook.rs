@@ -77,6 +77,8 @@ pub struct WebhookSender {
 #[cfg(feature = "notifier")]
 impl WebhookSender {
     pub fn new(url: impl Into<String>, secret: impl Into<Vec<u8>>) -> Self {
+        // reqwest comes without a crypto provider here: ring's, as the SDK's client uses.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
         Self { http, url: url.into(), secret: secret.into() }
     }

@@ -1,12 +1,12 @@
 //! The IAM policy the user who runs `orderflow deploy --aws` needs, derived from behaviour:
-//! the actions the CLI's own requests needed (recorded by [`crate::target::CallRecorder`]
+//! the actions the CLI's own requests needed (recorded by [`crate::stacks::target::CallRecorder`]
 //! while the deploy-path test deploys, plans, redeploys and removes a stack), plus what
 //! CloudFormation does with the caller's credentials for each resource type the stack
 //! really holds (the create, update and delete handler permissions of CloudFormation's
 //! resource schemas, as cfn-lint ships them in the project's virtualenv).
 
 use crate::project::Project;
-use crate::target::Clients;
+use crate::stacks::target::Clients;
 use crate::{CliError, Result};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};

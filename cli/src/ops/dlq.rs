@@ -7,8 +7,8 @@
 //! back: an SQS record to its source queue, a DynamoDB stream record to its consumer
 //! function (streams cannot be written to).
 
-use crate::stack::StackInfo;
-use crate::target::Clients;
+use crate::stacks::stack::StackInfo;
+use crate::stacks::target::Clients;
 use crate::{CliError, Result};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use std::collections::BTreeSet;
@@ -329,7 +329,7 @@ async fn queue_arn(clients: &Clients, url: &str) -> Result<String> {
 async fn reinvoke(clients: &Clients, stack: &StackInfo, parked: &DeadLetter) -> Result<String> {
     let function = stack.function_name(&parked.consumer);
     let records = std::slice::from_ref(&parked.record);
-    match crate::republish::invoke_with_records(clients, &function, records).await? {
+    match crate::ops::republish::invoke_with_records(clients, &function, records).await? {
         Some(_) => Err(CliError::Failed(format!("{function} could not process it"))),
         None => Ok(function),
     }

@@ -319,7 +319,7 @@ impl Routing {
                 self.operations.push(Operation { function: function.clone(), action: "receive", channel, summary });
             }
         }
-        for (action, resource) in crate::graph::policy_grants(properties) {
+        for (action, resource) in crate::generate::graph::policy_grants(properties) {
             let channel = match action.as_str() {
                 "dynamodb:PutItem" if channels.contains(&stream_channel(&resource)) => stream_channel(&resource),
                 "events:PutEvents" if channels.contains(&resource) => resource,
@@ -376,7 +376,7 @@ fn function_name(resources: &[(String, Yaml)], id: &str) -> Option<String> {
 }
 
 fn reference(value: &Yaml) -> Option<String> {
-    crate::graph::reference(Some(value))
+    crate::generate::graph::reference(Some(value))
 }
 
 #[cfg(test)]

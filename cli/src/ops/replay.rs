@@ -8,10 +8,10 @@
 //! meeting its own earlier customers, SKUs and stock. `"repeat": N` sends a request N
 //! times (bursts), a few at a time, with `${SEQ}` replaced by the request's number.
 
-use crate::commands::Context;
+use crate::context::Context;
 use crate::project::read_json_file;
-use crate::stack::StackInfo;
-use crate::target::Clients;
+use crate::stacks::stack::StackInfo;
+use crate::stacks::target::Clients;
 use crate::{CliError, Result};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -124,9 +124,9 @@ pub async fn run(context: &Context, path: &Path, pace: Pace) -> Result<Vec<Order
         })
         .collect::<Result<_>>()?;
     context.require_reachable().await?;
-    let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
+    let stack = context.stack_info().await?;
     let api_url = stack.api_url(&context.clients.target)?;
-    let http = crate::api_key::http_client(&context.api_key()?)?;
+    let http = crate::stacks::api_key::http_client(&context.api_key()?)?;
     let pacer = pace.rate.map(Pacer::per_second);
     let target = Target { clients: &context.clients, stack: &stack, api_url, http, pacer };
     let started = Instant::now();
@@ -154,8 +154,8 @@ pub async fn from_archive(context: &Context, since: &str) -> Result<()> {
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|e| CliError::Usage(format!("--since `{since}` is not an RFC 3339 time: {e}")))?;
     context.require_reachable().await?;
-    let stack = StackInfo::require(&context.clients, &context.global.stack).await?;
-    println!("{}", crate::archive::replay_since(&context.clients, &stack, since).await?);
+    let stack = context.stack_info().await?;
+    println!("{}", crate::ops::archive::replay_since(&context.clients, &stack, since).await?);
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! A deployed stack as the tools see it: its status and outputs, and the HTTP API's URL
 //! on the target it runs on.
 
-use crate::target::{Clients, Target};
+use crate::stacks::target::{Clients, Target};
 use crate::{CliError, Result};
 use std::collections::BTreeMap;
 

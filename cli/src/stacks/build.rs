@@ -68,14 +68,26 @@ impl Arch {
     }
 }
 
-/// The functions the template deploys, from `CodeUri: ../functions/<name>` lines.
+/// The functions the template deploys: the crate each `AWS::Serverless::Function`'s
+/// `CodeUri: ../functions/<crate>` names. A template that does not parse names none (the
+/// deploy then reports why it does not parse).
 pub fn template_functions(template: &str) -> Vec<String> {
-    template
-        .lines()
-        .filter_map(|line| line.trim().strip_prefix("CodeUri:"))
-        .filter_map(|uri| uri.trim().strip_prefix("../functions/"))
-        .map(|name| name.trim_end_matches('/').to_string())
-        .collect()
+    function_code_uris(template).unwrap_or_default().into_iter().filter_map(|(_, folder)| folder).collect()
+}
+
+/// Each function resource's logical id with the crate its `CodeUri` names (`None` when the
+/// `CodeUri` is not `../functions/<crate>`).
+pub fn function_code_uris(template: &str) -> Result<Vec<(String, Option<String>)>> {
+    let resources = crate::project::template_resources(template)?;
+    Ok(resources
+        .into_iter()
+        .filter(|(_, r)| r.get("Type").and_then(serde_norway::Value::as_str) == Some("AWS::Serverless::Function"))
+        .map(|(id, r)| {
+            let uri = r.get("Properties").and_then(|p| p.get("CodeUri")).and_then(serde_norway::Value::as_str);
+            let folder = uri.and_then(|u| u.strip_prefix("../functions/")).map(|n| n.trim_end_matches('/').to_string());
+            (id, folder)
+        })
+        .collect())
 }
 
 /// Builds every function for this machine and returns the zip of each, by function name.
@@ -148,7 +160,7 @@ fn build_debug(project: &Project, functions: &[String]) -> Result<BTreeMap<Strin
 }
 
 fn build_release(project: &Project, functions: &[String], arch: Arch) -> Result<BTreeMap<String, PathBuf>> {
-    crate::emulator::ensure_tools(project)?;
+    crate::local::emulator::ensure_tools(project)?;
     let lambda_dir = arch.lambda_dir(project);
     let mut args: Vec<String> = ["lambda", "build", "--release", "--output-format", "zip"].map(String::from).into();
     if arch == Arch::Arm64 {
@@ -179,7 +191,7 @@ pub const FLOOR: &str = "hello";
 /// Builds the cold-start floor exactly as the functions' release zips are built (cargo-lambda,
 /// release profile, this machine's architecture) and returns its zip.
 pub fn build_floor(project: &Project) -> Result<PathBuf> {
-    crate::emulator::ensure_tools(project)?;
+    crate::local::emulator::ensure_tools(project)?;
     let arch = Arch::host();
     let mut args: Vec<String> = ["lambda", "build", "--release", "--output-format", "zip"].map(String::from).into();
     if arch == Arch::Arm64 {
@@ -224,7 +236,16 @@ mod tests {
 
     #[test]
     fn it_reads_the_function_names_from_the_template() {
-        let template = "  A:\n    Properties:\n      CodeUri: ../functions/api-ingress\n      CodeUri: ../functions/projector/\n      CodeUri: s3://x/y\n";
-        assert_eq!(template_functions(template), vec!["api-ingress", "projector"]);
+        let function = |id: &str, uri: &str| {
+            format!("  {id}:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: {uri}\n")
+        };
+        let template = format!(
+            "Resources:\n{}{}{}  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      CodeUri: ../functions/not-a-function\n",
+            function("A", "../functions/api-ingress"),
+            function("B", "../functions/projector/"),
+            function("C", "s3://x/y")
+        );
+        assert_eq!(template_functions(&template), vec!["api-ingress", "projector"]);
+        assert_eq!(function_code_uris(&template).unwrap()[2], ("C".to_string(), None));
     }
 }

@@ -3,8 +3,8 @@
 //! ARNs in AWS's form, and the deploying user's (infra/deployer-policy/).
 //! Any finding fails, except the few [`NOT_FAULTS`] named one by one with the reason.
 
-use crate::least_privilege::policies;
 use crate::project::Project;
+use crate::stacks::least_privilege::policies;
 use crate::{CliError, Result};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -85,8 +85,8 @@ pub fn lint(project: &Project, parliament: &Path) -> Result<usize> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| CliError::io(&dir, e))?;
     let mut documents = policy_documents(&template)?;
-    let deployer = project.root().join(crate::deployer_policy::POLICY_DIR);
-    for name in [crate::deployer_policy::COMMANDS, crate::deployer_policy::HANDLERS_POLICY] {
+    let deployer = project.root().join(crate::stacks::deployer_policy::POLICY_DIR);
+    for name in [crate::stacks::deployer_policy::COMMANDS, crate::stacks::deployer_policy::HANDLERS_POLICY] {
         documents.insert(name.into(), crate::project::read_json_file(&deployer.join(format!("{name}.json")))?);
     }
     for (name, document) in &documents {
@@ -121,7 +121,7 @@ fn fault(line: &str) -> Option<String> {
     let policy = Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let issue = finding["issue"].as_str().unwrap_or_default();
     let about = finding["location"]["string"].as_str().unwrap_or_default();
-    let deployers = [crate::deployer_policy::COMMANDS, crate::deployer_policy::HANDLERS_POLICY];
+    let deployers = [crate::stacks::deployer_policy::COMMANDS, crate::stacks::deployer_policy::HANDLERS_POLICY];
     if deployers.contains(&policy.as_str()) && NOT_FAULTS.contains(&(issue, about)) {
         return None;
     }

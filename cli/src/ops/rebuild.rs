@@ -7,8 +7,8 @@
 //! is caught up by the projector's next event for it): the batch writes are unconditional.
 
 use crate::project::Project;
-use crate::stack::StackInfo;
-use crate::target::Clients;
+use crate::stacks::stack::StackInfo;
+use crate::stacks::target::Clients;
 use crate::{CliError, Result};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use domain::OrderEvent;

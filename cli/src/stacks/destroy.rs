@@ -2,8 +2,8 @@
 //! [`DEPLOYED_BY_TAG`]) and the artifact bucket `deploy` created for it; refuses any
 //! other stack, so a mistyped `--stack` never deletes someone else's.
 
-use crate::deploy::{DEPLOYED_BY, DEPLOYED_BY_TAG, artifact_bucket_name, failed_resources};
-use crate::target::Clients;
+use crate::stacks::deploy::{DEPLOYED_BY, DEPLOYED_BY_TAG, artifact_bucket_name, failed_resources};
+use crate::stacks::target::Clients;
 use crate::{CliError, Result};
 use std::time::{Duration, Instant};
 
@@ -46,7 +46,7 @@ pub async fn destroy(clients: &Clients, stack: &str) -> Result<Destroyed> {
 async fn wait_until_deleted(clients: &Clients, stack: &str, started_at: i64) -> Result<()> {
     let deadline = Instant::now() + DELETE_TIMEOUT;
     while Instant::now() < deadline {
-        match crate::stack::StackInfo::find(clients, stack).await? {
+        match crate::stacks::stack::StackInfo::find(clients, stack).await? {
             None => return Ok(()),
             Some(info) if info.status == "DELETE_COMPLETE" => return Ok(()),
             Some(info) if info.status == "DELETE_FAILED" => {

@@ -120,7 +120,7 @@ pub fn scaffold(project: &Project, consumer: &NewConsumer) -> Result<Vec<PathBuf
     let manifest_path = root.join("Cargo.toml");
     let manifest = add_member(&read(&manifest_path)?, &consumer.name)?;
     let template = add_to_template(&read(&project.template())?, &consumer.template_block())?;
-    crate::graph::from_template(&template)?;
+    crate::generate::graph::from_template(&template)?;
     let mut written = Vec::new();
     for (path, text) in consumer.crate_files() {
         let path = root.join(path);
@@ -140,14 +140,14 @@ pub fn scaffold(project: &Project, consumer: &NewConsumer) -> Result<Vec<PathBuf
 /// The docs generated from the template: routing picture, event catalog, capacity model.
 fn regenerate_docs(project: &Project, template: &str) -> Result<Vec<PathBuf>> {
     let docs = project.root().join("docs");
-    crate::commands::graph::write_docs(project, &crate::graph::from_template(template)?)?;
-    let catalog = project.root().join(crate::catalog::CATALOG_FILE);
-    let text = crate::catalog::render(template, &project.events_dir().join("schemas"))?;
+    crate::generate::graph::write_docs(project, &crate::generate::graph::from_template(template)?)?;
+    let catalog = project.root().join(crate::generate::catalog::CATALOG_FILE);
+    let text = crate::generate::catalog::render(template, &project.events_dir().join("schemas"))?;
     std::fs::write(&catalog, text).map_err(|e| CliError::io(&catalog, e))?;
-    let (report_path, report) = crate::capacity::newest_report(&project.root().join("bench"))?;
+    let (report_path, report) = crate::generate::capacity::newest_report(&project.root().join("bench"))?;
     let source = report_path.strip_prefix(project.root()).unwrap_or(&report_path).display().to_string();
     let capacity = docs.join("capacity.md");
-    let text = crate::capacity::render(&report, &source, template)?;
+    let text = crate::generate::capacity::render(&report, &source, template)?;
     std::fs::write(&capacity, text).map_err(|e| CliError::io(&capacity, e))?;
     Ok(vec![docs.join("routing.md"), docs.join("routing.mmd"), docs.join("routing.svg"), catalog, capacity])
 }
@@ -320,15 +320,15 @@ mod tests {
             NewConsumer::new("audit-log", &["OrderPlaced".into(), "OrderRejected".into()], &events(), &[]).unwrap();
         assert_eq!(consumer.logical_prefix(), "AuditLog");
         let updated = add_to_template(&template, &consumer.template_block()).unwrap();
-        let routing = crate::graph::from_template(&updated).unwrap();
+        let routing = crate::generate::graph::from_template(&updated).unwrap();
         let edge = |from: &str, to: &str| routing.edges.iter().any(|e| e.from == from && e.to == to);
         assert!(edge("OrderEventBus", "AuditLogRule") && edge("AuditLogRule", "AuditLogQueue"));
         assert!(edge("AuditLogQueue", "AuditLogFunction") && edge("AuditLogQueue", "AuditLogDeadLetterQueue"));
-        let policies = crate::least_privilege::policies(&updated).unwrap();
+        let policies = crate::stacks::least_privilege::policies(&updated).unwrap();
         let policy = &policies["audit-log"];
         assert_eq!(policy.grants.len(), 1);
         assert_eq!(policy.unexercised.len(), 1, "its only grant is marked: the tests never park its events");
-        assert!(crate::build::template_functions(&updated).contains(&"audit-log".to_string()));
+        assert!(crate::stacks::build::template_functions(&updated).contains(&"audit-log".to_string()));
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! re-delivers archived events to the bus, where every rule routes them again: consumers
 //! stay idempotent, so nothing happens twice.
 
-use crate::stack::StackInfo;
-use crate::target::Clients;
+use crate::stacks::stack::StackInfo;
+use crate::stacks::target::Clients;
 use crate::{CliError, Result};
 use aws_sdk_eventbridge::types::{ReplayDestination, ReplayState};
 use std::time::{Duration, Instant};

@@ -2,13 +2,13 @@
 //! the way a customer's endpoint would and writes one JSON line per request to a file
 //! that end-to-end tests read. A bad signature gets 401.
 
-use crate::local_http::read_request;
+use crate::local::local_http::{self, LocalRequest, LocalServer, Reply};
 use crate::{CliError, Result};
+use hyper::StatusCode;
 use services::notify::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
 
 /// How far a timestamp may be from now, in seconds.
 const TOLERANCE: i64 = 300;
@@ -19,13 +19,7 @@ pub struct WebhookReceiver {
     pub log: PathBuf,
     /// The secret signatures are checked with; set once the stack's secret is known.
     secret: Arc<RwLock<Vec<u8>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for WebhookReceiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _server: LocalServer,
 }
 
 impl WebhookReceiver {
@@ -37,33 +31,29 @@ impl WebhookReceiver {
 
 /// Listens on 127.0.0.1; until [`WebhookReceiver::set_secret`], every signature is refused.
 pub async fn start(log: &Path) -> Result<WebhookReceiver> {
-    let listener =
-        TcpListener::bind("127.0.0.1:0").await.map_err(|e| CliError::Failed(format!("webhook receiver: {e}")))?;
-    let port = listener.local_addr().map_err(|e| CliError::Failed(e.to_string()))?.port();
     std::fs::write(log, "").map_err(|e| CliError::io(log, e))?;
     let secret = Arc::new(RwLock::new(Vec::new()));
-    let (log_path, shared_secret) = (log.to_path_buf(), secret.clone());
-    let task = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let (log_path, secret) = (log_path.clone(), shared_secret.clone());
-            tokio::spawn(async move {
-                if let Err(error) = serve(stream, port, &log_path, &secret).await {
+    let (log_path, shared_secret) = (Arc::new(log.to_path_buf()), secret.clone());
+    let server = local_http::serve(0, MAX_BODY, move |request: LocalRequest| {
+        let (log_path, secret) = (log_path.clone(), shared_secret.clone());
+        async move {
+            match receive(&request, &log_path, &secret).await {
+                Ok(status) => Reply::empty(status),
+                Err(error) => {
                     eprintln!("webhook receiver: {error}");
+                    Reply::empty(StatusCode::INTERNAL_SERVER_ERROR)
                 }
-            });
+            }
         }
-    });
-    Ok(WebhookReceiver { url: format!("http://127.0.0.1:{port}/webhooks"), log: log.to_path_buf(), secret, task })
+    })
+    .await
+    .map_err(|e| CliError::Failed(format!("webhook receiver: {e}")))?;
+    let url = format!("http://127.0.0.1:{}/webhooks", server.address.port());
+    Ok(WebhookReceiver { url, log: log.to_path_buf(), secret, _server: server })
 }
 
-async fn serve(mut stream: TcpStream, port: u16, log: &Path, secret: &RwLock<Vec<u8>>) -> std::io::Result<()> {
-    let request = match read_request(&mut stream, port, MAX_BODY).await {
-        Ok(request) => request,
-        Err(refused) => {
-            let answer = format!("HTTP/1.1 {}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n", refused.status);
-            return stream.write_all(answer.as_bytes()).await;
-        }
-    };
+/// Checks the signature, writes the request's line, and says how to answer.
+async fn receive(request: &LocalRequest, log: &Path, secret: &RwLock<Vec<u8>>) -> std::io::Result<StatusCode> {
     let now = chrono::Utc::now().timestamp();
     let secret = secret.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     let checked = if secret.is_empty() {
@@ -80,6 +70,5 @@ async fn serve(mut stream: TcpStream, port: u16, log: &Path, secret: &RwLock<Vec
     });
     let mut file = tokio::fs::OpenOptions::new().append(true).open(log).await?;
     file.write_all(format!("{entry}\n").as_bytes()).await?;
-    let status = if checked.is_ok() { "200 OK" } else { "401 Unauthorized" };
-    stream.write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes()).await
+    Ok(if checked.is_ok() { StatusCode::OK } else { StatusCode::UNAUTHORIZED })
 }

@@ -6,8 +6,8 @@
 //! code being edited against the stack, and `cargo lambda invoke` feeds it samples.
 
 use crate::project::Project;
-use crate::stack::StackInfo;
-use crate::target::{Clients, Target};
+use crate::stacks::stack::StackInfo;
+use crate::stacks::target::{Clients, Target};
 use crate::{CliError, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ pub async fn write(
     only: Option<&str>,
 ) -> Result<Vec<PathBuf>> {
     let template = std::fs::read_to_string(project.template()).map_err(|e| CliError::io(project.template(), e))?;
-    let functions = crate::build::template_functions(&template);
+    let functions = crate::stacks::build::template_functions(&template);
     if let Some(wanted) = only.filter(|w| !functions.iter().any(|f| f == *w)) {
         return Err(CliError::Usage(format!(
             "no function `{wanted}` in the template; the functions are: {}",
@@ -36,7 +36,7 @@ pub async fn write(
     for function in functions.iter().filter(|f| only.is_none_or(|o| o == f.as_str())) {
         let variables = environment(clients, &stack.function_name(function)).await?;
         let file = dir.join(format!("{function}.env"));
-        crate::api_key::write_private(&file, &env_file(function, &variables, clients))?;
+        crate::stacks::api_key::write_private(&file, &env_file(function, &variables, clients))?;
         written.push(file);
     }
     Ok(written)
@@ -60,7 +60,7 @@ async fn environment(clients: &Clients, deployed_name: &str) -> Result<BTreeMap<
 fn env_file(function: &str, variables: &BTreeMap<String, String>, clients: &Clients) -> String {
     let mut all = variables.clone();
     all.insert("AWS_LAMBDA_FUNCTION_NAME".into(), function.into());
-    let region = clients.config.region().map_or(crate::target::DEFAULT_REGION.to_string(), ToString::to_string);
+    let region = clients.config.region().map_or(crate::stacks::target::DEFAULT_REGION.to_string(), ToString::to_string);
     all.entry("AWS_REGION".into()).or_insert(region);
     if let Target::Emulator { .. } = clients.target {
         all.entry("AWS_ACCESS_KEY_ID".into()).or_insert_with(|| "test".into());

@@ -7,8 +7,8 @@
 //! received. Every consumer downstream is idempotent, so events already handled change
 //! nothing.
 
-use crate::stack::StackInfo;
-use crate::target::Clients;
+use crate::stacks::stack::StackInfo;
+use crate::stacks::target::Clients;
 use crate::{CliError, Result};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -3,9 +3,9 @@
 //! depths, and the latest dead letters with their reasons. Used by `status` and by the
 //! live `dashboard` page.
 
-use crate::dlq::{self, Letter};
-use crate::stack::StackInfo;
-use crate::target::Clients;
+use crate::ops::dlq::{self, Letter};
+use crate::stacks::stack::StackInfo;
+use crate::stacks::target::Clients;
 use crate::{CliError, Result};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;

@@ -4,8 +4,8 @@
 //! policy does not allow names the function, action and resource; a grant no call used
 //! is reported unless the function's `Metadata: UnexercisedGrants` says why it is needed.
 
-use crate::stack::StackInfo;
-use crate::target::Clients;
+use crate::stacks::stack::StackInfo;
+use crate::stacks::target::Clients;
 use crate::{CliError, Result};
 use serde_norway::Value;
 use std::collections::{BTreeMap, BTreeSet};

@@ -3,9 +3,9 @@
 //! time of each event, the gap from its cause, the service that wrote it, and the dead
 //! letters it left.
 
-use crate::dlq::{self, Letter};
-use crate::stack::StackInfo;
-use crate::target::Clients;
+use crate::ops::dlq::{self, Letter};
+use crate::stacks::stack::StackInfo;
+use crate::stacks::target::Clients;
 use crate::{CliError, Result};
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::OrderId;
@@ -72,7 +72,7 @@ pub async fn trace(clients: &Clients, stack: &StackInfo, order_id: &str) -> Resu
     let mut letters = Vec::new();
     for queue in dlq::queues(stack) {
         // Reading a queue waits for a poll that finds nothing: skip the empty ones.
-        let (visible, in_flight) = crate::figures::queue_depth(clients, &queue.url).await?;
+        let (visible, in_flight) = crate::ops::figures::queue_depth(clients, &queue.url).await?;
         if visible + in_flight == 0 {
             continue;
         }
@@ -163,7 +163,7 @@ fn render_node(node: &TraceNode, lead: &str, rest: &str, out: &mut String) {
 }
 
 async fn query(clients: &Clients, table: &str, stream_id: &str) -> Result<Vec<EventEnvelope>> {
-    let items = crate::rebuild::stream_items(&clients.dynamodb(), table, stream_id).await?;
+    let items = crate::ops::rebuild::stream_items(&clients.dynamodb(), table, stream_id).await?;
     Ok(items.into_iter().filter_map(|item| toolkit::store::time_index::envelope_from_item(item).ok()).collect())
 }
 

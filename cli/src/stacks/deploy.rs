@@ -2,8 +2,8 @@
 //! zips to S3, point each function's `CodeUri` at its zip, then a CloudFormation change
 //! set (create, wait, execute, wait). On failure, the failing resources and reasons.
 
-use crate::stack::StackInfo;
-use crate::target::{Clients, Target};
+use crate::stacks::stack::StackInfo;
+use crate::stacks::target::{Clients, Target};
 use crate::{CliError, Result};
 use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, StackStatus, Tag};
 use sha2::{Digest, Sha256};
@@ -20,6 +20,8 @@ pub const ADMISSION_PARAMETER: &str = "AdmissionBacklogLimit";
 /// tests' 60 s order timeout; above it a new order is refused at the door instead
 /// (docs/reliability.md has the measurement).
 pub const EMULATOR_ADMISSION_BACKLOG_LIMIT: u32 = 200;
+/// The order timeout the test stack is deployed with (the e2e timeout test waits for it).
+pub const TEST_ORDER_TIMEOUT_SECONDS: u32 = 60;
 /// The tag every stack `deploy` creates or updates carries (value [`DEPLOYED_BY`]).
 pub const DEPLOYED_BY_TAG: &str = "orderflow:deployed-by";
 pub const DEPLOYED_BY: &str = "orderflow";
@@ -93,7 +95,7 @@ async fn create_change_set(clients: &Clients, request: &DeployRequest<'_>) -> Re
     for (function, zip) in request.zips {
         code_uris.insert(function.clone(), upload(clients, &bucket, function, zip).await?);
     }
-    let template = rewrite_code_uris(request.template, &code_uris)?;
+    let template = deployable_template(request.template, &code_uris)?;
     let template_source = template_source(clients, &bucket, template).await?;
     let deploy_error = |reason: String| CliError::Deploy { stack: request.stack.to_string(), reason };
 
@@ -163,7 +165,7 @@ pub async fn deploy(clients: &Clients, request: DeployRequest<'_>) -> Result<Sta
     }
     if clients.target.endpoint().is_some() {
         // The template creates the bus archive only on AWS (the emulator lacks the type).
-        crate::archive::ensure(&clients.unrecorded(), &stack).await?;
+        crate::ops::archive::ensure(&clients.unrecorded(), &stack).await?;
     }
     eprintln!("deployed stack {} ({}) in {:.1} s", request.stack, stack.status, started.elapsed().as_secs_f64());
     Ok(stack)
@@ -233,7 +235,10 @@ async fn artifact_bucket(clients: &Clients, stack: &str) -> Result<String> {
 
 /// The region the clients act in.
 fn region_of(clients: &Clients) -> String {
-    clients.config.region().map_or_else(|| crate::target::DEFAULT_REGION.into(), std::string::ToString::to_string)
+    clients
+        .config
+        .region()
+        .map_or_else(|| crate::stacks::target::DEFAULT_REGION.into(), std::string::ToString::to_string)
 }
 
 /// The name of the stack's artifact bucket: `<stack>-artifacts-<account>-<region>`.
@@ -286,28 +291,74 @@ async fn upload(clients: &Clients, bucket: &str, function: &str, zip: &PathBuf) 
     Ok(format!("s3://{bucket}/{key}"))
 }
 
-/// Replaces each `CodeUri: ../functions/<name>` with the uploaded zip's URI. A literal
-/// URI, not a parameter: the SAM translator cannot resolve `!Ref` in `CodeUri`.
-pub fn rewrite_code_uris(template: &str, code_uris: &BTreeMap<String, String>) -> Result<String> {
-    let mut rewritten = String::with_capacity(template.len());
-    for line in template.lines() {
-        let trimmed = line.trim_start();
-        match trimmed.strip_prefix("CodeUri:").map(str::trim).and_then(|u| u.strip_prefix("../functions/")) {
-            Some(name) => {
-                let name = name.trim_end_matches('/');
-                let uri = code_uris
-                    .get(name)
-                    .ok_or_else(|| CliError::Build(format!("function {name} of the template was not built")))?;
-                let indent = &line[..line.len() - trimmed.len()];
-                rewritten.push_str(&format!("{indent}CodeUri: {uri}\n"));
-            }
-            None => {
-                rewritten.push_str(line);
-                rewritten.push('\n');
-            }
+/// The template CloudFormation receives: each function's `CodeUri: ../functions/<name>`
+/// pointed at its uploaded zip (a literal URI: the SAM translator cannot resolve `!Ref` in
+/// `CodeUri`). Edited through the YAML parser and sent as JSON, in which every short-form
+/// tag has its long form (`!Ref x` is `{"Ref": "x"}`): a YAML writer would leave
+/// `2012-10-17` unquoted, which YAML 1.1 readers (PyYAML, so the SAM translator) take for a date.
+pub fn deployable_template(template: &str, code_uris: &BTreeMap<String, String>) -> Result<String> {
+    let mut doc: serde_norway::Value =
+        serde_norway::from_str(template).map_err(|e| CliError::Failed(format!("the template: {e}")))?;
+    let resources = doc.get_mut("Resources").and_then(serde_norway::Value::as_mapping_mut);
+    let resources = resources.ok_or_else(|| CliError::Failed("the template has no Resources".into()))?;
+    for (id, resource) in resources.iter_mut() {
+        if resource.get("Type").and_then(serde_norway::Value::as_str) != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let id = id.as_str().unwrap_or_default().to_string();
+        let code_uri = resource.get_mut("Properties").and_then(|p| p.get_mut("CodeUri"));
+        let code_uri =
+            code_uri.ok_or_else(|| CliError::Build(format!("function {id} of the template has no CodeUri")))?;
+        let folder = code_uri.as_str().and_then(|u| u.strip_prefix("../functions/")).map(|n| n.trim_end_matches('/'));
+        let name = folder.ok_or_else(|| {
+            CliError::Build(format!("function {id}: CodeUri {code_uri:?} is not ../functions/<crate>"))
+        })?;
+        let uri = code_uris
+            .get(name)
+            .ok_or_else(|| CliError::Build(format!("function {name} of the template was not built")))?;
+        *code_uri = serde_norway::Value::String(uri.clone());
+    }
+    Ok(long_form(doc).to_string())
+}
+
+/// A YAML template value as CloudFormation's JSON: `!GetAtt a.b` is `{"Fn::GetAtt": ["a", "b"]}`,
+/// `!Ref` and `!Condition` keep their names, every other tag `X` becomes `Fn::X`.
+fn long_form(value: serde_norway::Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    use serde_norway::Value as Yaml;
+    match value {
+        Yaml::Null => Json::Null,
+        Yaml::Bool(b) => Json::Bool(b),
+        Yaml::Number(n) => serde_json::to_value(&n).unwrap_or(Json::Null),
+        Yaml::String(s) => Json::String(s),
+        Yaml::Sequence(items) => Json::Array(items.into_iter().map(long_form).collect()),
+        Yaml::Mapping(map) => Json::Object(
+            map.into_iter()
+                .map(|(key, value)| {
+                    let key = match key {
+                        Yaml::String(s) => s,
+                        other => serde_norway::to_string(&other).unwrap_or_default().trim().to_string(),
+                    };
+                    (key, long_form(value))
+                })
+                .collect(),
+        ),
+        Yaml::Tagged(tagged) => {
+            let name = tagged.tag.to_string().trim_start_matches('!').to_string();
+            let inner = match (name.as_str(), tagged.value) {
+                ("GetAtt", Yaml::String(path)) => match path.split_once('.') {
+                    Some((resource, attribute)) => serde_json::json!([resource, attribute]),
+                    None => Json::String(path),
+                },
+                (_, value) => long_form(value),
+            };
+            let key = match name.as_str() {
+                "Ref" | "Condition" => name,
+                _ => format!("Fn::{name}"),
+            };
+            serde_json::json!({ key: inner })
         }
     }
-    Ok(rewritten)
 }
 
 enum TemplateSource {
@@ -454,7 +505,7 @@ mod tests {
 
     #[test]
     fn the_parameters_a_template_declares_are_read_from_it() {
-        let template = include_str!("../../infra/template.yaml");
+        let template = include_str!("../../../infra/template.yaml");
         let declared = declared_parameters(template).unwrap();
         assert!(declared.contains("ApiKeys") && declared.contains("OrderTimeoutSeconds"), "{declared:?}");
         assert!(!declared.contains("WebhookSecret"), "a parameter an older stack may hold, not declared any more");
@@ -469,16 +520,38 @@ mod tests {
     }
 
     #[test]
-    fn it_points_every_code_uri_at_its_uploaded_zip() {
-        let template = "Fn:\n  Properties:\n    CodeUri: ../functions/api-ingress\n    Handler: bootstrap\n";
+    fn it_points_every_code_uri_at_its_uploaded_zip_and_writes_long_forms() {
+        let template = "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: ../functions/api-ingress\n      Role: !GetAtt FnRole.Arn\n      Environment: { Variables: { TABLE: !Ref Table, URL: !Sub 'https://${Api}' } }\n  Policy:\n    Type: AWS::IAM::ManagedPolicy\n    Properties: { PolicyDocument: { Version: '2012-10-17' } }\n";
         let uris = BTreeMap::from([("api-ingress".to_string(), "s3://b/api-ingress/abc.zip".to_string())]);
-        let rewritten = rewrite_code_uris(template, &uris).unwrap();
-        assert_eq!(rewritten, "Fn:\n  Properties:\n    CodeUri: s3://b/api-ingress/abc.zip\n    Handler: bootstrap\n");
+        let deployed: serde_json::Value = serde_json::from_str(&deployable_template(template, &uris).unwrap()).unwrap();
+        let function = &deployed["Resources"]["Fn"]["Properties"];
+        assert_eq!(function["CodeUri"], "s3://b/api-ingress/abc.zip");
+        assert_eq!(function["Role"], serde_json::json!({ "Fn::GetAtt": ["FnRole", "Arn"] }));
+        assert_eq!(function["Environment"]["Variables"]["TABLE"], serde_json::json!({ "Ref": "Table" }));
+        assert_eq!(function["Environment"]["Variables"]["URL"], serde_json::json!({ "Fn::Sub": "https://${Api}" }));
+        assert_eq!(deployed["Resources"]["Policy"]["Properties"]["PolicyDocument"]["Version"], "2012-10-17");
     }
 
     #[test]
     fn it_refuses_a_template_naming_a_function_that_was_not_built() {
-        let error = rewrite_code_uris("    CodeUri: ../functions/nope\n", &BTreeMap::new()).unwrap_err();
+        let template = "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: ../functions/nope\n";
+        let error = deployable_template(template, &BTreeMap::new()).unwrap_err();
         assert_eq!(error.to_string(), "build failed: function nope of the template was not built");
+        let elsewhere = template.replace("../functions/nope", "src/nope");
+        let error = deployable_template(&elsewhere, &BTreeMap::new()).unwrap_err();
+        assert!(error.to_string().contains("function Fn: CodeUri"), "{error}");
+    }
+
+    #[test]
+    fn the_real_template_has_no_short_form_left_once_deployable() {
+        let template = include_str!("../../../infra/template.yaml");
+        let uris = crate::stacks::build::template_functions(template)
+            .into_iter()
+            .map(|n| (n.clone(), format!("s3://b/{n}.zip")))
+            .collect();
+        let deployed = deployable_template(template, &uris).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&deployed).unwrap();
+        assert_eq!(parsed["Transform"], "AWS::Serverless-2016-10-31");
+        assert!(!deployed.contains("../functions/"));
     }
 }
