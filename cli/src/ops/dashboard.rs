@@ -13,6 +13,9 @@ use std::sync::Arc;
 const PAGE: &str = include_str!("../../assets/dashboard.html");
 /// Minutes of event flow shown.
 const WINDOW_MINUTES: u32 = 15;
+/// A read that takes longer is answered 503 (a busy emulator can stall a call for minutes;
+/// the page then shows why and asks again, instead of waiting on a request that hangs).
+const FIGURES_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 /// One read of the stack serves every page that asks within this long (pages ask every 2 s).
 const FIGURES_FRESH_FOR: std::time::Duration = std::time::Duration::from_millis(1_500);
 
@@ -73,7 +76,16 @@ async fn shared_figures(shared: &Shared) -> Answer {
 }
 
 async fn figures(clients: &Clients, stack: &StackInfo) -> Answer {
-    match crate::ops::figures::collect(clients, stack, WINDOW_MINUTES).await {
+    let read = tokio::time::timeout(FIGURES_WITHIN, crate::ops::figures::collect(clients, stack, WINDOW_MINUTES));
+    let Ok(collected) = read.await else {
+        let error = format!("the stack did not answer within {} s", FIGURES_WITHIN.as_secs());
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "application/json",
+            serde_json::json!({ "error": error }).to_string(),
+        );
+    };
+    match collected {
         Ok(figures) => {
             let mut json = serde_json::to_value(&figures).unwrap_or_default();
             json["stack"] = serde_json::json!(stack.name);
