@@ -5,7 +5,8 @@
 //! way the machine sat idle for minutes. Here they run in three phases, each binary in its
 //! own lane: the burst alone, since it measures what the shared stack sustains; then the
 //! saga scenarios alone (their mixed burst of 250 orders must settle inside the 60-s order
-//! timeout); then the rest at once, with every binary that is not end-to-end in one lane.
+//! timeout); then the rest at once, with every binary that is not end-to-end in one lane;
+//! then the dashboard test alone (it needs the stack to answer its figures promptly).
 //! Measured: all at once, the mixed burst ended with 58 of its 60 cancellations (orders
 //! timed out); beside the restart test and the inner-loop test's compile, 59 of 60. Each
 //! binary's output is printed whole when it ends, so lanes do not interleave.
@@ -21,6 +22,9 @@ use tokio::process::Command;
 pub const E2E_PACKAGE: &str = "e2e";
 /// The end-to-end binaries of the first two phases; every other binary runs in the third.
 pub const PHASES: [&[&str]; 2] = [&["burst_summary"], &["saga_scenarios"]];
+/// Run alone after everything else: the dashboard reads the stack's figures, which a
+/// busy shared emulator answered in over 10 s in the last phase (twice in CI).
+pub const AFTER_THE_REST: [&str; 1] = ["dashboard"];
 
 /// One compiled test binary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,10 +113,13 @@ pub fn plan(binaries: Vec<TestBinary>) -> Plan {
         plan.push(phase.into_iter().map(|b| vec![b]).collect());
         rest = others;
     }
+    let (after, rest): (Vec<_>, Vec<_>) =
+        rest.into_iter().partition(|b| is_e2e(b) && AFTER_THE_REST.contains(&b.name.as_str()));
     let (e2e, others): (Vec<_>, Vec<_>) = rest.into_iter().partition(is_e2e);
     let mut last: Vec<Vec<TestBinary>> = e2e.into_iter().map(|b| vec![b]).collect();
     last.push(others);
     plan.push(last);
+    plan.push(after.into_iter().map(|b| vec![b]).collect());
     plan.into_iter()
         .map(|phase| phase.into_iter().filter(|lane| !lane.is_empty()).collect())
         .filter(|p: &Vec<_>| !p.is_empty())
@@ -217,6 +224,7 @@ mod tests {
             binary("e2e", "emulator_restart"),
             binary("domain", "domain"),
             binary("e2e", "fault_matrix"),
+            binary("e2e", "dashboard"),
         ];
         let plan = plan(all.clone());
         let names = |phase: &Vec<Vec<TestBinary>>| -> Vec<Vec<String>> {
@@ -228,6 +236,7 @@ mod tests {
             names(&plan[2]),
             [vec!["emulator_restart"], vec!["fault_matrix"], vec!["e2e", "simulation", "domain"]]
         );
+        assert_eq!(names(&plan[3]), [vec!["dashboard"]]);
         let mut planned: Vec<_> = plan.into_iter().flatten().flatten().collect();
         let mut expected = all;
         planned.sort_by(|a, b| a.name.cmp(&b.name));
