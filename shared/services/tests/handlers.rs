@@ -278,6 +278,104 @@ async fn projector_parks_poison_and_applies_the_rest() {
     assert_eq!(projector_views(&projector).get(placed_order_id()).await.unwrap().unwrap().version, 2);
 }
 
+/// Order views that count their reads; `stale_batch_reads` makes a batch read see no view,
+/// as if another writer saved one just after it.
+#[derive(Default)]
+struct CountingViews {
+    inner: InMemoryOrderViews,
+    gets: std::sync::atomic::AtomicUsize,
+    batch_reads: std::sync::atomic::AtomicUsize,
+    stale_batch_reads: bool,
+}
+
+impl OrderViews for CountingViews {
+    async fn get(
+        &self,
+        order_id: domain::OrderId,
+    ) -> Result<Option<services::views::OrderView>, services::views::ViewError> {
+        self.gets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.get(order_id).await
+    }
+    async fn get_many(
+        &self,
+        order_ids: &[domain::OrderId],
+    ) -> Result<std::collections::HashMap<domain::OrderId, services::views::OrderView>, services::views::ViewError>
+    {
+        self.batch_reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match self.stale_batch_reads {
+            true => Ok(Default::default()),
+            false => self.inner.get_many(order_ids).await,
+        }
+    }
+    async fn count_by_customer_since(
+        &self,
+        customer_id: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u32, services::views::ViewError> {
+        self.inner.count_by_customer_since(customer_id, since).await
+    }
+    async fn by_customer(
+        &self,
+        customer_id: &str,
+        limit: u32,
+    ) -> Result<Vec<services::views::OrderView>, services::views::ViewError> {
+        self.inner.by_customer(customer_id, limit).await
+    }
+    async fn in_status_since_before(
+        &self,
+        status: OrderStatus,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<domain::OrderId>, services::views::ViewError> {
+        self.inner.in_status_since_before(status, before).await
+    }
+    async fn save(&self, view: &services::views::OrderView, expected: u64) -> Result<(), services::views::ViewError> {
+        self.inner.save(view, expected).await
+    }
+}
+
+const OTHER_ORDER: &str = "0195a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+
+/// The sample batch (Placed and Validated of one order) followed by the same for another order.
+fn two_orders_batch() -> StreamEvent {
+    let first = sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json");
+    let text = serde_json::to_string(&first).unwrap().replace(&placed_order_id().to_string(), OTHER_ORDER);
+    let mut batch = first;
+    batch.records.extend(serde_json::from_str::<StreamEvent>(&text).unwrap().records);
+    batch
+}
+
+#[tokio::test]
+async fn projector_reads_the_views_of_a_batch_at_once() {
+    let projector =
+        Projector::new(InMemoryEventStore::default(), CountingViews::default(), InMemoryDeadLetters::default());
+    assert!(projector.handle(two_orders_batch()).await.batch_item_failures.is_empty());
+    let views = projector.ports().1;
+    for order in [placed_order_id(), domain::OrderId::parse(OTHER_ORDER).unwrap()] {
+        assert_eq!(views.inner.get(order).await.unwrap().unwrap().version, 2, "{order}");
+    }
+    assert_eq!(views.batch_reads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        views.gets.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the second event of each order builds on the first's save"
+    );
+}
+
+#[tokio::test]
+async fn projector_catches_a_view_that_changed_after_the_batch_read_it() {
+    let views = CountingViews { stale_batch_reads: true, ..Default::default() };
+    let projector = Projector::new(InMemoryEventStore::default(), views, InMemoryDeadLetters::default());
+    let mut only_placed = sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json");
+    only_placed.records.truncate(1);
+    projector.handle(only_placed).await;
+    // The batch read now misses the stored view (v1): the save expecting none is refused,
+    // the view is read again and the batch's events land on it once each.
+    assert!(projector.handle(two_orders_batch()).await.batch_item_failures.is_empty());
+    let view = projector.ports().1.inner.get(placed_order_id()).await.unwrap().unwrap();
+    let timeline: Vec<_> = view.timeline.iter().map(|t| (t.version, t.event_type.as_str())).collect();
+    assert_eq!(timeline, vec![(1, "OrderPlaced"), (2, "OrderValidated")]);
+}
+
 // ------------------------------------------------------------------ fixtures
 
 /// Parse, serialize, parse again: the typed events lose nothing a handler reads.

@@ -9,6 +9,8 @@ use crate::views::{OrderView, OrderViews, ViewError};
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use domain::{EventCodec, OrderEvent, OrderId};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use toolkit::batch::{RecordError, process_stream_batch};
 use toolkit::deadletter::DeadLetters;
 use toolkit::envelope::EventEnvelope;
@@ -36,6 +38,8 @@ impl<S: EventStore, V: OrderViews, D: DeadLetters> Projector<S, V, D> {
     }
 
     pub async fn handle(&self, event: StreamEvent) -> DynamoDbEventResponse {
+        let known = Mutex::new(self.views_of_batch(&event).await);
+        let known = &known;
         process_stream_batch(CONSUMER, &self.dead_letters, event, |record| async move {
             if !is_insert(&record) {
                 return Ok(());
@@ -45,14 +49,52 @@ impl<S: EventStore, V: OrderViews, D: DeadLetters> Projector<S, V, D> {
                 return Ok(()); // not an order stream: no view of ours depends on it
             };
             let span = toolkit::observability::event_span(&envelope);
-            self.project(order_id, &envelope).instrument(span).await
+            self.project(order_id, &envelope, known).instrument(span).await
         })
         .await
     }
 
-    async fn project(&self, order_id: OrderId, envelope: &EventEnvelope) -> Result<(), RecordError> {
+    /// Every view the batch's order events touch, in one read (absent ones as `None`); an
+    /// empty map when that read fails, so each record reads its view itself.
+    async fn views_of_batch(&self, event: &StreamEvent) -> KnownViews {
+        let mut order_ids: Vec<OrderId> = event
+            .records
+            .iter()
+            .filter(|record| is_insert(record))
+            .filter_map(|record| match record.change.new_image.get("streamId")? {
+                serde_dynamo::AttributeValue::S(stream) => stream.strip_prefix(OrderId::STREAM_PREFIX),
+                _ => None,
+            })
+            .filter_map(OrderId::parse)
+            .collect();
+        order_ids.sort();
+        order_ids.dedup();
+        if order_ids.len() < 2 {
+            return KnownViews::new();
+        }
+        match self.views.get_many(&order_ids).await {
+            Ok(mut stored) => order_ids.into_iter().map(|id| (id, stored.remove(&id))).collect(),
+            Err(error) => {
+                tracing::warn!(%error, "could not read the batch's views together, reading them one by one");
+                KnownViews::new()
+            }
+        }
+    }
+
+    /// `known` holds views read with the batch and kept up to date by this batch's saves; a
+    /// view read there may still have changed since, which the conditional save detects.
+    async fn project(
+        &self,
+        order_id: OrderId,
+        envelope: &EventEnvelope,
+        known: &Mutex<KnownViews>,
+    ) -> Result<(), RecordError> {
         for _ in 0..SAVE_ATTEMPTS {
-            let current = self.views.get(order_id).await.map_err(RecordError::from)?;
+            let cached = known.lock().expect("known views lock").get(&order_id).cloned();
+            let current = match cached {
+                Some(view) => view,
+                None => self.views.get(order_id).await.map_err(RecordError::from)?,
+            };
             let seen = current.as_ref().map_or(0, |view| view.version);
             if envelope.version <= seen {
                 tracing::info!(seen, "already projected, skipping");
@@ -64,10 +106,17 @@ impl<S: EventStore, V: OrderViews, D: DeadLetters> Projector<S, V, D> {
             match self.views.save(&view, seen).await {
                 Ok(()) => {
                     tracing::info!(status = ?view.status, "order view updated");
+                    known.lock().expect("known views lock").insert(order_id, Some(view));
                     return Ok(());
                 }
-                Err(ViewError::Stale { .. }) => continue,
-                Err(other) => return Err(other.into()),
+                Err(ViewError::Stale { .. }) => {
+                    known.lock().expect("known views lock").remove(&order_id);
+                    continue;
+                }
+                Err(other) => {
+                    known.lock().expect("known views lock").remove(&order_id);
+                    return Err(other.into());
+                }
             }
         }
         Err(RecordError::Retryable(format!("order view {order_id} kept changing under {SAVE_ATTEMPTS} attempts")))
@@ -90,6 +139,9 @@ impl<S: EventStore, V: OrderViews, D: DeadLetters> Projector<S, V, D> {
         Ok(missing)
     }
 }
+
+/// Views by order as this batch last read or wrote them (`None`: the order has none yet).
+type KnownViews = HashMap<OrderId, Option<OrderView>>;
 
 fn order_id_of(envelope: &EventEnvelope) -> Option<OrderId> {
     envelope.stream_id.as_str().strip_prefix(OrderId::STREAM_PREFIX).and_then(OrderId::parse)

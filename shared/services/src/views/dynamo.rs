@@ -1,9 +1,15 @@
 use super::{OrderView, OrderViews, ViewError};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use domain::OrderId;
+use std::collections::HashMap;
 use toolkit::error::Outage;
+
+/// BatchGetItem takes at most 100 keys.
+const MAX_KEYS_PER_BATCH_GET: usize = 100;
+/// Rounds for keys DynamoDB left unprocessed (it throttles part of a batch) before giving up.
+const BATCH_GET_ROUNDS: u32 = 4;
 
 /// The global secondary index by `customerId` (hash) and `placedAt` (range).
 pub const BY_CUSTOMER_INDEX: &str = "byCustomer";
@@ -20,6 +26,49 @@ pub struct DynamoOrderViews {
 impl DynamoOrderViews {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
+    }
+}
+
+impl DynamoOrderViews {
+    /// The items of up to 100 distinct keys, asking again for the ones left unprocessed.
+    async fn batch_get(&self, order_ids: &[OrderId]) -> Result<Vec<HashMap<String, AttributeValue>>, ViewError> {
+        let mut distinct: Vec<OrderId> = order_ids.to_vec();
+        distinct.sort();
+        distinct.dedup();
+        let keys = distinct
+            .iter()
+            .map(|id| HashMap::from([("orderId".to_string(), AttributeValue::S(id.to_string()))]))
+            .collect();
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| ViewError::Unavailable(Outage::new(e)))?,
+        );
+        let mut items = Vec::new();
+        for round in 0..BATCH_GET_ROUNDS {
+            let Some(request) = pending.take() else { break };
+            if round > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(25 << round)).await;
+            }
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| ViewError::Unavailable(Outage::new(e)))?;
+            items.extend(output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+            pending = output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
+        }
+        match pending {
+            None => Ok(items),
+            Some(left) => Err(ViewError::Unavailable(Outage::from(format!(
+                "{} order views still unread after {BATCH_GET_ROUNDS} rounds of BatchGetItem",
+                left.keys.len()
+            )))),
+        }
     }
 }
 
@@ -40,6 +89,21 @@ impl OrderViews for DynamoOrderViews {
                 serde_dynamo::from_item(item).map_err(|e| ViewError::Corrupt { order_id, reason: e.to_string() })
             })
             .transpose()
+    }
+
+    async fn get_many(&self, order_ids: &[OrderId]) -> Result<HashMap<OrderId, OrderView>, ViewError> {
+        let mut views = HashMap::new();
+        for chunk in order_ids.chunks(MAX_KEYS_PER_BATCH_GET) {
+            for item in self.batch_get(chunk).await? {
+                let stored_id = item.get("orderId").and_then(|v| v.as_s().ok()).and_then(|id| OrderId::parse(id));
+                let view: OrderView = serde_dynamo::from_item(item).map_err(|e| ViewError::Corrupt {
+                    order_id: stored_id.unwrap_or(chunk[0]),
+                    reason: e.to_string(),
+                })?;
+                views.insert(view.order_id, view);
+            }
+        }
+        Ok(views)
     }
 
     async fn count_by_customer_since(

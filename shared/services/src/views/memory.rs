@@ -1,6 +1,6 @@
 use super::{OrderView, OrderViews, ViewError};
 use domain::OrderId;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 /// Order views in memory, with the same optimistic check as DynamoDB: for tests.
@@ -12,6 +12,11 @@ pub struct InMemoryOrderViews {
 impl OrderViews for InMemoryOrderViews {
     async fn get(&self, order_id: OrderId) -> Result<Option<OrderView>, ViewError> {
         Ok(self.views.lock().expect("views lock").get(&order_id).cloned())
+    }
+
+    async fn get_many(&self, order_ids: &[OrderId]) -> Result<HashMap<OrderId, OrderView>, ViewError> {
+        let views = self.views.lock().expect("views lock");
+        Ok(order_ids.iter().filter_map(|id| Some((*id, views.get(id)?.clone()))).collect())
     }
 
     async fn count_by_customer_since(

@@ -9,6 +9,7 @@ pub use memory::InMemoryOrderViews;
 pub use order_view::{OrderView, TimelineEntry};
 
 use domain::OrderId;
+use std::collections::HashMap;
 use std::future::Future;
 use thiserror::Error;
 use toolkit::error::Outage;
@@ -26,6 +27,13 @@ pub enum ViewError {
 
 pub trait OrderViews: Send + Sync {
     fn get(&self, order_id: OrderId) -> impl Future<Output = Result<Option<OrderView>, ViewError>> + Send;
+
+    /// The stored views of `order_ids` (orders without one are left out), read together:
+    /// the projector reads every view a stream batch touches at once.
+    fn get_many(
+        &self,
+        order_ids: &[OrderId],
+    ) -> impl Future<Output = Result<HashMap<OrderId, OrderView>, ViewError>> + Send;
 
     /// How many orders `customer_id` placed since `since` (from the orders-by-customer index).
     fn count_by_customer_since(

@@ -111,6 +111,14 @@ impl OrderViews for SimViews {
         self.inner.get(order_id).await
     }
 
+    async fn get_many(
+        &self,
+        order_ids: &[OrderId],
+    ) -> Result<std::collections::HashMap<OrderId, OrderView>, ViewError> {
+        self.gate().await?;
+        self.inner.get_many(order_ids).await
+    }
+
     async fn count_by_customer_since(
         &self,
         customer_id: &str,

@@ -167,7 +167,8 @@ pub struct Net {
     pub dice: Dice,
     pub faults: Faults,
     pub queues: BTreeMap<&'static str, Queue>,
-    /// (consumer, stream id) → records in stream order.
+    /// (consumer, shard) → records in stream order; a shard holds several streams, as a
+    /// DynamoDB stream shard holds many partition keys (see [`shard_of`]).
     pub shards: BTreeMap<(&'static str, String), VecDeque<StreamRecord>>,
     pub busy_shards: BTreeSet<(&'static str, String)>,
     /// Records the stream mapping gave up on (AWS: MaximumRetryAttempts; only metadata survives).
@@ -226,7 +227,7 @@ impl Net {
         self.next_id += 1;
         for consumer in STREAM_CONSUMERS {
             let record = StreamRecord { sequence: self.next_id, envelope: envelope.clone(), failures: 0 };
-            self.shards.entry((consumer, envelope.stream_id.as_str().to_string())).or_default().push_back(record);
+            self.shards.entry((consumer, shard_of(&envelope.stream_id))).or_default().push_back(record);
         }
     }
 
@@ -276,4 +277,14 @@ pub fn eventbridge_body(envelope: &EventEnvelope) -> String {
         "detail": envelope,
     })
     .to_string()
+}
+
+/// Shards per stream consumer: few, so one batch carries events of several orders (and a
+/// record that fails holds back the other streams of its shard, as on AWS).
+const SHARDS: u32 = 2;
+
+/// The shard a stream's records go to (a stable hash of its id).
+pub fn shard_of(stream_id: &toolkit::envelope::StreamId) -> String {
+    let hash = stream_id.as_str().bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    format!("shard-{}", hash % SHARDS)
 }

@@ -630,7 +630,7 @@ impl World {
                     && let Ok(envelope) = toolkit::store::time_index::envelope_from_item(record.change.new_image)
                 {
                     let sequence = net.fresh_id();
-                    let shard = net.shards.entry((consumer, envelope.stream_id.as_str().to_string())).or_default();
+                    let shard = net.shards.entry((consumer, super::net::shard_of(&envelope.stream_id))).or_default();
                     shard.push_back(StreamRecord { sequence, envelope, failures: 0 });
                 } else {
                     net.log(format!("    cannot redrive a {} letter: {}", letter.consumer, letter.reason));

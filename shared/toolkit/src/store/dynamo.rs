@@ -7,7 +7,7 @@ use crate::error::Outage;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ComparisonOperator, Condition, Put, TransactWriteItem};
 use std::collections::HashMap;
 
 const NEW_KEY_ONLY: &str = "attribute_not_exists(streamId)";
@@ -134,9 +134,7 @@ impl EventStore for DynamoEventStore {
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("streamId = :s AND version > :v")
-            .expression_attribute_values(":s", AttributeValue::S(stream_id.to_string()))
-            .expression_attribute_values(":v", AttributeValue::N(after_version.to_string()))
+            .set_key_conditions(Some(stream_conditions(stream_id, after_version)?))
             .consistent_read(true)
             .into_paginator()
             .items()
@@ -157,8 +155,7 @@ impl EventStore for DynamoEventStore {
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("streamId = :s")
-            .expression_attribute_values(":s", AttributeValue::S(stream_id.to_string()))
+            .set_key_conditions(Some(stream_conditions(stream_id, 0)?))
             .scan_index_forward(false)
             .limit(i32::try_from(count).unwrap_or(i32::MAX))
             .consistent_read(true)
@@ -176,6 +173,30 @@ impl EventStore for DynamoEventStore {
         events.reverse();
         Ok(events)
     }
+}
+
+/// The key conditions of a stream's events after `after_version`, in `Query`'s typed
+/// `KeyConditions` form rather than a `KeyConditionExpression`: the same query and read
+/// cost on DynamoDB, and MiniStack parses an expression again for every item of the
+/// partition (measured: 1.27 ms of its CPU for an 8-event stream against 0.40 ms, and
+/// 6.3 ms against 0.8 ms for the last 64 of 400; docs/performance.md).
+fn stream_conditions(stream_id: &StreamId, after_version: u64) -> Result<HashMap<String, Condition>, StoreError> {
+    let condition = |operator: ComparisonOperator, value: AttributeValue| {
+        Condition::builder()
+            .comparison_operator(operator)
+            .attribute_value_list(value)
+            .build()
+            .map_err(|e| StoreError::Unavailable(Outage::new(e)))
+    };
+    let mut conditions = HashMap::from([(
+        "streamId".to_string(),
+        condition(ComparisonOperator::Eq, AttributeValue::S(stream_id.to_string()))?,
+    )]);
+    if after_version > 0 {
+        let after = condition(ComparisonOperator::Gt, AttributeValue::N(after_version.to_string()))?;
+        conditions.insert("version".to_string(), after);
+    }
+    Ok(conditions)
 }
 
 /// Why DynamoDB cancelled an append's transaction.
@@ -204,7 +225,21 @@ fn cancelled_because(codes: &[&str]) -> Cancelled {
 
 #[cfg(test)]
 mod tests {
-    use super::{Cancelled, cancelled_because};
+    use super::{Cancelled, cancelled_because, stream_conditions};
+    use crate::envelope::StreamId;
+    use aws_sdk_dynamodb::types::{AttributeValue, ComparisonOperator};
+
+    #[test]
+    fn a_load_asks_for_the_stream_and_only_the_versions_after_the_one_given() {
+        let stream = StreamId::new("order#1");
+        let whole = stream_conditions(&stream, 0).unwrap();
+        assert_eq!(whole.len(), 1, "from the start: the stream's key alone");
+        assert_eq!(whole["streamId"].comparison_operator(), &ComparisonOperator::Eq);
+        assert_eq!(whole["streamId"].attribute_value_list(), [AttributeValue::S("order#1".into())]);
+        let after = stream_conditions(&stream, 7).unwrap();
+        assert_eq!(after["version"].comparison_operator(), &ComparisonOperator::Gt);
+        assert_eq!(after["version"].attribute_value_list(), [AttributeValue::N("7".into())]);
+    }
 
     #[test]
     fn only_a_taken_version_is_a_conflict() {
