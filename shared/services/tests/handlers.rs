@@ -9,6 +9,7 @@ use services::handlers::outbox_relay::OutboxRelay;
 use services::handlers::projector::Projector;
 use services::handlers::validator::{OrderValidator, Validation};
 use services::views::{InMemoryOrderViews, OrderViews};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use support::{TestApi, callback_request, test_api};
@@ -449,6 +450,78 @@ async fn analytics_counts_each_event_once_however_often_it_arrives() {
     consumer.handle(sample::<SqsEvent>("aws/sqs-order-placed.json"), &Invocation::local()).await;
     let counts = consumer.ports().1.status_counts().await.unwrap();
     assert_eq!(counts.get("Placed"), Some(&1));
+}
+
+/// The events as SQS messages of the analytics queue (an EventBridge event in each body).
+fn analytics_batch(events: &[EventEnvelope]) -> SqsEvent {
+    let mut batch = SqsEvent::default();
+    batch.records = events
+        .iter()
+        .enumerate()
+        .map(|(i, envelope)| {
+            let mut message = aws_lambda_events::event::sqs::SqsMessage::default();
+            message.message_id = Some(format!("m{i}"));
+            message.body = Some(
+                serde_json::json!({ "detail-type": envelope.event_type, "source": toolkit::bus::EVENT_SOURCE, "detail": envelope })
+                    .to_string(),
+            );
+            message
+        })
+        .collect();
+    batch
+}
+
+#[tokio::test]
+async fn analytics_counts_a_batch_in_one_transaction_and_each_event_once_after_it() {
+    use services::analytics::AnalyticsStore;
+    use services::handlers::analytics::AnalyticsConsumer;
+    let (_, events) = reserved_order();
+    let consumer = AnalyticsConsumer::new(
+        InMemoryEventStore::with_events(events.clone()),
+        InMemoryAnalytics::default(),
+        InMemoryDeadLetters::default(),
+    );
+    let expected = BTreeMap::from([
+        ("Placed".to_string(), 0),
+        ("Validated".to_string(), 0),
+        ("Cleared".to_string(), 0),
+        ("Reserved".to_string(), 1),
+    ]);
+    // One event alone first: the batch then cannot be counted together (its marker is
+    // there), so each of its events is counted alone, the first one not again.
+    consumer.handle(analytics_batch(&events[1..2]), &Invocation::local()).await;
+    let response = consumer.handle(analytics_batch(&events), &Invocation::local()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(consumer.ports().1.status_counts().await.unwrap(), expected);
+    // The whole batch, and each event, delivered again: nothing moves.
+    consumer.handle(analytics_batch(&events), &Invocation::local()).await;
+    for event in &events {
+        consumer.handle(analytics_batch(std::slice::from_ref(event)), &Invocation::local()).await;
+    }
+    assert_eq!(consumer.ports().1.status_counts().await.unwrap(), expected);
+}
+
+#[tokio::test]
+async fn analytics_counts_a_fresh_batch_together_as_each_event_alone_would() {
+    use services::analytics::AnalyticsStore;
+    use services::handlers::analytics::AnalyticsConsumer;
+    let (_, events) = reserved_order();
+    let store = || InMemoryEventStore::with_events(events.clone());
+    let together = AnalyticsConsumer::new(store(), InMemoryAnalytics::default(), InMemoryDeadLetters::default());
+    // Reordered, as the bus may deliver them.
+    let reordered: Vec<EventEnvelope> = events.iter().rev().cloned().collect();
+    assert!(together.handle(analytics_batch(&reordered), &Invocation::local()).await.batch_item_failures.is_empty());
+    let alone = AnalyticsConsumer::new(store(), InMemoryAnalytics::default(), InMemoryDeadLetters::default());
+    for event in &events {
+        alone.handle(analytics_batch(std::slice::from_ref(event)), &Invocation::local()).await;
+    }
+    let (together, alone) = (together.ports().1, alone.ports().1);
+    assert_eq!((together.transactions(), alone.transactions()), (1, 4));
+    assert_eq!(together.status_counts().await.unwrap(), alone.status_counts().await.unwrap());
+    let day = chrono::Utc::now();
+    let window = (day - chrono::Duration::days(1), day + chrono::Duration::days(1));
+    assert_eq!(together.sales(window.0, window.1).await.unwrap(), alone.sales(window.0, window.1).await.unwrap());
+    assert!(!together.record_together(&[]).await.unwrap(), "nothing to write is not a write");
 }
 
 // ------------------------------------------------------------------ payment callback

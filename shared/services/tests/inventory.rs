@@ -113,6 +113,40 @@ async fn it_gives_back_what_it_took_when_a_later_sku_is_short() {
     assert_eq!((a.on_hand, a.held.len()), (5, 0), "A was taken, then given back");
 }
 
+/// Found by the simulation (seed 104): a first attempt took A and B, found C short, gave A
+/// back and crashed before giving B back; meanwhile another order took A's last units. The
+/// redelivery then finds A short first and must still give back what B holds for the order.
+#[tokio::test]
+async fn a_retry_that_finds_the_first_sku_short_gives_back_what_an_earlier_attempt_left() {
+    use domain::inventory::{StockAllocated, StockDeallocated};
+    let (id, other) = (OrderId::generate(), OrderId::generate());
+    let history = cleared_order(id, &[("A", 1), ("B", 3), ("C", 9)]);
+    let allocated =
+        |order_id, quantity| InventoryEvent::StockAllocated(StockAllocated { sku: "A".into(), order_id, quantity });
+    let a = sku_stream("A");
+    let shelf_a = vec![
+        shelf("A", 1),
+        stored(allocated(id, 1), &a, 2),
+        stored(
+            InventoryEvent::StockDeallocated(StockDeallocated { sku: "A".into(), order_id: id, quantity: 1 }),
+            &a,
+            3,
+        ),
+        stored(allocated(other, 1), &a, 4),
+    ];
+    let b_held = InventoryEvent::StockAllocated(StockAllocated { sku: "B".into(), order_id: id, quantity: 3 });
+    let shelf_b = vec![shelf("B", 3), stored(b_held, &sku_stream("B"), 2)];
+    let events = shelf_a.into_iter().chain(shelf_b).chain([shelf("C", 1)]).chain(history.clone());
+    let store = Arc::new(InMemoryEventStore::with_events(events));
+    inventory(&store).handle(delivered(&history[2]), &Invocation::local()).await;
+    let Some(OrderEvent::OutOfStock(out)) = order_events(&store, id).await.last().cloned() else {
+        panic!("expected OutOfStock")
+    };
+    assert_eq!(out.sku, "A");
+    let b = on_shelf(&store, "B").await;
+    assert_eq!((b.on_hand, b.held.len()), (3, 0), "what the crashed attempt held on B is given back");
+}
+
 #[tokio::test]
 async fn a_declined_payment_releases_the_stock_once() {
     let id = OrderId::generate();

@@ -1,7 +1,7 @@
 //! DynamoDB adapter: one table, `pk` + `sk`. Counters are `ADD` updates in one transaction
 //! with a conditional put of `applied#<eventId>`, so a redelivered event counts once.
 
-use super::{AnalyticsError, AnalyticsStore, MAX_SALES_DAYS, applied_marker, chunks, minute_of};
+use super::{AnalyticsError, AnalyticsStore, MAX_SALES_DAYS, applied_marker, chunks, combined, minute_of};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -52,23 +52,27 @@ impl DynamoAnalytics {
 }
 
 impl DynamoAnalytics {
-    /// One transaction: the chunk's marker (conditional: absent) and its counters.
-    async fn record_chunk(
+    /// One transaction: the markers (each conditional: absent) and the counters. False when
+    /// a marker was there: the transaction wrote nothing.
+    async fn write_applied(
         &self,
-        marker: &str,
+        markers: &[String],
         statuses: &[(String, i64)],
         sales: &[Sale],
     ) -> Result<bool, AnalyticsError> {
         let expires = chrono::Utc::now().timestamp() + APPLIED_TTL_DAYS * 86_400;
-        let mut applied = Self::key(marker.to_string(), "-".into());
-        applied.insert("expiresAt".into(), number(expires));
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(applied))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| AnalyticsError::Unavailable(Outage::new(e)))?;
-        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        let mut items = Vec::with_capacity(markers.len() + statuses.len() + sales.len());
+        for marker in markers {
+            let mut applied = Self::key(marker.clone(), "-".into());
+            applied.insert("expiresAt".into(), number(expires));
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(applied))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| AnalyticsError::Unavailable(Outage::new(e)))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
         for (status, delta) in statuses {
             let key = Self::key(STATUS_PK.into(), status.clone());
             items.push(self.add(key, "ADD #orders :d", vec![(":d", number(delta))])?);
@@ -98,8 +102,8 @@ impl DynamoAnalytics {
                     }
                     _ => &[],
                 };
-                let first = reasons.first().and_then(|r| r.code()).unwrap_or_default();
-                if first == "ConditionalCheckFailed" {
+                // Only the markers carry a condition.
+                if reasons.iter().any(|r| r.code() == Some("ConditionalCheckFailed")) {
                     Ok(false)
                 } else {
                     Err(AnalyticsError::Unavailable(Outage::from(format!(
@@ -121,9 +125,16 @@ impl AnalyticsStore for DynamoAnalytics {
     async fn record(&self, event_id: EventId, tally: &Tally) -> Result<bool, AnalyticsError> {
         let mut applied = false;
         for (index, (statuses, sales)) in chunks(tally).into_iter().enumerate() {
-            applied |= self.record_chunk(&applied_marker(event_id, index), &statuses, &sales).await?;
+            applied |= self.write_applied(&[applied_marker(event_id, index)], &statuses, &sales).await?;
         }
         Ok(applied)
+    }
+
+    async fn record_together(&self, tallies: &[(EventId, Tally)]) -> Result<bool, AnalyticsError> {
+        match combined(tallies) {
+            Some(writes) => self.write_applied(&writes.markers, &writes.statuses, &writes.sales).await,
+            None => Ok(false),
+        }
     }
 
     async fn sales(

@@ -1,4 +1,6 @@
-use super::{AnalyticsError, AnalyticsStore, MAX_SALES_DAYS, MAX_TRANSACTION_ITEMS, applied_marker, chunks, minute_of};
+use super::{
+    AnalyticsError, AnalyticsStore, MAX_SALES_DAYS, MAX_TRANSACTION_ITEMS, applied_marker, chunks, combined, minute_of,
+};
 use domain::analytics::{Sale, Tally};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
@@ -13,10 +15,26 @@ pub struct InMemoryAnalytics {
 
 #[derive(Default)]
 struct State {
+    /// Transactions that wrote something.
+    transactions: usize,
     applied: HashSet<String>,
     statuses: BTreeMap<String, i64>,
     /// (minute, sku, currency) → sale
     sales: BTreeMap<(String, String, String), Sale>,
+}
+
+impl State {
+    fn add(&mut self, statuses: Vec<(String, i64)>, sales: Vec<Sale>) {
+        for (status, delta) in statuses {
+            *self.statuses.entry(status).or_default() += delta;
+        }
+        for sale in sales {
+            let key = (sale.minute.clone(), sale.sku.clone(), sale.currency.clone());
+            let entry = self.sales.entry(key).or_insert_with(|| Sale { units: 0, revenue_minor: 0, ..sale.clone() });
+            entry.units += sale.units;
+            entry.revenue_minor += sale.revenue_minor;
+        }
+    }
 }
 
 /// DynamoDB's ValidationExceptions for a transaction: too many items, one item twice.
@@ -35,6 +53,13 @@ fn check_transaction(statuses: &[(String, i64)], sales: &[Sale]) -> Result<(), A
     Ok(())
 }
 
+impl InMemoryAnalytics {
+    /// How many transactions wrote counts so far (tests check what was written together).
+    pub fn transactions(&self) -> usize {
+        self.state.lock().expect("analytics lock").transactions
+    }
+}
+
 impl AnalyticsStore for InMemoryAnalytics {
     async fn record(&self, event_id: EventId, tally: &Tally) -> Result<bool, AnalyticsError> {
         let mut state = self.state.lock().expect("analytics lock");
@@ -45,18 +70,22 @@ impl AnalyticsStore for InMemoryAnalytics {
                 continue;
             }
             applied = true;
-            for (status, delta) in statuses {
-                *state.statuses.entry(status).or_default() += delta;
-            }
-            for sale in sales {
-                let key = (sale.minute.clone(), sale.sku.clone(), sale.currency.clone());
-                let entry =
-                    state.sales.entry(key).or_insert_with(|| Sale { units: 0, revenue_minor: 0, ..sale.clone() });
-                entry.units += sale.units;
-                entry.revenue_minor += sale.revenue_minor;
-            }
+            state.transactions += 1;
+            state.add(statuses, sales);
         }
         Ok(applied)
+    }
+
+    async fn record_together(&self, tallies: &[(EventId, Tally)]) -> Result<bool, AnalyticsError> {
+        let Some(writes) = combined(tallies) else { return Ok(false) };
+        let mut state = self.state.lock().expect("analytics lock");
+        if writes.markers.iter().any(|marker| state.applied.contains(marker)) {
+            return Ok(false);
+        }
+        state.applied.extend(writes.markers);
+        state.transactions += 1;
+        state.add(writes.statuses, writes.sales);
+        Ok(true)
     }
 
     async fn sales(

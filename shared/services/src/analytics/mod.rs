@@ -34,6 +34,16 @@ pub trait AnalyticsStore: Send + Sync {
     /// Applies `tally` unless `event_id` was applied before; returns whether it applied it.
     fn record(&self, event_id: EventId, tally: &Tally) -> impl Future<Output = Result<bool, AnalyticsError>> + Send;
 
+    /// Applies every tally in one transaction with each event's marker, or none of them:
+    /// `Ok(false)` when they do not fit one transaction or one was applied before (then
+    /// each is recorded alone). An adapter without transactions keeps this default.
+    fn record_together(
+        &self,
+        _tallies: &[(EventId, Tally)],
+    ) -> impl Future<Output = Result<bool, AnalyticsError>> + Send {
+        std::future::ready(Ok(false))
+    }
+
     /// Sales per product per minute, for the minutes from `from` to `to` (both included).
     fn sales(
         &self,
@@ -69,6 +79,44 @@ pub fn chunks(tally: &Tally) -> Vec<Chunk> {
     chunks
 }
 
+/// The writes of several events' tallies as one transaction: each event's marker (that of
+/// its only chunk, so a redelivery finds it) and the counters summed per item, since a
+/// transaction cannot write one item twice.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Combined {
+    pub markers: Vec<String>,
+    pub statuses: Vec<(OrderStatusName, i64)>,
+    pub sales: Vec<Sale>,
+}
+
+/// The tallies' writes in one transaction; `None` when they do not fit one (over 100
+/// items, a tally that needs chunks of its own, an event twice) or there is nothing to write.
+pub fn combined(tallies: &[(EventId, Tally)]) -> Option<Combined> {
+    let mut statuses: BTreeMap<OrderStatusName, i64> = BTreeMap::new();
+    let mut sales: BTreeMap<(String, String, String), Sale> = BTreeMap::new();
+    let mut markers = Vec::with_capacity(tallies.len());
+    for (event_id, tally) in tallies {
+        let [(event_statuses, event_sales)] = <[Chunk; 1]>::try_from(chunks(tally)).ok()?;
+        markers.push(applied_marker(*event_id, 0));
+        for (status, delta) in event_statuses {
+            *statuses.entry(status).or_default() += delta;
+        }
+        for sale in event_sales {
+            let key = (sale.minute.clone(), sale.sku.clone(), sale.currency.clone());
+            let total = sales.entry(key).or_insert_with(|| Sale { units: 0, revenue_minor: 0, ..sale.clone() });
+            total.units += sale.units;
+            total.revenue_minor += sale.revenue_minor;
+        }
+    }
+    let distinct: std::collections::BTreeSet<&String> = markers.iter().collect();
+    let items = markers.len() + statuses.len() + sales.len();
+    (!markers.is_empty() && distinct.len() == markers.len() && items <= MAX_TRANSACTION_ITEMS).then(|| Combined {
+        markers,
+        statuses: statuses.into_iter().collect(),
+        sales: sales.into_values().collect(),
+    })
+}
+
 /// A status's name as stored.
 pub type OrderStatusName = String;
 
@@ -92,5 +140,54 @@ impl From<AnalyticsError> for toolkit::batch::RecordError {
             outage @ AnalyticsError::Unavailable(_) => Self::retryable(outage),
             other => Self::poison(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_TRANSACTION_ITEMS, applied_marker, combined};
+    use domain::OrderStatus;
+    use domain::analytics::{Sale, Tally};
+    use toolkit::envelope::EventId;
+
+    fn sale(sku: &str, units: u32) -> Sale {
+        let minute = "2026-12-01T14:00".to_string();
+        let (units, revenue_minor) = (u64::from(units), 100 * i64::from(units));
+        Sale { minute, sku: sku.into(), units, revenue_minor, currency: "EUR".into() }
+    }
+
+    fn moved(from: OrderStatus, to: OrderStatus, sales: Vec<Sale>) -> Tally {
+        Tally { status_deltas: vec![(from, -1), (to, 1)], sales }
+    }
+
+    #[test]
+    fn several_tallies_become_one_write_per_counter_with_every_marker() {
+        let (a, b) = (EventId::generate(), EventId::generate());
+        let tallies = [
+            (a, moved(OrderStatus::Validated, OrderStatus::Reserved, vec![sale("TEA", 2)])),
+            (b, moved(OrderStatus::Reserved, OrderStatus::Paid, vec![sale("TEA", 1), sale("MUG", 1)])),
+        ];
+        let writes = combined(&tallies).unwrap();
+        assert_eq!(writes.markers, [applied_marker(a, 0), applied_marker(b, 0)]);
+        let statuses: Vec<(&str, i64)> = writes.statuses.iter().map(|(s, d)| (s.as_str(), *d)).collect();
+        assert_eq!(statuses, [("Paid", 1), ("Reserved", 0), ("Validated", -1)]);
+        assert_eq!(writes.sales, [sale("MUG", 1), sale("TEA", 3)]);
+    }
+
+    #[test]
+    fn tallies_that_do_not_fit_one_transaction_are_not_combined() {
+        let id = |i: usize| EventId(uuid::Uuid::from_u128(i as u128));
+        let one =
+            |i: usize| (id(i), moved(OrderStatus::Validated, OrderStatus::Reserved, vec![sale(&format!("S{i}"), 1)]));
+        assert!(combined(&[]).is_none(), "nothing to write");
+        assert!(combined(&[one(1), one(1)]).is_none(), "an event twice: one marker written twice");
+        let many: Vec<_> = (0..MAX_TRANSACTION_ITEMS / 2).map(one).collect();
+        assert!(combined(&many).is_none(), "{} markers and as many sales", many.len());
+        let big = Tally {
+            status_deltas: vec![],
+            sales: (0..MAX_TRANSACTION_ITEMS).map(|i| sale(&format!("S{i}"), 1)).collect(),
+        };
+        assert!(combined(&[one(1), (id(2), big)]).is_none(), "a tally that needs chunks of its own");
+        assert!(combined(&[one(1), one(2)]).is_some());
     }
 }

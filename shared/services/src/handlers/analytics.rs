@@ -4,12 +4,13 @@
 
 use super::{envelope_in, order_id_of};
 use crate::analytics::AnalyticsStore;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use domain::analytics::tally;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use domain::analytics::{Tally, tally};
 use domain::{EventCodec, Order, OrderEvent};
+use std::collections::HashSet;
 use toolkit::batch::{RecordError, process_sqs_batch};
 use toolkit::deadletter::DeadLetters;
-use toolkit::envelope::EventEnvelope;
+use toolkit::envelope::{EventEnvelope, EventId};
 use toolkit::invocation::Invocation;
 use toolkit::store::EventStore;
 use tracing::Instrument;
@@ -33,16 +34,60 @@ impl<S: EventStore, A: AnalyticsStore, D: DeadLetters> AnalyticsConsumer<S, A, D
     }
 
     /// Takes the invocation as every SQS consumer does, though counting needs nothing of it.
+    ///
+    /// The batch's events are first counted together, in one transaction; when that cannot
+    /// be (an event counted before, one that fails, more than one transaction holds), each
+    /// event not counted is handled alone, with its own outcome.
     pub async fn handle(&self, event: SqsEvent, _invocation: &Invocation) -> SqsBatchResponse {
+        let counted = &self.count_together(&event.records).await;
         process_sqs_batch(CONSUMER, &self.dead_letters, event, |message| async move {
             let envelope = envelope_in(&message)?;
             let span = toolkit::observability::event_span(&envelope);
+            if counted.contains(&envelope.event_id) {
+                span.in_scope(|| tracing::info!(applied = true, "counted with its batch"));
+                return Ok(());
+            }
             self.count(&envelope).instrument(span).await
         })
         .await
     }
 
+    /// The events of `messages` counted in one transaction: all those whose tally could be
+    /// worked out, or none. The others are left to be handled alone (and fail there).
+    async fn count_together(&self, messages: &[SqsMessage]) -> HashSet<EventId> {
+        if messages.len() < 2 {
+            return HashSet::new();
+        }
+        let mut tallies = Vec::with_capacity(messages.len());
+        for message in messages {
+            let Ok(envelope) = envelope_in(message) else { continue };
+            if let Ok(tally) = self.tally_of(&envelope).await {
+                tallies.push((envelope.event_id, tally));
+            }
+        }
+        if tallies.len() < 2 {
+            return HashSet::new();
+        }
+        match self.analytics.record_together(&tallies).await {
+            Ok(true) => tallies.into_iter().map(|(event_id, _)| event_id).collect(),
+            Ok(false) => HashSet::new(),
+            Err(error) => {
+                tracing::warn!(%error, "could not count the batch together, counting each event alone");
+                HashSet::new()
+            }
+        }
+    }
+
     async fn count(&self, envelope: &EventEnvelope) -> Result<(), RecordError> {
+        let counted = self.tally_of(envelope).await?;
+        let applied = self.analytics.record(envelope.event_id, &counted).await?;
+        tracing::info!(applied, "counted");
+        Ok(())
+    }
+
+    /// What `envelope` changes in the counts, from the order's history up to it (so a
+    /// redelivered or reordered event counts the same).
+    async fn tally_of(&self, envelope: &EventEnvelope) -> Result<Tally, RecordError> {
         let order_id = order_id_of(envelope)?;
         let event = OrderEvent::from_envelope(envelope).map_err(RecordError::poison)?;
         if envelope.version == 0 {
@@ -65,9 +110,6 @@ impl<S: EventStore, A: AnalyticsStore, D: DeadLetters> AnalyticsConsumer<S, A, D
         let after = Order::replay(&events)
             .map_err(RecordError::poison)?
             .ok_or_else(|| RecordError::Poison(format!("{} has no events", envelope.stream_id)))?;
-        let counted = tally(before.as_ref(), &after, &event, envelope.occurred_at);
-        let applied = self.analytics.record(envelope.event_id, &counted).await?;
-        tracing::info!(applied, "counted");
-        Ok(())
+        Ok(tally(before.as_ref(), &after, &event, envelope.occurred_at))
     }
 }

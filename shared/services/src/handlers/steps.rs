@@ -182,11 +182,13 @@ impl<S: EventStore> Step for StockKeeping<S> {
 impl<S: EventStore> StockKeeping<S> {
     async fn reserve(&self, order: &Order, causality: &Causality) -> Result<OrderEvent, RecordError> {
         let needed = order.stock_needed();
-        for (taken, line) in needed.iter().enumerate() {
+        for line in &needed {
             if let Err(available) =
                 self.on_shelf(&line.sku, causality, |shelf| shelf.allocate(&line.sku, order.id, line.quantity)).await?
             {
-                self.release(order, &needed[..taken], causality).await?;
+                // Every line, not only those taken here: an earlier attempt that crashed
+                // before `OutOfStock` may hold units on a later line's shelf.
+                self.release(order, &needed, causality).await?;
                 return Ok(OrderEvent::OutOfStock(OutOfStock {
                     order_id: order.id,
                     sku: line.sku.clone(),

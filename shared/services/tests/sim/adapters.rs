@@ -243,6 +243,14 @@ impl AnalyticsStore for SimAnalytics {
         self.inner.record(event_id, tally).await
     }
 
+    async fn record_together(&self, tallies: &[(toolkit::envelope::EventId, Tally)]) -> Result<bool, AnalyticsError> {
+        turn().await;
+        if faulty(&self.net, |f| f.store_fails) {
+            return Err(AnalyticsError::Unavailable("simulated outage".into()));
+        }
+        self.inner.record_together(tallies).await
+    }
+
     async fn sales(
         &self,
         from: chrono::DateTime<chrono::Utc>,
