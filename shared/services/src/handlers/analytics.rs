@@ -7,10 +7,10 @@ use crate::analytics::AnalyticsStore;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use domain::analytics::{Tally, tally};
 use domain::{EventCodec, Order, OrderEvent};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use toolkit::batch::{RecordError, process_sqs_batch};
 use toolkit::deadletter::DeadLetters;
-use toolkit::envelope::{EventEnvelope, EventId};
+use toolkit::envelope::{EventEnvelope, EventId, StreamId};
 use toolkit::invocation::Invocation;
 use toolkit::store::EventStore;
 use tracing::Instrument;
@@ -59,9 +59,10 @@ impl<S: EventStore, A: AnalyticsStore, D: DeadLetters> AnalyticsConsumer<S, A, D
             return HashSet::new();
         }
         let mut tallies = Vec::with_capacity(messages.len());
+        let mut histories = HashMap::new();
         for message in messages {
             let Ok(envelope) = envelope_in(message) else { continue };
-            if let Ok(tally) = self.tally_of(&envelope).await {
+            if let Ok(tally) = self.tally_of(&envelope, &mut histories).await {
                 tallies.push((envelope.event_id, tally));
             }
         }
@@ -79,22 +80,31 @@ impl<S: EventStore, A: AnalyticsStore, D: DeadLetters> AnalyticsConsumer<S, A, D
     }
 
     async fn count(&self, envelope: &EventEnvelope) -> Result<(), RecordError> {
-        let counted = self.tally_of(envelope).await?;
+        let counted = self.tally_of(envelope, &mut HashMap::new()).await?;
         let applied = self.analytics.record(envelope.event_id, &counted).await?;
         tracing::info!(applied, "counted");
         Ok(())
     }
 
     /// What `envelope` changes in the counts, from the order's history up to it (so a
-    /// redelivered or reordered event counts the same).
-    async fn tally_of(&self, envelope: &EventEnvelope) -> Result<Tally, RecordError> {
+    /// redelivered or reordered event counts the same). `histories` holds the streams
+    /// already read for this batch; one that does not reach the event is read again.
+    async fn tally_of(
+        &self,
+        envelope: &EventEnvelope,
+        histories: &mut HashMap<StreamId, Vec<EventEnvelope>>,
+    ) -> Result<Tally, RecordError> {
         let order_id = order_id_of(envelope)?;
         let event = OrderEvent::from_envelope(envelope).map_err(RecordError::poison)?;
         if envelope.version == 0 {
             return Err(RecordError::Poison(format!("{} v0: stream versions start at 1", envelope.stream_id)));
         }
-        let history = self.store.load(&order_id.stream_id(), 0).await?;
-        let events = history
+        let stream = order_id.stream_id();
+        let covered = histories.get(&stream).and_then(|h| h.last()).is_some_and(|e| e.version >= envelope.version);
+        if !covered {
+            histories.insert(stream.clone(), self.store.load(&stream, 0).await?);
+        }
+        let events = histories[&stream]
             .iter()
             .take_while(|e| e.version <= envelope.version)
             .map(|e| OrderEvent::from_envelope(e).map_err(RecordError::poison))
