@@ -86,8 +86,8 @@ async fn the_toolkit_example_counts_each_message_once_and_parks_what_it_cannot_r
     let totals: Vec<String> = items
         .items()
         .iter()
-        .filter_map(|item| item.get("payload").and_then(|p| p.as_m().ok()))
-        .filter_map(|payload| payload.get("total").and_then(|t| t.as_n().ok()).cloned())
+        .map(|item| toolkit::store::time_index::envelope_from_item(item.clone()).expect("a stored event"))
+        .filter_map(|envelope| envelope.payload.get("total").map(ToString::to_string))
         .collect();
     assert_eq!(totals, ["2", "5"], "{stream}: m-2 counted once, in order");
 

@@ -59,19 +59,42 @@ fn shard_of(stream_id: &StreamId) -> u32 {
     hash % TIME_SHARDS
 }
 
+/// The stored payload: the envelope's payload as its JSON text. The store never looks
+/// inside a payload, and one string costs DynamoDB (and an emulator: MiniStack sizes and
+/// encodes every nested attribute of every item it reads, writes and streams) far less than
+/// a tree of typed attributes; the text also keeps each number exactly as written. Items
+/// stored before it carry `payload` as a map, which reads the same.
+pub const PAYLOAD_JSON: &str = "payloadJson";
+
 /// The envelope of a stored item (a table item or a stream image), its storage attributes
 /// dropped.
 #[cfg(feature = "dynamodb")]
 pub fn envelope_from_item(item: impl Into<serde_dynamo::Item>) -> Result<EventEnvelope, serde_dynamo::Error> {
+    use serde::de::Error as _;
     let mut item = item.into();
     item.remove(TIME_BUCKET);
-    serde_dynamo::from_item(item)
+    let Some(stored) = item.remove(PAYLOAD_JSON) else {
+        return serde_dynamo::from_item(item);
+    };
+    let serde_dynamo::AttributeValue::S(text) = stored else {
+        return Err(serde_dynamo::Error::custom(format!("{PAYLOAD_JSON} is not a string")));
+    };
+    item.insert("payload".to_string(), serde_dynamo::AttributeValue::Null(true));
+    let mut envelope: EventEnvelope = serde_dynamo::from_item(item)?;
+    envelope.payload = serde_json::from_str(&text)
+        .map_err(|e| serde_dynamo::Error::custom(format!("{PAYLOAD_JSON} is not JSON: {e}")))?;
+    Ok(envelope)
 }
 
-/// The item an envelope is stored as: the envelope's fields and its [`TIME_BUCKET`].
+/// The item an envelope is stored as: the envelope's fields, its payload as
+/// [`PAYLOAD_JSON`], and its [`TIME_BUCKET`].
 #[cfg(feature = "dynamodb")]
 pub fn item_of<I: From<serde_dynamo::Item>>(envelope: &EventEnvelope) -> Result<I, serde_dynamo::Error> {
+    use serde::ser::Error as _;
     let mut item: serde_dynamo::Item = serde_dynamo::to_item(envelope)?;
+    item.remove("payload");
+    let payload = serde_json::to_string(&envelope.payload).map_err(serde_dynamo::Error::custom)?;
+    item.insert(PAYLOAD_JSON.to_string(), serde_dynamo::AttributeValue::S(payload));
     item.insert(
         TIME_BUCKET.to_string(),
         serde_dynamo::AttributeValue::S(time_bucket(&envelope.stream_id, envelope.occurred_at)),
@@ -123,7 +146,28 @@ mod tests {
             serde_json::from_str(include_str!("../../../../events/domain/order-placed.json")).unwrap();
         let item: serde_dynamo::Item = item_of(&envelope).unwrap();
         assert!(item.contains_key(TIME_BUCKET));
+        assert!(!item.contains_key("payload"), "the payload is stored as its text");
         assert!(serde_dynamo::from_item::<_, EventEnvelope>(item.clone()).is_err(), "the envelope refuses extras");
         assert_eq!(envelope_from_item(item).unwrap(), envelope);
+    }
+
+    #[test]
+    fn an_item_stored_with_its_payload_as_a_map_reads_the_same() {
+        let envelope: EventEnvelope =
+            serde_json::from_str(include_str!("../../../../events/domain/order-placed.json")).unwrap();
+        let older: serde_dynamo::Item = serde_dynamo::to_item(&envelope).unwrap();
+        assert!(older.contains_key("payload"));
+        assert_eq!(envelope_from_item(older).unwrap(), envelope);
+    }
+
+    #[test]
+    fn a_stored_payload_that_is_not_json_text_is_named() {
+        let envelope: EventEnvelope =
+            serde_json::from_str(include_str!("../../../../events/domain/order-placed.json")).unwrap();
+        let mut item: serde_dynamo::Item = item_of(&envelope).unwrap();
+        item.insert(PAYLOAD_JSON.into(), serde_dynamo::AttributeValue::S("{not json".into()));
+        assert!(envelope_from_item(item.clone()).unwrap_err().to_string().contains("payloadJson is not JSON"));
+        item.insert(PAYLOAD_JSON.into(), serde_dynamo::AttributeValue::N("1".into()));
+        assert!(envelope_from_item(item).unwrap_err().to_string().contains("payloadJson is not a string"));
     }
 }
