@@ -46,6 +46,11 @@ impl OrderId {
     }
 
     pub const STREAM_PREFIX: &'static str = "order-";
+
+    /// The order whose stream `stream` names (`None` for any other stream).
+    pub fn of_stream(stream: &str) -> Option<Self> {
+        stream.strip_prefix(Self::STREAM_PREFIX).and_then(Self::parse)
+    }
 }
 
 impl fmt::Display for OrderId {

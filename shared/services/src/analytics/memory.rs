@@ -1,5 +1,6 @@
 use super::{
-    AnalyticsError, AnalyticsStore, MAX_SALES_DAYS, MAX_TRANSACTION_ITEMS, applied_marker, chunks, combined, minute_of,
+    AnalyticsError, AnalyticsStore, MAX_SALES_DAYS, MAX_TRANSACTION_ITEMS, SaleKey, add_sale, applied_marker, chunks,
+    combined, minute_of,
 };
 use domain::analytics::{Sale, Tally};
 use std::collections::{BTreeMap, HashSet};
@@ -19,8 +20,7 @@ struct State {
     transactions: usize,
     applied: HashSet<String>,
     statuses: BTreeMap<String, i64>,
-    /// (minute, sku, currency) → sale
-    sales: BTreeMap<(String, String, String), Sale>,
+    sales: BTreeMap<SaleKey, Sale>,
 }
 
 impl State {
@@ -29,10 +29,7 @@ impl State {
             *self.statuses.entry(status).or_default() += delta;
         }
         for sale in sales {
-            let key = (sale.minute.clone(), sale.sku.clone(), sale.currency.clone());
-            let entry = self.sales.entry(key).or_insert_with(|| Sale { units: 0, revenue_minor: 0, ..sale.clone() });
-            entry.units += sale.units;
-            entry.revenue_minor += sale.revenue_minor;
+            add_sale(&mut self.sales, sale);
         }
     }
 }

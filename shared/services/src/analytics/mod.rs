@@ -93,7 +93,7 @@ pub struct Combined {
 /// items, a tally that needs chunks of its own, an event twice) or there is nothing to write.
 pub fn combined(tallies: &[(EventId, Tally)]) -> Option<Combined> {
     let mut statuses: BTreeMap<OrderStatusName, i64> = BTreeMap::new();
-    let mut sales: BTreeMap<(String, String, String), Sale> = BTreeMap::new();
+    let mut sales: BTreeMap<SaleKey, Sale> = BTreeMap::new();
     let mut markers = Vec::with_capacity(tallies.len());
     for (event_id, tally) in tallies {
         let [(event_statuses, event_sales)] = <[Chunk; 1]>::try_from(chunks(tally)).ok()?;
@@ -102,10 +102,7 @@ pub fn combined(tallies: &[(EventId, Tally)]) -> Option<Combined> {
             *statuses.entry(status).or_default() += delta;
         }
         for sale in event_sales {
-            let key = (sale.minute.clone(), sale.sku.clone(), sale.currency.clone());
-            let total = sales.entry(key).or_insert_with(|| Sale { units: 0, revenue_minor: 0, ..sale.clone() });
-            total.units += sale.units;
-            total.revenue_minor += sale.revenue_minor;
+            add_sale(&mut sales, sale);
         }
     }
     let distinct: std::collections::BTreeSet<&String> = markers.iter().collect();
@@ -115,6 +112,17 @@ pub fn combined(tallies: &[(EventId, Tally)]) -> Option<Combined> {
         statuses: statuses.into_iter().collect(),
         sales: sales.into_values().collect(),
     })
+}
+
+/// One sales counter: (minute, SKU, currency).
+pub type SaleKey = (String, String, String);
+
+/// Adds `sale` to the counter of its minute, SKU and currency.
+pub fn add_sale(totals: &mut BTreeMap<SaleKey, Sale>, sale: Sale) {
+    let key = (sale.minute.clone(), sale.sku.clone(), sale.currency.clone());
+    let total = totals.entry(key).or_insert_with(|| Sale { units: 0, revenue_minor: 0, ..sale.clone() });
+    total.units += sale.units;
+    total.revenue_minor += sale.revenue_minor;
 }
 
 /// A status's name as stored.

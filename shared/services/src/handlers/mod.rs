@@ -32,11 +32,7 @@ pub fn is_insert(record: &EventRecord) -> bool {
 }
 
 pub fn order_id_of(trigger: &EventEnvelope) -> Result<OrderId, RecordError> {
-    trigger
-        .stream_id
-        .as_str()
-        .strip_prefix(OrderId::STREAM_PREFIX)
-        .and_then(OrderId::parse)
+    OrderId::of_stream(trigger.stream_id.as_str())
         .ok_or_else(|| RecordError::Poison(format!("{} is not an order stream", trigger.stream_id)))
 }
 

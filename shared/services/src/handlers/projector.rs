@@ -62,10 +62,9 @@ impl<S: EventStore, V: OrderViews, D: DeadLetters> Projector<S, V, D> {
             .iter()
             .filter(|record| is_insert(record))
             .filter_map(|record| match record.change.new_image.get("streamId")? {
-                serde_dynamo::AttributeValue::S(stream) => stream.strip_prefix(OrderId::STREAM_PREFIX),
+                serde_dynamo::AttributeValue::S(stream) => OrderId::of_stream(stream),
                 _ => None,
             })
-            .filter_map(OrderId::parse)
             .collect();
         order_ids.sort();
         order_ids.dedup();
@@ -144,7 +143,7 @@ impl<S: EventStore, V: OrderViews, D: DeadLetters> Projector<S, V, D> {
 type KnownViews = HashMap<OrderId, Option<OrderView>>;
 
 fn order_id_of(envelope: &EventEnvelope) -> Option<OrderId> {
-    envelope.stream_id.as_str().strip_prefix(OrderId::STREAM_PREFIX).and_then(OrderId::parse)
+    OrderId::of_stream(envelope.stream_id.as_str())
 }
 
 fn apply(view: Option<OrderView>, envelope: &EventEnvelope) -> Result<OrderView, RecordError> {
