@@ -325,12 +325,40 @@ async fn queue_arn(clients: &Clients, url: &str) -> Result<String> {
         .ok_or_else(|| CliError::Failed(format!("queue {url} has no ARN")))
 }
 
-/// Hands a parked stream record back to its consumer, as the stream would have.
+/// Hands a parked stream record back to its consumer, as the stream would have; a letter
+/// parked by reference (its record was too large for a message) is read from the store.
 async fn reinvoke(clients: &Clients, stack: &StackInfo, parked: &DeadLetter) -> Result<String> {
     let function = stack.function_name(&parked.consumer);
-    let records = std::slice::from_ref(&parked.record);
-    match crate::ops::republish::invoke_with_records(clients, &function, records).await? {
+    let record = match (&parked.record, &parked.stored) {
+        (serde_json::Value::Null, Some(stored)) => stored_record(clients, stack, stored).await?,
+        (record, _) => record.clone(),
+    };
+    match crate::ops::republish::invoke_with_records(clients, &function, &[record]).await? {
         Some(_) => Err(CliError::Failed(format!("{function} could not process it"))),
         None => Ok(function),
     }
+}
+
+/// The stream record of the stored event a letter names.
+async fn stored_record(
+    clients: &Clients,
+    stack: &StackInfo,
+    stored: &toolkit::deadletter::StoredEvent,
+) -> Result<serde_json::Value> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let table = stack.output("EventStoreTableName")?;
+    let output = clients
+        .dynamodb()
+        .get_item()
+        .table_name(table)
+        .key("streamId", AttributeValue::S(stored.stream_id.as_str().to_string()))
+        .key("version", AttributeValue::N(stored.version.to_string()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| CliError::aws("GetItem", e))?;
+    let item = output.item().ok_or_else(|| {
+        CliError::Failed(format!("{} v{} is not in the event store", stored.stream_id, stored.version))
+    })?;
+    Ok(crate::ops::republish::stream_record(item))
 }

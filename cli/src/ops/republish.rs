@@ -125,7 +125,7 @@ fn version_of(item: &HashMap<String, AttributeValue>) -> u64 {
 }
 
 /// The DynamoDB Streams record of an INSERT of `item` (NEW_IMAGE view).
-fn stream_record(item: &HashMap<String, AttributeValue>) -> serde_json::Value {
+pub(crate) fn stream_record(item: &HashMap<String, AttributeValue>) -> serde_json::Value {
     let mut record = StreamEventRecord::default();
     record.event_id = uuid::Uuid::new_v4().simple().to_string();
     record.event_name = "INSERT".into();

@@ -43,7 +43,7 @@ pub fn contracts() -> Vec<Contract> {
         event::<InventoryEvent, StockDeallocated>("StockDeallocated"),
         event::<InventoryEvent, StockCommitted>("StockCommitted"),
         event::<InventoryEvent, ShelfSnapshot>("ShelfSnapshot"),
-        Contract::new("PlaceOrder", ContractKind::Command, 3, schema_of::<PlaceOrderRequest>),
+        Contract::new("PlaceOrder", ContractKind::Command, 4, schema_of::<PlaceOrderRequest>),
         Contract::new("PaymentCallback", ContractKind::Command, 1, schema_of::<PaymentCallback>),
     ]
 }

@@ -110,8 +110,10 @@ pub struct PlaceOrderRequest {
     /// Where the card was issued (since v2).
     #[serde(default)]
     billing_country: Option<Country>,
-    /// The channels to be told about the outcome on (since v3; default: all).
+    /// The channels to be told about the outcome on, each at most once (since v3; default:
+    /// all; at most the three channels since v4).
     #[serde(default)]
+    #[schemars(length(max = 3), extend("uniqueItems" = true))]
     notify: Option<Vec<Channel>>,
 }
 
@@ -148,6 +150,9 @@ impl PlaceOrder {
             .enumerate()
             .map(|(i, line)| line.check(i, &parsed.currency))
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(channels) = &parsed.notify {
+            check_channels(channels)?;
+        }
         let command = PlaceOrder::new(parsed.customer_id, parsed.currency, lines)?;
         if command.total.amount_minor <= 0 {
             // Nothing to charge: the payment rule ships only positive amounts, so such an
@@ -213,6 +218,23 @@ fn body_error(error: serde_path_to_error::Error<serde_json::Error>) -> InvalidCo
         (None, _) => path,
     };
     InvalidCommand::new(field, message)
+}
+
+/// A channel preference names each channel at most once: every event that copies it (and
+/// every message it travels in) stays bounded, whatever the caller sends.
+fn check_channels(channels: &[Channel]) -> Result<(), InvalidCommand> {
+    for (index, channel) in channels.iter().enumerate() {
+        if channels[..index].contains(channel) {
+            let name = match channel {
+                Channel::Email => "email",
+                Channel::Sms => "sms",
+                Channel::Webhook => "webhook",
+            };
+            let message = format!("{name} is named twice; name each channel (email, sms, webhook) at most once");
+            return Err(InvalidCommand::new(format!("notify[{index}]"), message));
+        }
+    }
+    Ok(())
 }
 
 /// An id of the API's kind: 1 to 64 characters of A-Z, a-z, 0-9, '-' or '_'.
@@ -598,6 +620,53 @@ mod tests {
     fn given_when_validated(events: &[OrderEvent]) -> Option<OrderEvent> {
         let order = Order::replay(events).unwrap().expect("an order");
         order.validate(&ValidationPolicy::default())
+    }
+
+    #[test]
+    fn a_channel_named_twice_is_refused_naming_where() {
+        let channels: Vec<&str> = std::iter::repeat_n("sms", 40_000).collect();
+        let body = serde_json::json!({
+            "customerId": "c-1", "currency": "EUR",
+            "lines": [{ "sku": "A", "quantity": 1, "unitPriceMinor": 100 }],
+            "notify": channels,
+        });
+        let refused = PlaceOrder::parse(body.to_string().as_bytes()).expect_err("refused");
+        assert_eq!(refused.field, "notify[1]");
+        assert!(refused.message.contains("sms is named twice"), "{}", refused.message);
+        let body = serde_json::json!({
+            "customerId": "c-1", "currency": "EUR",
+            "lines": [{ "sku": "A", "quantity": 1, "unitPriceMinor": 100 }],
+            "notify": ["webhook", "email", "sms"],
+        });
+        assert!(PlaceOrder::parse(body.to_string().as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn the_largest_order_the_api_accepts_fits_the_event_budget() {
+        let sku = "S".repeat(MAX_ID_LEN);
+        let lines: Vec<serde_json::Value> = (0..MAX_LINES)
+            .map(|_| serde_json::json!({ "sku": sku, "quantity": u32::MAX, "unitPriceMinor": 1 }))
+            .collect();
+        let body = serde_json::json!({
+            "customerId": "C".repeat(MAX_ID_LEN), "currency": "EUR", "lines": lines,
+            "shippingCountry": "DE", "billingCountry": "DE", "notify": ["email", "sms", "webhook"],
+        });
+        let command = PlaceOrder {
+            placed_by: Some("K".repeat(MAX_ID_LEN)),
+            ..PlaceOrder::parse(body.to_string().as_bytes()).expect("valid")
+        };
+        let placed = Order::place(OrderId::generate(), command)
+            .into_new_event(
+                Causality::of_request(
+                    toolkit::envelope::CorrelationId::new("c".repeat(64)),
+                    toolkit::envelope::CausationId::new("r".repeat(64)),
+                    Some("t".repeat(64)),
+                ),
+                chrono::Utc::now(),
+            )
+            .into_envelope(OrderId::generate().stream_id(), 1);
+        let bytes = toolkit::limits::json_len(&placed);
+        assert!(bytes * 2 < toolkit::limits::EVENT_BUDGET_BYTES, "{bytes} bytes");
     }
 
     #[test]

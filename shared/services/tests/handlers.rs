@@ -225,6 +225,27 @@ async fn relay_checkpoints_at_the_first_event_the_bus_keeps_refusing() {
     assert!(retried.batch_item_failures.is_empty());
 }
 
+#[tokio::test]
+async fn relay_parks_by_reference_an_event_too_large_for_any_message_and_moves_on() {
+    // An item stored before the event budget (or by another writer): 300 KB of payload.
+    let relay = relay();
+    let mut event = sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json");
+    let image = &mut event.records[0].change.new_image;
+    let mut envelope = toolkit::store::time_index::envelope_from_item(image.clone()).unwrap();
+    envelope.payload["customerId"] = serde_json::json!("c".repeat(300_000));
+    *image = toolkit::store::time_index::item_of(&envelope).unwrap();
+    let response = relay.handle(event).await;
+    assert!(response.batch_item_failures.is_empty(), "the shard moves on");
+    assert_eq!(relay.ports().0.published().len(), 1, "the next record was published");
+    let letters = relay.ports().1.letters();
+    assert_eq!(letters.len(), 1);
+    assert!(letters[0].record.is_null(), "the record is left out");
+    assert!(letters[0].reason.contains("parked by reference"), "{}", letters[0].reason);
+    let stored = letters[0].stored.as_ref().expect("the stored event it names");
+    assert_eq!((&stored.stream_id, stored.version, stored.event_id), (&envelope.stream_id, 1, envelope.event_id));
+    assert!(toolkit::limits::json_len(&letters[0]) < toolkit::limits::MESSAGE_BYTES);
+}
+
 // ------------------------------------------------------------------ projector
 
 fn projector_with(

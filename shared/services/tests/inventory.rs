@@ -236,3 +236,27 @@ async fn a_shelf_loads_from_its_last_snapshot_however_long_its_history() {
     assert_eq!((loaded.shelf.on_hand, loaded.shelf.held.len()), (850, 150));
     assert!(loaded.since_snapshot < SHELF_TAIL, "at most one query's worth of events was folded");
 }
+
+#[tokio::test]
+async fn a_shelf_with_more_open_holds_than_a_snapshot_carries_keeps_every_step_moving() {
+    use services::handlers::steps::load_shelf;
+    // 900 open holds: a snapshot of them (about 75 bytes each) is over the event budget.
+    let orders: Vec<OrderId> = (0..900).map(|_| OrderId::generate()).collect();
+    let histories: Vec<Vec<EventEnvelope>> = orders.iter().map(|id| cleared_order(*id, &[("HOT", 1)])).collect();
+    let triggers: Vec<EventEnvelope> = histories.iter().map(|history| history.last().unwrap().clone()).collect();
+    let everything = std::iter::once(shelf("HOT", 5_000)).chain(histories.into_iter().flatten());
+    let store = Arc::new(InMemoryEventStore::with_events(everything));
+    let inventory = inventory(&store);
+    for trigger in &triggers {
+        let response = inventory.handle(delivered(trigger), &Invocation::local()).await;
+        assert!(response.batch_item_failures.is_empty(), "a reservation was refused or failed");
+    }
+    let parked = inventory.ports().1.letters();
+    assert!(parked.is_empty(), "nothing parked: {:?}", parked.first().map(|l| &l.reason));
+    for id in &orders {
+        assert!(matches!(order_events(&store, *id).await.last(), Some(OrderEvent::StockReserved(_))), "order {id}");
+    }
+    let loaded = load_shelf(store.as_ref(), "HOT").await.unwrap();
+    assert_eq!(loaded.shelf, on_shelf(&store, "HOT").await, "loading gives the shelf of the whole stream");
+    assert_eq!((loaded.shelf.on_hand, loaded.shelf.held.len()), (4_100, 900));
+}

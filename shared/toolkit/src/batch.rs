@@ -66,9 +66,9 @@ impl From<crate::store::DecideError<RecordError>> for RecordError {
 impl From<crate::store::StoreError> for RecordError {
     fn from(error: crate::store::StoreError) -> Self {
         match error {
-            never @ (crate::store::StoreError::Corrupt { .. } | crate::store::StoreError::Rejected(_)) => {
-                RecordError::poison(never)
-            }
+            never @ (crate::store::StoreError::Corrupt { .. }
+            | crate::store::StoreError::Rejected(_)
+            | crate::store::StoreError::TooLarge(_)) => RecordError::poison(never),
             other => RecordError::retryable(other),
         }
     }
@@ -282,7 +282,10 @@ pub async fn park_poison<D: DeadLetters>(
     reason: String,
 ) -> bool {
     tracing::error!(%reason, "poison record, parking it in the dead-letter queue");
-    let letter = DeadLetter { consumer: consumer.to_string(), reason, record };
+    let Some(letter) = DeadLetter::new(consumer, reason, record).to_fit_a_message() else {
+        tracing::error!("the poison record is too large to park and names no stored event; it will be retried");
+        return false;
+    };
     match dead_letters.park(letter).await {
         Ok(()) => true,
         Err(error) => {

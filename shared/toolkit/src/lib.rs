@@ -13,6 +13,7 @@
 //! - [`schema`]: a registry of JSON Schemas per version with compatibility rules.
 //! - [`invocation`]: the invocation at hand (request id, deadline, trace), passed as a value.
 //! - [`admission`]: refuse new work while the accepted work is behind a limit.
+//! - [`limits`]: AWS's size and count limits, and the one budget every event must fit.
 //! - [`clock`]: the time and ids, replaceable by a deterministic simulation.
 //!
 //! Features: `lambda`, `dynamodb`, `sqs`, `eventbridge` (all on by default); with none of
@@ -35,6 +36,7 @@ pub mod faults;
 #[cfg(feature = "lambda")]
 pub mod idempotency;
 pub mod invocation;
+pub mod limits;
 pub mod metrics;
 #[cfg(feature = "lambda")]
 pub mod observability;

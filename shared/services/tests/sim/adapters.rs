@@ -273,6 +273,8 @@ pub struct SimBus {
 impl EventBus for SimBus {
     async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<RejectedEntry>, BusError> {
         turn().await;
+        // What EventBridge refuses whatever the dice say: too many or too large entries.
+        toolkit::bus::check_put_events(events)?;
         let mut net = lock(&self.net);
         if net.fault(|f| f.bus_call_fails) {
             return Err(BusError::transient("simulated PutEvents failure"));

@@ -73,6 +73,19 @@ pub fn violations(world: &World) -> Vec<String> {
             found.push(format!("order {}: the read model differs from the fold of its stream", order.id));
         }
     }
+    // A request that must be refused was answered 4xx every time (or died with its
+    // invocation: 502) and left nothing stored.
+    for intent in world.intents.iter().filter(|i| i.must_refuse) {
+        if let Some(status) = intent.answers.iter().find(|s| !(400..500).contains(*s) && **s != 502) {
+            found.push(format!("client request {} must be refused but was answered {status}", intent.key));
+        }
+        if let Some(event) = world.store.inner.all_events().iter().find(|e| e.correlation_id.as_str() == intent.key) {
+            found.push(format!(
+                "client request {} was refused but stored {} v{}",
+                intent.key, event.stream_id, event.version
+            ));
+        }
+    }
     for (intent, ids) in per_intent {
         if ids.len() > 1 {
             found.push(format!("client request {intent} (one Idempotency-Key) placed {} orders: {ids:?}", ids.len()));

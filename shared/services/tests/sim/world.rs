@@ -66,6 +66,8 @@ struct Running {
 pub struct Intent {
     pub key: String,
     pub body: String,
+    /// A request the API must refuse with a 4xx, storing nothing.
+    pub must_refuse: bool,
     pub attempts: u32,
     pub next_at: DateTime<Utc>,
     pub in_flight: bool,
@@ -205,6 +207,7 @@ impl World {
             self.stock_added.insert(sku.into(), quantity);
         }
         lock(&self.net).faults = faults;
+        self.populate_refused();
         let orders = 3 + self.dice(6);
         for n in 0..orders {
             let lines: Vec<serde_json::Value> = (0..1 + self.dice(3))
@@ -219,6 +222,39 @@ impl World {
             self.intents.push(Intent {
                 key: format!("intent-{n}"),
                 body,
+                must_refuse: false,
+                attempts: 0,
+                next_at: at,
+                in_flight: false,
+                answers: Vec::new(),
+                order_ids: Vec::new(),
+            });
+        }
+    }
+
+    /// Requests no caller may get stored, each as a seed may draw it: every hop downstream
+    /// has a limit (a bus entry, a queue message, a dead letter, an item) they would pass.
+    fn populate_refused(&mut self) {
+        const LINE: &str = r#"{"sku":"A","quantity":1,"unitPriceMinor":100}"#;
+        let order = |extra: &str| format!(r#"{{"customerId":"c1","currency":"EUR","lines":[{LINE}]{extra}}}"#);
+        for n in 0..3 {
+            if !self.chance(300) {
+                continue;
+            }
+            let body = match n {
+                // 40,000 channels: under the API's 256 KiB body limit, over every hop once copied.
+                0 => order(&format!(r#","notify":[{}"sms"]"#, r#""sms","#.repeat(39_999))),
+                1 => order(r#","notify":["email","email"]"#),
+                _ => format!(
+                    r#"{{"customerId":"c1","currency":"EUR","lines":[{}{LINE}]}}"#,
+                    format!("{LINE},").repeat(100)
+                ),
+            };
+            let at = clock::now() + Duration::seconds(self.dice(120) as i64);
+            self.intents.push(Intent {
+                key: format!("refused-{n}"),
+                body,
+                must_refuse: true,
                 attempts: 0,
                 next_at: at,
                 in_flight: false,
@@ -626,9 +662,7 @@ impl World {
         for letter in letters {
             if letter.consumer == "outbox-relay" || letter.consumer == "projector" {
                 let consumer = if letter.consumer == "projector" { "projector" } else { "outbox-relay" };
-                if let Ok(record) = serde_json::from_value::<EventRecord>(letter.record.clone())
-                    && let Ok(envelope) = toolkit::store::time_index::envelope_from_item(record.change.new_image)
-                {
+                if let Some(envelope) = self.stored_event_of(&letter) {
                     let sequence = net.fresh_id();
                     let shard = net.shards.entry((consumer, super::net::shard_of(&envelope.stream_id))).or_default();
                     shard.push_back(StreamRecord { sequence, envelope, failures: 0 });
@@ -655,6 +689,19 @@ impl World {
                 net.unredrivable.push(letter);
             }
         }
+    }
+}
+
+impl World {
+    /// The event a parked stream record carries: from the record, or for a letter parked
+    /// by reference from the store (as `orderflow dlq redrive` reads it).
+    fn stored_event_of(&self, letter: &toolkit::deadletter::DeadLetter) -> Option<toolkit::envelope::EventEnvelope> {
+        if let Some(stored) = letter.stored.as_ref().filter(|_| letter.record.is_null()) {
+            let events = self.store.inner.all_events();
+            return events.into_iter().find(|e| e.stream_id == stored.stream_id && e.version == stored.version);
+        }
+        let record = serde_json::from_value::<EventRecord>(letter.record.clone()).ok()?;
+        toolkit::store::time_index::envelope_from_item(record.change.new_image).ok()
     }
 }
 

@@ -36,7 +36,10 @@ impl InMemoryBus {
 }
 
 impl EventBus for InMemoryBus {
+    /// Refuses what EventBridge refuses: over [`crate::limits::PUT_EVENTS_ENTRIES`] entries,
+    /// or entries over [`crate::limits::MESSAGE_BYTES`] together, refuse the whole call.
     async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<RejectedEntry>, BusError> {
+        check_put_events(events)?;
         let refuse = self.refuse.lock().expect("bus lock").clone();
         let forever = self.refuse_forever.lock().expect("bus lock").clone();
         let mut rejected = Vec::new();
@@ -53,4 +56,21 @@ impl EventBus for InMemoryBus {
         }
         Ok(rejected)
     }
+}
+
+/// EventBridge's limits on one `PutEvents` call, as it applies them: the whole call is
+/// refused with a `ValidationException`.
+pub fn check_put_events(events: &[EventEnvelope]) -> Result<(), BusError> {
+    use crate::limits::{MESSAGE_BYTES, PUT_EVENTS_ENTRIES, json_len};
+    if events.len() > PUT_EVENTS_ENTRIES {
+        let reason = format!("ValidationException: {} entries; at most {PUT_EVENTS_ENTRIES}", events.len());
+        return Err(BusError::permanent(reason));
+    }
+    // An entry's size: its detail, detail type and source (EventBridge's own rule).
+    let bytes: usize = events.iter().map(|e| json_len(e) + e.event_type.len() + super::EVENT_SOURCE.len()).sum();
+    if bytes > MESSAGE_BYTES {
+        let reason = format!("ValidationException: the entries take {bytes} bytes; at most {MESSAGE_BYTES}");
+        return Err(BusError::permanent(reason));
+    }
+    Ok(())
 }

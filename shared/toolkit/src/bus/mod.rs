@@ -6,7 +6,7 @@ mod memory;
 
 #[cfg(feature = "eventbridge")]
 pub use eventbridge::EventBridgeBus;
-pub use memory::InMemoryBus;
+pub use memory::{InMemoryBus, check_put_events};
 
 use crate::envelope::EventEnvelope;
 use crate::error::Outage;
@@ -14,7 +14,7 @@ use std::future::Future;
 use thiserror::Error;
 
 /// EventBridge takes at most 10 entries per PutEvents call.
-pub const MAX_EVENTS_PER_PUBLISH: usize = 10;
+pub const MAX_EVENTS_PER_PUBLISH: usize = crate::limits::PUT_EVENTS_ENTRIES;
 
 /// The `source` of every event this system publishes.
 pub const EVENT_SOURCE: &str = "orderflow.orders";

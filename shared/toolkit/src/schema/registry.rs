@@ -79,6 +79,11 @@ pub struct CompatibilityConfig {
     /// The mode of each type that does not use the default, by type name.
     #[serde(default)]
     pub types: BTreeMap<String, Mode>,
+    /// Versions that break compatibility on purpose, by type name and version, each with
+    /// its reason (say, a command that now refuses what no hop downstream could carry). A
+    /// break starts a new line: versions from it on are checked against each other only.
+    #[serde(default)]
+    pub breaks: BTreeMap<String, BTreeMap<u32, String>>,
 }
 
 /// One incompatibility of one type, in its configured mode.
@@ -126,7 +131,8 @@ impl Registry {
                 types.insert(name.clone(), load_versions(&name, &path)?);
             }
         }
-        if let Some(unknown) = config.types.keys().find(|name| !types.contains_key(*name)) {
+        let named = config.types.keys().chain(config.breaks.keys());
+        if let Some(unknown) = named.into_iter().find(|name| !types.contains_key(*name)) {
             return Err(RegistryError::BadConfig {
                 path: config_path,
                 reason: format!("type {unknown} has no schemas"),
@@ -140,13 +146,16 @@ impl Registry {
         self.config.types.get(name).copied().unwrap_or(self.config.default)
     }
 
-    /// Every incompatibility between committed versions, each type in its mode.
+    /// Every incompatibility between committed versions, each type in its mode, each line
+    /// between declared breaks on its own.
     pub fn compatibility(&self) -> Vec<Finding> {
         self.types
             .iter()
             .flat_map(|(name, versions)| {
                 let mode = self.mode(name);
-                compat::check(mode, versions).into_iter().map(move |violation| Finding {
+                let breaks = self.config.breaks.get(name);
+                let lines = versions.chunk_by(move |_, (next, _)| !breaks.is_some_and(|b| b.contains_key(next)));
+                lines.flat_map(move |line| compat::check(mode, line)).map(move |violation| Finding {
                     name: name.clone(),
                     mode,
                     violation,
@@ -272,4 +281,35 @@ pub fn replace_template_block(path: &Path, template: &str, block: &str) -> Resul
     let end_marker = template[start..].find(TEMPLATE_END).ok_or_else(|| missing(TEMPLATE_END))? + start;
     let end = template[end_marker..].find('\n').map_or(template.len(), |i| end_marker + i + 1);
     Ok(format!("{}{block}{}", &template[..start], &template[end..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry_with(config: &str) -> Registry {
+        let dir = std::env::temp_dir().join(format!("registry-{}", crate::clock::new_uuid().simple()));
+        std::fs::create_dir_all(dir.join("Name")).expect("a directory");
+        std::fs::write(dir.join(CONFIG_FILE), config).expect("config");
+        let versions = [64, 3, 3];
+        for (version, max) in (1..).zip(versions) {
+            let schema = serde_json::json!({ "type": "string", "maxLength": max });
+            std::fs::write(dir.join("Name").join(format!("v{version}.json")), schema.to_string()).expect("schema");
+        }
+        let registry = Registry::load(&dir).expect("a registry");
+        let _ = std::fs::remove_dir_all(&dir);
+        registry
+    }
+
+    #[test]
+    fn a_declared_break_starts_a_new_line_and_nothing_else_is_excused() {
+        let narrowed = registry_with(r#"{ "default": "BACKWARD_TRANSITIVE" }"#).compatibility();
+        assert_eq!(narrowed.len(), 2, "v2 and v3 both narrow v1: {narrowed:?}");
+        let declared =
+            r#"{ "default": "BACKWARD_TRANSITIVE", "breaks": { "Name": { "2": "refuses what no hop carries" } } }"#;
+        assert_eq!(registry_with(declared).compatibility(), vec![]);
+        let elsewhere = r#"{ "default": "BACKWARD_TRANSITIVE", "breaks": { "Name": { "3": "a later break" } } }"#;
+        let findings = registry_with(elsewhere).compatibility();
+        assert_eq!(findings.len(), 1, "v2 still narrows v1: {findings:?}");
+    }
 }

@@ -1,7 +1,7 @@
 //! DynamoDB adapter: one item per event, keyed by `streamId` + `version`. Every put is
 //! conditional on the key being new, so two writers can never both claim a version.
 
-use super::{EventStore, StoreError, envelopes};
+use super::{EventStore, StoreError, check_append, envelopes};
 use crate::envelope::{EventEnvelope, NewEvent, StreamId};
 use crate::error::Outage;
 use aws_sdk_dynamodb::Client;
@@ -11,8 +11,6 @@ use aws_sdk_dynamodb::types::{AttributeValue, ComparisonOperator, Condition, Put
 use std::collections::HashMap;
 
 const NEW_KEY_ONLY: &str = "attribute_not_exists(streamId)";
-/// TransactWriteItems takes at most 100 items.
-const MAX_EVENTS_PER_APPEND: usize = 100;
 
 /// The event store on a DynamoDB table whose partition key is `streamId` (string) and sort
 /// key `version` (number). An append of several events is one transaction, so at most 100.
@@ -107,13 +105,8 @@ impl EventStore for DynamoEventStore {
         expected_version: u64,
         events: Vec<NewEvent>,
     ) -> Result<Vec<EventEnvelope>, StoreError> {
-        if events.len() > MAX_EVENTS_PER_APPEND {
-            return Err(StoreError::Rejected(Outage::from(format!(
-                "{} events in one append; at most {MAX_EVENTS_PER_APPEND} can be appended atomically",
-                events.len()
-            ))));
-        }
         let stored = envelopes(stream_id, expected_version, events);
+        check_append(&stored)?;
         let mut items = stored
             .iter()
             .map(|e| {

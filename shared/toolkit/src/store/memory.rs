@@ -1,9 +1,10 @@
-use super::{EventStore, StoreError, envelopes};
+use super::{EventStore, StoreError, check_append, envelopes};
 use crate::envelope::{EventEnvelope, NewEvent, StreamId};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-/// The event store in memory, with the same conflict rules as DynamoDB: for tests.
+/// The event store in memory, with the same conflict rules and limits as DynamoDB (see
+/// [`check_append`]): for tests.
 #[derive(Default)]
 pub struct InMemoryEventStore {
     streams: Mutex<BTreeMap<StreamId, Vec<EventEnvelope>>>,
@@ -42,6 +43,7 @@ impl EventStore for InMemoryEventStore {
             return Err(StoreError::Conflict { stream_id: stream_id.clone(), expected_version });
         }
         let stored = envelopes(stream_id, expected_version, events);
+        check_append(&stored)?;
         stream.extend(stored.iter().cloned());
         Ok(stored)
     }

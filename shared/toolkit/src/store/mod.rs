@@ -40,6 +40,10 @@ pub enum StoreError {
     /// do not retry it.
     #[error("event store refused the write: {0}")]
     Rejected(#[source] Outage),
+    /// An event of the append is over [`crate::limits::EVENT_BUDGET_BYTES`]: some hop it
+    /// travels through would refuse it, so nothing was stored. Never worth a retry.
+    #[error("event store refused the write: {0}")]
+    TooLarge(#[from] crate::limits::OverBudget),
     /// The store did not answer as asked (an outage, throttling, a transaction that lost a
     /// race on another item): worth a retry later.
     #[error("event store unavailable: {0}")]
@@ -107,6 +111,25 @@ impl<T: EventStore> EventStore for std::sync::Arc<T> {
     ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send {
         (**self).load_last(stream_id, count)
     }
+}
+
+/// What every adapter checks before it writes: at most [`crate::limits::TRANSACTION_ITEMS`]
+/// events, each within [`crate::limits::EVENT_BUDGET_BYTES`]. On a refusal nothing is stored.
+pub fn check_append(events: &[EventEnvelope]) -> Result<(), StoreError> {
+    use crate::limits::{OverBudget, TRANSACTION_ITEMS, json_len};
+    if events.len() > TRANSACTION_ITEMS {
+        return Err(StoreError::Rejected(Outage::from(format!(
+            "{} events in one append; at most {TRANSACTION_ITEMS} can be appended atomically",
+            events.len()
+        ))));
+    }
+    for event in events {
+        let bytes = json_len(event);
+        if bytes > crate::limits::EVENT_BUDGET_BYTES {
+            return Err(OverBudget { event_type: event.event_type.clone(), bytes }.into());
+        }
+    }
+    Ok(())
 }
 
 /// Versions the store gives to `events` appended after `expected_version`.

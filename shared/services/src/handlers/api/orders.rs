@@ -4,7 +4,7 @@ use super::http::{MAX_BODY_BYTES, bad_request, idempotency_key_of, json_response
 use super::{Api, Call, admission::Caller};
 use crate::notify::NotificationLog;
 use crate::views::{OrderView, OrderViews};
-use domain::{EventCodec, Order, OrderId, PlaceOrder, check_identifier};
+use domain::{EventCodec, Order, OrderEvent, OrderId, PlaceOrder, check_identifier};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde_json::json;
@@ -62,18 +62,39 @@ where
         command: PlaceOrder,
         causality: Causality,
     ) -> Result<OrderId, Response<Body>> {
-        let placed = Order::place(order_id, command).into_new_event(causality, toolkit::clock::now());
-        match self.store.append(&order_id.stream_id(), 0, vec![placed]).await {
+        let placed = Order::place(order_id, command);
+        let event = placed.clone().into_new_event(causality, toolkit::clock::now());
+        match self.store.append(&order_id.stream_id(), 0, vec![event]).await {
             Ok(_) => {
                 tracing::info!(%order_id, "order placed");
                 Ok(order_id)
             }
-            Err(StoreError::Conflict { .. }) => {
-                tracing::info!(%order_id, "order already placed by an earlier attempt with this Idempotency-Key");
-                Ok(order_id)
+            Err(StoreError::Conflict { .. }) => self.placed_before(order_id, &placed).await,
+            Err(StoreError::TooLarge(over)) => {
+                let error = format!("the order is too large to carry: {over}");
+                Err(json_response(StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": error, "field": "body" })))
             }
             Err(error) => Err(unavailable("the order could not be stored", &error)),
         }
+    }
+
+    /// The order this Idempotency-Key already placed: the same order again is its repeat; any
+    /// other is a key reused with another request, refused however long ago the first was
+    /// (its idempotency record may have expired, the order it placed has not).
+    async fn placed_before(&self, order_id: OrderId, placed: &OrderEvent) -> Result<OrderId, Response<Body>> {
+        let events = match self.store.load(&order_id.stream_id(), 0).await {
+            Ok(events) => events,
+            Err(error) => return Err(unavailable("the order could not be read", &error)),
+        };
+        // Read at today's version (upcast), so an order placed before an upgrade still matches.
+        if let Some(Ok(stored)) = events.first().map(OrderEvent::from_envelope)
+            && stored == *placed
+        {
+            tracing::info!(%order_id, "order already placed by an earlier attempt with this Idempotency-Key");
+            return Ok(order_id);
+        }
+        let error = format!("this Idempotency-Key already placed order {order_id} with another request");
+        Err(json_response(StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": error, "field": "Idempotency-Key" })))
     }
 
     pub(super) async fn order_notifications(&self, caller: &Caller, order_id: &str) -> Response<Body> {
