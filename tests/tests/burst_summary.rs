@@ -36,7 +36,10 @@ async fn a_burst_with_faults_loses_nothing_and_duplicates_nothing() {
     let skus: Vec<String> = (0..4).map(|k| format!("BURST-{run}-{k}")).collect();
     for sku in &skus {
         let body = json!({ "quantity": orders }).to_string();
-        assert_eq!(harness.send("POST", &format!("/inventory/{sku}/stock"), "e2e-burst", Some(body)).await.status, 200);
+        assert_eq!(
+            harness.send_as_admin("POST", &format!("/inventory/{sku}/stock"), "e2e-burst", Some(body)).await.status,
+            200
+        );
     }
     let started = Instant::now();
     let mut accepted: Vec<(String, String)> = Vec::new();

@@ -34,7 +34,7 @@ async fn f5_an_emulator_restart_loses_no_stored_event_and_republish_finishes_eve
     let zips = orderflow::stacks::build::debug_zips(&project).expect("debug zips (the test command builds them)");
     let parameters = BTreeMap::from([
         ("EmulatorEndpoint".to_string(), emulator.0.endpoint()),
-        ("ApiKeys".to_string(), orderflow::stacks::api_key::parameter_entry("f5", &key, Some(1_000))),
+        ("ApiKeys".to_string(), orderflow::stacks::api_key::admin_parameter_entry("f5", &key, Some(1_000))),
         // Messages in flight at the restart come back after this.
         ("QueueVisibilityTimeout".to_string(), "30".to_string()),
     ]);

@@ -112,7 +112,7 @@ async fn concurrent_orders_for_the_last_units_never_oversell() {
     let harness = Harness::connect().await;
     let sku = format!("LAST-{}", orderflow::ops::replay::new_run_id());
     let stock = harness
-        .send("POST", &format!("/inventory/{sku}/stock"), "e2e-last-units", Some(r#"{"quantity":3}"#.into()))
+        .send_as_admin("POST", &format!("/inventory/{sku}/stock"), "e2e-last-units", Some(r#"{"quantity":3}"#.into()))
         .await;
     assert_eq!(stock.status, 200, "{:?}", stock.body);
     let placing = (0..12).map(|i| {
@@ -163,7 +163,9 @@ async fn the_providers_signed_callback_settles_a_waiting_payment_and_a_forged_on
     let harness = Harness::connect().await;
     let secret = std::env::var("ORDERFLOW_PAYMENT_WEBHOOK_SECRET").expect("set by `orderflow test`");
     let sku = format!("WAIT-{}", orderflow::ops::replay::new_run_id());
-    harness.send("POST", &format!("/inventory/{sku}/stock"), "e2e-callback", Some(r#"{"quantity":5}"#.into())).await;
+    harness
+        .send_as_admin("POST", &format!("/inventory/{sku}/stock"), "e2e-callback", Some(r#"{"quantity":5}"#.into()))
+        .await;
     // .42: the simulated provider answers later, by its webhook.
     let body = serde_json::json!({
         "customerId": format!("callback-{sku}"),
@@ -198,7 +200,9 @@ async fn the_providers_signed_callback_settles_a_waiting_payment_and_a_forged_on
 async fn a_customer_who_chose_email_only_is_told_by_email_only() {
     let harness = Harness::connect().await;
     let sku = format!("QUIET-{}", orderflow::ops::replay::new_run_id());
-    harness.send("POST", &format!("/inventory/{sku}/stock"), "e2e-quiet", Some(r#"{"quantity":5}"#.into())).await;
+    harness
+        .send_as_admin("POST", &format!("/inventory/{sku}/stock"), "e2e-quiet", Some(r#"{"quantity":5}"#.into()))
+        .await;
     let body = serde_json::json!({
         "customerId": format!("quiet-{sku}"),
         "currency": "EUR",

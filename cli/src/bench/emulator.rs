@@ -150,7 +150,7 @@ pub async fn measure(project: &Project, zips: &BTreeMap<String, PathBuf>, orders
     let clients = Clients::new(target.clone()).await;
     let parameters = BTreeMap::from([
         ("EmulatorEndpoint".to_string(), emulator.0.endpoint()),
-        ("ApiKeys".to_string(), api_key::parameter_entry("bench", &key, Some(RATE_LIMIT_PER_SECOND))),
+        ("ApiKeys".to_string(), api_key::admin_parameter_entry("bench", &key, Some(RATE_LIMIT_PER_SECOND))),
     ]);
     let request =
         DeployRequest { stack: STACK, template: &template, zips, parameters, first_deploy: Default::default() };

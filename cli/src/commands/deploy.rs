@@ -119,7 +119,7 @@ fn parameters(context: &Context, global: &Global) -> Result<(BTreeMap<String, St
     let mut parameters = BTreeMap::new();
     let key = context.api_key()?;
     let first_deploy: BTreeMap<String, String> =
-        BTreeMap::from([("ApiKeys".to_string(), crate::stacks::api_key::parameter_entry("cli", &key, None))]);
+        BTreeMap::from([("ApiKeys".to_string(), crate::stacks::api_key::admin_parameter_entry("cli", &key, None))]);
     if let Target::Emulator { endpoint, .. } = &context.clients.target {
         let for_functions = global.function_endpoint.clone().unwrap_or_else(|| endpoint.clone());
         parameters.insert("EmulatorEndpoint".to_string(), for_functions);

@@ -132,10 +132,7 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
     let api_keys = [
         crate::stacks::api_key::parameter_entry("tests", &api_key, Some(TEST_RATE_LIMIT_PER_SECOND)),
         crate::stacks::api_key::parameter_entry("throttled", &throttled_key, Some(THROTTLED_RATE_LIMIT_PER_SECOND)),
-        format!(
-            "{}:admin",
-            crate::stacks::api_key::parameter_entry("ops", &admin_key, Some(TEST_RATE_LIMIT_PER_SECOND))
-        ),
+        crate::stacks::api_key::admin_parameter_entry("ops", &admin_key, Some(TEST_RATE_LIMIT_PER_SECOND)),
     ]
     .join(",");
     let parameters = BTreeMap::from([

@@ -45,6 +45,13 @@ pub fn parameter_entry(name: &str, key: &str, per_second: Option<u32>) -> String
     }
 }
 
+/// The `ApiKeys` entry of an operator's key: it also adds stock and reads analytics.
+pub fn admin_parameter_entry(name: &str, key: &str, per_second: Option<u32>) -> String {
+    let hash = services::access::key_hash(key);
+    let limit = per_second.map(|limit| limit.to_string()).unwrap_or_default();
+    format!("{name}:{hash}:{limit}:admin")
+}
+
 /// An HTTP client that presents `key` on every request.
 pub fn http_client(key: &str) -> Result<reqwest::Client> {
     let mut headers = reqwest::header::HeaderMap::new();

@@ -28,8 +28,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     let (limit, queues) = admission_config.unwrap_or((u64::MAX, Vec::new()));
     let admission = Admission::new(SqsBacklog::new(aws::sqs(&sdk), queues), limit)
         .counting_admitted_for(config::ADMISSION_IN_TRANSIT);
+    // Stock additions record their keys beside the idempotency records, with no expiry.
+    let store = DynamoEventStore::new(dynamodb.clone(), store_table).with_once_table(idempotency_table.clone());
     let api = Api::new(
-        DynamoEventStore::new(dynamodb.clone(), store_table),
+        store,
         DynamoOrderViews::new(dynamodb.clone(), view_table),
         DynamoAnalytics::new(dynamodb.clone(), analytics_table),
         DynamoNotificationLog::new(dynamodb.clone(), notifications_table),

@@ -160,6 +160,17 @@ impl Shelf {
         })
     }
 
+    /// What to append to add `quantity` units; `Err(room)` when the shelf would then count
+    /// more than `u32::MAX` units on hand and held (the most it can ever give back at once).
+    pub fn add(&self, sku: &str, quantity: u32) -> Result<InventoryEvent, u32> {
+        let counted = u64::from(self.on_hand) + self.held.values().map(|q| u64::from(*q)).sum::<u64>();
+        let room = u32::try_from(u64::from(u32::MAX).saturating_sub(counted)).unwrap_or(0);
+        if quantity > room {
+            return Err(room);
+        }
+        Ok(InventoryEvent::StockAdded(StockAdded { sku: sku.to_string(), quantity }))
+    }
+
     /// What to append when `order_id`'s units leave with its shipment: nothing if it holds none.
     pub fn commit(&self, sku: &str, order_id: OrderId) -> Option<InventoryEvent> {
         let quantity = *self.held.get(&order_id)?;
@@ -199,6 +210,16 @@ mod tests {
         let shelf = Shelf::replay(&[added(3)]);
         assert!(matches!(shelf.allocate("A", order, 3), Ok(Some(_))));
         assert_eq!(shelf.allocate("A", order, 4), Err(3));
+    }
+
+    #[test]
+    fn it_adds_only_while_the_units_on_hand_and_held_stay_countable() {
+        let order = OrderId::generate();
+        let held = InventoryEvent::StockAllocated(StockAllocated { sku: "A".into(), order_id: order, quantity: 5 });
+        let shelf = Shelf::replay(&[added(u32::MAX - 10), held]);
+        assert_eq!(shelf.add("A", 11), Err(10), "5 on hand would come back with the 5 held");
+        assert_eq!(shelf.add("A", 10), Ok(added(10)));
+        assert_eq!(Shelf::default().add("A", u32::MAX), Ok(added(u32::MAX)));
     }
 
     #[test]

@@ -71,7 +71,8 @@ impl AnalyticsStore for DownAnalytics {
 #[tokio::test]
 async fn an_analytics_outage_is_a_503_that_names_no_internals() {
     let keys =
-        services::access::ApiKeys::parse(&format!("s:{}", services::access::key_hash("sample-api-key")), 10).unwrap();
+        services::access::ApiKeys::parse(&format!("s:{}:10:admin", services::access::key_hash("sample-api-key")), 10)
+            .unwrap();
     let api = Api::new(
         InMemoryEventStore::default(),
         InMemoryOrderViews::default(),
@@ -96,7 +97,8 @@ async fn an_analytics_outage_is_a_503_that_names_no_internals() {
 #[tokio::test]
 async fn a_sales_range_longer_than_the_store_reads_is_a_400_naming_from_not_an_outage() {
     let keys =
-        services::access::ApiKeys::parse(&format!("s:{}", services::access::key_hash("sample-api-key")), 10).unwrap();
+        services::access::ApiKeys::parse(&format!("s:{}:10:admin", services::access::key_hash("sample-api-key")), 10)
+            .unwrap();
     let api = support::test_api(InMemoryEventStore::default(), InMemoryOrderViews::default()).with_api_keys(keys);
     let mut event: serde_json::Value = serde_json::from_str(&sample_text("aws/apigw-v2-get-order.json")).unwrap();
     event["routeKey"] = serde_json::json!("GET /analytics/sales");

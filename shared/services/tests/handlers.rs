@@ -685,6 +685,26 @@ async fn api_answers_422_when_an_idempotency_key_comes_back_with_another_body() 
     assert_eq!(api_store(&api).all_events().len(), 1);
 }
 
+#[tokio::test]
+async fn api_answers_422_for_a_key_reused_with_another_body_after_its_record_expired() {
+    let first = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
+    let placed = first.handle(post_order_with(&[("idempotency-key", "order-a")]), &Invocation::local()).await;
+    assert_eq!(placed.status(), 202);
+    // A day later: the idempotency record expired, the order it placed is still stored.
+    let later =
+        test_api(InMemoryEventStore::with_events(api_store(&first).all_events()), InMemoryOrderViews::default());
+    let mut event: serde_json::Value = sample("aws/apigw-v2-post-order.json");
+    event["headers"]["idempotency-key"] = serde_json::json!("order-a");
+    event["body"] = serde_json::json!(event["body"].as_str().unwrap().replace("\"quantity\": 2", "\"quantity\": 3"));
+    let other = later.handle(lambda_http::request::from_str(&event.to_string()).unwrap(), &Invocation::local()).await;
+    assert_eq!(other.status(), 422, "{}", response_json(&other));
+    assert!(response_json(&other)["error"].as_str().unwrap().contains("already placed order"));
+    let same = later.handle(post_order_with(&[("idempotency-key", "order-a")]), &Invocation::local()).await;
+    assert_eq!(same.status(), 202, "the same order again is its repeat");
+    assert_eq!(response_json(&same)["orderId"], response_json(&placed)["orderId"]);
+    assert_eq!(api_store(&later).all_events().len(), 1, "nothing more stored");
+}
+
 fn add_stock(sku: &str) -> lambda_http::Request {
     let mut event: serde_json::Value = sample("aws/apigw-v2-post-order.json");
     let route = "POST /inventory/{sku}/stock";
@@ -693,7 +713,94 @@ fn add_stock(sku: &str) -> lambda_http::Request {
     event["rawPath"] = serde_json::json!(format!("/inventory/{sku}/stock"));
     event["pathParameters"] = serde_json::json!({ "sku": sku });
     event["body"] = serde_json::json!(r#"{"quantity": 5}"#);
+    event["headers"]["x-api-key"] = serde_json::json!(support::ADMIN_API_KEY);
     lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+fn add_stock_as(sku: &str, key: &str, quantity: u64, idempotency_key: Option<&str>) -> lambda_http::Request {
+    let mut event: serde_json::Value =
+        serde_json::from_str(&support::sample_text("aws/apigw-v2-post-order.json")).unwrap();
+    let route = "POST /inventory/{sku}/stock";
+    event["routeKey"] = serde_json::json!(route);
+    event["requestContext"]["routeKey"] = serde_json::json!(route);
+    event["rawPath"] = serde_json::json!(format!("/inventory/{sku}/stock"));
+    event["pathParameters"] = serde_json::json!({ "sku": sku });
+    event["body"] = serde_json::json!(format!(r#"{{"quantity": {quantity}}}"#));
+    event["headers"]["x-api-key"] = serde_json::json!(key);
+    if let Some(idempotency_key) = idempotency_key {
+        event["headers"]["idempotency-key"] = serde_json::json!(idempotency_key);
+    }
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+#[tokio::test]
+async fn stock_is_added_once_per_idempotency_key_even_after_its_record_is_gone() {
+    let first = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
+    let local = Invocation::local();
+    let request = || add_stock_as("SKU-1", support::ADMIN_API_KEY, 5, Some("restock-1"));
+    assert_eq!(first.handle(request(), &local).await.status(), 200);
+    assert_eq!(first.handle(request(), &local).await.status(), 200, "a repeat gets the answer");
+    assert_eq!(api_store(&first).all_events().len(), 1);
+    let answer = first.handle(add_stock_as("SKU-1", support::ADMIN_API_KEY, 5, Some("restock-2")), &local).await;
+    assert_eq!(response_json(&answer)["onHand"], 10, "another key is another addition");
+}
+
+#[tokio::test]
+async fn a_stock_retry_after_a_lost_answer_and_a_released_claim_adds_nothing() {
+    use services::access::InMemoryRateLimiter;
+    use services::notify::InMemoryNotificationLog;
+    use toolkit::idempotency::InMemoryIdempotencyStore;
+    let store = std::sync::Arc::new(InMemoryEventStore::default());
+    // Each API instance has idempotency records of its own: the second sees none of the first's.
+    let api = || {
+        services::handlers::api::Api::new(
+            store.clone(),
+            InMemoryOrderViews::default(),
+            InMemoryAnalytics::default(),
+            InMemoryNotificationLog::default(),
+            InMemoryIdempotencyStore::default(),
+            InMemoryRateLimiter::default(),
+        )
+        .with_api_keys(support::test_keys())
+    };
+    let local = Invocation::local();
+    let request = || add_stock_as("SKU-1", support::ADMIN_API_KEY, 5, Some("restock-1"));
+    assert_eq!(api().handle(request(), &local).await.status(), 200);
+    let retried = api().handle(request(), &local).await;
+    assert_eq!(retried.status(), 200, "{}", response_json(&retried));
+    assert_eq!(response_json(&retried)["onHand"], 5, "added once");
+    assert_eq!(store.all_events().len(), 1);
+}
+
+#[tokio::test]
+async fn only_an_admin_key_adds_stock_or_reads_analytics() {
+    let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
+    let local = Invocation::local();
+    let refused = api.handle(add_stock_as("SKU-1", support::SAMPLE_API_KEY, 5, None), &local).await;
+    assert_eq!(refused.status(), 403, "{}", response_json(&refused));
+    assert!(api_store(&api).all_events().is_empty(), "nothing stored");
+    let mut event: serde_json::Value = sample("aws/apigw-v2-get-order.json");
+    for route in ["/analytics/sales", "/analytics/orders"] {
+        event["routeKey"] = serde_json::json!(format!("GET {route}"));
+        event["requestContext"]["routeKey"] = serde_json::json!(format!("GET {route}"));
+        event["rawPath"] = serde_json::json!(route);
+        event["pathParameters"] = serde_json::json!({});
+        let answer = api.handle(lambda_http::request::from_str(&event.to_string()).unwrap(), &local).await;
+        assert_eq!(answer.status(), 403, "{route}: {}", response_json(&answer));
+    }
+}
+
+#[tokio::test]
+async fn stock_that_would_overflow_the_shelf_is_refused_naming_the_quantity() {
+    let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
+    let local = Invocation::local();
+    let max = u64::from(u32::MAX);
+    assert_eq!(api.handle(add_stock_as("SKU-1", support::ADMIN_API_KEY, max, None), &local).await.status(), 200);
+    let refused = api.handle(add_stock_as("SKU-1", support::ADMIN_API_KEY, max, None), &local).await;
+    assert_eq!(refused.status(), 400, "{}", response_json(&refused));
+    assert_eq!(response_json(&refused)["field"], "quantity");
+    assert!(response_json(&refused)["error"].as_str().unwrap().contains("at most 0 more units"));
+    assert_eq!(api_store(&api).all_events().len(), 1, "the second addition stored nothing");
 }
 
 #[tokio::test]

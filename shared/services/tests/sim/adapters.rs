@@ -68,6 +68,36 @@ impl EventStore for SimStore {
             return Err(StoreError::Unavailable("simulated outage before the write".into()));
         }
         let stored = self.inner.append(stream_id, expected_version, events).await?;
+        self.stored(stored)
+    }
+
+    async fn append_once(
+        &self,
+        stream_id: &StreamId,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+        once_key: &str,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
+        turn().await;
+        if faulty(&self.net, |f| f.store_fails) {
+            return Err(StoreError::Unavailable("simulated outage before the write".into()));
+        }
+        let stored = self.inner.append_once(stream_id, expected_version, events, once_key).await?;
+        self.stored(stored)
+    }
+
+    async fn load(&self, stream_id: &StreamId, after_version: u64) -> Result<Vec<EventEnvelope>, StoreError> {
+        turn().await;
+        if faulty(&self.net, |f| f.store_fails) {
+            return Err(StoreError::Unavailable("simulated outage".into()));
+        }
+        self.inner.load(stream_id, after_version).await
+    }
+}
+
+impl SimStore {
+    /// What a write that was applied does: its events enter the stream; its answer may be lost.
+    fn stored(&self, stored: Vec<EventEnvelope>) -> Result<Vec<EventEnvelope>, StoreError> {
         let mut net = lock(&self.net);
         for event in &stored {
             net.log(format!("    stored {} v{} {}", event.stream_id, event.version, event.event_type));
@@ -78,14 +108,6 @@ impl EventStore for SimStore {
             return Err(StoreError::Unavailable("simulated timeout after the write".into()));
         }
         Ok(stored)
-    }
-
-    async fn load(&self, stream_id: &StreamId, after_version: u64) -> Result<Vec<EventEnvelope>, StoreError> {
-        turn().await;
-        if faulty(&self.net, |f| f.store_fails) {
-            return Err(StoreError::Unavailable("simulated outage".into()));
-        }
-        self.inner.load(stream_id, after_version).await
     }
 }
 

@@ -37,6 +37,8 @@ use toolkit::invocation::Invocation;
 use toolkit::store::{EventStore, InMemoryEventStore};
 
 pub const API_KEY: &str = "sim-api-key";
+/// The operator's key: it adds stock.
+pub const ADMIN_KEY: &str = "sim-admin-key";
 pub const PAYMENT_SECRET: &str = "sim-payment-secret";
 pub const VISIBILITY: i64 = 60;
 /// The stream mappings' MaximumRetryAttempts (-1 in the template: no limit).
@@ -68,6 +70,8 @@ pub struct Intent {
     pub body: String,
     /// A request the API must refuse with a 4xx, storing nothing.
     pub must_refuse: bool,
+    /// A stock addition (SKU, units) by the operator, instead of an order.
+    pub stock: Option<(&'static str, u32)>,
     pub attempts: u32,
     pub next_at: DateTime<Utc>,
     pub in_flight: bool,
@@ -121,7 +125,8 @@ impl World {
         let provider = SimProvider { net: net.clone() };
         let counters = SimAnalytics { inner: Arc::new(InMemoryAnalytics::default()), net: net.clone() };
         let timeout = Duration::seconds([60, 120, 300][(seed % 3) as usize]);
-        let keys = ApiKeys::parse(&format!("sim:{}:100000", key_hash(API_KEY)), 100_000).expect("sim keys");
+        let keys = format!("sim:{}:100000,ops:{}:100000:admin", key_hash(API_KEY), key_hash(ADMIN_KEY));
+        let keys = ApiKeys::parse(&keys, 100_000).expect("sim keys");
         let api = Api::new(
             store.clone(),
             views.clone(),
@@ -208,6 +213,7 @@ impl World {
         }
         lock(&self.net).faults = faults;
         self.populate_refused();
+        self.populate_restocks();
         let orders = 3 + self.dice(6);
         for n in 0..orders {
             let lines: Vec<serde_json::Value> = (0..1 + self.dice(3))
@@ -223,6 +229,7 @@ impl World {
                 key: format!("intent-{n}"),
                 body,
                 must_refuse: false,
+                stock: None,
                 attempts: 0,
                 next_at: at,
                 in_flight: false,
@@ -255,6 +262,28 @@ impl World {
                 key: format!("refused-{n}"),
                 body,
                 must_refuse: true,
+                stock: None,
+                attempts: 0,
+                next_at: at,
+                in_flight: false,
+                answers: Vec::new(),
+                order_ids: Vec::new(),
+            });
+        }
+    }
+
+    /// Stock the operator adds through the API while orders run, each with its
+    /// Idempotency-Key, retried until answered (through lost answers and 503s).
+    fn populate_restocks(&mut self) {
+        for n in 0..self.dice(3) {
+            let sku = SKUS[self.dice(SKUS.len())];
+            let quantity = 1 + self.dice(5) as u32;
+            let at = clock::now() + Duration::seconds(self.dice(120) as i64);
+            self.intents.push(Intent {
+                key: format!("restock-{n}"),
+                body: serde_json::json!({ "quantity": quantity }).to_string(),
+                must_refuse: false,
+                stock: Some((sku, quantity)),
                 attempts: 0,
                 next_at: at,
                 in_flight: false,
@@ -593,13 +622,22 @@ impl World {
         intent.in_flight = true;
         intent.attempts += 1;
         let headers = serde_json::json!({
-            "x-api-key": API_KEY,
+            "x-api-key": if intent.stock.is_some() { ADMIN_KEY } else { API_KEY },
             "idempotency-key": intent.key,
             "x-correlation-id": intent.key,
         });
-        let request = api_request("POST /orders", "/orders", headers, intent.body.clone());
+        let (route, path) = match intent.stock {
+            Some((sku, _)) => ("POST /inventory/{sku}/stock", format!("/inventory/{sku}/stock")),
+            None => ("POST /orders", "/orders".to_string()),
+        };
+        let mut request = api_request(route, &path, headers, intent.body.clone());
+        if let Some((sku, _)) = intent.stock {
+            use lambda_http::RequestExt;
+            request =
+                request.with_path_parameters(std::collections::HashMap::from([("sku".to_string(), sku.to_string())]));
+        }
         let api = self.api.clone();
-        let label = format!("client POST /orders ({}, attempt {})", intent.key, intent.attempts);
+        let label = format!("client {route} ({}, attempt {})", intent.key, intent.attempts);
         self.start(label, Settle::Client(i, Box::pin(async move { api.handle(request, &Invocation::local()).await })));
     }
 

@@ -23,9 +23,21 @@ pub type TestApi = Api<
 
 /// The key the `events/aws/apigw-v2-*` samples present, allowed 100 requests per second.
 pub const SAMPLE_API_KEY: &str = "sample-api-key";
+/// An admin key of the test API: it adds stock and reads analytics.
+pub const ADMIN_API_KEY: &str = "sample-admin-key";
+
+/// The keys the test API knows: the samples', a throttled one and an admin one.
+pub fn test_keys() -> ApiKeys {
+    let keys = format!(
+        "samples:{}:100,throttled:{}:2,ops:{}:100:admin",
+        key_hash(SAMPLE_API_KEY),
+        key_hash("throttled-key"),
+        key_hash(ADMIN_API_KEY)
+    );
+    ApiKeys::parse(&keys, 10).unwrap()
+}
 
 pub fn test_api(store: InMemoryEventStore, views: InMemoryOrderViews) -> TestApi {
-    let keys = format!("samples:{}:100,throttled:{}:2", key_hash(SAMPLE_API_KEY), key_hash("throttled-key"));
     Api::new(
         store,
         views,
@@ -34,7 +46,7 @@ pub fn test_api(store: InMemoryEventStore, views: InMemoryOrderViews) -> TestApi
         InMemoryIdempotencyStore::default(),
         InMemoryRateLimiter::default(),
     )
-    .with_api_keys(ApiKeys::parse(&keys, 10).unwrap())
+    .with_api_keys(test_keys())
 }
 
 /// A sample event's text (`events/<name>`).

@@ -18,12 +18,24 @@ const NEW_KEY_ONLY: &str = "attribute_not_exists(streamId)";
 pub struct DynamoEventStore {
     client: Client,
     table: String,
+    /// Where [`EventStore::append_once`] records its keys (partition key `id`, string).
+    once_table: Option<String>,
 }
+
+/// The prefix of the items [`EventStore::append_once`] writes to its table.
+const ONCE_PREFIX: &str = "append-once#";
 
 impl DynamoEventStore {
     /// A store on `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), once_table: None }
+    }
+
+    /// Records the keys of [`EventStore::append_once`] in `table`, whose partition key is
+    /// `id` (a string), as an idempotency table in Powertools' layout has. The items carry
+    /// no expiry: a key stays applied for good.
+    pub fn with_once_table(self, table: impl Into<String>) -> Self {
+        Self { once_table: Some(table.into()), ..self }
     }
 
     async fn put_one(
@@ -57,19 +69,28 @@ impl DynamoEventStore {
         stream_id: &StreamId,
         expected_version: u64,
         items: Vec<HashMap<String, AttributeValue>>,
+        once_key: Option<&str>,
     ) -> Result<(), StoreError> {
-        let puts = items
-            .into_iter()
-            .map(|item| {
-                let put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression(NEW_KEY_ONLY)
-                    .build()
-                    .map_err(|e| StoreError::Unavailable(Outage::new(e)))?;
-                Ok(TransactWriteItem::builder().put(put).build())
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let new_put = |table: &str, item, condition: &str| {
+            let put = Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression(condition)
+                .build()
+                .map_err(|e| StoreError::Unavailable(Outage::new(e)))?;
+            Ok::<_, StoreError>(TransactWriteItem::builder().put(put).build())
+        };
+        let mut puts =
+            items.into_iter().map(|item| new_put(&self.table, item, NEW_KEY_ONLY)).collect::<Result<Vec<_>, _>>()?;
+        if let Some(key) = once_key {
+            let table = self.once_table.as_deref().ok_or_else(|| {
+                StoreError::Rejected(Outage::from(
+                    "append_once needs a table for its keys (with_once_table)".to_string(),
+                ))
+            })?;
+            let item = HashMap::from([("id".to_string(), AttributeValue::S(format!("{ONCE_PREFIX}{key}")))]);
+            puts.push(new_put(table, item, "attribute_not_exists(id)")?);
+        }
         let result = self.client.transact_write_items().set_transact_items(Some(puts)).send().await;
         match result {
             Ok(_) => Ok(()),
@@ -80,6 +101,10 @@ impl DynamoEventStore {
                     }
                     _ => Vec::new(),
                 };
+                // The key's put comes last: its failed condition means applied before.
+                if once_key.is_some() && codes.last() == Some(&"ConditionalCheckFailed") {
+                    return Err(StoreError::AlreadyApplied { once_key: once_key.unwrap_or_default().to_string() });
+                }
                 Err(match cancelled_because(&codes) {
                     Cancelled::Conflict => StoreError::Conflict { stream_id: stream_id.clone(), expected_version },
                     Cancelled::Refused => StoreError::Rejected(Outage::new(e.into_err())),
@@ -117,8 +142,33 @@ impl EventStore for DynamoEventStore {
         match items.len() {
             0 => {}
             1 => self.put_one(stream_id, expected_version, items.remove(0)).await?,
-            _ => self.put_all(stream_id, expected_version, items).await?,
+            _ => self.put_all(stream_id, expected_version, items, None).await?,
         }
+        Ok(stored)
+    }
+
+    async fn append_once(
+        &self,
+        stream_id: &StreamId,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+        once_key: &str,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
+        let stored = envelopes(stream_id, expected_version, events);
+        check_append(&stored)?;
+        if stored.len() >= crate::limits::TRANSACTION_ITEMS {
+            let refusal =
+                format!("{} events and a key in one append; at most 99 events fit beside the key", stored.len());
+            return Err(StoreError::Rejected(Outage::from(refusal)));
+        }
+        let items = stored
+            .iter()
+            .map(|e| {
+                super::time_index::item_of(e)
+                    .map_err(|err| StoreError::Rejected(Outage::from(format!("cannot encode event: {err}"))))
+            })
+            .collect::<Result<Vec<HashMap<String, AttributeValue>>, _>>()?;
+        self.put_all(stream_id, expected_version, items, Some(once_key)).await?;
         Ok(stored)
     }
 

@@ -1,6 +1,6 @@
 use super::{EventStore, StoreError, check_append, envelopes};
 use crate::envelope::{EventEnvelope, NewEvent, StreamId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 /// The event store in memory, with the same conflict rules and limits as DynamoDB (see
@@ -8,6 +8,8 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct InMemoryEventStore {
     streams: Mutex<BTreeMap<StreamId, Vec<EventEnvelope>>>,
+    /// The keys of [`EventStore::append_once`] writes applied (guarded by the streams' lock).
+    once_keys: Mutex<BTreeSet<String>>,
 }
 
 impl InMemoryEventStore {
@@ -30,6 +32,37 @@ impl InMemoryEventStore {
     }
 }
 
+impl InMemoryEventStore {
+    /// An append with the streams already locked (and a key to record once, if any).
+    fn append_locked(
+        &self,
+        stream_id: &StreamId,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+        once_key: Option<&str>,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
+        let mut streams = self.streams.lock().expect("store lock");
+        let mut once_keys = self.once_keys.lock().expect("store lock");
+        if let Some(key) = once_key.filter(|key| once_keys.contains(*key)) {
+            return Err(StoreError::AlreadyApplied { once_key: key.to_string() });
+        }
+        let stream = streams.entry(stream_id.clone()).or_default();
+        if stream.len() as u64 != expected_version {
+            return Err(StoreError::Conflict { stream_id: stream_id.clone(), expected_version });
+        }
+        let stored = envelopes(stream_id, expected_version, events);
+        check_append(&stored)?;
+        if once_key.is_some() && stored.len() >= crate::limits::TRANSACTION_ITEMS {
+            let refusal =
+                format!("{} events and a key in one append; at most 99 events fit beside the key", stored.len());
+            return Err(StoreError::Rejected(crate::error::Outage::from(refusal)));
+        }
+        stream.extend(stored.iter().cloned());
+        once_keys.extend(once_key.map(str::to_string));
+        Ok(stored)
+    }
+}
+
 impl EventStore for InMemoryEventStore {
     async fn append(
         &self,
@@ -37,15 +70,17 @@ impl EventStore for InMemoryEventStore {
         expected_version: u64,
         events: Vec<NewEvent>,
     ) -> Result<Vec<EventEnvelope>, StoreError> {
-        let mut streams = self.streams.lock().expect("store lock");
-        let stream = streams.entry(stream_id.clone()).or_default();
-        if stream.len() as u64 != expected_version {
-            return Err(StoreError::Conflict { stream_id: stream_id.clone(), expected_version });
-        }
-        let stored = envelopes(stream_id, expected_version, events);
-        check_append(&stored)?;
-        stream.extend(stored.iter().cloned());
-        Ok(stored)
+        self.append_locked(stream_id, expected_version, events, None)
+    }
+
+    async fn append_once(
+        &self,
+        stream_id: &StreamId,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+        once_key: &str,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
+        self.append_locked(stream_id, expected_version, events, Some(once_key))
     }
 
     async fn load(&self, stream_id: &StreamId, after_version: u64) -> Result<Vec<EventEnvelope>, StoreError> {

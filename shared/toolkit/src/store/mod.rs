@@ -40,6 +40,13 @@ pub enum StoreError {
     /// do not retry it.
     #[error("event store refused the write: {0}")]
     Rejected(#[source] Outage),
+    /// [`EventStore::append_once`] found its key recorded: an earlier write with it was
+    /// applied, and this one appended nothing.
+    #[error("a write with key {once_key} was already applied")]
+    AlreadyApplied {
+        /// The key.
+        once_key: String,
+    },
     /// An event of the append is over [`crate::limits::EVENT_BUDGET_BYTES`]: some hop it
     /// travels through would refuse it, so nothing was stored. Never worth a retry.
     #[error("event store refused the write: {0}")]
@@ -60,6 +67,18 @@ pub trait EventStore: Send + Sync {
         stream_id: &StreamId,
         expected_version: u64,
         events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send;
+
+    /// Appends like [`EventStore::append`], at most once per `once_key`: the key is recorded
+    /// in the same atomic write, and when it was recorded before nothing is appended and the
+    /// answer is [`StoreError::AlreadyApplied`]. A write whose answer was lost, retried by
+    /// the SDK or by the caller, cannot append twice.
+    fn append_once(
+        &self,
+        stream_id: &StreamId,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+        once_key: &str,
     ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send;
 
     /// Events of the stream after `after_version`, oldest first.
@@ -94,6 +113,16 @@ impl<T: EventStore> EventStore for std::sync::Arc<T> {
         events: Vec<NewEvent>,
     ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send {
         (**self).append(stream_id, expected_version, events)
+    }
+
+    fn append_once(
+        &self,
+        stream_id: &StreamId,
+        expected_version: u64,
+        events: Vec<NewEvent>,
+        once_key: &str,
+    ) -> impl Future<Output = Result<Vec<EventEnvelope>, StoreError>> + Send {
+        (**self).append_once(stream_id, expected_version, events, once_key)
     }
 
     fn load(

@@ -171,6 +171,10 @@ where
             "GET /inventory/{sku}" => self.get_stock(&path("sku")).await,
             "GET /orders/{orderId}/notifications" => self.order_notifications(caller, &path("orderId")).await,
             "POST /webhooks/payments" => self.payment_callback(&call).await,
+            "GET /analytics/sales" | "GET /analytics/orders" if !caller.admin => json_response(
+                StatusCode::FORBIDDEN,
+                json!({ "error": "analytics cover every caller's orders: they take an admin API key" }),
+            ),
             "GET /analytics/sales" => self.sales(request).await,
             "GET /analytics/orders" => self.order_counts().await,
             _ => json_response(StatusCode::NOT_FOUND, json!({ "error": format!("no route for {route}") })),
