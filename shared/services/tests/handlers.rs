@@ -612,6 +612,27 @@ async fn a_forged_or_stale_payment_callback_gets_401_and_stores_nothing() {
     assert_eq!(api_store(&api).load(&order_stream(), 0).await.unwrap().len(), 4, "nothing stored");
 }
 
+#[tokio::test]
+async fn an_oversized_callback_is_refused_before_its_signature_is_checked_and_floods_are_limited() {
+    let (id, events) = reserved_order();
+    let first = callback_api(events);
+    let huge = format!(r#"{{"orderId":"{id}","outcome":"declined","reason":"{}"}}"#, "x".repeat(6 * 1024 * 1024));
+    let answer = first.handle(callback_request(&huge, 0, b"guessed-secret"), &Invocation::local()).await;
+    assert_eq!(answer.status(), 413, "not 401: its size is refused first");
+    // One simulated second: the source's 51st call is refused.
+    let api = callback_api(reserved_order().1);
+    let _clock = toolkit::clock::simulate(chrono::Utc::now(), 7);
+    let body = format!(r#"{{"orderId":"{id}","outcome":"authorized"}}"#);
+    let mut statuses = Vec::new();
+    for _ in 0..=services::handlers::api::UNAUTHENTICATED_PER_SECOND {
+        let forged = callback_request(&body, toolkit::clock::now().timestamp(), b"guessed-secret");
+        statuses.push(api.handle(forged, &Invocation::local()).await.status().as_u16());
+    }
+    assert!(statuses[..statuses.len() - 1].iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429));
+    assert_eq!(api_store(&api).load(&order_stream(), 0).await.unwrap().len(), 4, "nothing stored");
+}
+
 // ------------------------------------------------------------------ access and idempotency
 
 fn post_order_with(headers: &[(&str, &str)]) -> lambda_http::Request {

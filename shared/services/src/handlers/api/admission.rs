@@ -38,6 +38,29 @@ impl<S, V, A, N, I, R: RateLimiter, P, G> Api<S, V, A, N, I, R, P, G> {
     }
 }
 
+/// Requests per second one source address may make to a route that takes no key.
+pub const UNAUTHENTICATED_PER_SECOND: u32 = 50;
+
+impl<S, V, A, N, I, R: RateLimiter, P, G> Api<S, V, A, N, I, R, P, G> {
+    /// A route that takes no key (the provider's signed callback) is limited per source
+    /// address: 429 with `retry-after` over [`UNAUTHENTICATED_PER_SECOND`].
+    pub(super) async fn admit_unauthenticated(&self, request: &Request, route: &str) -> Result<(), Response<Body>> {
+        let source = source_ip_of(request);
+        match self.limiter.admit(&format!("unauthenticated#{route}#{source}"), UNAUTHENTICATED_PER_SECOND).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                let reason = format!(
+                    "rate limit of {UNAUTHENTICATED_PER_SECOND} requests per second from {source} exceeded; retry later"
+                );
+                tracing::warn!(%route, %source, %reason, status = 429, "request refused");
+                let refusal = json_response(StatusCode::TOO_MANY_REQUESTS, json!({ "error": reason }));
+                Err(with_header(refusal, "retry-after", "1"))
+            }
+            Err(error) => Err(unavailable("the rate limit could not be checked", &error)),
+        }
+    }
+}
+
 impl<S, V, A, N, I, R, P, G: BacklogGauge> Api<S, V, A, N, I, R, P, G> {
     /// 503 with `retry-after` while the saga's backlog is above the limit: an order refused
     /// at the door can be placed again later, one accepted and then timed out cannot.

@@ -17,6 +17,7 @@ mod payments;
 mod sales;
 mod stock;
 
+pub use admission::UNAUTHENTICATED_PER_SECOND;
 pub use http::{CORRELATION_HEADER, IDEMPOTENCY_KEY_HEADER, MAX_BODY_BYTES};
 pub use payments::{MAX_CALLBACK_BYTES, WEBHOOK_TOLERANCE_SECONDS};
 
@@ -151,7 +152,10 @@ where
         let route = route_key(request);
         // The provider's callback proves itself with its HMAC signature instead of a key.
         let caller = match route.as_str() {
-            "POST /webhooks/payments" => Caller { name: String::new(), admin: false },
+            "POST /webhooks/payments" => match self.admit_unauthenticated(request, &route).await {
+                Ok(()) => Caller { name: String::new(), admin: false },
+                Err(refusal) => return refusal,
+            },
             _ => match self.admit(request, &route).await {
                 Ok(caller) => caller,
                 Err(refusal) => return refusal,

@@ -27,6 +27,11 @@ impl<S: EventStore, V, A, N, I: IdempotencyStore, R, P: PaymentProvider, G> Api<
         let request = call.request;
         let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
         let body = request.body().as_ref();
+        // Before any work on it: an unauthenticated caller may send 6 MB.
+        if body.len() > MAX_CALLBACK_BYTES {
+            let error = format!("body is {} bytes; at most {MAX_CALLBACK_BYTES} are accepted", body.len());
+            return json_response(StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": error, "field": "body" }));
+        }
         let now = toolkit::clock::now().timestamp();
         let checked = if self.payment_webhook_secret.is_empty() {
             Err("no payment webhook secret is configured".to_string())
@@ -44,10 +49,6 @@ impl<S: EventStore, V, A, N, I: IdempotencyStore, R, P: PaymentProvider, G> Api<
         if let Err(reason) = checked {
             tracing::warn!(%reason, "payment callback refused");
             return json_response(StatusCode::UNAUTHORIZED, json!({ "error": format!("signature refused: {reason}") }));
-        }
-        if body.len() > MAX_CALLBACK_BYTES {
-            let error = format!("body is {} bytes; at most {MAX_CALLBACK_BYTES} are accepted", body.len());
-            return json_response(StatusCode::PAYLOAD_TOO_LARGE, json!({ "error": error, "field": "body" }));
         }
         let callback = match serde_json::from_slice::<PaymentCallback>(body) {
             Ok(callback) => match callback.check() {
