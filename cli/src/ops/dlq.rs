@@ -245,12 +245,44 @@ async fn send_back(clients: &Clients, stack: &StackInfo, dlq: &Dlq, letter: &Let
             send(clients, &url, body, group).await?;
             Ok(source.to_string())
         }
+        None if dlq.name == BUS_DELIVERY_DLQ => put_back_on_the_bus(clients, stack, &letter.body).await,
         None => {
             let url = source_of(clients, stack, dlq).await?;
             send(clients, &url, &letter.body, letter.group.as_deref()).await?;
             Ok(url)
         }
     }
+}
+
+/// The queue where the bus keeps what it could not deliver to a rule's target.
+const BUS_DELIVERY_DLQ: &str = "BusDeliveryDeadLetterQueue";
+
+/// An event the bus gave up delivering goes back on the bus, where every rule sees it
+/// again (consumers deduplicate on the event id, so a rule that did deliver it does no harm).
+async fn put_back_on_the_bus(clients: &Clients, stack: &StackInfo, body: &str) -> Result<String> {
+    let event: serde_json::Value = serde_json::from_str(body)
+        .map_err(|e| CliError::Failed(format!("the letter is not an EventBridge event: {e}")))?;
+    let field = |name: &str| {
+        event
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| CliError::Failed(format!("the letter is not an EventBridge event: it has no `{name}`")))
+    };
+    let bus = stack.output("EventBusName")?;
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .event_bus_name(bus)
+        .source(field("source")?)
+        .detail_type(field("detail-type")?)
+        .detail(event.get("detail").map(|d| d.to_string()).unwrap_or_default())
+        .build();
+    let output =
+        clients.eventbridge().put_events().entries(entry).send().await.map_err(|e| CliError::aws("PutEvents", e))?;
+    if output.failed_entry_count() > 0 {
+        let reason = output.entries().first().and_then(|e| e.error_message()).unwrap_or("refused");
+        return Err(CliError::Failed(format!("the bus refused it: {reason}")));
+    }
+    Ok(format!("the bus {bus}"))
 }
 
 fn is_stream(source: Option<&str>) -> bool {

@@ -1,0 +1,72 @@
+//! What `infra/template.yaml` must say for the guarantees to hold on AWS, read from the
+//! template itself: every alarm reaches someone, nothing the bus cannot deliver vanishes.
+
+use serde_norway::Value;
+
+fn resources() -> Vec<(String, Value)> {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml")).expect("the template");
+    orderflow::project::template_resources(&template).expect("the template's resources")
+}
+
+fn of_type(wanted: &str) -> Vec<(String, Value)> {
+    resources().into_iter().filter(|(_, resource)| resource["Type"].as_str() == Some(wanted)).collect()
+}
+
+/// `!Ref Name` or `!GetAtt Name.Attribute`, as the logical id it names.
+fn named(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(tagged) => tagged.value.as_str().map(|s| s.split('.').next().unwrap_or(s).to_string()),
+        _ => None,
+    }
+}
+
+#[test]
+fn every_alarm_tells_the_operations_topic_when_it_fires_and_when_it_clears() {
+    let alarms = of_type("AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 15, "{} alarms", alarms.len());
+    for (id, alarm) in alarms {
+        for actions in ["AlarmActions", "OKActions"] {
+            let targets: Vec<Option<String>> = alarm["Properties"][actions]
+                .as_sequence()
+                .unwrap_or_else(|| panic!("{id} has no {actions}"))
+                .iter()
+                .map(named)
+                .collect();
+            assert_eq!(targets, vec![Some("OperationsTopic".to_string())], "{id}: {actions}");
+        }
+    }
+}
+
+#[test]
+fn every_rule_target_retries_for_a_day_then_keeps_what_it_could_not_deliver() {
+    let rules = of_type("AWS::Events::Rule");
+    assert!(rules.len() >= 7);
+    for (id, rule) in rules {
+        for target in rule["Properties"]["Targets"].as_sequence().expect("targets") {
+            let dead_letters = named(&target["DeadLetterConfig"]["Arn"]);
+            assert_eq!(dead_letters.as_deref(), Some("BusDeliveryDeadLetterQueue"), "{id}: DeadLetterConfig");
+            let retry = &target["RetryPolicy"];
+            assert_eq!(retry["MaximumEventAgeInSeconds"].as_u64(), Some(86_400), "{id}: RetryPolicy");
+            assert!(retry["MaximumRetryAttempts"].as_u64().is_some_and(|n| n > 0), "{id}: RetryPolicy");
+        }
+    }
+}
+
+#[test]
+fn the_bus_delivery_queue_takes_messages_from_every_rule_and_no_one_else() {
+    let policy =
+        resources().into_iter().find(|(id, _)| id == "BusDeliveryDeadLetterQueuePolicy").expect("the queue's policy").1;
+    let statement = &policy["Properties"]["PolicyDocument"]["Statement"][0];
+    let sources: Vec<String> = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+        .as_sequence()
+        .expect("source ARNs")
+        .iter()
+        .filter_map(named)
+        .collect();
+    let mut rules: Vec<String> = of_type("AWS::Events::Rule").into_iter().map(|(id, _)| id).collect();
+    rules.sort();
+    let mut sources = sources;
+    sources.sort();
+    assert_eq!(sources, rules);
+}
