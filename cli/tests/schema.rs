@@ -110,7 +110,7 @@ fn validate_names_each_bad_value_of_a_command() {
     let message = text(&output);
     assert!(message.contains("at /currency:"), "{message}");
     assert!(message.contains("at /lines/0/quantity:"), "{message}");
-    assert!(message.contains("not a valid PlaceOrder v3 (2 error(s) above)"), "{message}");
+    assert!(message.contains("not a valid PlaceOrder v4 (2 error(s) above)"), "{message}");
 }
 
 #[test]

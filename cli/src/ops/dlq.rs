@@ -274,7 +274,7 @@ async fn put_back_on_the_bus(clients: &Clients, stack: &StackInfo, body: &str) -
         .event_bus_name(bus)
         .source(field("source")?)
         .detail_type(field("detail-type")?)
-        .detail(event.get("detail").map(|d| d.to_string()).unwrap_or_default())
+        .detail(event.get("detail").map(ToString::to_string).unwrap_or_default())
         .build();
     let output =
         clients.eventbridge().put_events().entries(entry).send().await.map_err(|e| CliError::aws("PutEvents", e))?;

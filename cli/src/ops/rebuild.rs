@@ -129,8 +129,7 @@ pub async fn rebuild_naively(clients: &Clients, stack: &StackInfo, budget: Durat
                 .map_err(|e| CliError::Failed(format!("{stream}: {e}")))?;
             let event = OrderEvent::from_envelope(&envelope).map_err(|e| CliError::Failed(format!("{stream}: {e}")))?;
             let next = OrderView::apply(view, &event, &envelope).map_err(|e| CliError::Failed(e.to_string()))?;
-            let item: HashMap<String, AttributeValue> =
-                serde_dynamo::to_item(&next).map_err(|e| CliError::Failed(e.to_string()))?;
+            let item = services::views::view_item(&next).map_err(|e| CliError::Failed(e.to_string()))?;
             clients
                 .dynamodb()
                 .put_item()
@@ -253,8 +252,7 @@ async fn write_batch(clients: &Clients, stack: &StackInfo, views: Vec<OrderView>
     let mut requests: Vec<WriteRequest> = views
         .iter()
         .map(|view| {
-            let item: HashMap<String, AttributeValue> =
-                serde_dynamo::to_item(view).map_err(|e| CliError::Failed(e.to_string()))?;
+            let item = services::views::view_item(view).map_err(|e| CliError::Failed(e.to_string()))?;
             let put =
                 PutRequest::builder().set_item(Some(item)).build().map_err(|e| CliError::Failed(e.to_string()))?;
             Ok(WriteRequest::builder().put_request(put).build())

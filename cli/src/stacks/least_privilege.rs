@@ -249,7 +249,7 @@ mod tests {
         assert!(policies.len() >= 10, "{:?}", policies.keys());
         let fraud = &policies["fraud-detector"];
         assert!(
-            fraud.grants.contains(&("dynamodb:Query".into(), "OrderViewTable/index/byCustomer".into())),
+            fraud.grants.contains(&("dynamodb:Query".into(), "OrderViewTable/index/byOwnerCustomer".into())),
             "{:?}",
             fraud.grants
         );

@@ -470,6 +470,8 @@ impl Default for ValidationPolicy {
 pub struct Order {
     pub id: OrderId,
     pub customer_id: String,
+    /// The API key (by name) that placed it; its customer ids are its own.
+    pub placed_by: Option<String>,
     pub lines: Vec<OrderLine>,
     pub total: Money,
     pub status: OrderStatus,
@@ -516,6 +518,7 @@ impl Order {
                 return Ok(Order {
                     id: placed.order_id,
                     customer_id: placed.customer_id.clone(),
+                    placed_by: placed.placed_by.clone(),
                     lines: placed.lines.clone(),
                     total: placed.total.clone(),
                     status: OrderStatus::Placed,

@@ -281,6 +281,89 @@ async fn a_key_reads_only_the_orders_it_placed_and_an_admin_key_reads_them_all()
     assert_eq!(seen(api.handle(orders_of("k-other"), &Invocation::local()).await), 0, "not another key's customers");
 }
 
+/// An order view of `customer` placed by the key `owner`, validated, `minutes` ago.
+fn view_of(owner: &str, customer: &str, n: u128, minutes: i64) -> services::views::OrderView {
+    let placed: EventEnvelope = sample("domain/order-placed.json");
+    let view = services::views::OrderView::replay(std::slice::from_ref(&placed)).unwrap().unwrap();
+    services::views::OrderView {
+        order_id: domain::OrderId(uuid::Uuid::from_u128(n)),
+        customer_id: customer.to_string(),
+        placed_by: Some(owner.to_string()),
+        status: domain::OrderStatus::Validated,
+        placed_at: chrono::Utc::now() - chrono::Duration::minutes(minutes),
+        ..view
+    }
+}
+
+#[tokio::test]
+async fn another_keys_orders_under_the_same_customer_id_never_count_for_velocity() {
+    use services::views::OrderViews;
+    let views = InMemoryOrderViews::default();
+    for n in 0..6 {
+        views.save(&view_of("other", "alice", 100 + n, 1), 0).await.unwrap();
+    }
+    let since = chrono::Utc::now() - chrono::Duration::minutes(10);
+    assert_eq!(views.count_by_customer_since("shop", "alice", since).await.unwrap(), 0, "the shop's alice");
+    assert_eq!(views.count_by_customer_since("other", "alice", since).await.unwrap(), 6);
+}
+
+#[tokio::test]
+async fn a_keys_listing_pages_through_its_own_orders_whatever_other_keys_placed() {
+    use services::access::{ApiKeys, InMemoryRateLimiter, key_hash};
+    use services::views::OrderViews;
+    let keys = format!("shop:{}, other:{}, ops:{}::admin", key_hash("k-shop"), key_hash("k-other"), key_hash("k-ops"));
+    let views = InMemoryOrderViews::default();
+    for n in 0..60 {
+        views.save(&view_of("other", "alice", 200 + n, n as i64), 0).await.unwrap();
+    }
+    for n in 0..55 {
+        views.save(&view_of("shop", "alice", 300 + n, 100 + n as i64), 0).await.unwrap();
+    }
+    let api = Api::new(
+        InMemoryEventStore::default(),
+        views,
+        InMemoryAnalytics::default(),
+        services::notify::InMemoryNotificationLog::default(),
+        toolkit::idempotency::InMemoryIdempotencyStore::default(),
+        InMemoryRateLimiter::default(),
+    )
+    .with_api_keys(ApiKeys::parse(&keys, 100).unwrap());
+    let page = |key: &str, cursor: Option<&str>| {
+        let mut request = get(
+            "GET /customers/{customerId}/orders",
+            "/customers/alice/orders",
+            key,
+            serde_json::json!({ "customerId": "alice" }),
+        );
+        if let Some(cursor) = cursor {
+            use lambda_http::RequestExt;
+            request = request.with_query_string_parameters(std::collections::HashMap::from([(
+                "cursor".to_string(),
+                cursor.to_string(),
+            )]));
+        }
+        request
+    };
+    let first = body_json(&api.handle(page("k-shop", None), &Invocation::local()).await);
+    let orders = first["orders"].as_array().unwrap();
+    assert_eq!(orders.len(), 50, "a full page of the shop's own orders");
+    assert!(orders.iter().all(|o| o["placedBy"] == "shop"));
+    let cursor = first["nextCursor"].as_str().expect("a next page");
+    let second = body_json(&api.handle(page("k-shop", Some(cursor)), &Invocation::local()).await);
+    assert_eq!(second["orders"].as_array().unwrap().len(), 5);
+    assert!(second["nextCursor"].is_null(), "the last page");
+    let mut seen: Vec<String> =
+        orders.iter().chain(second["orders"].as_array().unwrap()).map(|o| o["orderId"].to_string()).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 55, "every order once");
+    let admin = body_json(&api.handle(page("k-ops", None), &Invocation::local()).await);
+    assert_eq!(admin["orders"].as_array().unwrap().len(), 50, "an admin pages through every key's");
+    let bad = api.handle(page("k-shop", Some("not-a-cursor")), &Invocation::local()).await;
+    assert_eq!(bad.status(), 400);
+    assert_eq!(body_json(&bad)["field"], "cursor");
+}
+
 #[tokio::test]
 async fn a_path_parameter_is_checked_like_a_body_field() {
     let api = support::test_api(InMemoryEventStore::default(), InMemoryOrderViews::default());
@@ -313,7 +396,10 @@ async fn velocity_counts_only_orders_that_passed_validation() {
     }
     let since = view.placed_at - chrono::Duration::minutes(1);
     assert_eq!(
-        views.count_by_customer_since(&view.customer_id, since).await.unwrap(),
+        views
+            .count_by_customer_since(view.placed_by.as_deref().unwrap_or_default(), &view.customer_id, since)
+            .await
+            .unwrap(),
         2,
         "rejected and unvalidated orders do not count"
     );

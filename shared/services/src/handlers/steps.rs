@@ -34,7 +34,8 @@ impl<V: OrderViews> Step for FraudScreening<V> {
             return Ok(None);
         }
         let since = trigger.occurred_at - self.window;
-        let recent = self.views.count_by_customer_since(&order.customer_id, since).await?;
+        let owner = order.placed_by.as_deref().unwrap_or_default();
+        let recent = self.views.count_by_customer_since(owner, &order.customer_id, since).await?;
         Ok(order.screen(recent, &self.policy))
     }
 }

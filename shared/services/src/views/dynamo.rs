@@ -1,4 +1,4 @@
-use super::{OrderView, OrderViews, ViewError};
+use super::{Cursor, CustomerPage, OrderView, OrderViews, ViewError, owner_customer};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
@@ -13,6 +13,9 @@ const BATCH_GET_ROUNDS: u32 = 4;
 
 /// The global secondary index by `customerId` (hash) and `placedAt` (range).
 pub const BY_CUSTOMER_INDEX: &str = "byCustomer";
+/// The global secondary index by `ownerCustomer` (hash: the placing key's name and the
+/// customer id, see [`super::owner_customer`]) and `placedAt` (range): what one caller sees.
+pub const BY_OWNER_CUSTOMER_INDEX: &str = "byOwnerCustomer";
 /// The global secondary index by `status` (hash) and `updatedAt` (range).
 pub const BY_STATUS_INDEX: &str = "byStatus";
 
@@ -108,6 +111,7 @@ impl OrderViews for DynamoOrderViews {
 
     async fn count_by_customer_since(
         &self,
+        owner: &str,
         customer_id: &str,
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<u32, ViewError> {
@@ -115,17 +119,13 @@ impl OrderViews for DynamoOrderViews {
             .client
             .query()
             .table_name(&self.table)
-            .index_name(BY_CUSTOMER_INDEX)
-            .key_condition_expression("customerId = :c AND placedAt >= :t")
-            // Only orders that passed validation: rejected ones cost nothing to place
-            // under someone else's customer id.
+            .index_name(BY_OWNER_CUSTOMER_INDEX)
+            .key_condition_expression("ownerCustomer = :c AND placedAt >= :t")
+            // Only orders that passed validation: rejected ones cost nothing to place.
             .filter_expression("#status <> :placed AND #status <> :rejected")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":c", AttributeValue::S(customer_id.to_string()))
-            .expression_attribute_values(
-                ":t",
-                AttributeValue::S(since.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
-            )
+            .expression_attribute_values(":c", AttributeValue::S(owner_customer(Some(owner), customer_id)))
+            .expression_attribute_values(":t", AttributeValue::S(timestamp(since)))
             .expression_attribute_values(":placed", AttributeValue::S("Placed".into()))
             .expression_attribute_values(":rejected", AttributeValue::S("Rejected".into()))
             .select(aws_sdk_dynamodb::types::Select::Count)
@@ -135,27 +135,50 @@ impl OrderViews for DynamoOrderViews {
         Ok(u32::try_from(output.count()).unwrap_or(0))
     }
 
-    async fn by_customer(&self, customer_id: &str, limit: u32) -> Result<Vec<OrderView>, ViewError> {
+    async fn by_customer(
+        &self,
+        owner: Option<&str>,
+        customer_id: &str,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<CustomerPage, ViewError> {
+        // The caller's own orders come from the index keyed by owner and customer, so a
+        // page is full however many orders other keys placed under the same customer id.
+        let (index, hash, value) = match owner {
+            Some(owner) => (BY_OWNER_CUSTOMER_INDEX, "ownerCustomer", owner_customer(Some(owner), customer_id)),
+            None => (BY_CUSTOMER_INDEX, "customerId", customer_id.to_string()),
+        };
+        let start = cursor.map(|c| {
+            HashMap::from([
+                ("orderId".to_string(), AttributeValue::S(c.order_id.to_string())),
+                ("placedAt".to_string(), AttributeValue::S(timestamp(c.placed_at))),
+                (hash.to_string(), AttributeValue::S(value.clone())),
+            ])
+        });
         let output = self
             .client
             .query()
             .table_name(&self.table)
-            .index_name(BY_CUSTOMER_INDEX)
-            .key_condition_expression("customerId = :c")
-            .expression_attribute_values(":c", AttributeValue::S(customer_id.to_string()))
+            .index_name(index)
+            .key_condition_expression("#hash = :c")
+            .expression_attribute_names("#hash", hash)
+            .expression_attribute_values(":c", AttributeValue::S(value.clone()))
+            .set_exclusive_start_key(start)
             .scan_index_forward(false)
             .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
             .send()
             .await
             .map_err(|e| ViewError::Unavailable(Outage::new(e)))?;
-        output
+        let orders = output
             .items()
             .iter()
             .map(|item| {
                 serde_dynamo::from_item(item.clone())
                     .map_err(|e| ViewError::Unavailable(Outage::from(format!("stored order view cannot be read: {e}"))))
             })
-            .collect()
+            .collect::<Result<Vec<OrderView>, _>>()?;
+        let next = output.last_evaluated_key().and(orders.last()).map(Cursor::after);
+        Ok(CustomerPage { orders, next })
     }
 
     async fn in_status_since_before(
@@ -190,8 +213,7 @@ impl OrderViews for DynamoOrderViews {
     }
 
     async fn save(&self, view: &OrderView, expected_version: u64) -> Result<(), ViewError> {
-        let item = serde_dynamo::to_item(view)
-            .map_err(|e| ViewError::Unavailable(Outage::from(format!("cannot encode view: {e}"))))?;
+        let item = view_item(view)?;
         let request = self.client.put_item().table_name(&self.table).set_item(Some(item));
         let request = if expected_version == 0 {
             request.condition_expression("attribute_not_exists(orderId)")
@@ -208,4 +230,19 @@ impl OrderViews for DynamoOrderViews {
             Err(e) => Err(ViewError::Unavailable(Outage::new(e))),
         }
     }
+}
+
+/// A view as its table's item: the view's fields and the key of the index by owner and
+/// customer (every writer of the table, `orderflow rebuild` too, writes it this way).
+pub fn view_item(view: &OrderView) -> Result<HashMap<String, AttributeValue>, ViewError> {
+    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(view)
+        .map_err(|e| ViewError::Unavailable(Outage::from(format!("cannot encode view: {e}"))))?;
+    let key = owner_customer(view.placed_by.as_deref(), &view.customer_id);
+    item.insert("ownerCustomer".to_string(), AttributeValue::S(key));
+    Ok(item)
+}
+
+/// A time as the table stores it (chrono's RFC 3339 form, as serde writes it).
+fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }

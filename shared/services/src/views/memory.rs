@@ -1,4 +1,4 @@
-use super::{OrderView, OrderViews, ViewError};
+use super::{Cursor, CustomerPage, OrderView, OrderViews, ViewError};
 use domain::OrderId;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -21,21 +21,41 @@ impl OrderViews for InMemoryOrderViews {
 
     async fn count_by_customer_since(
         &self,
+        owner: &str,
         customer_id: &str,
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<u32, ViewError> {
         let views = self.views.lock().expect("views lock");
-        let counted =
-            |v: &&OrderView| v.customer_id == customer_id && v.placed_at >= since && passed_validation(v.status);
+        let counted = |v: &&OrderView| {
+            v.customer_id == customer_id
+                && v.placed_by.as_deref().unwrap_or_default() == owner
+                && v.placed_at >= since
+                && passed_validation(v.status)
+        };
         Ok(u32::try_from(views.values().filter(counted).count()).unwrap_or(u32::MAX))
     }
 
-    async fn by_customer(&self, customer_id: &str, limit: u32) -> Result<Vec<OrderView>, ViewError> {
+    async fn by_customer(
+        &self,
+        owner: Option<&str>,
+        customer_id: &str,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<CustomerPage, ViewError> {
         let views = self.views.lock().expect("views lock");
-        let mut found: Vec<OrderView> = views.values().filter(|v| v.customer_id == customer_id).cloned().collect();
-        found.sort_by_key(|v| std::cmp::Reverse(v.placed_at));
+        let mut found: Vec<OrderView> = views
+            .values()
+            .filter(|v| v.customer_id == customer_id)
+            .filter(|v| owner.is_none_or(|owner| v.placed_by.as_deref().unwrap_or_default() == owner))
+            .filter(|v| cursor.is_none_or(|c| Cursor::after(v) < *c))
+            .cloned()
+            .collect();
+        // Newest first, as the index reads backwards.
+        found.sort_by_key(|v| std::cmp::Reverse(Cursor::after(v)));
+        let more = found.len() > limit as usize;
         found.truncate(limit as usize);
-        Ok(found)
+        let next = found.last().filter(|_| more).map(Cursor::after);
+        Ok(CustomerPage { orders: found, next })
     }
 
     async fn in_status_since_before(

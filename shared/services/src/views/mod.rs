@@ -4,7 +4,7 @@ mod dynamo;
 mod memory;
 mod order_view;
 
-pub use dynamo::DynamoOrderViews;
+pub use dynamo::{DynamoOrderViews, view_item};
 pub use memory::InMemoryOrderViews;
 pub use order_view::{OrderView, TimelineEntry};
 
@@ -13,6 +13,46 @@ use std::collections::HashMap;
 use std::future::Future;
 use thiserror::Error;
 use toolkit::error::Outage;
+
+/// One page of a customer's orders, and where the next begins (none: the last page).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CustomerPage {
+    pub orders: Vec<OrderView>,
+    pub next: Option<Cursor>,
+}
+
+/// Where a page of a customer's orders ends: the last order's placing time and id (the
+/// index's sort key and the table's key). As text, `<unix nanoseconds>.<order id>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    pub placed_at: chrono::DateTime<chrono::Utc>,
+    pub order_id: OrderId,
+}
+
+impl Cursor {
+    pub fn after(view: &OrderView) -> Self {
+        Self { placed_at: view.placed_at, order_id: view.order_id }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let (nanos, id) = text.split_once('.')?;
+        let placed_at = chrono::DateTime::from_timestamp_nanos(nanos.parse().ok()?);
+        Some(Self { placed_at, order_id: OrderId::parse(id)? })
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let nanos = self.placed_at.timestamp_nanos_opt().unwrap_or_default();
+        write!(f, "{nanos}.{}", self.order_id)
+    }
+}
+
+/// The key of the orders-by-owner-and-customer index: an API key's name and a customer id
+/// (neither holds a `#`). Orders with no recorded owner have the empty owner.
+pub fn owner_customer(owner: Option<&str>, customer_id: &str) -> String {
+    format!("{}#{customer_id}", owner.unwrap_or_default())
+}
 
 #[derive(Debug, Error)]
 pub enum ViewError {
@@ -35,19 +75,25 @@ pub trait OrderViews: Send + Sync {
         order_ids: &[OrderId],
     ) -> impl Future<Output = Result<HashMap<OrderId, OrderView>, ViewError>> + Send;
 
-    /// How many orders `customer_id` placed since `since` (from the orders-by-customer index).
+    /// How many orders the API key `owner` placed for `customer_id` since `since` that
+    /// passed validation: a customer id is the caller's own, so another key's orders under
+    /// the same id never count.
     fn count_by_customer_since(
         &self,
+        owner: &str,
         customer_id: &str,
         since: chrono::DateTime<chrono::Utc>,
     ) -> impl Future<Output = Result<u32, ViewError>> + Send;
 
-    /// The customer's orders, newest first, at most `limit`.
+    /// The customer's orders placed by `owner` (every key's, for `None`), newest first, at
+    /// most `limit`, after `cursor` (a page's `next`).
     fn by_customer(
         &self,
+        owner: Option<&str>,
         customer_id: &str,
         limit: u32,
-    ) -> impl Future<Output = Result<Vec<OrderView>, ViewError>> + Send;
+        cursor: Option<&Cursor>,
+    ) -> impl Future<Output = Result<CustomerPage, ViewError>> + Send;
 
     /// Orders in `status` whose last change is older than `before` (from the by-status index).
     fn in_status_since_before(

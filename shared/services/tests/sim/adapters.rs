@@ -143,16 +143,23 @@ impl OrderViews for SimViews {
 
     async fn count_by_customer_since(
         &self,
+        owner: &str,
         customer_id: &str,
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<u32, ViewError> {
         self.gate().await?;
-        self.inner.count_by_customer_since(customer_id, since).await
+        self.inner.count_by_customer_since(owner, customer_id, since).await
     }
 
-    async fn by_customer(&self, customer_id: &str, limit: u32) -> Result<Vec<OrderView>, ViewError> {
+    async fn by_customer(
+        &self,
+        owner: Option<&str>,
+        customer_id: &str,
+        limit: u32,
+        cursor: Option<&services::views::Cursor>,
+    ) -> Result<services::views::CustomerPage, ViewError> {
         self.gate().await?;
-        self.inner.by_customer(customer_id, limit).await
+        self.inner.by_customer(owner, customer_id, limit, cursor).await
     }
 
     async fn in_status_since_before(

@@ -86,6 +86,30 @@ pub fn violations(world: &World) -> Vec<String> {
             ));
         }
     }
+    // A customer id is its caller's own: an order held for velocity counted only orders
+    // its own key placed for that customer (and that passed validation).
+    for (events, order) in &orders {
+        let Some(order) = order else { continue };
+        let held = events.iter().find(|e| e.event_type == "FraudSuspected");
+        let counted = held
+            .and_then(|e| e.payload["reasons"].as_array())
+            .into_iter()
+            .flatten()
+            .find_map(|reason| reason.as_str()?.split_once(" orders from ")?.0.parse::<usize>().ok());
+        let Some(counted) = counted else { continue };
+        let own = orders
+            .iter()
+            .filter_map(|(_, o)| o.as_ref())
+            .filter(|o| o.customer_id == order.customer_id && o.placed_by == order.placed_by)
+            .filter(|o| !matches!(o.status, OrderStatus::Rejected))
+            .count();
+        if counted > own {
+            found.push(format!(
+                "order {} was held for {counted} orders of {} when its key placed {own}",
+                order.id, order.customer_id
+            ));
+        }
+    }
     for (intent, ids) in per_intent {
         if ids.len() > 1 {
             found.push(format!("client request {intent} (one Idempotency-Key) placed {} orders: {ids:?}", ids.len()));

@@ -37,6 +37,8 @@ use toolkit::invocation::Invocation;
 use toolkit::store::{EventStore, InMemoryEventStore};
 
 pub const API_KEY: &str = "sim-api-key";
+/// A second shop, placing orders under the same customer ids as the first.
+pub const OTHER_KEY: &str = "sim-other-key";
 /// The operator's key: it adds stock.
 pub const ADMIN_KEY: &str = "sim-admin-key";
 pub const PAYMENT_SECRET: &str = "sim-payment-secret";
@@ -72,6 +74,8 @@ pub struct Intent {
     pub must_refuse: bool,
     /// A stock addition (SKU, units) by the operator, instead of an order.
     pub stock: Option<(&'static str, u32)>,
+    /// The API key it is sent with.
+    pub api_key: &'static str,
     pub attempts: u32,
     pub next_at: DateTime<Utc>,
     pub in_flight: bool,
@@ -125,7 +129,12 @@ impl World {
         let provider = SimProvider { net: net.clone() };
         let counters = SimAnalytics { inner: Arc::new(InMemoryAnalytics::default()), net: net.clone() };
         let timeout = Duration::seconds([60, 120, 300][(seed % 3) as usize]);
-        let keys = format!("sim:{}:100000,ops:{}:100000:admin", key_hash(API_KEY), key_hash(ADMIN_KEY));
+        let keys = format!(
+            "sim:{}:100000,other:{}:100000,ops:{}:100000:admin",
+            key_hash(API_KEY),
+            key_hash(OTHER_KEY),
+            key_hash(ADMIN_KEY)
+        );
         let keys = ApiKeys::parse(&keys, 100_000).expect("sim keys");
         let api = Api::new(
             store.clone(),
@@ -214,7 +223,9 @@ impl World {
         lock(&self.net).faults = faults;
         self.populate_refused();
         self.populate_restocks();
-        let orders = 3 + self.dice(6);
+        // A quarter of the seeds: one busy customer id, shared by both shops (velocity).
+        let busy = self.chance(250);
+        let orders = if busy { 6 + self.dice(8) } else { 3 + self.dice(6) };
         for n in 0..orders {
             let lines: Vec<serde_json::Value> = (0..1 + self.dice(3))
                 .map(|_| {
@@ -222,7 +233,7 @@ impl World {
                     serde_json::json!({ "sku": SKUS[self.dice(3)], "quantity": 1 + self.dice(3), "unitPriceMinor": price })
                 })
                 .collect();
-            let customer = ["c1", "c2"][self.dice(2)];
+            let customer = if busy { "c1" } else { ["c1", "c2"][self.dice(2)] };
             let body = serde_json::json!({ "customerId": customer, "currency": "EUR", "lines": lines }).to_string();
             let at = clock::now() + Duration::seconds(self.dice(120) as i64);
             self.intents.push(Intent {
@@ -230,6 +241,7 @@ impl World {
                 body,
                 must_refuse: false,
                 stock: None,
+                api_key: [API_KEY, OTHER_KEY][self.dice(2)],
                 attempts: 0,
                 next_at: at,
                 in_flight: false,
@@ -263,6 +275,7 @@ impl World {
                 body,
                 must_refuse: true,
                 stock: None,
+                api_key: API_KEY,
                 attempts: 0,
                 next_at: at,
                 in_flight: false,
@@ -284,6 +297,7 @@ impl World {
                 body: serde_json::json!({ "quantity": quantity }).to_string(),
                 must_refuse: false,
                 stock: Some((sku, quantity)),
+                api_key: ADMIN_KEY,
                 attempts: 0,
                 next_at: at,
                 in_flight: false,
@@ -622,7 +636,7 @@ impl World {
         intent.in_flight = true;
         intent.attempts += 1;
         let headers = serde_json::json!({
-            "x-api-key": if intent.stock.is_some() { ADMIN_KEY } else { API_KEY },
+            "x-api-key": intent.api_key,
             "idempotency-key": intent.key,
             "x-correlation-id": intent.key,
         });

@@ -166,7 +166,7 @@ where
         match route.as_str() {
             "POST /orders" => self.place_order(&call).await,
             "GET /orders/{orderId}" => self.get_order(caller, &path("orderId")).await,
-            "GET /customers/{customerId}/orders" => self.customer_orders(caller, &path("customerId")).await,
+            "GET /customers/{customerId}/orders" => self.customer_orders(&call, &path("customerId")).await,
             "POST /inventory/{sku}/stock" | "GET /inventory/{sku}" if !is_sku(&path("sku")) => {
                 let error = "sku: must be 1 to 64 characters of A-Z, a-z, 0-9, '-' or '_'";
                 json_response(StatusCode::BAD_REQUEST, json!({ "error": error, "field": "sku" }))

@@ -3,10 +3,10 @@
 use super::http::{MAX_BODY_BYTES, bad_request, idempotency_key_of, json_response, shown, unavailable};
 use super::{Api, Call, admission::Caller};
 use crate::notify::NotificationLog;
-use crate::views::{OrderView, OrderViews};
+use crate::views::{Cursor, OrderView, OrderViews};
 use domain::{EventCodec, Order, OrderEvent, OrderId, PlaceOrder, check_identifier};
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Response};
+use lambda_http::{Body, RequestExt, Response};
 use serde_json::json;
 use toolkit::admission::BacklogGauge;
 use toolkit::envelope::Causality;
@@ -110,15 +110,30 @@ where
         }
     }
 
-    /// The customer's orders that this caller placed (every one, for an admin key).
-    pub(super) async fn customer_orders(&self, caller: &Caller, customer_id: &str) -> Response<Body> {
+    /// The customer's orders that this caller placed (every key's, for an admin key),
+    /// newest first, a page at a time: `nextCursor` asks for the next (`?cursor=`).
+    pub(super) async fn customer_orders(&self, call: &Call<'_>, customer_id: &str) -> Response<Body> {
         if let Err(invalid) = check_identifier("customerId", customer_id) {
             return bad_request(&invalid);
         }
-        match self.views.by_customer(customer_id, CUSTOMER_ORDERS_LIMIT).await {
-            Ok(orders) => {
-                let orders: Vec<_> = orders.into_iter().filter(|view| caller.may_read(view)).collect();
-                json_response(StatusCode::OK, json!({ "customerId": customer_id, "orders": orders }))
+        let parameters = call.request.query_string_parameters_ref().cloned().unwrap_or_default();
+        let cursor = match parameters.first("cursor").map(|text| (text, Cursor::parse(text))) {
+            None => None,
+            Some((_, Some(cursor))) => Some(cursor),
+            Some((text, None)) => {
+                let error = format!("cursor: `{}` is not a cursor this API gave (nextCursor)", shown(text));
+                return json_response(StatusCode::BAD_REQUEST, json!({ "error": error, "field": "cursor" }));
+            }
+        };
+        let caller = &call.caller;
+        let owner = (!caller.admin).then_some(caller.name.as_str());
+        match self.views.by_customer(owner, customer_id, CUSTOMER_ORDERS_LIMIT, cursor.as_ref()).await {
+            Ok(page) => {
+                let next = page.next.map(|cursor| cursor.to_string());
+                json_response(
+                    StatusCode::OK,
+                    json!({ "customerId": customer_id, "orders": page.orders, "nextCursor": next }),
+                )
             }
             Err(error) => unavailable("the customer's orders could not be read", &error),
         }
