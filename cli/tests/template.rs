@@ -70,3 +70,34 @@ fn the_bus_delivery_queue_takes_messages_from_every_rule_and_no_one_else() {
     sources.sort();
     assert_eq!(sources, rules);
 }
+
+/// Every number `key: <n>` in the template, in seconds by `per`.
+fn numbers_after(template: &str, key: &str) -> Vec<i64> {
+    template.lines().filter_map(|line| line.trim().strip_prefix(key)?.trim().parse().ok()).collect()
+}
+
+#[test]
+fn every_dedup_record_outlives_every_window_that_can_bring_its_message_back() {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml")).expect("the template");
+    let kept = services::config::DEDUP_RETENTION_DAYS * 86_400;
+    let dlq = numbers_after(&template, "MessageRetentionPeriod:");
+    let archive: Vec<i64> = numbers_after(&template, "RetentionDays:").into_iter().map(|d| d * 86_400).collect();
+    let timeout = template.split("  OrderTimeoutSeconds:").nth(1).expect("the parameter");
+    let longest_timeout =
+        numbers_after(timeout.split("\n  ").take(8).collect::<Vec<_>>().join("\n").as_str(), "MaxValue:");
+    assert!(!dlq.is_empty() && !archive.is_empty() && !longest_timeout.is_empty());
+    let stream = 86_400;
+    for (window, seconds) in dlq
+        .iter()
+        .map(|s| ("a dead-letter queue's retention", *s))
+        .chain(archive.iter().map(|s| ("the archive's replay", *s)))
+        .chain(longest_timeout.iter().map(|s| ("an order's timeout", *s)))
+        .chain([("the stream's retention", stream)])
+    {
+        assert!(
+            kept > seconds,
+            "dedup records live {kept} s, {window} {seconds} s: a redelivery then repeats its effect"
+        );
+    }
+}

@@ -28,6 +28,8 @@ pub struct Harness {
     pub stack: StackInfo,
     pub api_url: String,
     http: reqwest::Client,
+    /// With the stack's admin key: stock, analytics, scenario replays.
+    admin_http: reqwest::Client,
 }
 
 /// An HTTP answer: status and JSON body.
@@ -69,7 +71,10 @@ impl Harness {
         let api_url = stack.api_url(&target).expect("the stack has an HTTP API");
         let key = std::env::var(key_variable).unwrap_or_else(|_| panic!("{key_variable} is set by `orderflow test`"));
         let http = orderflow::stacks::api_key::http_client(&key).expect("a usable API key");
-        Harness { clients, stack, api_url, http }
+        let admin =
+            std::env::var("ORDERFLOW_ADMIN_API_KEY").expect("ORDERFLOW_ADMIN_API_KEY is set by `orderflow test`");
+        let admin_http = orderflow::stacks::api_key::http_client(&admin).expect("a usable admin key");
+        Harness { clients, stack, api_url, http, admin_http }
     }
 
     /// A correlation id unique to one test, to find exactly its events.
@@ -83,9 +88,15 @@ impl Harness {
 
     /// Sends a request as the stack's operator (the admin key): stock and analytics.
     pub async fn send_as_admin(&self, method: &str, path: &str, correlation_id: &str, body: Option<String>) -> Answer {
-        let key = std::env::var("ORDERFLOW_ADMIN_API_KEY").expect("ORDERFLOW_ADMIN_API_KEY is set by `orderflow test`");
-        let headers = [("x-correlation-id", correlation_id), ("x-api-key", key.as_str())];
-        self.send_with(method, path, &headers, body).await
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let mut request = self
+            .admin_http
+            .request(method, format!("{}{path}", self.api_url))
+            .header("x-correlation-id", correlation_id);
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body);
+        }
+        answer_of(request.send().await.expect("the HTTP API answers")).await
     }
 
     /// Sends a request with these headers (an `x-api-key` here replaces the tests' key).
@@ -223,7 +234,8 @@ impl Harness {
         let run_id = replay::new_run_id();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/scenarios").join(name);
         let samples = replay::load_samples(&dir, &run_id).expect("the scenario loads");
-        let (api_url, http) = (self.api_url.clone(), self.http.clone());
+        // As the operator: scenarios stock their shelves, which takes an admin key.
+        let (api_url, http) = (self.api_url.clone(), self.admin_http.clone());
         let target = replay::Target { clients: &self.clients, stack: &self.stack, api_url, http, pacer: None };
         let replayed = replay::send_all(&target, samples).await.expect("the scenario is sent");
         let order_ids: Vec<String> = replayed.iter().flat_map(|r| r.order_ids().map(str::to_string)).collect();
@@ -234,7 +246,8 @@ impl Harness {
 
     /// Polls until every order is final (or the time is up); the last view of each.
     pub async fn wait_for_final_states(&self, order_ids: &[String], extra: Duration) -> Vec<OrderView> {
-        orderflow::ops::replay::wait_for_final_states(&self.api_url, &self.http, order_ids, extra).await
+        // The admin key reads every order: the tests' own and the scenarios' (placed as admin).
+        orderflow::ops::replay::wait_for_final_states(&self.api_url, &self.admin_http, order_ids, extra).await
     }
 
     /// Replays a scenario under a run id of the caller's choosing (to replay it twice).
@@ -242,7 +255,7 @@ impl Harness {
         use orderflow::ops::replay;
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/scenarios").join(name);
         let samples = replay::load_samples(&dir, run_id).expect("the scenario loads");
-        let (api_url, http) = (self.api_url.clone(), self.http.clone());
+        let (api_url, http) = (self.api_url.clone(), self.admin_http.clone());
         let target = replay::Target { clients: &self.clients, stack: &self.stack, api_url, http, pacer: None };
         let replayed = replay::send_all(&target, samples).await.expect("the scenario is sent");
         replayed.iter().flat_map(|r| r.order_ids().map(str::to_string)).collect()

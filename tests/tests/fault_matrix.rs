@@ -294,3 +294,25 @@ async fn f8_a_burst_beyond_the_rate_limit_gets_429_and_the_service_stays_healthy
     assert_eq!(after.status, 200, "the key is served again in the next second");
     assert_eq!(harness.send("GET", &shelf, "e2e-f8", None).await.status, 200, "other callers were never limited");
 }
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn an_order_too_large_for_the_bus_is_refused_at_the_door_and_the_next_one_completes() {
+    let harness = Harness::connect().await;
+    let tag = unique();
+    let mut body = stocked_order(&harness, &format!("big-{tag}")).await;
+    // 40,000 channels: about 240 KB, under the API's body limit; copied into every event of
+    // the order, it would make bus entries and dead letters no AWS service takes.
+    body["notify"] = json!(vec!["sms"; 40_000]);
+    let correlation = format!("e2e-big-{tag}");
+    let refused = harness.place_order_once(&body, &correlation).await;
+    assert_eq!(refused.status, 400, "{:?}", refused.body);
+    assert_eq!(refused.body["field"], "notify[1]", "{:?}", refused.body);
+    assert!(harness.stored_events(&correlation).await.is_empty(), "nothing stored");
+
+    body["notify"] = json!(["webhook"]);
+    let placed = harness.place_order(&body, &format!("e2e-after-big-{tag}")).await;
+    assert_eq!(placed.status, 202, "{:?}", placed.body);
+    let view = harness.wait_for_final_state(placed.body["orderId"].as_str().expect("an order id")).await;
+    assert_eq!(view.status, OrderStatus::Completed, "{:?}", view.status_reason);
+}

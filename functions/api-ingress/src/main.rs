@@ -35,7 +35,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         DynamoOrderViews::new(dynamodb.clone(), view_table),
         DynamoAnalytics::new(dynamodb.clone(), analytics_table),
         DynamoNotificationLog::new(dynamodb.clone(), notifications_table),
-        DynamoIdempotencyStore::new(dynamodb.clone(), idempotency_table),
+        DynamoIdempotencyStore::new(dynamodb.clone(), idempotency_table).with_retention(config::dedup_retention()),
         DynamoRateLimiter::new(dynamodb, rate_limit_table),
     )
     .with_api_keys(api_keys)

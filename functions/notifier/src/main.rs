@@ -11,6 +11,7 @@ use toolkit::deadletter::SqsDeadLetters;
 use toolkit::events::SqsEvent;
 use toolkit::idempotency::DynamoIdempotencyStore;
 use toolkit::invocation::Invocation;
+use toolkit::store::DynamoEventStore;
 use toolkit::{aws, observability};
 
 #[tokio::main]
@@ -18,13 +19,15 @@ async fn main() -> Result<(), Error> {
     observability::init_logging();
     let (table, dlq_url, webhook) =
         (config::notifications_table()?, config::dead_letter_queue_url()?, config::webhook()?);
+    let store_table = config::event_store_table()?;
     let idempotency_table = config::idempotency_table()?;
     let sdk = aws::sdk_config().await;
-    let webhook = webhook.map(|(url, secret)| WebhookSender::new(url, secret.into_bytes()));
+    let webhook = webhook.map(|(url, secret)| WebhookSender::new(url, secret.into_bytes())).transpose()?;
     let notifier = Notifier::new(
+        DynamoEventStore::new(aws::dynamodb(&sdk), store_table),
         DynamoNotificationLog::new(aws::dynamodb(&sdk), table),
         SqsDeadLetters::new(aws::sqs(&sdk), dlq_url),
-        DynamoIdempotencyStore::new(aws::dynamodb(&sdk), idempotency_table),
+        DynamoIdempotencyStore::new(aws::dynamodb(&sdk), idempotency_table).with_retention(config::dedup_retention()),
         webhook,
     );
     let notifier = &notifier;

@@ -11,7 +11,8 @@ use toolkit::idempotency::DynamoIdempotencyStore;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     services::runtime::run_saga_step(|sdk, _| {
-        let idempotency = DynamoIdempotencyStore::new(aws::dynamodb(sdk), config::idempotency_table()?);
+        let idempotency = DynamoIdempotencyStore::new(aws::dynamodb(sdk), config::idempotency_table()?)
+            .with_retention(config::dedup_retention());
         Ok(Payment { idempotency, provider: SimulatedProvider })
     })
     .await

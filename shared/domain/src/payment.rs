@@ -18,7 +18,10 @@ pub trait PaymentProvider: Send + Sync {
     /// Charges the order's total; the same `key` always gets the first answer.
     fn charge(&self, key: &str, order: &Order) -> impl Future<Output = Result<PaymentOutcome, ProviderError>> + Send;
 
-    /// The answer the provider gave to the charge made under `key`, if one was made.
+    /// The answer the provider gave to the charge made under `key`, if one was made, from
+    /// the provider's own books (a lookup by the key or by metadata it carries): callers
+    /// ask when their own record of the charge is gone or was never written, so an adapter
+    /// must never answer `None` for a charge it cannot rule out.
     fn charged(&self, key: &str) -> impl Future<Output = Result<Option<PaymentOutcome>, ProviderError>> + Send;
 
     /// Voids an authorization; voiding it again changes nothing.

@@ -93,6 +93,20 @@ pub fn fraud_velocity_window() -> Result<chrono::Duration, ConfigError> {
 /// The bounds of `ORDER_TIMEOUT_SECONDS` (and of the template's `OrderTimeoutSeconds`): the
 /// sweeper runs once a minute, so less than a minute would time out orders still moving;
 /// more than a day would hold stock and authorizations for days.
+/// How long every record that deduplicates a message is kept (idempotency records of
+/// charges, voids, notifications, webhooks and API commands; analytics' applied markers):
+/// longer than the longest window that can bring a message back. Those windows are the
+/// bus archive's replay (30 days, `RetentionDays`), a dead-letter queue's redrive (14
+/// days, `MessageRetentionPeriod`), the stream's 24 hours and an order's timeout (at most
+/// a day, `OrderTimeoutSeconds`); `cli/tests/template.rs` fails when the template's grow
+/// past it.
+pub const DEDUP_RETENTION_DAYS: i64 = 31;
+
+/// [`DEDUP_RETENTION_DAYS`] as a duration.
+pub fn dedup_retention() -> chrono::Duration {
+    chrono::Duration::days(DEDUP_RETENTION_DAYS)
+}
+
 pub const ORDER_TIMEOUT_BOUNDS: std::ops::RangeInclusive<i64> = 60..=86_400;
 
 /// `ORDER_TIMEOUT_SECONDS` (default 900): how long an order may stay in a status that is not final.

@@ -12,8 +12,7 @@ use toolkit::envelope::EventId;
 use toolkit::error::Outage;
 
 const STATUS_PK: &str = "status";
-/// How long the record of an applied event is kept (DynamoDB TTL on `expiresAt`).
-const APPLIED_TTL_DAYS: i64 = 7;
+use super::APPLIED_TTL_DAYS;
 /// The widest sales query, in days.
 
 #[derive(Clone)]

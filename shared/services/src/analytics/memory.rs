@@ -3,12 +3,14 @@ use super::{
     combined, minute_of,
 };
 use domain::analytics::{Sale, Tally};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use toolkit::envelope::EventId;
 
 /// Analytics in memory, applying each event once like the DynamoDB adapter, and refusing
 /// what DynamoDB refuses (a transaction over 100 items, or writing one item twice): for tests.
+/// An applied marker expires after [`super::APPLIED_TTL_DAYS`] as the clock moves, as
+/// DynamoDB's TTL deletes it.
 #[derive(Default)]
 pub struct InMemoryAnalytics {
     state: Mutex<State>,
@@ -18,12 +20,28 @@ pub struct InMemoryAnalytics {
 struct State {
     /// Transactions that wrote something.
     transactions: usize,
-    applied: HashSet<String>,
+    /// Applied markers, each with when it expires.
+    applied: HashMap<String, chrono::DateTime<chrono::Utc>>,
     statuses: BTreeMap<String, i64>,
     sales: BTreeMap<SaleKey, Sale>,
 }
 
 impl State {
+    /// Whether `marker` is held (and not expired).
+    fn holds(&self, marker: &str) -> bool {
+        self.applied.get(marker).is_some_and(|expires| *expires > toolkit::clock::now())
+    }
+
+    /// Records `marker`; false when it was held already.
+    fn mark(&mut self, marker: String) -> bool {
+        if self.holds(&marker) {
+            return false;
+        }
+        let expires = toolkit::clock::now() + chrono::Duration::days(super::APPLIED_TTL_DAYS);
+        self.applied.insert(marker, expires);
+        true
+    }
+
     fn add(&mut self, statuses: Vec<(String, i64)>, sales: Vec<Sale>) {
         for (status, delta) in statuses {
             *self.statuses.entry(status).or_default() += delta;
@@ -63,7 +81,7 @@ impl AnalyticsStore for InMemoryAnalytics {
         let mut applied = false;
         for (index, (statuses, sales)) in chunks(tally).into_iter().enumerate() {
             check_transaction(&statuses, &sales)?;
-            if !state.applied.insert(applied_marker(event_id, index)) {
+            if !state.mark(applied_marker(event_id, index)) {
                 continue;
             }
             applied = true;
@@ -76,10 +94,12 @@ impl AnalyticsStore for InMemoryAnalytics {
     async fn record_together(&self, tallies: &[(EventId, Tally)]) -> Result<bool, AnalyticsError> {
         let Some(writes) = combined(tallies) else { return Ok(false) };
         let mut state = self.state.lock().expect("analytics lock");
-        if writes.markers.iter().any(|marker| state.applied.contains(marker)) {
+        if writes.markers.iter().any(|marker| state.holds(marker)) {
             return Ok(false);
         }
-        state.applied.extend(writes.markers);
+        for marker in writes.markers {
+            state.mark(marker);
+        }
         state.transactions += 1;
         state.add(writes.statuses, writes.sales);
         Ok(true)

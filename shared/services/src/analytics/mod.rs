@@ -5,6 +5,10 @@ mod dynamo;
 mod memory;
 
 pub use dynamo::DynamoAnalytics;
+
+/// How long the record of an applied event is kept (DynamoDB TTL on `expiresAt`): past
+/// every window that can bring the event back.
+pub const APPLIED_TTL_DAYS: i64 = crate::config::DEDUP_RETENTION_DAYS;
 pub use memory::InMemoryAnalytics;
 
 use domain::analytics::{Sale, Tally};

@@ -174,6 +174,16 @@ pub fn violations(world: &World) -> Vec<String> {
             }
         }
     }
+    // Customers hear only of stored events: a forged bus event tells no one.
+    let stored: std::collections::BTreeSet<String> =
+        world.store.inner.all_events().iter().map(|e| e.event_id.to_string()).collect();
+    for ((order_id, channel, event_id), count) in &net.delivered {
+        if !stored.contains(event_id) {
+            found.push(format!(
+                "order {order_id}: told by {channel} {count} times of event {event_id}, which the store does not hold"
+            ));
+        }
+    }
     // The analytics counters: one order in the status each order ended in, every event
     // counted once whatever its deliveries.
     let mut expected: BTreeMap<String, i64> = BTreeMap::new();

@@ -104,7 +104,7 @@ pub struct World {
     inventory: Arc<Saga<StockKeeping<SimStore>>>,
     payment: Arc<Saga<Payment<SimIdempotency, SimProvider>>>,
     shipping: Arc<Saga<Shipping>>,
-    notifier: Arc<Notifier<SimLog, SimDeadLetters, SimIdempotency>>,
+    notifier: Arc<Notifier<SimStore, SimLog, SimDeadLetters, SimIdempotency>>,
     analytics: Arc<AnalyticsConsumer<SimStore, SimAnalytics, SimDeadLetters>>,
     pub counters: SimAnalytics,
     relay: Arc<OutboxRelay<SimBus, SimDeadLetters>>,
@@ -124,7 +124,8 @@ impl World {
         let net: SharedNet = Arc::new(Mutex::new(Net::new(seed)));
         let store = SimStore { inner: Arc::new(InMemoryEventStore::default()), net: net.clone() };
         let views = SimViews { inner: Arc::new(InMemoryOrderViews::default()), net: net.clone() };
-        let idempotency = SimIdempotency { inner: Arc::new(InMemoryIdempotencyStore::default()), net: net.clone() };
+        let records = InMemoryIdempotencyStore::with_retention(services::config::dedup_retention());
+        let idempotency = SimIdempotency { inner: Arc::new(records), net: net.clone() };
         let dead_letters = SimDeadLetters { inner: Arc::new(InMemoryDeadLetters::default()), net: net.clone() };
         let provider = SimProvider { net: net.clone() };
         let counters = SimAnalytics { inner: Arc::new(InMemoryAnalytics::default()), net: net.clone() };
@@ -172,6 +173,7 @@ impl World {
             analytics: Arc::new(AnalyticsConsumer::new(store.clone(), counters.clone(), dead_letters.clone())),
             counters,
             notifier: Arc::new(Notifier::new(
+                store.clone(),
                 SimLog { inner: Arc::new(InMemoryNotificationLog::default()), net: net.clone() },
                 dead_letters.clone(),
                 idempotency.clone(),
@@ -316,6 +318,17 @@ impl World {
         lock(&self.net).faults = Faults::NONE;
         self.log("-- calm: faults off".into());
         self.settle()?;
+        // The operator may get to the dead letters days later: every record that
+        // deduplicates them must still be there (TTLs expire as the clock moves).
+        if self.chance(500) {
+            let days = 1 + self.dice(20) as i64;
+            self.log(format!("-- {days} days pass before the redrive"));
+            clock::advance(Duration::days(days));
+            self.next_sweep = clock::now() + Duration::seconds(60);
+        }
+        if self.chance(300) {
+            self.replay_archive();
+        }
         self.redrive();
         self.settle()
     }
@@ -390,6 +403,9 @@ impl World {
                 w.send_intent(i);
             }));
         }
+        if chaos && self.chance(40) {
+            self.forge_bus_event();
+        }
         let idle = starts.is_empty() && self.running.is_empty();
         if idle || self.chance(if chaos { 80 } else { 20 }) {
             self.tick(idle);
@@ -400,6 +416,35 @@ impl World {
         }
         let pick = self.dice(starts.len());
         (starts.swap_remove(pick))(self);
+    }
+
+    /// Someone in the account puts an event on the bus with our source: a stored order's
+    /// customer-facing event with its own id and text. No customer may hear of it.
+    fn forge_bus_event(&mut self) {
+        let events = self.store.inner.all_events();
+        let facing: Vec<_> = events
+            .iter()
+            .filter(|e| e.event_type == "ShipmentScheduled" || e.event_type == "PaymentDeclined")
+            .collect();
+        if facing.is_empty() {
+            return;
+        }
+        let mut forged = facing[self.dice(facing.len())].clone();
+        forged.event_id = toolkit::envelope::EventId(clock::new_uuid());
+        forged.payload["reason"] = serde_json::json!("call +1-555-0100 to confirm your card");
+        let mut net = lock(&self.net);
+        net.log(format!("    FORGED bus event {} for {}", forged.event_type, forged.stream_id));
+        for queue in ["notify-email", "notify-sms"] {
+            let id = net.fresh_id();
+            let message = Message {
+                id,
+                body: super::net::eventbridge_body(&forged),
+                group: None,
+                receives: 0,
+                visible_at: DateTime::<Utc>::MIN_UTC,
+            };
+            net.queues.get_mut(queue).expect("queue").ready.push_back(message);
+        }
     }
 
     fn intent_answered(&self, i: usize) -> bool {
@@ -694,6 +739,18 @@ impl World {
             label,
             Settle::Callback(callback, Box::pin(async move { api.handle(request, &Invocation::local()).await })),
         );
+    }
+
+    /// The operator's `replay --from-archive`: every event the bus took goes through its
+    /// rules again (the archive keeps them 30 days). Nothing may happen twice.
+    fn replay_archive(&mut self) {
+        let events = self.store.inner.all_events();
+        let mut net = lock(&self.net);
+        let published: Vec<_> = events.into_iter().filter(|e| net.published.contains(&e.event_id)).collect();
+        net.log(format!("-- the bus archive is replayed: {} events", published.len()));
+        for event in &published {
+            net.route(event);
+        }
     }
 
     /// The operator's `dlq redrive`: what SQS moved to a DLQ and what consumers parked go

@@ -32,6 +32,13 @@ impl DynamoIdempotencyStore {
         Self { client, table: table.into(), retention: chrono::Duration::hours(24) }
     }
 
+    /// Keeps completed records for `retention`: choose it longer than the longest window
+    /// in which a message can come back (a dead-letter queue's retention, an archive's
+    /// replay), or a redrive then runs the effect again.
+    pub fn with_retention(self, retention: chrono::Duration) -> Self {
+        Self { retention, ..self }
+    }
+
     async fn read(&self, key: &str) -> Result<Option<IdempotencyRecord>, IdempotencyError> {
         let output = self
             .client
