@@ -101,3 +101,30 @@ fn every_dedup_record_outlives_every_window_that_can_bring_its_message_back() {
         );
     }
 }
+
+#[test]
+fn every_queue_hides_a_received_batch_for_six_times_its_functions_timeout() {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml")).expect("the template");
+    let doc: Value = serde_norway::from_str(&template).expect("YAML");
+    let global_timeout = doc["Globals"]["Function"]["Timeout"].as_u64().expect("a global timeout");
+    let seconds = |value: &Value| match value {
+        Value::Tagged(_) => {
+            named(value).and_then(|parameter| doc["Parameters"][parameter.as_str()]["Default"].as_u64())
+        }
+        other => other.as_u64(),
+    };
+    let mut checked = 0;
+    for (id, function) in of_type("AWS::Serverless::Function") {
+        let timeout = function["Properties"]["Timeout"].as_u64().unwrap_or(global_timeout);
+        let events = function["Properties"]["Events"].as_mapping().cloned().unwrap_or_default();
+        for (_, event) in events.iter().filter(|(_, e)| e["Type"].as_str() == Some("SQS")) {
+            let queue = named(&event["Properties"]["Queue"]).expect("a queue");
+            let visibility =
+                seconds(&doc["Resources"][queue.as_str()]["Properties"]["VisibilityTimeout"]).unwrap_or(30);
+            assert!(visibility >= 6 * timeout, "{queue} hides a batch {visibility} s; {id} may run {timeout} s");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 9, "{checked} SQS sources");
+}

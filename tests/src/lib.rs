@@ -140,7 +140,7 @@ impl Harness {
         let deadline = Instant::now() + SETTLE_TIMEOUT;
         let mut last = None;
         while Instant::now() < deadline {
-            let answer = self.send("GET", &format!("/orders/{order_id}"), "e2e-poll", None).await;
+            let answer = self.send_as_admin("GET", &format!("/orders/{order_id}"), "e2e-poll", None).await;
             if answer.status == 200 {
                 let view: OrderView = serde_json::from_value(answer.body.clone()).expect("an order view");
                 if view.status.is_terminal() {
@@ -415,8 +415,9 @@ impl Harness {
     pub async fn wait_for_notifications(&self, order_id: &str, expected: usize) -> Vec<(String, String)> {
         let deadline = Instant::now() + SETTLE_TIMEOUT;
         loop {
-            let answer =
-                self.send("GET", &format!("/orders/{order_id}/notifications"), "e2e-notifications", None).await;
+            let answer = self
+                .send_as_admin("GET", &format!("/orders/{order_id}/notifications"), "e2e-notifications", None)
+                .await;
             assert_eq!(answer.status, 200, "{:?}", answer.body);
             let mut found: Vec<(String, String)> = answer.body["notifications"]
                 .as_array()
@@ -458,7 +459,7 @@ impl Harness {
     pub async fn wait_for_status(&self, order_id: &str, status: domain::OrderStatus) -> OrderView {
         let deadline = Instant::now() + SETTLE_TIMEOUT;
         while Instant::now() < deadline {
-            let answer = self.send("GET", &format!("/orders/{order_id}"), "e2e-poll", None).await;
+            let answer = self.send_as_admin("GET", &format!("/orders/{order_id}"), "e2e-poll", None).await;
             if let Ok(view) = serde_json::from_value::<OrderView>(answer.body)
                 && view.status == status
             {
