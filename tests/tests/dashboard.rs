@@ -38,6 +38,19 @@ async fn the_dashboard_renders_the_flow_queues_and_failures_after_a_scenario() {
     let harness = Harness::connect().await;
     harness.replay_scenario("happy-path").await;
     let dashboard = orderflow::ops::dashboard::start(harness.clients.clone(), harness.stack.clone(), 0).await.unwrap();
+    // After the burst, a read of the last 15 minutes can take the busy emulator longer than
+    // a page waits: ask until one read has finished (it then serves the page's asks).
+    let figures = format!("{}api/figures", dashboard.url);
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let status = reqwest::get(&figures).await.map(|r| r.status().as_u16()).unwrap_or(0);
+        statuses.push(status);
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+    assert_eq!(statuses.last(), Some(&200), "the figures were read: {statuses:?}");
 
     let dom = headless(&["--dump-dom", &dashboard.url]);
     let dom = String::from_utf8_lossy(&dom.stdout).into_owned();

@@ -19,11 +19,13 @@ const FIGURES_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 /// One read of the stack serves every page that asks within this long (pages ask every 2 s).
 const FIGURES_FRESH_FOR: std::time::Duration = std::time::Duration::from_millis(1_500);
 
-/// What the pages share: the stack, and the last figures read with when.
+/// What the pages share: the stack, the last good figures read (with when), and the read
+/// under way, if any.
 struct Shared {
     clients: Clients,
     stack: StackInfo,
-    last: tokio::sync::Mutex<Option<(std::time::Instant, Answer)>>,
+    last_good: std::sync::Mutex<Option<(std::time::Instant, Answer)>>,
+    reading: tokio::sync::Mutex<Option<tokio::task::JoinHandle<Answer>>>,
 }
 
 type Answer = (StatusCode, &'static str, String);
@@ -42,7 +44,12 @@ impl Dashboard {
 
 /// Starts serving on 127.0.0.1:`port` (0: any free port): only GETs, with no body.
 pub async fn start(clients: Clients, stack: StackInfo, port: u16) -> Result<Dashboard> {
-    let shared = Arc::new(Shared { clients, stack, last: tokio::sync::Mutex::new(None) });
+    let shared = Arc::new(Shared {
+        clients,
+        stack,
+        last_good: std::sync::Mutex::new(None),
+        reading: tokio::sync::Mutex::new(None),
+    });
     let server = local_http::serve(port, 0, move |request: LocalRequest| {
         let shared = shared.clone();
         async move {
@@ -55,46 +62,67 @@ pub async fn start(clients: Clients, stack: StackInfo, port: u16) -> Result<Dash
     Ok(Dashboard { url: format!("http://{}/", server.address), server })
 }
 
-async fn answer(method: &str, path: &str, shared: &Shared) -> Answer {
+async fn answer(method: &str, path: &str, shared: &Arc<Shared>) -> Answer {
     match (method, path) {
         ("GET", "/") => (StatusCode::OK, "text/html; charset=utf-8", PAGE.to_string()),
-        ("GET", "/api/figures") => shared_figures(shared).await,
+        ("GET", "/api/figures") => shared_figures(shared.clone()).await,
         _ => (StatusCode::NOT_FOUND, "text/plain", format!("no such page: {path}")),
     }
 }
 
-/// The figures read at most once per [`FIGURES_FRESH_FOR`]: pages asking meanwhile wait
-/// for that read and share it, so ten open pages cost the stack what one does.
-async fn shared_figures(shared: &Shared) -> Answer {
-    let mut last = shared.last.lock().await;
-    if let Some((_, answer)) = last.as_ref().filter(|(at, _)| at.elapsed() < FIGURES_FRESH_FOR) {
-        return answer.clone();
+/// The figures read at most once per [`FIGURES_FRESH_FOR`]: pages asking meanwhile share
+/// one read, so ten open pages cost the stack what one does. Past that, pages get the
+/// last good figures (with the time they were read) at once while a new read runs in the
+/// background: a read slower than a page waits (a busy emulator, a window full of events)
+/// never leaves a page without figures once one read has finished. Before that, a page
+/// waits up to [`FIGURES_WITHIN`], then gets a 503 with the reason and asks again.
+async fn shared_figures(shared: Arc<Shared>) -> Answer {
+    let last_good = || shared.last_good.lock().ok().and_then(|last| last.clone());
+    if let Some((at, answer)) = last_good()
+        && at.elapsed() < FIGURES_FRESH_FOR
+    {
+        return answer;
     }
-    let answer = figures(&shared.clients, &shared.stack).await;
-    *last = Some((std::time::Instant::now(), answer.clone()));
-    answer
+    let mut reading = shared.reading.lock().await;
+    if reading.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
+        let shared = shared.clone();
+        *reading = Some(tokio::spawn(async move {
+            let answer = figures(&shared.clients, &shared.stack).await;
+            if answer.0 == StatusCode::OK
+                && let Ok(mut last) = shared.last_good.lock()
+            {
+                *last = Some((std::time::Instant::now(), answer.clone()));
+            }
+            answer
+        }));
+    }
+    if let Some((_, answer)) = last_good() {
+        return answer;
+    }
+    let Some(read) = reading.as_mut() else { return unavailable("no read of the figures is under way") };
+    match tokio::time::timeout(FIGURES_WITHIN, read).await {
+        Ok(done) => {
+            *reading = None;
+            done.unwrap_or_else(|failed| unavailable(&format!("reading the figures failed: {failed}")))
+        }
+        Err(_) => {
+            unavailable(&format!("the stack did not answer within {} s; still reading", FIGURES_WITHIN.as_secs()))
+        }
+    }
 }
 
+fn unavailable(error: &str) -> Answer {
+    (StatusCode::SERVICE_UNAVAILABLE, "application/json", serde_json::json!({ "error": error }).to_string())
+}
+
+/// One read of the figures, bounded only by the SDK's own timeouts.
 async fn figures(clients: &Clients, stack: &StackInfo) -> Answer {
-    let read = tokio::time::timeout(FIGURES_WITHIN, crate::ops::figures::collect(clients, stack, WINDOW_MINUTES));
-    let Ok(collected) = read.await else {
-        let error = format!("the stack did not answer within {} s", FIGURES_WITHIN.as_secs());
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "application/json",
-            serde_json::json!({ "error": error }).to_string(),
-        );
-    };
-    match collected {
+    match crate::ops::figures::collect(clients, stack, WINDOW_MINUTES).await {
         Ok(figures) => {
             let mut json = serde_json::to_value(&figures).unwrap_or_default();
             json["stack"] = serde_json::json!(stack.name);
             (StatusCode::OK, "application/json", json.to_string())
         }
-        Err(error) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "application/json",
-            serde_json::json!({ "error": error.to_string() }).to_string(),
-        ),
+        Err(error) => unavailable(&error.to_string()),
     }
 }
