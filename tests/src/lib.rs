@@ -59,7 +59,8 @@ impl Harness {
         Self::connect_with("ORDERFLOW_ADMIN_API_KEY").await
     }
 
-    async fn connect_with(key_variable: &str) -> Harness {
+    /// With the key in this environment variable (set by `orderflow test`).
+    pub async fn connect_with(key_variable: &str) -> Harness {
         let endpoint = std::env::var("ORDERFLOW_ENDPOINT").expect(
             "ORDERFLOW_ENDPOINT is not set: end-to-end tests need a deployed stack; run them with `cargo run -p orderflow -- test`",
         );

@@ -274,6 +274,39 @@ async fn f7_missing_or_forged_credentials_get_401_or_403_store_nothing_and_are_l
 
 #[tokio::test]
 #[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn f7_a_key_lists_only_its_own_orders_of_a_customer_and_the_operator_every_keys() {
+    let tests_key = Harness::connect().await;
+    let customer = format!("f7-tenant-{}", unique());
+    let order = json!({ "customerId": customer, "currency": "EUR",
+        "lines": [{ "sku": format!("F7-{}", unique()), "quantity": 1, "unitPriceMinor": 100 }] });
+    let placed = tests_key.place_order(&order, "e2e-f7-tenant").await;
+    let order_id = placed.body["orderId"].as_str().expect("an order id").to_string();
+    tests_key.wait_for_final_state(&order_id).await;
+    let path = format!("/customers/{customer}/orders");
+    let listed = |answer: e2e::Answer| -> Vec<String> {
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        let orders = answer.body["orders"].as_array().cloned().unwrap_or_default();
+        orders.iter().filter_map(|o| o["orderId"].as_str().map(String::from)).collect()
+    };
+    assert_eq!(listed(tests_key.send("GET", &path, "e2e-f7-tenant", None).await), [order_id.clone()]);
+    // The operator reads every key's orders of a customer (the byCustomer index).
+    assert_eq!(listed(tests_key.send_as_admin("GET", &path, "e2e-f7-tenant", None).await), [order_id]);
+    // Another key naming the same customer id sees none of them (it is rate limited
+    // to a few requests a second and f8 bursts it: wait out a 429).
+    let other_key = Harness::connect_with("ORDERFLOW_THROTTLED_API_KEY").await;
+    let mut answer = other_key.send("GET", &path, "e2e-f7-tenant", None).await;
+    for _ in 0..20 {
+        if answer.status != 429 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        answer = other_key.send("GET", &path, "e2e-f7-tenant", None).await;
+    }
+    assert_eq!(listed(answer), Vec::<String>::new(), "another key's orders are not this key's");
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
 async fn f8_a_burst_beyond_the_rate_limit_gets_429_and_the_service_stays_healthy() {
     let harness = Harness::connect().await;
     let key = std::env::var("ORDERFLOW_THROTTLED_API_KEY").expect("set by orderflow test");
