@@ -394,15 +394,15 @@ impl Harness {
 
     /// Units of each SKU sold in the last hour, polled until they equal `expected` (the
     /// analytics are counted asynchronously) or the settle time is up.
-    pub async fn wait_for_units_sold(&self, skus: &[String], expected: &[u64]) -> Vec<u64> {
+    pub async fn wait_for_units_sold(&self, skus: &[String], expected: &[i64]) -> Vec<i64> {
         let deadline = Instant::now() + SETTLE_TIMEOUT;
         loop {
             let answer = self.send_as_admin("GET", "/analytics/sales", "e2e-sales", None).await;
             assert_eq!(answer.status, 200, "{:?}", answer.body);
             let sales = answer.body["sales"].as_array().cloned().unwrap_or_default();
-            let units: Vec<u64> = skus
+            let units: Vec<i64> = skus
                 .iter()
-                .map(|sku| sales.iter().filter(|s| s["sku"] == sku.as_str()).filter_map(|s| s["units"].as_u64()).sum())
+                .map(|sku| sales.iter().filter(|s| s["sku"] == sku.as_str()).filter_map(|s| s["units"].as_i64()).sum())
                 .collect();
             if units == expected || Instant::now() > deadline {
                 return units;

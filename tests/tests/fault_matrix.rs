@@ -288,9 +288,10 @@ async fn f7_a_key_lists_only_its_own_orders_of_a_customer_and_the_operator_every
         let orders = answer.body["orders"].as_array().cloned().unwrap_or_default();
         orders.iter().filter_map(|o| o["orderId"].as_str().map(String::from)).collect()
     };
-    assert_eq!(listed(tests_key.send("GET", &path, "e2e-f7-tenant", None).await), [order_id.clone()]);
+    let only_this_order = vec![order_id];
+    assert_eq!(listed(tests_key.send("GET", &path, "e2e-f7-tenant", None).await), only_this_order);
     // The operator reads every key's orders of a customer (the byCustomer index).
-    assert_eq!(listed(tests_key.send_as_admin("GET", &path, "e2e-f7-tenant", None).await), [order_id]);
+    assert_eq!(listed(tests_key.send_as_admin("GET", &path, "e2e-f7-tenant", None).await), only_this_order);
     // Another key naming the same customer id sees none of them (it is rate limited
     // to a few requests a second and f8 bursts it: wait out a 429).
     let other_key = Harness::connect_with("ORDERFLOW_THROTTLED_API_KEY").await;
@@ -348,4 +349,26 @@ async fn an_order_too_large_for_the_bus_is_refused_at_the_door_and_the_next_one_
     assert_eq!(placed.status, 202, "{:?}", placed.body);
     let view = harness.wait_for_final_state(placed.body["orderId"].as_str().expect("an order id")).await;
     assert_eq!(view.status, OrderStatus::Completed, "{:?}", view.status_reason);
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn requests_aws_would_refuse_for_their_size_are_refused_on_the_emulator_too() {
+    let harness = Harness::connect().await;
+    // MiniStack takes both; AWS refuses both, so our clients refuse them before sending.
+    let queue = harness.stack.output("PaymentDeadLetterQueueUrl").expect("queue output").to_string();
+    let message = harness.clients.sqs().send_message().queue_url(&queue).message_body("x".repeat(300 * 1024));
+    let refused = message.send().await.expect_err("a 300 KiB message is refused");
+    let reason = toolkit::error::error_text(&refused);
+    assert!(reason.contains("SendMessage refused before sending") && reason.contains("262144"), "{reason}");
+    // No sort key: were it sent, the emulator would refuse it too, for that; nothing is stored.
+    let table = harness.stack.output("EventStoreTableName").expect("table output").to_string();
+    let item = [
+        ("streamId", aws_sdk_dynamodb::types::AttributeValue::S(format!("e2e-limits-{}", unique()))),
+        ("payloadJson", aws_sdk_dynamodb::types::AttributeValue::S("x".repeat(410 * 1024))),
+    ];
+    let item = item.into_iter().map(|(name, value)| (name.to_string(), value)).collect();
+    let put = harness.clients.dynamodb().put_item().table_name(table).set_item(Some(item));
+    let reason = toolkit::error::error_text(&put.send().await.expect_err("a 410 KiB item is refused"));
+    assert!(reason.contains("PutItem refused before sending"), "{reason}");
 }

@@ -93,6 +93,18 @@ macro_rules! client {
     }};
 }
 
+/// A client of a service whose requests AWS limits in size or count: on an emulator,
+/// which takes any size, it refuses what AWS would (`toolkit::aws::RequestChecks`).
+macro_rules! limited_client {
+    ($clients:expr, $sdk:ident) => {{
+        let mut builder = $sdk::config::Builder::from(&$clients.config);
+        if $clients.target.endpoint().is_some() {
+            builder = builder.interceptor(toolkit::aws::RequestChecks::over_limits());
+        }
+        $sdk::Client::from_conf($clients.with_recorder(builder).build())
+    }};
+}
+
 impl Clients {
     pub async fn new(target: Target) -> Self {
         let config = target.sdk_config().await;
@@ -137,15 +149,15 @@ impl Clients {
     }
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
-        client!(self, aws_sdk_sqs)
+        limited_client!(self, aws_sdk_sqs)
     }
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        client!(self, aws_sdk_dynamodb)
+        limited_client!(self, aws_sdk_dynamodb)
     }
 
     pub fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
-        client!(self, aws_sdk_eventbridge)
+        limited_client!(self, aws_sdk_eventbridge)
     }
 
     pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {

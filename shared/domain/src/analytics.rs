@@ -12,7 +12,8 @@ pub struct Sale {
     /// `YYYY-MM-DDTHH:MM` in UTC.
     pub minute: String,
     pub sku: String,
-    pub units: u64,
+    /// Negative when sales are taken back (a voided authorization).
+    pub units: i64,
     pub revenue_minor: i64,
     pub currency: String,
 }
@@ -26,7 +27,8 @@ pub struct Tally {
 }
 
 /// The tally of `event`, given the order before it (`None` for `OrderPlaced`) and after.
-/// A sale is counted when the payment is authorized.
+/// A sale is counted when the payment is authorized, and taken back (negative units and
+/// revenue, in the minute of the void) when that authorization is voided.
 pub fn tally(before: Option<&Order>, after: &Order, event: &OrderEvent, at: chrono::DateTime<chrono::Utc>) -> Tally {
     let mut tally = Tally::default();
     let previous = before.map(|o| o.status);
@@ -36,28 +38,38 @@ pub fn tally(before: Option<&Order>, after: &Order, event: &OrderEvent, at: chro
         }
         tally.status_deltas.push((after.status, 1));
     }
-    if let OrderEvent::PaymentAuthorized(_) = event {
-        let minute = at.format("%Y-%m-%dT%H:%M").to_string();
-        // One sale per SKU and currency: lines of the same SKU add up (a counter item is
-        // written once per transaction), and amounts in different currencies never do.
-        let mut sales: std::collections::BTreeMap<(String, String), Sale> = std::collections::BTreeMap::new();
-        for line in &after.lines {
-            let currency = line.unit_price.currency.to_string();
-            let sale = sales.entry((line.sku.clone(), currency.clone())).or_insert_with(|| Sale {
-                minute: minute.clone(),
-                sku: line.sku.clone(),
-                units: 0,
-                revenue_minor: 0,
-                currency,
-            });
-            sale.units += u64::from(line.quantity);
-            sale.revenue_minor = sale
-                .revenue_minor
-                .saturating_add(line.unit_price.amount_minor.saturating_mul(i64::from(line.quantity)));
+    match event {
+        OrderEvent::PaymentAuthorized(_) => tally.sales = sales_of(after, at, 1),
+        // Only an authorization the order recorded was counted: one the provider gave
+        // but the order never heard of is voided without a sale to take back.
+        OrderEvent::PaymentVoided(_) if before.is_some_and(|o| o.authorization.is_some()) => {
+            tally.sales = sales_of(after, at, -1);
         }
-        tally.sales = sales.into_values().collect();
+        _ => {}
     }
     tally
+}
+
+/// One sale per SKU and currency of `order`'s lines, `sign` times (+1 sold, -1 taken back):
+/// lines of the same SKU add up (a counter item is written once per transaction), and
+/// amounts in different currencies never do.
+fn sales_of(order: &Order, at: chrono::DateTime<chrono::Utc>, sign: i64) -> Vec<Sale> {
+    let minute = at.format("%Y-%m-%dT%H:%M").to_string();
+    let mut sales: std::collections::BTreeMap<(String, String), Sale> = std::collections::BTreeMap::new();
+    for line in &order.lines {
+        let currency = line.unit_price.currency.to_string();
+        let sale = sales.entry((line.sku.clone(), currency.clone())).or_insert_with(|| Sale {
+            minute: minute.clone(),
+            sku: line.sku.clone(),
+            units: 0,
+            revenue_minor: 0,
+            currency,
+        });
+        sale.units += sign * i64::from(line.quantity);
+        let revenue = line.unit_price.amount_minor.saturating_mul(i64::from(line.quantity));
+        sale.revenue_minor = sale.revenue_minor.saturating_add(sign.saturating_mul(revenue));
+    }
+    sales.into_values().collect()
 }
 
 pub fn status_name(status: OrderStatus) -> String {
@@ -132,5 +144,20 @@ mod tests {
                 currency: "EUR".into()
             }]
         );
+    }
+
+    #[test]
+    fn a_voided_authorization_takes_its_sale_back_and_an_unrecorded_one_takes_nothing() {
+        let id = OrderId::generate();
+        let mut order = Order::replay(&[placed(id)]).unwrap().unwrap();
+        order.status = OrderStatus::TimedOut;
+        let void = OrderEvent::PaymentVoided(crate::saga::PaymentVoided { order_id: id, authorization_id: "a".into() });
+        let at = chrono::Utc::now();
+        let unrecorded = Order::apply(Some(order.clone()), &void).unwrap();
+        assert!(tally(Some(&order), &unrecorded, &void, at).sales.is_empty(), "no sale was counted for it");
+        order.authorization = Some("a".into());
+        let voided = Order::apply(Some(order.clone()), &void).unwrap();
+        let taken_back = tally(Some(&order), &voided, &void, at).sales;
+        assert_eq!((taken_back[0].units, taken_back[0].revenue_minor), (-3, -750));
     }
 }

@@ -32,8 +32,8 @@ pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient 
 #[cfg(feature = "dynamodb")]
 pub fn dynamodb(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
     let mut builder = aws_sdk_dynamodb::config::Builder::from(config);
-    if record_calls() {
-        builder = builder.interceptor(RecordCalls);
+    if let Some(checks) = RequestChecks::of_this_process() {
+        builder = builder.interceptor(checks);
     }
     aws_sdk_dynamodb::Client::from_conf(builder.build())
 }
@@ -42,8 +42,8 @@ pub fn dynamodb(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
 #[cfg(feature = "eventbridge")]
 pub fn eventbridge(config: &aws_config::SdkConfig) -> aws_sdk_eventbridge::Client {
     let mut builder = aws_sdk_eventbridge::config::Builder::from(config);
-    if record_calls() {
-        builder = builder.interceptor(RecordCalls);
+    if let Some(checks) = RequestChecks::of_this_process() {
+        builder = builder.interceptor(checks);
     }
     aws_sdk_eventbridge::Client::from_conf(builder.build())
 }
@@ -52,8 +52,8 @@ pub fn eventbridge(config: &aws_config::SdkConfig) -> aws_sdk_eventbridge::Clien
 #[cfg(feature = "sqs")]
 pub fn sqs(config: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
     let mut builder = aws_sdk_sqs::config::Builder::from(config);
-    if record_calls() {
-        builder = builder.interceptor(RecordCalls);
+    if let Some(checks) = RequestChecks::of_this_process() {
+        builder = builder.interceptor(checks);
     }
     aws_sdk_sqs::Client::from_conf(builder.build())
 }
@@ -106,21 +106,53 @@ pub fn recording() -> Recording {
     })
 }
 
-fn record_calls() -> bool {
-    recording() != Recording::Off
+/// Whether this process talks to an emulator: the template sets `AWS_ENDPOINT_URL` only there.
+fn on_an_emulator() -> bool {
+    crate::config::optional("AWS_ENDPOINT_URL").is_some()
 }
 
 /// The log line's message of a recorded call.
 pub const AWS_CALL: &str = "aws call";
 
-/// Logs the requests a client sends as `aws call` with the function and `calls`: the IAM
-/// action and resource of each thing the request does ([`iam_calls`]), `;`-separated.
-#[derive(Debug)]
-struct RecordCalls;
+/// What a client does with each request it is about to send, read as it goes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestChecks {
+    /// Log it as `aws call` with the function and `calls`: the IAM action and resource of
+    /// each thing the request does ([`iam_calls`]), `;`-separated.
+    pub record: bool,
+    /// Refuse one AWS would refuse for its size or count ([`crate::limits::requests`]).
+    /// Emulators take them, so without it a test passes where AWS fails; on AWS the
+    /// service itself refuses.
+    pub refuse_over_limits: bool,
+}
 
-impl aws_smithy_runtime_api::client::interceptors::Intercept for RecordCalls {
+impl RequestChecks {
+    /// This process's: recording as configured, the limits on an emulator; `None` for neither.
+    pub fn of_this_process() -> Option<Self> {
+        let checks = Self { record: recording() != Recording::Off, refuse_over_limits: on_an_emulator() };
+        (checks.record || checks.refuse_over_limits).then_some(checks)
+    }
+
+    /// Only the limits: what a client of an emulator adds.
+    pub fn over_limits() -> Self {
+        Self { record: false, refuse_over_limits: true }
+    }
+
+    fn log_calls(target: &str, body: &serde_json::Value) {
+        static SEEN: std::sync::Mutex<std::collections::BTreeSet<String>> =
+            std::sync::Mutex::new(std::collections::BTreeSet::new());
+        let calls = iam_calls(target, body).join(";");
+        if recording() == Recording::Distinct && !SEEN.lock().is_ok_and(|mut seen| seen.insert(calls.clone())) {
+            return;
+        }
+        let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+        tracing::info!(calls, function, "{AWS_CALL}");
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for RequestChecks {
     fn name(&self) -> &'static str {
-        "RecordCalls"
+        "RequestChecks"
     }
 
     fn read_before_transmit(
@@ -129,18 +161,17 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for RecordCalls {
         _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         _: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        static SEEN: std::sync::Mutex<std::collections::BTreeSet<String>> =
-            std::sync::Mutex::new(std::collections::BTreeSet::new());
         let request = context.request();
         let target = request.headers().get("x-amz-target").unwrap_or("unknown");
-        let body = request.body().bytes().and_then(|bytes| serde_json::from_slice(bytes).ok());
-        let calls = iam_calls(target, &body.unwrap_or_default()).join(";");
-        if recording() == Recording::Distinct && !SEEN.lock().is_ok_and(|mut seen| seen.insert(calls.clone())) {
-            return Ok(());
+        let body: serde_json::Value =
+            request.body().bytes().and_then(|bytes| serde_json::from_slice(bytes).ok()).unwrap_or_default();
+        if self.record {
+            Self::log_calls(target, &body);
         }
-        let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
-        tracing::info!(calls, function, "{AWS_CALL}");
-        Ok(())
+        match crate::limits::requests::refusal(target, &body).filter(|_| self.refuse_over_limits) {
+            Some(why) => Err(why.into()),
+            None => Ok(()),
+        }
     }
 }
 

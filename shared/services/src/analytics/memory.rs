@@ -69,6 +69,11 @@ fn check_transaction(statuses: &[(String, i64)], sales: &[Sale]) -> Result<(), A
 }
 
 impl InMemoryAnalytics {
+    /// Every sales counter, of every minute (tests inspect them).
+    pub fn all_sales(&self) -> Vec<Sale> {
+        self.state.lock().expect("analytics lock").sales.values().cloned().collect()
+    }
+
     /// How many transactions wrote counts so far (tests check what was written together).
     pub fn transactions(&self) -> usize {
         self.state.lock().expect("analytics lock").transactions

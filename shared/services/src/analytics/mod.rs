@@ -164,7 +164,7 @@ mod tests {
 
     fn sale(sku: &str, units: u32) -> Sale {
         let minute = "2026-12-01T14:00".to_string();
-        let (units, revenue_minor) = (u64::from(units), 100 * i64::from(units));
+        let (units, revenue_minor) = (i64::from(units), 100 * i64::from(units));
         Sale { minute, sku: sku.into(), units, revenue_minor, currency: "EUR".into() }
     }
 

@@ -197,6 +197,26 @@ pub fn violations(world: &World) -> Vec<String> {
     if counted != expected {
         found.push(format!("analytics counts {counted:?}, the store says {expected:?}"));
     }
+    // Sales: the lines of every order whose authorization stands (authorized, not voided),
+    // per SKU and currency, whatever the minutes they were counted in.
+    let mut authorized: BTreeMap<(String, String), (i128, i128)> = BTreeMap::new();
+    for order in orders.iter().filter_map(|(_, order)| order.as_ref()).filter(|o| o.authorization.is_some()) {
+        for line in &order.lines {
+            let entry = authorized.entry((line.sku.clone(), line.unit_price.currency.to_string())).or_default();
+            entry.0 += i128::from(line.quantity);
+            entry.1 += i128::from(line.unit_price.amount_minor) * i128::from(line.quantity);
+        }
+    }
+    let mut sold: BTreeMap<(String, String), (i128, i128)> = BTreeMap::new();
+    for sale in world.counters.inner.all_sales() {
+        let entry = sold.entry((sale.sku, sale.currency)).or_default();
+        entry.0 += i128::from(sale.units);
+        entry.1 += i128::from(sale.revenue_minor);
+    }
+    sold.retain(|_, (units, revenue)| *units != 0 || *revenue != 0);
+    if sold != authorized {
+        found.push(format!("sales (units, revenue) {sold:?}, the standing authorizations {authorized:?}"));
+    }
     // Every stored event reached the bus.
     for event in world.store.inner.all_events() {
         if !net.published.contains(&event.event_id) && event.event_type != domain::inventory::SNAPSHOT_EVENT {

@@ -10,6 +10,8 @@
 //! [`MESSAGE_BYTES`], and its DynamoDB item (the payload stored as JSON text) under
 //! [`ITEM_BYTES`].
 
+pub mod requests;
+
 /// The largest SQS message, SNS message and EventBridge entry: 256 KiB.
 pub const MESSAGE_BYTES: usize = 256 * 1024;
 /// The largest DynamoDB item, attribute names included: 400 KiB.
