@@ -3,7 +3,7 @@
 use super::Global;
 use crate::context::Context;
 use crate::stacks::build::{self, Arch, Profile};
-use crate::stacks::deploy::{DeployRequest, deploy};
+use crate::stacks::deploy::{BUS_PUBLISHERS_PARAMETER, DeployRequest, deploy};
 use crate::stacks::stack::StackInfo;
 use crate::stacks::target::Target;
 use crate::{CliError, Result};
@@ -62,6 +62,11 @@ async fn prepare(context: &Context, global: &Global, profile: Option<Profile>) -
         ));
     }
     let (mut parameters, first_deploy) = parameters(context, global)?;
+    if !on_emulator && !parameters.contains_key(BUS_PUBLISHERS_PARAMETER) {
+        // The bus denies everyone but the relay: the deploying operator may still replay.
+        let publishers = crate::stacks::deploy::deploying_principal(&context.clients).await?;
+        parameters.insert(BUS_PUBLISHERS_PARAMETER.to_string(), publishers.join(","));
+    }
     let arch = architecture(context, &parameters)?;
     parameters.insert(Arch::PARAMETER.to_string(), arch.parameter().to_string());
     let zips = build::build_for(&context.project, profile, arch)?;

@@ -243,15 +243,45 @@ fn region_of(clients: &Clients) -> String {
 
 /// The name of the stack's artifact bucket: `<stack>-artifacts-<account>-<region>`.
 pub async fn artifact_bucket_name(clients: &Clients, stack: &str) -> Result<String> {
-    let identity = clients
-        .sts()
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| unreachable_or(clients, "GetCallerIdentity", e))?;
+    let identity = caller_identity(clients).await?;
     let account = identity.account().unwrap_or("000000000000");
     let region = region_of(clients);
     Ok(format!("{stack}-artifacts-{account}-{region}").to_lowercase())
+}
+
+/// Who these clients act as (`sts:GetCallerIdentity`, which needs no permission).
+async fn caller_identity(
+    clients: &Clients,
+) -> Result<aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput> {
+    clients.sts().get_caller_identity().send().await.map_err(|e| unreachable_or(clients, "GetCallerIdentity", e))
+}
+
+/// The template parameter naming who besides the relay may put events on the order bus.
+pub const BUS_PUBLISHERS_PARAMETER: &str = "BusPublisherArns";
+
+/// The principal patterns of whoever these clients act as, as the bus policy's
+/// `aws:PrincipalArn` sees them: so the operator who deploys may also replay and redrive.
+pub async fn deploying_principal(clients: &Clients) -> Result<Vec<String>> {
+    let identity = caller_identity(clients).await?;
+    Ok(principal_patterns(identity.arn().unwrap_or_default()))
+}
+
+/// `aws:PrincipalArn` of a caller `GetCallerIdentity` names: a user or root as it is; an
+/// assumed role's session is its role, whose path the session ARN does not show (so both
+/// with and without one).
+pub fn principal_patterns(caller: &str) -> Vec<String> {
+    let parts: Vec<&str> = caller.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "sts", "", account, resource] if resource.starts_with("assumed-role/") => {
+            let role = resource.trim_start_matches("assumed-role/").split('/').next().unwrap_or_default();
+            vec![
+                format!("arn:{partition}:iam::{account}:role/{role}"),
+                format!("arn:{partition}:iam::{account}:role/*/{role}"),
+            ]
+        }
+        _ if caller.is_empty() => Vec::new(),
+        _ => vec![caller.to_string()],
+    }
 }
 
 /// A first call that cannot reach an emulator says so plainly.
@@ -488,6 +518,17 @@ pub(crate) async fn failed_resources(clients: &Clients, stack: &str, since_epoch
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deploying_principal_is_what_the_bus_policy_sees() {
+        assert_eq!(principal_patterns("arn:aws:iam::123456789012:user/ops"), ["arn:aws:iam::123456789012:user/ops"]);
+        assert_eq!(
+            principal_patterns("arn:aws:sts::123456789012:assumed-role/Deployer/ci-run-7"),
+            ["arn:aws:iam::123456789012:role/Deployer", "arn:aws:iam::123456789012:role/*/Deployer"]
+        );
+        assert_eq!(principal_patterns("arn:aws-cn:sts::1:assumed-role/R/s")[0], "arn:aws-cn:iam::1:role/R");
+        assert!(principal_patterns("").is_empty());
+    }
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

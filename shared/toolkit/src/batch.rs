@@ -103,6 +103,7 @@ where
     F: Fn(SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), RecordError>>,
 {
+    crate::metrics::batch_started(consumer, event.records.len());
     let mut response = SqsBatchResponse::default();
     let started = std::time::Instant::now();
     let mut figures = BatchFigures { oldest_age_ms: oldest_sqs_age_ms(&event.records), ..Default::default() };
@@ -221,6 +222,7 @@ where
     F: Fn(EventRecord) -> Fut,
     Fut: Future<Output = Result<(), RecordError>>,
 {
+    crate::metrics::batch_started(consumer, event.records.len());
     let started = std::time::Instant::now();
     let now = crate::clock::now();
     let oldest = event.records.iter().map(|r| r.change.approximate_creation_date_time).min();

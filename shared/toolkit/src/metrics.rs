@@ -53,6 +53,45 @@ pub fn emit(function: &str, metrics: &[Metric]) {
     println!("{}", emf_line(function, crate::clock::now().timestamp_millis(), metrics));
 }
 
+/// The batches being handled, by consumer, with their record counts: a panic reports them
+/// as failed, since their figures would otherwise never be written (a process exit, a
+/// timeout or running out of memory leave only Lambda's own `Errors` metric).
+static IN_FLIGHT: std::sync::Mutex<std::collections::BTreeMap<String, u32>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Notes that `consumer` started a batch of `records`, and installs (once per process) the
+/// panic hook that reports it failed if the batch dies before [`BatchFigures::emit`].
+pub fn batch_started(consumer: &str, records: usize) {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            for line in failure_lines_of_batches_in_flight() {
+                println!("{line}");
+            }
+            previous(info);
+        }));
+    });
+    if let Ok(mut in_flight) = IN_FLIGHT.lock() {
+        in_flight.insert(consumer.to_string(), u32::try_from(records).unwrap_or(u32::MAX));
+    }
+}
+
+/// The EMF lines of every batch in flight, each record failed (taken: reported once).
+pub fn failure_lines_of_batches_in_flight() -> Vec<String> {
+    // try_lock: a panic while the lock is held must not deadlock its own hook.
+    let Ok(mut in_flight) = IN_FLIGHT.try_lock() else { return Vec::new() };
+    let now = crate::clock::now().timestamp_millis();
+    std::mem::take(&mut *in_flight)
+        .into_iter()
+        .filter(|_| ENABLED.load(Ordering::Relaxed))
+        .map(|(consumer, records)| {
+            let died = BatchFigures { retried: records.max(1), ..Default::default() };
+            emf_line(&consumer, now, &died.metrics())
+        })
+        .collect()
+}
+
 /// What a batch invocation did, as metrics.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct BatchFigures {
@@ -78,6 +117,13 @@ impl BatchFigures {
     /// Writes the batch's metrics as one EMF line, with `function` as the `Function` dimension.
     /// `ColdStart` is 1 on the first batch of the process.
     pub fn emit(&self, function: &str) {
+        if let Ok(mut in_flight) = IN_FLIGHT.lock() {
+            in_flight.remove(function);
+        }
+        emit(function, &self.metrics());
+    }
+
+    fn metrics(&self) -> Vec<Metric> {
         let mut metrics: Vec<Metric> = vec![
             ("Processed", "Count", f64::from(self.processed)),
             ("Retried", "Count", f64::from(self.retried)),
@@ -90,7 +136,7 @@ impl BatchFigures {
         if let Some(age) = self.oldest_age_ms {
             metrics.push(("EventAge", "Milliseconds", age));
         }
-        emit(function, &metrics);
+        metrics
     }
 }
 
@@ -112,5 +158,19 @@ mod tests {
             assert!(value.get(definition["Name"].as_str().unwrap()).is_some_and(Value::is_number));
         }
         assert_eq!(value["Processed"], 3.0);
+    }
+
+    #[test]
+    fn a_batch_that_dies_before_its_figures_is_reported_failed_once() {
+        batch_started("dies-in-flight", 4);
+        batch_started("ends-well", 2);
+        BatchFigures { processed: 2, ..Default::default() }.emit("ends-well");
+        let lines = failure_lines_of_batches_in_flight();
+        let died: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let died: Vec<&Value> = died.iter().filter(|v| v["Function"] == "dies-in-flight").collect();
+        assert_eq!(died.len(), 1, "{lines:?}");
+        assert_eq!((died[0]["Failed"].as_f64(), died[0]["FailureRate"].as_f64()), (Some(4.0), Some(100.0)));
+        assert!(!lines.iter().any(|l| l.contains("ends-well")), "a batch that emitted is not in flight");
+        assert!(failure_lines_of_batches_in_flight().iter().all(|l| !l.contains("dies-in-flight")), "once");
     }
 }
