@@ -63,8 +63,7 @@ impl NewConsumer {
         let manifest = format!(
             "[package]\nname = \"{}\"\nversion.workspace = true\nedition.workspace = true\nrust-version.workspace = true\n\
              license.workspace = true\n\n[dependencies]\ntoolkit = {{ workspace = true, features = [\"lambda\", \"sqs\"] }}\n\
-             services.workspace = true\nlambda_runtime.workspace = true\ntokio.workspace = true\ntracing.workspace = true\n\
-             orderflow-workspace-hack = {{ version = \"0.1\", path = \"../../shared/workspace-hack\" }}\n\n\
+             services.workspace = true\nlambda_runtime.workspace = true\ntokio.workspace = true\ntracing.workspace = true\n\n\
              [dev-dependencies]\nserde_json.workspace = true\n\n[lints]\nworkspace = true\n",
             self.name
         );
