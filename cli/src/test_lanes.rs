@@ -6,7 +6,9 @@
 //! own lane: the burst alone, since it measures what the shared stack sustains; then the
 //! saga scenarios alone (their mixed burst of 250 orders must settle inside the 60-s order
 //! timeout); then the rest at once, with every binary that is not end-to-end in one lane;
-//! then the dashboard test alone (it needs the stack to answer its figures promptly).
+//! beside all three, at the lowest CPU priority, the CPU-bound binaries that need no
+//! emulator ([`IN_THE_BACKGROUND`]); then the dashboard test alone (it needs the stack to
+//! answer its figures promptly).
 //! Measured: all at once, the mixed burst ended with 58 of its 60 cancellations (orders
 //! timed out); beside the restart test and the inner-loop test's compile, 59 of 60. Each
 //! binary's output is printed whole when it ends, so lanes do not interleave.
@@ -25,6 +27,13 @@ pub const PHASES: [&[&str]; 2] = [&["burst_summary"], &["saga_scenarios"]];
 /// Run alone after everything else: the dashboard reads the stack's figures, which a
 /// busy shared emulator answered in over 10 s in the last phase (twice in CI).
 pub const AFTER_THE_REST: [&str; 1] = ["dashboard"];
+/// CPU-bound binaries that need no emulator (the simulation; the scaffold's compile): run
+/// from the first phase on at the lowest CPU priority (`nice -n 19`), each in its own lane,
+/// so they take only what the emulator leaves idle while the burst and the saga scenarios
+/// wait on order timeouts. Measured in the last phase instead: 114 s and 110 s of its
+/// 144 s, and the inner-loop test waited 83 s for the scaffold's lock on the target
+/// directory. The phase after the rest waits for them.
+pub const IN_THE_BACKGROUND: [&str; 2] = ["simulation", "scaffold"];
 
 /// One compiled test binary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,9 +56,17 @@ impl TestBinary {
     }
 }
 
-/// What runs when: phases one after another, lanes within a phase at once, binaries within
-/// a lane one after another.
-pub type Plan = Vec<Vec<Vec<TestBinary>>>;
+/// Lanes run at once; the binaries of a lane one after another.
+pub type Phase = Vec<Vec<TestBinary>>;
+
+/// What runs when: the phases one after another with the background binaries beside them
+/// (niced), then the phase after the rest.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub phases: Vec<Phase>,
+    pub background: Vec<TestBinary>,
+    pub after: Phase,
+}
 
 /// Builds every test binary of the workspace (`cargo test --no-run`) and names them.
 pub async fn build(project: &Project) -> Result<Vec<TestBinary>> {
@@ -102,49 +119,70 @@ fn package_name(package_id: &str, manifest: &std::path::Path) -> String {
 }
 
 /// The phases of [`PHASES`], then one with each other end-to-end binary in its own lane
-/// beside one lane of every binary that is not end-to-end. Every binary runs once.
+/// beside one lane of every binary that is not end-to-end; [`IN_THE_BACKGROUND`] beside
+/// them all; [`AFTER_THE_REST`] last. Every binary runs once.
 pub fn plan(binaries: Vec<TestBinary>) -> Plan {
     let is_e2e = |b: &TestBinary| b.package == E2E_PACKAGE && b.name != E2E_PACKAGE;
-    let mut rest = binaries;
-    let mut plan: Plan = Vec::new();
+    let (background, mut rest): (Vec<_>, Vec<_>) =
+        binaries.into_iter().partition(|b| IN_THE_BACKGROUND.contains(&b.name.as_str()));
+    let mut phases: Vec<Phase> = Vec::new();
     for names in PHASES {
         let (phase, others): (Vec<_>, Vec<_>) =
             rest.into_iter().partition(|b| is_e2e(b) && names.contains(&b.name.as_str()));
-        plan.push(phase.into_iter().map(|b| vec![b]).collect());
+        phases.push(phase.into_iter().map(|b| vec![b]).collect());
         rest = others;
     }
     let (after, rest): (Vec<_>, Vec<_>) =
         rest.into_iter().partition(|b| is_e2e(b) && AFTER_THE_REST.contains(&b.name.as_str()));
     let (e2e, others): (Vec<_>, Vec<_>) = rest.into_iter().partition(is_e2e);
-    let mut last: Vec<Vec<TestBinary>> = e2e.into_iter().map(|b| vec![b]).collect();
+    let mut last: Phase = e2e.into_iter().map(|b| vec![b]).collect();
     last.push(others);
-    plan.push(last);
-    plan.push(after.into_iter().map(|b| vec![b]).collect());
-    plan.into_iter()
-        .map(|phase| phase.into_iter().filter(|lane| !lane.is_empty()).collect())
-        .filter(|p: &Vec<_>| !p.is_empty())
-        .collect()
+    phases.push(last);
+    let non_empty = |phase: Phase| -> Phase { phase.into_iter().filter(|lane| !lane.is_empty()).collect() };
+    Plan {
+        phases: phases.into_iter().map(non_empty).filter(|p| !p.is_empty()).collect(),
+        background,
+        after: non_empty(after.into_iter().map(|b| vec![b]).collect()),
+    }
 }
 
 /// Runs the plan with `env`; every binary runs even after a failure. The failures, by name.
 pub async fn run(plan: Plan, env: &[(&str, &str)], started: Instant) -> Vec<String> {
-    let mut failed = Vec::new();
-    for (number, phase) in plan.into_iter().enumerate() {
-        let names: Vec<String> = phase.iter().flatten().map(TestBinary::label).collect();
-        let at = started.elapsed().as_secs();
-        eprintln!("\n== tests, phase {} (at {} min {} s): {}", number + 1, at / 60, at % 60, names.join(", "));
-        let lanes = phase.into_iter().map(|lane| run_lane(lane, env, started));
-        for lane_failures in futures_util::future::join_all(lanes).await {
-            failed.extend(lane_failures);
+    let background = plan.background.into_iter().map(|binary| run_lane(vec![binary], env, started, Niced::Yes));
+    let phases = async {
+        let mut failed = Vec::new();
+        for (number, phase) in plan.phases.into_iter().enumerate() {
+            failed.extend(run_phase(number + 1, phase, env, started).await);
         }
+        failed
+    };
+    let (background, mut failed) = futures_util::future::join(futures_util::future::join_all(background), phases).await;
+    failed.extend(background.into_iter().flatten());
+    if !plan.after.is_empty() {
+        failed.extend(run_phase(PHASES.len() + 2, plan.after, env, started).await);
     }
     failed
 }
 
-async fn run_lane(lane: Vec<TestBinary>, env: &[(&str, &str)], started: Instant) -> Vec<String> {
+async fn run_phase(number: usize, phase: Phase, env: &[(&str, &str)], started: Instant) -> Vec<String> {
+    let names: Vec<String> = phase.iter().flatten().map(TestBinary::label).collect();
+    let at = started.elapsed().as_secs();
+    eprintln!("\n== tests, phase {number} (at {} min {} s): {}", at / 60, at % 60, names.join(", "));
+    let lanes = phase.into_iter().map(|lane| run_lane(lane, env, started, Niced::No));
+    futures_util::future::join_all(lanes).await.into_iter().flatten().collect()
+}
+
+/// Whether a binary runs at the lowest CPU priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Niced {
+    Yes,
+    No,
+}
+
+async fn run_lane(lane: Vec<TestBinary>, env: &[(&str, &str)], started: Instant, niced: Niced) -> Vec<String> {
     let mut failed = Vec::new();
     for binary in lane {
-        if let Err(reason) = run_one(&binary, env, started).await {
+        if let Err(reason) = run_one(&binary, env, started, niced).await {
             failed.push(format!("{} ({reason})", binary.label()));
         }
     }
@@ -153,9 +191,23 @@ async fn run_lane(lane: Vec<TestBinary>, env: &[(&str, &str)], started: Instant)
 
 /// Runs one binary with its ignored (end-to-end) tests included, as `cargo test` would, and
 /// prints its output whole when it ends.
-async fn run_one(binary: &TestBinary, env: &[(&str, &str)], started: Instant) -> std::result::Result<(), String> {
+async fn run_one(
+    binary: &TestBinary,
+    env: &[(&str, &str)],
+    started: Instant,
+    niced: Niced,
+) -> std::result::Result<(), String> {
     let began = Instant::now();
-    let output = Command::new(&binary.executable)
+    // `nice` runs the binary in its own place (same process), so kill_on_drop still ends it.
+    let mut command = match niced {
+        Niced::Yes => {
+            let mut nice = Command::new("nice");
+            nice.args(["-n", "19"]).arg(&binary.executable);
+            nice
+        }
+        Niced::No => Command::new(&binary.executable),
+    };
+    let output = command
         .arg("--include-ignored")
         .current_dir(&binary.dir)
         .envs(env.iter().copied())
@@ -227,17 +279,23 @@ mod tests {
             binary("e2e", "dashboard"),
         ];
         let plan = plan(all.clone());
-        let names = |phase: &Vec<Vec<TestBinary>>| -> Vec<Vec<String>> {
+        let names = |phase: &Phase| -> Vec<Vec<String>> {
             phase.iter().map(|lane| lane.iter().map(|b| b.name.clone()).collect()).collect()
         };
-        assert_eq!(names(&plan[0]), [vec!["burst_summary"]]);
-        assert_eq!(names(&plan[1]), [vec!["saga_scenarios"]]);
-        assert_eq!(
-            names(&plan[2]),
-            [vec!["emulator_restart"], vec!["fault_matrix"], vec!["e2e", "simulation", "domain"]]
-        );
-        assert_eq!(names(&plan[3]), [vec!["dashboard"]]);
-        let mut planned: Vec<_> = plan.into_iter().flatten().flatten().collect();
+        assert_eq!(names(&plan.phases[0]), [vec!["burst_summary"]]);
+        assert_eq!(names(&plan.phases[1]), [vec!["saga_scenarios"]]);
+        assert_eq!(names(&plan.phases[2]), [vec!["emulator_restart"], vec!["fault_matrix"], vec!["e2e", "domain"]]);
+        assert_eq!(plan.phases.len(), 3);
+        assert_eq!(plan.background.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(), ["simulation"]);
+        assert_eq!(names(&plan.after), [vec!["dashboard"]]);
+        let mut planned: Vec<_> = plan
+            .phases
+            .into_iter()
+            .flatten()
+            .flatten()
+            .chain(plan.background)
+            .chain(plan.after.into_iter().flatten())
+            .collect();
         let mut expected = all;
         planned.sort_by(|a, b| a.name.cmp(&b.name));
         expected.sort_by(|a, b| a.name.cmp(&b.name));

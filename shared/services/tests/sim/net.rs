@@ -123,6 +123,9 @@ pub struct Faults {
     pub sqs_duplicates: u64,
     pub idempotency_save_fails: u64,
     pub provider_fails: u64,
+    /// A standard queue's message handed out again while its first invocation still
+    /// runs (the work outlasting the visibility timeout).
+    pub early_redelivery: u64,
 }
 
 impl Faults {
@@ -136,6 +139,7 @@ impl Faults {
         sqs_duplicates: 0,
         idempotency_save_fails: 0,
         provider_fails: 0,
+        early_redelivery: 0,
     };
 
     pub fn chaos(dice: &mut Dice) -> Faults {
@@ -150,6 +154,7 @@ impl Faults {
             sqs_duplicates: rate(100),
             idempotency_save_fails: rate(60),
             provider_fails: rate(60),
+            early_redelivery: rate(80),
         }
     }
 }

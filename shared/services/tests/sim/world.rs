@@ -575,6 +575,16 @@ impl World {
             if fifo {
                 let q = net.queues.get_mut(queue).expect("queue");
                 q.busy_groups.extend(batch.iter().filter_map(|m| m.group.clone()));
+            } else {
+                // The work outlasts the visibility timeout: SQS hands the message out again
+                // while this invocation still runs (a FIFO group stays locked meanwhile).
+                for message in &batch {
+                    if net.fault(|f| f.early_redelivery) {
+                        net.log(format!("    SQS hands out message {} again while it is being handled", message.id));
+                        let again = Message { visible_at: now, ..message.clone() };
+                        net.queues.get_mut(queue).expect("queue").ready.push_back(again);
+                    }
+                }
             }
             batch
         };
