@@ -160,9 +160,14 @@ async fn a_burst_with_faults_loses_nothing_and_duplicates_nothing() {
         .collect();
     let mut by_status = BTreeMap::<&str, usize>::new();
     terminal.values().for_each(|s| *by_status.entry(s.as_str()).or_default() += 1);
+    // Where the orders that timed out were stuck: the step that was behind.
+    let mut timed_out_while = BTreeMap::<&str, usize>::new();
+    for view in views.iter().filter(|v| timed_out.contains(&&v.order_id.to_string())) {
+        *timed_out_while.entry(view.status_reason.as_deref().unwrap_or("?")).or_default() += 1;
+    }
     let summary = format!(
         "burst summary: {orders} orders sent in {:.1} s, {} accepted, refused {refused:?}; {} terminal {by_status:?}, \
-         {} accepted orders timed out; {parked} not terminal but in a DLQ with a reason ({burst_letters} dead letters for the run); all settled \
+         {} accepted orders timed out {timed_out_while:?}; {parked} not terminal but in a DLQ with a reason ({burst_letters} dead letters for the run); all settled \
          {:.1} s after the first; {} webhooks; duplicates: {}; stock conserved on {} SKUs; {} authorizations of \
          timed-out orders, each voided once",
         sent_in.as_secs_f64(),

@@ -159,3 +159,98 @@ async fn a_v1_order_placed_in_the_store_still_goes_through_the_saga_and_is_proje
     let versions: Vec<_> = events.iter().map(|e| (e.event_type.as_str(), e.schema_version)).collect();
     assert_eq!(versions, vec![("OrderPlaced", 1), ("OrderValidated", 1), ("FraudCleared", 1), ("OutOfStock", 2)]);
 }
+
+/// A batch whose oldest record is this old: at the reporting floor's double, under the
+/// test stack's wait limit, so the reports refuse no other test's orders.
+const REPORTED_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
+
+#[tokio::test]
+#[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
+async fn every_consumer_admission_listens_to_reports_its_wait_where_the_api_reads_it() {
+    use toolkit::admission::{DynamoWaits, WaitGauge};
+    let harness = Harness::connect().await;
+    let correlation_id = Harness::correlation_id("waits");
+    let sku = format!("WAITS-{}", uuid::Uuid::new_v4().simple());
+    let stocked = harness.send_as_admin("POST", &format!("/inventory/{sku}/stock"), &correlation_id, Some(json!({ "quantity": 1 }).to_string())).await;
+    assert_eq!(stocked.status, 200, "{:?}", stocked.body);
+    let body = json!({
+        "customerId": format!("customer-{correlation_id}"),
+        "currency": "EUR",
+        "lines": [{ "sku": sku, "quantity": 1, "unitPriceMinor": 1999 }]
+    });
+    let answer = harness.place_order(&body, &correlation_id).await;
+    let order_id = answer.body["orderId"].as_str().expect("an order id").to_string();
+    assert_eq!(harness.wait_for_final_state(&order_id).await.status, OrderStatus::Completed);
+    let stream = harness.stream(&format!("order-{order_id}")).await;
+
+    // Each step gets its trigger again, late: it reports the wait and, the order having
+    // moved on, appends nothing.
+    let sent = chrono::Utc::now() - chrono::Duration::from_std(REPORTED_WAIT).expect("a few seconds");
+    for (function, trigger) in [
+        ("order-validator", "OrderPlaced"),
+        ("fraud-detector", "OrderValidated"),
+        ("inventory", "FraudCleared"),
+        ("payment", "StockReserved"),
+        ("shipping", "PaymentAuthorized"),
+    ] {
+        let envelope = stream.iter().find(|e| e.event_type == trigger).expect("the completed order's event");
+        let failures = invoke(&harness, function, late_sqs_batch(envelope, sent)).await;
+        assert_eq!(failures, json!([]), "{function} failed its late {trigger}");
+    }
+    let failures = invoke(&harness, "outbox-relay", late_stream_batch(sent)).await;
+    assert_eq!(failures, json!([]), "the relay failed a record it has nothing to publish for");
+    assert_eq!(harness.stream(&format!("order-{order_id}")).await.len(), stream.len(), "a late trigger decided again");
+
+    let table = harness.stack.output("RateLimitTableName").expect("the rate-limit table's output");
+    let longest = DynamoWaits::new(harness.clients.dynamodb(), table).longest_wait().await.expect("the waits can be read");
+    let longest = longest.expect("the consumers' waits were reported");
+    assert!(longest.waited >= REPORTED_WAIT, "{longest:?}");
+}
+
+/// Invokes `function` with `event`; returns its `batchItemFailures`.
+async fn invoke(harness: &Harness, function: &str, event: serde_json::Value) -> serde_json::Value {
+    let name = harness.stack.function_name(function);
+    let answer = harness
+        .clients
+        .lambda()
+        .invoke()
+        .function_name(&name)
+        .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("invoking {name}: {}", toolkit::error::error_text(&e)));
+    let payload: serde_json::Value =
+        serde_json::from_slice(answer.payload.as_ref().map(|p| p.as_ref()).unwrap_or_default()).unwrap_or_default();
+    assert_eq!(answer.function_error, None, "{name}: {payload}");
+    payload["batchItemFailures"].clone()
+}
+
+/// One SQS message carrying `envelope` as the bus delivers it, sent at `sent`.
+fn late_sqs_batch(envelope: &toolkit::envelope::EventEnvelope, sent: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
+    let body = json!({
+        "version": "0", "id": uuid::Uuid::new_v4().to_string(), "detail-type": envelope.event_type,
+        "source": "orderflow.orders", "account": "000000000000", "time": sent.to_rfc3339(),
+        "region": "us-east-1", "resources": [], "detail": envelope
+    });
+    let id = uuid::Uuid::new_v4().to_string();
+    json!({ "Records": [{
+        "messageId": id, "receiptHandle": id, "body": body.to_string(),
+        "attributes": { "ApproximateReceiveCount": "1", "SentTimestamp": sent.timestamp_millis().to_string() },
+        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:late", "awsRegion": "us-east-1"
+    }]})
+}
+
+/// One stream record written at `sent` that publishes nothing (a MODIFY: the store never
+/// changes an event, and the relay publishes inserts only).
+fn late_stream_batch(sent: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
+    json!({ "Records": [{
+        "eventID": uuid::Uuid::new_v4().to_string(), "eventName": "MODIFY", "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": sent.timestamp(),
+            "Keys": { "streamId": { "S": "order-late" }, "version": { "N": "1" } },
+            "SequenceNumber": "1", "SizeBytes": 1, "StreamViewType": "NEW_IMAGE"
+        }
+    }]})
+}

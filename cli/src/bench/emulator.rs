@@ -151,6 +151,8 @@ pub async fn measure(project: &Project, zips: &BTreeMap<String, PathBuf>, orders
     let parameters = BTreeMap::from([
         ("EmulatorEndpoint".to_string(), emulator.0.endpoint()),
         ("ApiKeys".to_string(), api_key::admin_parameter_entry("bench", &key, Some(RATE_LIMIT_PER_SECOND))),
+        // Capacity is measured without load shedding (the default backlog limit is out of reach).
+        (crate::stacks::deploy::WAIT_LIMIT_PARAMETER.to_string(), "0".to_string()),
     ]);
     let request =
         DeployRequest { stack: STACK, template: &template, zips, parameters, first_deploy: Default::default() };
@@ -199,7 +201,7 @@ pub async fn measure(project: &Project, zips: &BTreeMap<String, PathBuf>, orders
 }
 
 /// Capacity and hops on the stack as deployed (no admission limit), then goodput at three
-/// times capacity after a redeploy with the emulator's admission limit and the tests'
+/// times capacity after a redeploy with the emulator's admission limits and the tests'
 /// order timeout (so that an order accepted and then left behind would time out).
 async fn load(
     clients: &Clients,
@@ -215,6 +217,10 @@ async fn load(
         ("EmulatorEndpoint".to_string(), endpoint),
         (crate::stacks::deploy::ADMISSION_PARAMETER.to_string(), limit.to_string()),
         ("OrderTimeoutSeconds".to_string(), crate::stacks::deploy::TEST_ORDER_TIMEOUT_SECONDS.to_string()),
+        (
+            crate::stacks::deploy::WAIT_LIMIT_PARAMETER.to_string(),
+            crate::stacks::deploy::TEST_ADMISSION_WAIT_LIMIT_SECONDS.to_string(),
+        ),
     ]);
     let request = DeployRequest { stack: STACK, template, zips, parameters, first_deploy: Default::default() };
     deploy(clients, request).await?;

@@ -7,7 +7,8 @@ use crate::local::emulator::{ManagedEmulator, StopOnDrop, ensure_tools};
 use crate::project::Project;
 use crate::stacks::build::{self, Profile};
 use crate::stacks::deploy::{
-    ADMISSION_PARAMETER, DeployRequest, EMULATOR_ADMISSION_BACKLOG_LIMIT, TEST_ORDER_TIMEOUT_SECONDS, deploy,
+    ADMISSION_PARAMETER, DeployRequest, EMULATOR_ADMISSION_BACKLOG_LIMIT, TEST_ADMISSION_WAIT_LIMIT_SECONDS,
+    TEST_ORDER_TIMEOUT_SECONDS, WAIT_LIMIT_PARAMETER, deploy,
 };
 use crate::stacks::target::{Clients, Target};
 use crate::test_lanes;
@@ -144,6 +145,7 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
         ("QueueVisibilityTimeout".to_string(), "30".to_string()),
         ("OrderTimeoutSeconds".to_string(), TEST_ORDER_TIMEOUT_SECONDS.to_string()),
         (ADMISSION_PARAMETER.to_string(), EMULATOR_ADMISSION_BACKLOG_LIMIT.to_string()),
+        (WAIT_LIMIT_PARAMETER.to_string(), TEST_ADMISSION_WAIT_LIMIT_SECONDS.to_string()),
         ("WebhookUrl".to_string(), receiver.url.clone()),
         // Each function logs each distinct AWS call once: checked against its policy below.
         ("RecordAwsCalls".to_string(), "distinct".to_string()),

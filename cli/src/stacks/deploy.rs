@@ -22,6 +22,13 @@ pub const ADMISSION_PARAMETER: &str = "AdmissionBacklogLimit";
 pub const EMULATOR_ADMISSION_BACKLOG_LIMIT: u32 = 200;
 /// The order timeout the test stack is deployed with (the e2e timeout test waits for it).
 pub const TEST_ORDER_TIMEOUT_SECONDS: u32 = 60;
+/// The template parameter of the longest wait a consumer may report before `POST /orders`
+/// answers 503.
+pub const WAIT_LIMIT_PARAMETER: &str = "AdmissionWaitLimitSeconds";
+/// The test stack's wait limit: a sixth of its order timeout, which an order's five saga
+/// steps (each behind the relay and a queue) share; the backlog limit alone let 37 of 507
+/// accepted orders time out in a burst on a busy machine.
+pub const TEST_ADMISSION_WAIT_LIMIT_SECONDS: u32 = 10;
 /// The tag every stack `deploy` creates or updates carries (value [`DEPLOYED_BY`]).
 pub const DEPLOYED_BY_TAG: &str = "orderflow:deployed-by";
 pub const DEPLOYED_BY: &str = "orderflow";

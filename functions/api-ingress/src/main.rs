@@ -7,7 +7,7 @@ use services::handlers::api::Api;
 use services::notify::DynamoNotificationLog;
 use services::views::DynamoOrderViews;
 use std::convert::Infallible;
-use toolkit::admission::{Admission, SqsBacklog};
+use toolkit::admission::{Admission, BacklogGauge, DynamoWaits, SqsBacklog};
 use toolkit::idempotency::DynamoIdempotencyStore;
 use toolkit::invocation::Invocation;
 use toolkit::store::DynamoEventStore;
@@ -26,8 +26,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     let dynamodb = aws::dynamodb(&sdk);
     // Off (a limit nobody reaches) unless the template sets a limit and the saga's queues.
     let (limit, queues) = admission_config.unwrap_or((u64::MAX, Vec::new()));
-    let admission = Admission::new(SqsBacklog::new(aws::sqs(&sdk), queues), limit)
-        .counting_admitted_for(config::ADMISSION_IN_TRANSIT);
+    let backlog = SqsBacklog::new(aws::sqs(&sdk), queues).with_waits(config::waits_table().map(|table| DynamoWaits::new(dynamodb.clone(), table)));
+    let mut admission = Admission::new(backlog, limit).counting_admitted_for(config::ADMISSION_IN_TRANSIT);
+    if let Some(wait_limit) = config::admission_wait_limit()? {
+        admission = admission.refusing_waits_over(wait_limit);
+    }
     // Stock additions record their keys beside the idempotency records, with no expiry.
     let store = DynamoEventStore::new(dynamodb.clone(), store_table).with_once_table(idempotency_table.clone());
     let api = Api::new(

@@ -142,6 +142,19 @@ pub fn admission() -> Result<Option<(u64, Vec<String>)>, ConfigError> {
     Ok(Some((limit, urls)))
 }
 
+/// `WAITS_TABLE`: the table consumers report their waits to and admission control reads
+/// them from (the rate-limit table); `None` when unset (nothing reported).
+pub fn waits_table() -> Option<String> {
+    std::env::var("WAITS_TABLE").ok().filter(|table| !table.trim().is_empty())
+}
+
+/// `ADMISSION_WAIT_LIMIT_SECONDS`: while a consumer reports a record older than this,
+/// `POST /orders` answers 503; 0 (the default) turns it off.
+pub fn admission_wait_limit() -> Result<Option<std::time::Duration>, ConfigError> {
+    let seconds = parsed_or("ADMISSION_WAIT_LIMIT_SECONDS", 0u64, "a whole number of seconds (0: off)")?;
+    Ok((seconds > 0).then(|| std::time::Duration::from_secs(seconds)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -857,3 +857,60 @@ async fn api_refuses_new_orders_with_503_and_retry_after_while_the_saga_is_behin
     let stored = api.ports().0.all_events().len();
     assert_eq!(stored, 3, "order a, the stock addition, order b: nothing from refusals");
 }
+
+#[tokio::test]
+async fn api_refuses_new_orders_with_503_while_the_relay_is_behind_though_the_queues_are_empty() {
+    use toolkit::admission::{Admission, BacklogGauge, FixedBacklog, InMemoryWaits};
+    // The sample's records were written days before the test runs: the relay is behind.
+    let waits = InMemoryWaits::default();
+    let relay = relay().with_wait_report(&waits);
+    relay.ports().0.refuse(placed().event_id);
+    for _ in 0..2 {
+        let response = relay.handle(sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json")).await;
+        assert_eq!(response.batch_item_failures.len(), 1, "the bus refuses the first record");
+    }
+    let reported = waits.reported();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert_eq!(reported[0].consumer, "outbox-relay");
+    assert!(reported[0].waited > Duration::from_secs(3_600), "{reported:?}");
+
+    let gauge = FixedBacklog::new(0).with_waits(&waits);
+    let admission =
+        Admission::new(&gauge, 100).refusing_waits_over(Duration::from_secs(60)).fresh_for(Duration::ZERO);
+    let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default()).with_admission(admission);
+    let local = Invocation::local();
+    let refused = api.handle(post_order_with(&[]), &local).await;
+    assert_eq!(refused.status(), 503, "{}", response_json(&refused));
+    assert_eq!(refused.headers()["retry-after"], "30", "far behind: the longest retry");
+    let error = response_json(&refused)["error"].as_str().unwrap().to_string();
+    assert!(error.contains("for outbox-relay (limit 60 s)"), "names who is behind and the limit: {error}");
+    assert!(api.ports().0.all_events().is_empty(), "a refused order is not stored");
+
+    waits.clear();
+    assert_eq!(api.handle(post_order_with(&[]), &local).await.status(), 202, "caught up: accepted");
+}
+
+#[tokio::test]
+async fn a_saga_step_reports_how_long_its_oldest_new_message_waited_and_nothing_when_it_keeps_up() {
+    use toolkit::admission::InMemoryWaits;
+    let waits = InMemoryWaits::default();
+    let validator = validator_with(vec![placed()]).with_wait_report(&waits);
+    let mut fresh = sample::<SqsEvent>("aws/sqs-order-placed.json");
+    let now = chrono::Utc::now().timestamp_millis().to_string();
+    fresh.records.iter_mut().for_each(|m| _ = m.attributes.insert("SentTimestamp".into(), now.clone()));
+    assert!(validator.handle(fresh, &Invocation::local()).await.batch_item_failures.is_empty());
+    assert!(waits.reported().is_empty(), "a step that keeps up reports nothing: {:?}", waits.reported());
+
+    // The sample was sent days before the test runs: on a redelivery that is the failure's
+    // doing (a visibility timeout), not the queue's.
+    let mut retried = sample::<SqsEvent>("aws/sqs-order-placed.json");
+    retried.records.iter_mut().for_each(|m| _ = m.attributes.insert("ApproximateReceiveCount".into(), "2".into()));
+    assert!(validator.handle(retried, &Invocation::local()).await.batch_item_failures.is_empty());
+    assert!(waits.reported().is_empty(), "a redelivery's age is not the queue's wait: {:?}", waits.reported());
+    let late = validator.handle(sample::<SqsEvent>("aws/sqs-order-placed.json"), &Invocation::local()).await;
+    assert!(late.batch_item_failures.is_empty());
+    let reported = waits.reported();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert_eq!(reported[0].consumer, "order-validator");
+    assert!(reported[0].waited > Duration::from_secs(3_600), "{reported:?}");
+}

@@ -121,11 +121,13 @@ where
         // Kept for the dead-letter queue; turned into JSON only if it goes there.
         let snapshot = message.clone();
         let receives = receive_count(&message);
-        let outcome = match injected_fault(consumer, &message, receives) {
-            Some(outcome) => outcome,
-            None => handle(message).await,
+        let attempt = async {
+            match injected_fault(consumer, &message, receives) {
+                Some(outcome) => outcome,
+                None => handle(message).await,
+            }
         };
-        let outcome = give_up_after_last_receive(outcome, receives);
+        let outcome = give_up_after_last_receive(unless_it_panics(attempt).await, receives);
         let kind = kind_of(&outcome);
         if settle(consumer, dead_letters, &snapshot, outcome).await {
             count(&mut figures, kind);
@@ -138,6 +140,23 @@ where
     figures.duration_ms = started.elapsed().as_secs_f64() * 1_000.0;
     figures.emit(consumer);
     response
+}
+
+/// The record's outcome, a panic while handling it included: a retryable failure of that
+/// record alone, so its batch-mates are settled instead of all coming back after the
+/// visibility timeout (as they would if the panic ended the invocation).
+async fn unless_it_panics(attempt: impl Future<Output = Result<(), RecordError>>) -> Result<(), RecordError> {
+    use futures_util::FutureExt;
+    let _guard = crate::metrics::RecordGuard::enter();
+    std::panic::AssertUnwindSafe(attempt).catch_unwind().await.unwrap_or_else(|panic| {
+        let text = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_string());
+        tracing::error!(panic = %text, "handling the record panicked; it will be retried");
+        Err(RecordError::Retryable(format!("panicked: {text}")))
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -165,12 +184,32 @@ fn count(figures: &mut BatchFigures, kind: Kind) {
 }
 
 fn oldest_sqs_age_ms(messages: &[SqsMessage]) -> Option<f64> {
+    oldest_message_age(messages).map(|age| age.as_secs_f64() * 1_000.0)
+}
+
+/// How long the oldest of `messages` has waited since it was sent (its `SentTimestamp`);
+/// `None` for a batch without one.
+pub fn oldest_message_age(messages: &[SqsMessage]) -> Option<std::time::Duration> {
+    age_since_sent(messages.iter())
+}
+
+/// How long the oldest of `messages` delivered for the first time waited in its queue:
+/// the wait the queue's backlog causes. Redelivered messages are left out: a failed or
+/// crashed batch comes back after the visibility timeout, whatever the load.
+pub fn oldest_first_delivery_age(messages: &[SqsMessage]) -> Option<std::time::Duration> {
+    age_since_sent(messages.iter().filter(|m| receive_count(m) == 1))
+}
+
+fn age_since_sent<'a>(messages: impl Iterator<Item = &'a SqsMessage>) -> Option<std::time::Duration> {
     let now = crate::clock::now().timestamp_millis();
-    messages
-        .iter()
-        .filter_map(|m| m.attributes.get("SentTimestamp")?.parse::<i64>().ok())
-        .min()
-        .map(|sent| (now - sent).max(0) as f64)
+    let sent = messages.filter_map(|m| m.attributes.get("SentTimestamp")?.parse::<i64>().ok()).min()?;
+    Some(std::time::Duration::from_millis(u64::try_from(now - sent).unwrap_or(0)))
+}
+
+/// How long the oldest of `records` has waited since it was written to the stream.
+pub fn oldest_record_age(records: &[EventRecord]) -> Option<std::time::Duration> {
+    let written = records.iter().map(|r| r.change.approximate_creation_date_time).min()?;
+    Some((crate::clock::now() - written).to_std().unwrap_or_default())
 }
 
 fn receive_count(message: &SqsMessage) -> u32 {
@@ -224,18 +263,15 @@ where
 {
     crate::metrics::batch_started(consumer, event.records.len());
     let started = std::time::Instant::now();
-    let now = crate::clock::now();
-    let oldest = event.records.iter().map(|r| r.change.approximate_creation_date_time).min();
-    let mut figures = BatchFigures {
-        oldest_age_ms: oldest.map(|t| (now - t).num_milliseconds().max(0) as f64),
-        ..Default::default()
-    };
+    let oldest = oldest_record_age(&event.records);
+    let mut figures =
+        BatchFigures { oldest_age_ms: oldest.map(|age| age.as_secs_f64() * 1_000.0), ..Default::default() };
     let mut response = DynamoDbEventResponse::default();
     let total = event.records.len();
     for record in event.records {
         let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
         let snapshot = record.clone();
-        let outcome = handle(record).await;
+        let outcome = unless_it_panics(async { handle(record).await }).await;
         let kind = kind_of(&outcome);
         if !settle(consumer, dead_letters, &snapshot, outcome).await {
             figures.retried =
@@ -351,6 +387,24 @@ mod tests {
             failures_when_failing("b", vec![message("a", None), message("b", None), message("c", None)]).await;
         assert_eq!(failed, vec!["b"]);
         assert_eq!(handled, vec!["a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_record_that_panics_fails_alone_and_its_batch_mates_are_settled() {
+        let handled = Mutex::new(Vec::new());
+        let messages = vec![message("a", None), message("b", None), message("c", None)];
+        let response = process_sqs_batch("test", &InMemoryDeadLetters::default(), batch(messages), |m| {
+            let id = m.message_id.clone().unwrap_or_default();
+            handled.lock().unwrap().push(id.clone());
+            async move {
+                assert_ne!(id, "b", "a bug on record b");
+                Ok(())
+            }
+        })
+        .await;
+        let failed: Vec<_> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+        assert_eq!(failed, vec!["b"]);
+        assert_eq!(handled.into_inner().unwrap(), vec!["a", "b", "c"]);
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@
 //! | marker | effect |
 //! |---|---|
 //! | `fault-fail-<consumer>-…` | `<consumer>` fails every message of the order (retryable), so it is retried and finally parked with its reason |
-//! | `fault-panic-<consumer>-…` | `<consumer>` panics mid-batch on the first delivery of each message |
+//! | `fault-panic-<consumer>-…` | `<consumer>` panics on the first delivery of each such message (that record fails alone) |
 //! | `fault-exit-<consumer>-…` | `<consumer>`'s process exits mid-batch on the first delivery of each message |
 //! | `fault-dup-…` | the outbox relay publishes each of the order's events twice |
 

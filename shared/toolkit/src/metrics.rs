@@ -66,14 +66,38 @@ pub fn batch_started(consumer: &str, records: usize) {
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            for line in failure_lines_of_batches_in_flight() {
-                println!("{line}");
+            // A record's own panic is caught and fails that record: its batch lives on.
+            if RECORDS_GUARDED.load(Ordering::Relaxed) == 0 {
+                for line in failure_lines_of_batches_in_flight() {
+                    println!("{line}");
+                }
             }
             previous(info);
         }));
     });
     if let Ok(mut in_flight) = IN_FLIGHT.lock() {
         in_flight.insert(consumer.to_string(), u32::try_from(records).unwrap_or(u32::MAX));
+    }
+}
+
+/// Records being handled where a panic is caught (the batch processors'): while there are
+/// any, a panic does not report the batches in flight as failed.
+static RECORDS_GUARDED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Marks a record handled under a panic guard, until dropped.
+pub struct RecordGuard(());
+
+impl RecordGuard {
+    /// Marks one more record as guarded.
+    pub fn enter() -> Self {
+        RECORDS_GUARDED.fetch_add(1, Ordering::Relaxed);
+        Self(())
+    }
+}
+
+impl Drop for RecordGuard {
+    fn drop(&mut self) {
+        RECORDS_GUARDED.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

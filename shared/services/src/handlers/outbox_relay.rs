@@ -9,13 +9,16 @@
 //! them), records that are not events, and events whose payload breaks the committed
 //! schema of their type and version are parked with the whole stream record and the
 //! reason, so `orderflow dlq redrive` can hand them back once the cause is fixed.
+//! Each batch reports how long its oldest record waited (admission control reads it: a
+//! relay that falls behind holds up every order, though no queue shows it).
 
 use super::{envelope_of, is_insert};
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use domain::inventory::SNAPSHOT_EVENT;
 use std::time::Duration;
-use toolkit::batch::{park_poison, stream_checkpoint, to_json};
+use toolkit::admission::{Unreported, WaitReport, report_wait};
+use toolkit::batch::{oldest_record_age, park_poison, stream_checkpoint, to_json};
 use toolkit::bus::{EventBus, MAX_EVENTS_PER_PUBLISH};
 use toolkit::deadletter::DeadLetters;
 use toolkit::envelope::EventEnvelope;
@@ -24,9 +27,10 @@ use toolkit::faults;
 pub const CONSUMER: &str = "outbox-relay";
 const PUBLISH_ATTEMPTS: u32 = 3;
 
-pub struct OutboxRelay<B, D> {
+pub struct OutboxRelay<B, D, W = Unreported> {
     bus: B,
     dead_letters: D,
+    waits: W,
     retry_delay: Duration,
 }
 
@@ -46,14 +50,16 @@ fn conforming(envelope: EventEnvelope) -> Result<EventEnvelope, toolkit::batch::
     Ok(envelope)
 }
 
-impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
-    /// The ports it was built with (tests inspect the fakes).
-    pub fn ports(&self) -> (&B, &D) {
-        (&self.bus, &self.dead_letters)
-    }
-
+impl<B, D> OutboxRelay<B, D> {
     pub fn new(bus: B, dead_letters: D) -> Self {
-        Self { bus, dead_letters, retry_delay: Duration::from_millis(100) }
+        Self { bus, dead_letters, waits: Unreported, retry_delay: Duration::from_millis(100) }
+    }
+}
+
+impl<B, D, W> OutboxRelay<B, D, W> {
+    /// The ports it was built with (tests inspect the fakes).
+    pub fn ports(&self) -> (&B, &D, &W) {
+        (&self.bus, &self.dead_letters, &self.waits)
     }
 
     /// Shortens the pause between publish attempts (tests).
@@ -61,12 +67,21 @@ impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
         Self { retry_delay, ..self }
     }
 
-    /// Publishes the batch, then reports its figures (EMF).
+    /// Reports each batch's wait to `waits`.
+    pub fn with_wait_report<R: WaitReport>(self, waits: R) -> OutboxRelay<B, D, R> {
+        let Self { bus, dead_letters, retry_delay, .. } = self;
+        OutboxRelay { bus, dead_letters, waits, retry_delay }
+    }
+}
+
+impl<B: EventBus, D: DeadLetters, W: WaitReport> OutboxRelay<B, D, W> {
+    /// Reports the batch's wait, publishes it, then reports its figures (EMF).
     pub async fn handle(&self, event: StreamEvent) -> DynamoDbEventResponse {
         let started = std::time::Instant::now();
         let sequence: Vec<String> =
             event.records.iter().map(|r| r.change.sequence_number.clone().unwrap_or_default()).collect();
-        let oldest = event.records.iter().map(|r| r.change.approximate_creation_date_time).min();
+        let oldest = oldest_record_age(&event.records);
+        report_wait(&self.waits, CONSUMER, oldest).await;
         let response = self.publish_batch(event).await;
         // Records before the checkpoint are done; the checkpoint and after come back.
         let done = response
@@ -80,7 +95,7 @@ impl<B: EventBus, D: DeadLetters> OutboxRelay<B, D> {
             retried: u32::try_from(sequence.len() - done).unwrap_or(u32::MAX),
             parked: 0,
             duration_ms: started.elapsed().as_secs_f64() * 1_000.0,
-            oldest_age_ms: oldest.map(|t| (toolkit::clock::now() - t).num_milliseconds().max(0) as f64),
+            oldest_age_ms: oldest.map(|age| age.as_secs_f64() * 1_000.0),
         };
         figures.emit(CONSUMER);
         response

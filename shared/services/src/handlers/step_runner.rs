@@ -4,6 +4,9 @@
 //! the SQS message (an EventBridge event), validates it, rebuilds the order, asks the step,
 //! and appends the decision with the stream's expected version (retrying on conflict).
 //!
+//! Each batch reports how long its oldest message waited in the queue on its first
+//! delivery (admission control reads it).
+//!
 //! Steps act only in the status they own, so a redelivered trigger finds the order moved
 //! on and appends nothing: every step is idempotent by construction.
 
@@ -11,7 +14,8 @@ use super::{envelope_in, order_id_of};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use domain::{EventCodec, Order, OrderEvent, OrderId};
 use std::future::Future;
-use toolkit::batch::{RecordError, process_sqs_batch};
+use toolkit::admission::{Unreported, WaitReport, report_wait};
+use toolkit::batch::{RecordError, oldest_first_delivery_age, process_sqs_batch};
 use toolkit::deadletter::DeadLetters;
 use toolkit::envelope::{Causality, EventEnvelope};
 use toolkit::invocation::Invocation;
@@ -37,23 +41,35 @@ pub trait Step: Send + Sync {
     ) -> impl Future<Output = Result<Option<OrderEvent>, RecordError>> + Send;
 }
 
-pub struct OrderSaga<S, D, P> {
+pub struct OrderSaga<S, D, P, W = Unreported> {
     store: S,
     dead_letters: D,
     step: P,
+    waits: W,
 }
 
-impl<S: EventStore, D: DeadLetters, P: Step> OrderSaga<S, D, P> {
+impl<S, D, P> OrderSaga<S, D, P> {
     pub fn new(store: S, dead_letters: D, step: P) -> Self {
-        Self { store, dead_letters, step }
+        Self { store, dead_letters, step, waits: Unreported }
     }
+}
 
+impl<S, D, P, W> OrderSaga<S, D, P, W> {
     /// The ports it was built with (tests inspect the fakes).
     pub fn ports(&self) -> (&S, &D) {
         (&self.store, &self.dead_letters)
     }
 
+    /// Reports each batch's wait to `waits`.
+    pub fn with_wait_report<R: WaitReport>(self, waits: R) -> OrderSaga<S, D, P, R> {
+        let Self { store, dead_letters, step, .. } = self;
+        OrderSaga { store, dead_letters, step, waits }
+    }
+}
+
+impl<S: EventStore, D: DeadLetters, P: Step, W: WaitReport> OrderSaga<S, D, P, W> {
     pub async fn handle(&self, event: SqsEvent, invocation: &Invocation) -> SqsBatchResponse {
+        report_wait(&self.waits, P::CONSUMER, oldest_first_delivery_age(&event.records)).await;
         process_sqs_batch(P::CONSUMER, &self.dead_letters, event, |message| async move {
             let trigger = envelope_in(&message)?;
             let span = toolkit::observability::event_span(&trigger);

@@ -8,6 +8,10 @@
 //! Work admitted moments ago is on no queue yet (it is on its way: a stream, a relay, a
 //! bus), so a gauge alone lets a burst through between two readings:
 //! [`Admission::counting_admitted_for`] adds what this instance admitted in that window.
+//! A backlog says how late work will be only at a known rate; the waits its consumers
+//! report ([`waits`]) are the lateness itself: [`Admission::refusing_waits_over`] refuses
+//! while one of them is above a limit, through a gauge that reads both
+//! ([`BacklogGauge::with_waits`]).
 //!
 //! ```
 //! use orderflow_toolkit::admission::{Admission, FixedBacklog, Verdict};
@@ -25,10 +29,16 @@
 //! # }
 //! ```
 
+#[cfg(feature = "dynamodb")]
+mod dynamodb;
 #[cfg(feature = "sqs")]
 mod sqs;
+pub mod waits;
+#[cfg(feature = "dynamodb")]
+pub use dynamodb::DynamoWaits;
 #[cfg(feature = "sqs")]
 pub use sqs::SqsBacklog;
+pub use waits::{InMemoryWaits, Unreported, Wait, WaitGauge, WaitReport, report_wait};
 
 use crate::error::Outage;
 use std::collections::VecDeque;
@@ -41,11 +51,45 @@ use std::time::{Duration, Instant};
 pub trait BacklogGauge: Send + Sync {
     /// The work waiting now; an error when the figure cannot be read.
     fn backlog(&self) -> impl Future<Output = Result<u64, Outage>> + Send;
+
+    /// The longest wait consumers reported lately; `None` from a gauge that reads no waits.
+    fn longest_wait(&self) -> impl Future<Output = Result<Option<Wait>, Outage>> + Send {
+        std::future::ready(Ok(None))
+    }
+
+    /// This gauge's backlog with the waits `waits` reads.
+    fn with_waits<W: WaitGauge>(self, waits: W) -> WithWaits<Self, W>
+    where
+        Self: Sized,
+    {
+        WithWaits { backlog: self, waits }
+    }
 }
 
 impl<G: BacklogGauge> BacklogGauge for &G {
     fn backlog(&self) -> impl Future<Output = Result<u64, Outage>> + Send {
         (**self).backlog()
+    }
+
+    fn longest_wait(&self) -> impl Future<Output = Result<Option<Wait>, Outage>> + Send {
+        (**self).longest_wait()
+    }
+}
+
+/// A backlog gauge that reads consumers' waits too: see [`BacklogGauge::with_waits`].
+#[derive(Debug, Clone)]
+pub struct WithWaits<G, W> {
+    backlog: G,
+    waits: W,
+}
+
+impl<G: BacklogGauge, W: WaitGauge> BacklogGauge for WithWaits<G, W> {
+    fn backlog(&self) -> impl Future<Output = Result<u64, Outage>> + Send {
+        self.backlog.backlog()
+    }
+
+    fn longest_wait(&self) -> impl Future<Output = Result<Option<Wait>, Outage>> + Send {
+        self.waits.longest_wait()
     }
 }
 
@@ -72,7 +116,7 @@ impl BacklogGauge for FixedBacklog {
 }
 
 /// Whether to take new work now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Take it.
     Admit,
@@ -85,6 +129,18 @@ pub enum Verdict {
         /// When a retry has a fair chance: longer the further the backlog is above the limit.
         retry_after: Duration,
     },
+    /// Refuse it: a consumer's oldest record `waited` longer than `limit`.
+    Behind {
+        /// The consumer that reported the longest wait.
+        consumer: String,
+        /// How long its oldest record had waited.
+        waited: Duration,
+        /// The limit it passed.
+        limit: Duration,
+        /// Half the excess, within 1 s and [`MAX_RETRY_AFTER`]: about when the consumer
+        /// has caught up if it drains twice as fast as the work arrives.
+        retry_after: Duration,
+    },
 }
 
 /// Admits new work while a gauge's backlog is at or below a limit; see the module docs.
@@ -92,8 +148,9 @@ pub enum Verdict {
 pub struct Admission<G> {
     gauge: G,
     limit: Option<u64>,
+    wait_limit: Option<Duration>,
     fresh_for: Duration,
-    last_read: Mutex<Option<(Instant, u64)>>,
+    last_read: Mutex<Option<(Instant, Reading)>>,
     in_transit_for: Duration,
     admitted: Mutex<VecDeque<Instant>>,
 }
@@ -120,6 +177,7 @@ impl<G: BacklogGauge> Admission<G> {
         Self {
             gauge,
             limit,
+            wait_limit: None,
             fresh_for: DEFAULT_FRESH_FOR,
             last_read: Mutex::new(None),
             in_transit_for: Duration::ZERO,
@@ -133,6 +191,13 @@ impl<G: BacklogGauge> Admission<G> {
     #[must_use]
     pub fn counting_admitted_for(self, window: Duration) -> Self {
         Self { in_transit_for: window, ..self }
+    }
+
+    /// Refuses too while a consumer reports (through the gauge's
+    /// [`BacklogGauge::longest_wait`]) a record that waited longer than `limit`.
+    #[must_use]
+    pub fn refusing_waits_over(self, limit: Duration) -> Self {
+        Self { wait_limit: Some(limit), ..self }
     }
 
     /// Reads the gauge at most once per `period` (the default is [`DEFAULT_FRESH_FOR`]).
@@ -150,39 +215,65 @@ impl<G: BacklogGauge> Admission<G> {
     /// protects the pipeline from overload; it must not turn a metrics outage into one.
     pub async fn verdict(&self) -> Verdict {
         let Some(limit) = self.limit else { return Verdict::Admit };
-        let backlog = match self.cached() {
-            Some(backlog) => backlog,
+        let reading = match self.cached() {
+            Some(reading) => reading,
             None => {
-                let backlog = self.gauge.backlog().await.unwrap_or_else(|outage| {
-                    tracing::warn!(%outage, "the backlog could not be read; admitting");
-                    0
-                });
-                self.remember(backlog);
-                backlog
+                let reading = self.read().await;
+                self.remember(reading.clone());
+                reading
             }
         };
         let mut admitted = self.admitted.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         while admitted.front().is_some_and(|at| at.elapsed() >= self.in_transit_for) {
             admitted.pop_front();
         }
-        let backlog = backlog.saturating_add(admitted.len() as u64);
-        if backlog <= limit {
-            if !self.in_transit_for.is_zero() {
-                admitted.push_back(Instant::now());
-            }
-            return Verdict::Admit;
+        let backlog = reading.backlog.saturating_add(admitted.len() as u64);
+        if backlog > limit {
+            return Verdict::Refuse { backlog, limit, retry_after: retry_after(backlog, limit) };
         }
-        Verdict::Refuse { backlog, limit, retry_after: retry_after(backlog, limit) }
+        if let (Some(wait), Some(limit)) = (reading.wait, self.wait_limit)
+            && wait.waited > limit
+        {
+            let retry_after = ((wait.waited - limit) / 2).clamp(Duration::from_secs(1), MAX_RETRY_AFTER);
+            return Verdict::Behind { consumer: wait.consumer, waited: wait.waited, limit, retry_after };
+        }
+        if !self.in_transit_for.is_zero() {
+            admitted.push_back(Instant::now());
+        }
+        Verdict::Admit
     }
 
-    fn cached(&self) -> Option<u64> {
-        let last = *self.last_read.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        last.filter(|(at, _)| at.elapsed() < self.fresh_for).map(|(_, backlog)| backlog)
+    /// The gauge's figures; one it cannot read counts as nothing waiting (and is logged).
+    async fn read(&self) -> Reading {
+        let backlog = self.gauge.backlog().await.unwrap_or_else(|outage| {
+            tracing::warn!(%outage, "the backlog could not be read; admitting");
+            0
+        });
+        let wait = match self.wait_limit {
+            None => None,
+            Some(_) => self.gauge.longest_wait().await.unwrap_or_else(|outage| {
+                tracing::warn!(%outage, "the consumers' waits could not be read; admitting");
+                None
+            }),
+        };
+        Reading { backlog, wait }
     }
 
-    fn remember(&self, backlog: u64) {
-        *self.last_read.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), backlog));
+    fn cached(&self) -> Option<Reading> {
+        let last = self.last_read.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        last.as_ref().filter(|(at, _)| at.elapsed() < self.fresh_for).map(|(_, reading)| reading.clone())
     }
+
+    fn remember(&self, reading: Reading) {
+        *self.last_read.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), reading));
+    }
+}
+
+/// What the gauge read.
+#[derive(Debug, Clone)]
+struct Reading {
+    backlog: u64,
+    wait: Option<Wait>,
 }
 
 /// One second, plus one per half of the limit the backlog is above it, at most
@@ -245,6 +336,52 @@ mod tests {
     async fn an_unreadable_gauge_admits() {
         assert_eq!(Admission::new(Broken, 1).verdict().await, Verdict::Admit);
         assert_eq!(Admission::off().verdict().await, Verdict::Admit);
+    }
+
+    #[tokio::test]
+    async fn a_consumer_waiting_past_the_limit_refuses_though_the_queues_are_empty() {
+        let waits = InMemoryWaits::default();
+        let gauge = FixedBacklog::new(0).with_waits(&waits);
+        let admission =
+            Admission::new(&gauge, 100).refusing_waits_over(Duration::from_secs(10)).fresh_for(Duration::ZERO);
+        waits.report("outbox-relay", Duration::from_secs(10)).await.unwrap();
+        assert_eq!(admission.verdict().await, Verdict::Admit, "at the limit");
+        waits.report("outbox-relay", Duration::from_secs(40)).await.unwrap();
+        let Verdict::Behind { consumer, waited, limit, retry_after } = admission.verdict().await else {
+            panic!("admitted while the relay is 40 s behind")
+        };
+        assert_eq!(consumer, "outbox-relay");
+        assert_eq!((waited, limit, retry_after), (Duration::from_secs(40), Duration::from_secs(10), Duration::from_secs(15)));
+        let without_limit = Admission::new(&gauge, 100).fresh_for(Duration::ZERO);
+        assert_eq!(without_limit.verdict().await, Verdict::Admit, "waits are read only with a limit");
+        waits.clear();
+        assert_eq!(admission.verdict().await, Verdict::Admit, "caught up");
+    }
+
+    #[tokio::test]
+    async fn unreadable_waits_admit() {
+        struct BrokenWaits;
+        impl WaitGauge for BrokenWaits {
+            async fn longest_wait(&self) -> Result<Option<Wait>, Outage> {
+                Err(Outage::from("table unavailable"))
+            }
+        }
+        let gauge = FixedBacklog::new(0).with_waits(BrokenWaits);
+        let admission = Admission::new(gauge, 100).refusing_waits_over(Duration::from_secs(1));
+        assert_eq!(admission.verdict().await, Verdict::Admit);
+    }
+
+    #[tokio::test]
+    async fn a_wait_far_past_the_limit_asks_for_at_most_the_longest_retry() {
+        let waits = InMemoryWaits::default();
+        let admission = Admission::new(FixedBacklog::new(0).with_waits(&waits), 100)
+            .refusing_waits_over(Duration::from_secs(10))
+            .fresh_for(Duration::ZERO);
+        for (seconds, retry) in [(11, 1), (14, 2), (600, 30)] {
+            waits.report("payment", Duration::from_secs(seconds)).await.unwrap();
+            let Verdict::Behind { retry_after, .. } = admission.verdict().await else { panic!("admitted") };
+            assert_eq!(retry_after, Duration::from_secs(retry), "{seconds} s waited");
+        }
     }
 
     #[test]

@@ -78,11 +78,32 @@ impl<S, V, A, N, I, R, P, G: BacklogGauge> Api<S, V, A, N, I, R, P, G> {
                     "busy: {backlog} messages wait in the order saga (limit {limit}); retry in {} s",
                     retry_after.as_secs()
                 );
-                let refusal = json_response(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": error }));
-                Err(with_header(refusal, "retry-after", &retry_after.as_secs().to_string()))
+                Err(busy(&error, retry_after))
+            }
+            Verdict::Behind { consumer, waited, limit, retry_after } => {
+                tracing::warn!(
+                    consumer,
+                    waited_s = waited.as_secs(),
+                    limit_s = limit.as_secs(),
+                    retry_after_s = retry_after.as_secs(),
+                    "new order refused: a consumer is behind"
+                );
+                let error = format!(
+                    "busy: accepted work waits {} s for {consumer} (limit {} s); retry in {} s",
+                    waited.as_secs(),
+                    limit.as_secs(),
+                    retry_after.as_secs()
+                );
+                Err(busy(&error, retry_after))
             }
         }
     }
+}
+
+/// 503 naming why, with `retry-after` in whole seconds.
+fn busy(error: &str, retry_after: std::time::Duration) -> Response<Body> {
+    let refusal = json_response(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": error }));
+    with_header(refusal, "retry-after", &retry_after.as_secs().to_string())
 }
 
 impl<S, V, A, N, I: IdempotencyStore, R, P, G> Api<S, V, A, N, I, R, P, G> {

@@ -1,0 +1,146 @@
+//! How long accepted work waits, as its consumers see it: each consumer reports the age of
+//! the oldest record of each batch it starts ([`WaitReport`]); admission reads the longest
+//! wait reported lately ([`WaitGauge`]). A backlog counts messages, which says how late
+//! the work will be only at a known rate; a wait is the lateness itself, whatever the
+//! rate, and it covers what no queue shows (a stream whose consumer is stuck).
+
+use crate::error::Outage;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Waits shorter than this are not reported: a consumer that keeps up writes nothing.
+pub const REPORT_WAITS_FROM: Duration = Duration::from_secs(2);
+
+/// A consumer's wait: the age of the oldest record of one of its batches when it began.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wait {
+    /// Who waited, e.g. `outbox-relay` or `payment`.
+    pub consumer: String,
+    /// How long its oldest record had waited.
+    pub waited: Duration,
+}
+
+/// Where consumers report their waits.
+pub trait WaitReport: Send + Sync {
+    /// Notes that `consumer` began a batch whose oldest record had waited `waited`.
+    fn report(&self, consumer: &str, waited: Duration) -> impl Future<Output = Result<(), Outage>> + Send;
+}
+
+/// The longest wait consumers reported lately.
+pub trait WaitGauge: Send + Sync {
+    /// `None` when no consumer reported a wait lately; an error when it cannot be read.
+    fn longest_wait(&self) -> impl Future<Output = Result<Option<Wait>, Outage>> + Send;
+}
+
+impl<R: WaitReport> WaitReport for &R {
+    fn report(&self, consumer: &str, waited: Duration) -> impl Future<Output = Result<(), Outage>> + Send {
+        (**self).report(consumer, waited)
+    }
+}
+
+impl<R: WaitReport> WaitReport for Option<R> {
+    async fn report(&self, consumer: &str, waited: Duration) -> Result<(), Outage> {
+        match self {
+            Some(report) => report.report(consumer, waited).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl<G: WaitGauge> WaitGauge for Option<G> {
+    async fn longest_wait(&self) -> Result<Option<Wait>, Outage> {
+        match self {
+            Some(gauge) => gauge.longest_wait().await,
+            None => Ok(None),
+        }
+    }
+}
+
+impl<G: WaitGauge> WaitGauge for &G {
+    fn longest_wait(&self) -> impl Future<Output = Result<Option<Wait>, Outage>> + Send {
+        (**self).longest_wait()
+    }
+}
+
+/// Reports nothing, reads nothing: the default of a consumer not wired to admission.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Unreported;
+
+impl WaitReport for Unreported {
+    async fn report(&self, _consumer: &str, _waited: Duration) -> Result<(), Outage> {
+        Ok(())
+    }
+}
+
+impl WaitGauge for Unreported {
+    async fn longest_wait(&self) -> Result<Option<Wait>, Outage> {
+        Ok(None)
+    }
+}
+
+/// Reports `waited` (the oldest record's age, if the batch had any) when it is at least
+/// [`REPORT_WAITS_FROM`]. A report that fails is logged, never the batch's failure: the
+/// work matters more than the figure about it.
+pub async fn report_wait(report: &impl WaitReport, consumer: &str, waited: Option<Duration>) {
+    let Some(waited) = waited.filter(|w| *w >= REPORT_WAITS_FROM) else { return };
+    if let Err(outage) = report.report(consumer, waited).await {
+        tracing::warn!(%outage, consumer, waited_ms = waited.as_millis() as u64, "the wait could not be reported");
+    }
+}
+
+/// Waits kept in memory, the longest per consumer until [`InMemoryWaits::clear`]: the
+/// report and the gauge of tests and the simulation.
+#[derive(Debug, Default)]
+pub struct InMemoryWaits(Mutex<Vec<Wait>>);
+
+impl InMemoryWaits {
+    /// Forgets every wait reported (as the windows of a real store expire).
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+
+    /// The waits reported, the longest per consumer, in the order consumers first reported.
+    pub fn reported(&self) -> Vec<Wait> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+impl WaitReport for InMemoryWaits {
+    async fn report(&self, consumer: &str, waited: Duration) -> Result<(), Outage> {
+        let mut waits = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match waits.iter_mut().find(|w| w.consumer == consumer) {
+            Some(known) => known.waited = known.waited.max(waited),
+            None => waits.push(Wait { consumer: consumer.to_string(), waited }),
+        }
+        Ok(())
+    }
+}
+
+impl WaitGauge for InMemoryWaits {
+    async fn longest_wait(&self) -> Result<Option<Wait>, Outage> {
+        let waits = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(waits.iter().max_by_key(|w| w.waited).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_waits_from_the_floor_are_reported_and_the_longest_is_read() {
+        let waits = InMemoryWaits::default();
+        report_wait(&waits, "payment", Some(Duration::from_millis(1_999))).await;
+        report_wait(&waits, "payment", None).await;
+        assert_eq!(waits.longest_wait().await.unwrap(), None, "a consumer that keeps up reports nothing");
+        report_wait(&waits, "payment", Some(Duration::from_secs(3))).await;
+        report_wait(&waits, "outbox-relay", Some(Duration::from_secs(7))).await;
+        report_wait(&waits, "payment", Some(Duration::from_secs(2))).await;
+        let longest = waits.longest_wait().await.unwrap().expect("reported");
+        assert_eq!((longest.consumer.as_str(), longest.waited), ("outbox-relay", Duration::from_secs(7)));
+        assert_eq!(waits.reported()[0].waited, Duration::from_secs(3), "a shorter report keeps the longest");
+        waits.clear();
+        assert_eq!(waits.longest_wait().await.unwrap(), None);
+    }
+}
