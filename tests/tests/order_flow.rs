@@ -171,7 +171,14 @@ async fn every_consumer_admission_listens_to_reports_its_wait_where_the_api_read
     let harness = Harness::connect().await;
     let correlation_id = Harness::correlation_id("waits");
     let sku = format!("WAITS-{}", uuid::Uuid::new_v4().simple());
-    let stocked = harness.send_as_admin("POST", &format!("/inventory/{sku}/stock"), &correlation_id, Some(json!({ "quantity": 1 }).to_string())).await;
+    let stocked = harness
+        .send_as_admin(
+            "POST",
+            &format!("/inventory/{sku}/stock"),
+            &correlation_id,
+            Some(json!({ "quantity": 1 }).to_string()),
+        )
+        .await;
     assert_eq!(stocked.status, 200, "{:?}", stocked.body);
     let body = json!({
         "customerId": format!("customer-{correlation_id}"),
@@ -202,7 +209,8 @@ async fn every_consumer_admission_listens_to_reports_its_wait_where_the_api_read
     assert_eq!(harness.stream(&format!("order-{order_id}")).await.len(), stream.len(), "a late trigger decided again");
 
     let table = harness.stack.output("RateLimitTableName").expect("the rate-limit table's output");
-    let longest = DynamoWaits::new(harness.clients.dynamodb(), table).longest_wait().await.expect("the waits can be read");
+    let longest =
+        DynamoWaits::new(harness.clients.dynamodb(), table).longest_wait().await.expect("the waits can be read");
     let longest = longest.expect("the consumers' waits were reported");
     assert!(longest.waited >= REPORTED_WAIT, "{longest:?}");
 }
@@ -219,14 +227,19 @@ async fn invoke(harness: &Harness, function: &str, event: serde_json::Value) -> 
         .send()
         .await
         .unwrap_or_else(|e| panic!("invoking {name}: {}", toolkit::error::error_text(&e)));
-    let payload: serde_json::Value =
-        serde_json::from_slice(answer.payload.as_ref().map(|p| p.as_ref()).unwrap_or_default()).unwrap_or_default();
+    let payload: serde_json::Value = serde_json::from_slice(
+        answer.payload.as_ref().map(aws_sdk_lambda::primitives::Blob::as_ref).unwrap_or_default(),
+    )
+    .unwrap_or_default();
     assert_eq!(answer.function_error, None, "{name}: {payload}");
     payload["batchItemFailures"].clone()
 }
 
 /// One SQS message carrying `envelope` as the bus delivers it, sent at `sent`.
-fn late_sqs_batch(envelope: &toolkit::envelope::EventEnvelope, sent: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
+fn late_sqs_batch(
+    envelope: &toolkit::envelope::EventEnvelope,
+    sent: chrono::DateTime<chrono::Utc>,
+) -> serde_json::Value {
     let body = json!({
         "version": "0", "id": uuid::Uuid::new_v4().to_string(), "detail-type": envelope.event_type,
         "source": "orderflow.orders", "account": "000000000000", "time": sent.to_rfc3339(),

@@ -26,7 +26,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let dynamodb = aws::dynamodb(&sdk);
     // Off (a limit nobody reaches) unless the template sets a limit and the saga's queues.
     let (limit, queues) = admission_config.unwrap_or((u64::MAX, Vec::new()));
-    let backlog = SqsBacklog::new(aws::sqs(&sdk), queues).with_waits(config::waits_table().map(|table| DynamoWaits::new(dynamodb.clone(), table)));
+    let backlog = SqsBacklog::new(aws::sqs(&sdk), queues)
+        .with_waits(config::waits_table().map(|table| DynamoWaits::new(dynamodb.clone(), table)));
     let mut admission = Admission::new(backlog, limit).counting_admitted_for(config::ADMISSION_IN_TRANSIT);
     if let Some(wait_limit) = config::admission_wait_limit()? {
         admission = admission.refusing_waits_over(wait_limit);

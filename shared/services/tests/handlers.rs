@@ -875,8 +875,7 @@ async fn api_refuses_new_orders_with_503_while_the_relay_is_behind_though_the_qu
     assert!(reported[0].waited > Duration::from_secs(3_600), "{reported:?}");
 
     let gauge = FixedBacklog::new(0).with_waits(&waits);
-    let admission =
-        Admission::new(&gauge, 100).refusing_waits_over(Duration::from_secs(60)).fresh_for(Duration::ZERO);
+    let admission = Admission::new(&gauge, 100).refusing_waits_over(Duration::from_secs(60)).fresh_for(Duration::ZERO);
     let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default()).with_admission(admission);
     let local = Invocation::local();
     let refused = api.handle(post_order_with(&[]), &local).await;

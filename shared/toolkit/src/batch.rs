@@ -148,7 +148,9 @@ where
 async fn unless_it_panics(attempt: impl Future<Output = Result<(), RecordError>>) -> Result<(), RecordError> {
     use futures_util::FutureExt;
     let _guard = crate::metrics::RecordGuard::enter();
-    std::panic::AssertUnwindSafe(attempt).catch_unwind().await.unwrap_or_else(|panic| {
+    // Boxed: the caller's future nested in this one would push main's future past rustc's
+    // default query depth ("queries overflow the depth limit") in a plain `main`.
+    std::panic::AssertUnwindSafe(Box::pin(attempt)).catch_unwind().await.unwrap_or_else(|panic| {
         let text = panic
             .downcast_ref::<&str>()
             .map(|s| (*s).to_string())

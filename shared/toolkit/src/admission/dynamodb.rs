@@ -76,8 +76,7 @@ impl WaitGauge for DynamoWaits {
             .keys(HashMap::from([("id".to_string(), key_of(window - 1))]))
             .build()
             .map_err(Outage::new)?;
-        let answer =
-            self.client.batch_get_item().request_items(&self.table, keys).send().await.map_err(Outage::new)?;
+        let answer = self.client.batch_get_item().request_items(&self.table, keys).send().await.map_err(Outage::new)?;
         let items = answer.responses.and_then(|mut tables| tables.remove(&self.table)).unwrap_or_default();
         Ok(items.iter().filter_map(wait_of).max_by_key(|w| w.waited))
     }

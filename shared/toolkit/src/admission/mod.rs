@@ -234,7 +234,7 @@ impl<G: BacklogGauge> Admission<G> {
         if let (Some(wait), Some(limit)) = (reading.wait, self.wait_limit)
             && wait.waited > limit
         {
-            let retry_after = ((wait.waited - limit) / 2).clamp(Duration::from_secs(1), MAX_RETRY_AFTER);
+            let retry_after = (wait.waited.saturating_sub(limit) / 2).clamp(Duration::from_secs(1), MAX_RETRY_AFTER);
             return Verdict::Behind { consumer: wait.consumer, waited: wait.waited, limit, retry_after };
         }
         if !self.in_transit_for.is_zero() {
@@ -351,7 +351,10 @@ mod tests {
             panic!("admitted while the relay is 40 s behind")
         };
         assert_eq!(consumer, "outbox-relay");
-        assert_eq!((waited, limit, retry_after), (Duration::from_secs(40), Duration::from_secs(10), Duration::from_secs(15)));
+        assert_eq!(
+            (waited, limit, retry_after),
+            (Duration::from_secs(40), Duration::from_secs(10), Duration::from_secs(15))
+        );
         let without_limit = Admission::new(&gauge, 100).fresh_for(Duration::ZERO);
         assert_eq!(without_limit.verdict().await, Verdict::Admit, "waits are read only with a limit");
         waits.clear();

@@ -85,7 +85,7 @@ impl WaitGauge for Unreported {
 pub async fn report_wait(report: &impl WaitReport, consumer: &str, waited: Option<Duration>) {
     let Some(waited) = waited.filter(|w| *w >= REPORT_WAITS_FROM) else { return };
     if let Err(outage) = report.report(consumer, waited).await {
-        tracing::warn!(%outage, consumer, waited_ms = waited.as_millis() as u64, "the wait could not be reported");
+        tracing::warn!(%outage, consumer, waited_s = waited.as_secs_f64(), "the wait could not be reported");
     }
 }
 
