@@ -167,7 +167,7 @@ const REPORTED_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 #[tokio::test]
 #[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
 async fn every_consumer_admission_listens_to_reports_its_wait_where_the_api_reads_it() {
-    use toolkit::admission::{DynamoWaits, WaitGauge};
+    use toolkit::admission::{DynamoAdmissionTable, WaitGauge};
     let harness = Harness::connect().await;
     let correlation_id = Harness::correlation_id("waits");
     let sku = format!("WAITS-{}", uuid::Uuid::new_v4().simple());
@@ -209,8 +209,10 @@ async fn every_consumer_admission_listens_to_reports_its_wait_where_the_api_read
     assert_eq!(harness.stream(&format!("order-{order_id}")).await.len(), stream.len(), "a late trigger decided again");
 
     let table = harness.stack.output("RateLimitTableName").expect("the rate-limit table's output");
-    let longest =
-        DynamoWaits::new(harness.clients.dynamodb(), table).longest_wait().await.expect("the waits can be read");
+    let longest = DynamoAdmissionTable::new(harness.clients.dynamodb(), table)
+        .longest_wait()
+        .await
+        .expect("the waits can be read");
     let longest = longest.expect("the consumers' waits were reported");
     assert!(longest.waited >= REPORTED_WAIT, "{longest:?}");
 }

@@ -7,7 +7,7 @@ use services::handlers::api::Api;
 use services::notify::DynamoNotificationLog;
 use services::views::DynamoOrderViews;
 use std::convert::Infallible;
-use toolkit::admission::{Admission, BacklogGauge, DynamoWaits, SqsBacklog};
+use toolkit::admission::{Admission, BacklogGauge, DynamoAdmissionTable, SqsBacklog};
 use toolkit::idempotency::DynamoIdempotencyStore;
 use toolkit::invocation::Invocation;
 use toolkit::store::DynamoEventStore;
@@ -27,7 +27,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     // Off (a limit nobody reaches) unless the template sets a limit and the saga's queues.
     let (limit, queues) = admission_config.unwrap_or((u64::MAX, Vec::new()));
     let backlog = SqsBacklog::new(aws::sqs(&sdk), queues)
-        .with_waits(config::waits_table().map(|table| DynamoWaits::new(dynamodb.clone(), table)));
+        .with_table(config::waits_table().map(|table| DynamoAdmissionTable::new(dynamodb.clone(), table)));
     let mut admission = Admission::new(backlog, limit).counting_admitted_for(config::ADMISSION_IN_TRANSIT);
     if let Some(wait_limit) = config::admission_wait_limit()? {
         admission = admission.refusing_waits_over(wait_limit);

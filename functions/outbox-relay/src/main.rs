@@ -5,7 +5,7 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use services::config;
 use services::handlers::outbox_relay::OutboxRelay;
-use toolkit::admission::DynamoWaits;
+use toolkit::admission::DynamoAdmissionTable;
 use toolkit::bus::EventBridgeBus;
 use toolkit::deadletter::SqsDeadLetters;
 use toolkit::events::StreamEvent;
@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
     observability::init_logging();
     let (bus_name, dlq_url) = (config::event_bus_name()?, config::dead_letter_queue_url()?);
     let sdk = aws::sdk_config().await;
-    let waits = config::waits_table().map(|table| DynamoWaits::new(aws::dynamodb(&sdk), table));
+    let waits = config::waits_table().map(|table| DynamoAdmissionTable::new(aws::dynamodb(&sdk), table));
     let relay = OutboxRelay::new(
         EventBridgeBus::new(aws::eventbridge(&sdk), bus_name),
         SqsDeadLetters::new(aws::sqs(&sdk), dlq_url),

@@ -122,8 +122,8 @@ pub fn order_timeout() -> Result<chrono::Duration, ConfigError> {
 
 /// How long an order the API accepted stays off the saga's queues (the store's stream,
 /// the relay, the bus; more under load) plus the backlog reading's age: admission counts
-/// the orders it admitted that long as waiting. The 2,000-order burst let 656 orders in
-/// with the queues alone (30 of them then timed out), 333-601 in other runs.
+/// the orders every instance admitted that long as waiting. The 2,000-order burst let 656
+/// orders in with the queues alone (30 of them then timed out), 333-601 in other runs.
 pub const ADMISSION_IN_TRANSIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Load shedding for new orders: `ADMISSION_BACKLOG_LIMIT` (messages waiting or in flight

@@ -4,7 +4,7 @@ use crate::config;
 use crate::handlers::step_runner::{OrderSaga, Step};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
-use toolkit::admission::DynamoWaits;
+use toolkit::admission::DynamoAdmissionTable;
 use toolkit::deadletter::SqsDeadLetters;
 use toolkit::events::SqsEvent;
 use toolkit::invocation::Invocation;
@@ -26,7 +26,7 @@ where
     let sdk = aws::sdk_config().await;
     let store = Arc::new(DynamoEventStore::new(aws::dynamodb(&sdk), store_table));
     let step = step(&sdk, store.clone())?;
-    let waits = config::waits_table().map(|table| DynamoWaits::new(aws::dynamodb(&sdk), table));
+    let waits = config::waits_table().map(|table| DynamoAdmissionTable::new(aws::dynamodb(&sdk), table));
     let saga = OrderSaga::new(store, SqsDeadLetters::new(aws::sqs(&sdk), dlq_url), step).with_wait_report(waits);
     let saga = &saga;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -860,9 +860,9 @@ async fn api_refuses_new_orders_with_503_and_retry_after_while_the_saga_is_behin
 
 #[tokio::test]
 async fn api_refuses_new_orders_with_503_while_the_relay_is_behind_though_the_queues_are_empty() {
-    use toolkit::admission::{Admission, BacklogGauge, FixedBacklog, InMemoryWaits};
+    use toolkit::admission::{Admission, BacklogGauge, FixedBacklog, InMemoryAdmissionTable};
     // The sample's records were written days before the test runs: the relay is behind.
-    let waits = InMemoryWaits::default();
+    let waits = InMemoryAdmissionTable::default();
     let relay = relay().with_wait_report(&waits);
     relay.ports().0.refuse(placed().event_id);
     for _ in 0..2 {
@@ -874,7 +874,7 @@ async fn api_refuses_new_orders_with_503_while_the_relay_is_behind_though_the_qu
     assert_eq!(reported[0].consumer, "outbox-relay");
     assert!(reported[0].waited > Duration::from_secs(3_600), "{reported:?}");
 
-    let gauge = FixedBacklog::new(0).with_waits(&waits);
+    let gauge = FixedBacklog::new(0).with_table(&waits);
     let admission = Admission::new(&gauge, 100).refusing_waits_over(Duration::from_secs(60)).fresh_for(Duration::ZERO);
     let api = test_api(InMemoryEventStore::default(), InMemoryOrderViews::default()).with_admission(admission);
     let local = Invocation::local();
@@ -891,8 +891,8 @@ async fn api_refuses_new_orders_with_503_while_the_relay_is_behind_though_the_qu
 
 #[tokio::test]
 async fn a_saga_step_reports_how_long_its_oldest_new_message_waited_and_nothing_when_it_keeps_up() {
-    use toolkit::admission::InMemoryWaits;
-    let waits = InMemoryWaits::default();
+    use toolkit::admission::InMemoryAdmissionTable;
+    let waits = InMemoryAdmissionTable::default();
     let validator = validator_with(vec![placed()]).with_wait_report(&waits);
     let mut fresh = sample::<SqsEvent>("aws/sqs-order-placed.json");
     let now = chrono::Utc::now().timestamp_millis().to_string();

@@ -4,8 +4,14 @@
 //! A report is one conditional UpdateItem that only ever raises the figure; a reading is
 //! one BatchGetItem of the current and the previous window, so a wait is seen for 15 to
 //! 30 s after its last report and forgotten once consumers stop reporting.
+//!
+//! Admissions are counted one item per second, `id` = `#admitted#<epoch second>`, `n`
+//! incremented by each instance as it admits; a count of the last W seconds is one
+//! BatchGetItem of W + 1 items. DynamoDB takes about 1,000 writes a second on one item, so
+//! past about 1,000 admissions a second the count's writes are throttled: the instance
+//! then admits (and logs it), counting its own.
 
-use super::waits::{Wait, WaitGauge, WaitReport};
+use super::waits::{AdmittedCount, Wait, WaitGauge, WaitReport};
 use crate::error::Outage;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -18,12 +24,12 @@ const WINDOW_SECONDS: i64 = 15;
 
 /// The waits reported to, and read from, one table.
 #[derive(Clone, Debug)]
-pub struct DynamoWaits {
+pub struct DynamoAdmissionTable {
     client: Client,
     table: String,
 }
 
-impl DynamoWaits {
+impl DynamoAdmissionTable {
     /// Waits kept in `table` (key `id`, a string; TTL attribute `expiresAt`).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
@@ -43,7 +49,7 @@ fn millis(duration: Duration) -> String {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).to_string()
 }
 
-impl WaitReport for DynamoWaits {
+impl WaitReport for DynamoAdmissionTable {
     async fn report(&self, consumer: &str, waited: Duration) -> Result<(), Outage> {
         let window = window_now();
         let expires = (window + 2) * WINDOW_SECONDS + 60;
@@ -68,7 +74,7 @@ impl WaitReport for DynamoWaits {
     }
 }
 
-impl WaitGauge for DynamoWaits {
+impl WaitGauge for DynamoAdmissionTable {
     async fn longest_wait(&self) -> Result<Option<Wait>, Outage> {
         let window = window_now();
         let keys = KeysAndAttributes::builder()
@@ -79,6 +85,52 @@ impl WaitGauge for DynamoWaits {
         let answer = self.client.batch_get_item().request_items(&self.table, keys).send().await.map_err(Outage::new)?;
         let items = answer.responses.and_then(|mut tables| tables.remove(&self.table)).unwrap_or_default();
         Ok(items.iter().filter_map(wait_of).max_by_key(|w| w.waited))
+    }
+}
+
+fn admitted_key(second: i64) -> AttributeValue {
+    AttributeValue::S(format!("#admitted#{second}"))
+}
+
+impl AdmittedCount for DynamoAdmissionTable {
+    async fn note_admitted(&self) -> Result<(), Outage> {
+        let second = crate::clock::now().timestamp();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", admitted_key(second))
+            .update_expression("ADD n :one SET expiresAt = :expires")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":expires", AttributeValue::N((second + 120).to_string()))
+            .send()
+            .await
+            .map_err(Outage::new)?;
+        Ok(())
+    }
+
+    async fn admitted_within(&self, window: Duration) -> Result<Option<u64>, Outage> {
+        let now = crate::clock::now().timestamp();
+        // BatchGetItem reads at most 100 keys.
+        let seconds = i64::try_from(window.as_secs()).unwrap_or(i64::MAX).min(99);
+        let mut keys = KeysAndAttributes::builder();
+        for second in now - seconds..=now {
+            keys = keys.keys(HashMap::from([("id".to_string(), admitted_key(second))]));
+        }
+        let answer = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys.build().map_err(Outage::new)?)
+            .send()
+            .await
+            .map_err(Outage::new)?;
+        if answer.unprocessed_keys.as_ref().is_some_and(|unprocessed| !unprocessed.is_empty()) {
+            return Err(Outage::from("DynamoDB left some of the admission counts unread"));
+        }
+        let items = answer.responses.and_then(|mut tables| tables.remove(&self.table)).unwrap_or_default();
+        let count = |item: &HashMap<String, AttributeValue>| -> u64 {
+            item.get("n").and_then(|n| n.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0)
+        };
+        Ok(Some(items.iter().map(count).sum()))
     }
 }
 

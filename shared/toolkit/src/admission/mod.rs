@@ -7,11 +7,11 @@
 //! request) and refuses while it is above the limit, telling the caller when to retry.
 //! Work admitted moments ago is on no queue yet (it is on its way: a stream, a relay, a
 //! bus), so a gauge alone lets a burst through between two readings:
-//! [`Admission::counting_admitted_for`] adds what this instance admitted in that window.
-//! A backlog says how late work will be only at a known rate; the waits its consumers
-//! report ([`waits`]) are the lateness itself: [`Admission::refusing_waits_over`] refuses
-//! while one of them is above a limit, through a gauge that reads both
-//! ([`BacklogGauge::with_waits`]).
+//! [`Admission::counting_admitted_for`] adds what was admitted in that window: by every
+//! instance, through a gauge with a shared table ([`BacklogGauge::with_table`]), or else by
+//! this instance. A backlog says how late work will be only at a known rate; the waits its
+//! consumers report to that table ([`waits`]) are the lateness itself:
+//! [`Admission::refusing_waits_over`] refuses while one of them is above a limit.
 //!
 //! ```
 //! use orderflow_toolkit::admission::{Admission, FixedBacklog, Verdict};
@@ -35,10 +35,10 @@ mod dynamodb;
 mod sqs;
 pub mod waits;
 #[cfg(feature = "dynamodb")]
-pub use dynamodb::DynamoWaits;
+pub use dynamodb::DynamoAdmissionTable;
 #[cfg(feature = "sqs")]
 pub use sqs::SqsBacklog;
-pub use waits::{InMemoryWaits, Unreported, Wait, WaitGauge, WaitReport, report_wait};
+pub use waits::{AdmittedCount, InMemoryAdmissionTable, Unreported, Wait, WaitGauge, WaitReport, report_wait};
 
 use crate::error::Outage;
 use std::collections::VecDeque;
@@ -57,12 +57,23 @@ pub trait BacklogGauge: Send + Sync {
         std::future::ready(Ok(None))
     }
 
-    /// This gauge's backlog with the waits `waits` reads.
-    fn with_waits<W: WaitGauge>(self, waits: W) -> WithWaits<Self, W>
+    /// The work every instance admitted during the last `window`; `None` from a gauge
+    /// that does not count it (each instance then counts its own).
+    fn admitted_within(&self, _window: Duration) -> impl Future<Output = Result<Option<u64>, Outage>> + Send {
+        std::future::ready(Ok(None))
+    }
+
+    /// Notes one unit of work admitted now, where every instance counts it.
+    fn note_admitted(&self) -> impl Future<Output = Result<(), Outage>> + Send {
+        std::future::ready(Ok(()))
+    }
+
+    /// This gauge's backlog with the waits and the admissions `table` keeps.
+    fn with_table<T: WaitGauge + AdmittedCount>(self, table: T) -> WithTable<Self, T>
     where
         Self: Sized,
     {
-        WithWaits { backlog: self, waits }
+        WithTable { backlog: self, table }
     }
 }
 
@@ -74,22 +85,39 @@ impl<G: BacklogGauge> BacklogGauge for &G {
     fn longest_wait(&self) -> impl Future<Output = Result<Option<Wait>, Outage>> + Send {
         (**self).longest_wait()
     }
+
+    fn admitted_within(&self, window: Duration) -> impl Future<Output = Result<Option<u64>, Outage>> + Send {
+        (**self).admitted_within(window)
+    }
+
+    fn note_admitted(&self) -> impl Future<Output = Result<(), Outage>> + Send {
+        (**self).note_admitted()
+    }
 }
 
-/// A backlog gauge that reads consumers' waits too: see [`BacklogGauge::with_waits`].
+/// A backlog gauge with the table every instance and consumer shares: see
+/// [`BacklogGauge::with_table`].
 #[derive(Debug, Clone)]
-pub struct WithWaits<G, W> {
+pub struct WithTable<G, T> {
     backlog: G,
-    waits: W,
+    table: T,
 }
 
-impl<G: BacklogGauge, W: WaitGauge> BacklogGauge for WithWaits<G, W> {
+impl<G: BacklogGauge, T: WaitGauge + AdmittedCount> BacklogGauge for WithTable<G, T> {
     fn backlog(&self) -> impl Future<Output = Result<u64, Outage>> + Send {
         self.backlog.backlog()
     }
 
     fn longest_wait(&self) -> impl Future<Output = Result<Option<Wait>, Outage>> + Send {
-        self.waits.longest_wait()
+        self.table.longest_wait()
+    }
+
+    fn admitted_within(&self, window: Duration) -> impl Future<Output = Result<Option<u64>, Outage>> + Send {
+        self.table.admitted_within(window)
+    }
+
+    fn note_admitted(&self) -> impl Future<Output = Result<(), Outage>> + Send {
+        self.table.note_admitted()
     }
 }
 
@@ -150,7 +178,7 @@ pub struct Admission<G> {
     limit: Option<u64>,
     wait_limit: Option<Duration>,
     fresh_for: Duration,
-    last_read: Mutex<Option<(Instant, Reading)>>,
+    last_read: Mutex<Option<Reading>>,
     in_transit_for: Duration,
     admitted: Mutex<VecDeque<Instant>>,
 }
@@ -185,9 +213,10 @@ impl<G: BacklogGauge> Admission<G> {
         }
     }
 
-    /// Counts each unit of work this instance admitted during the last `window` as waiting
-    /// (one unit each), on top of the gauge: how long admitted work takes to show on the
-    /// gauge. Off (zero) by default.
+    /// Counts each unit of work admitted during the last `window` as waiting (one unit
+    /// each), on top of the gauge: how long admitted work takes to show on the gauge. Every
+    /// instance's admissions where the gauge counts them ([`BacklogGauge::admitted_within`]),
+    /// this instance's otherwise. Off (zero) by default.
     #[must_use]
     pub fn counting_admitted_for(self, window: Duration) -> Self {
         Self { in_transit_for: window, ..self }
@@ -223,11 +252,7 @@ impl<G: BacklogGauge> Admission<G> {
                 reading
             }
         };
-        let mut admitted = self.admitted.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        while admitted.front().is_some_and(|at| at.elapsed() >= self.in_transit_for) {
-            admitted.pop_front();
-        }
-        let backlog = reading.backlog.saturating_add(admitted.len() as u64);
+        let backlog = reading.backlog.saturating_add(self.in_transit(&reading));
         if backlog > limit {
             return Verdict::Refuse { backlog, limit, retry_after: retry_after(backlog, limit) };
         }
@@ -238,13 +263,34 @@ impl<G: BacklogGauge> Admission<G> {
             return Verdict::Behind { consumer: wait.consumer, waited: wait.waited, limit, retry_after };
         }
         if !self.in_transit_for.is_zero() {
-            admitted.push_back(Instant::now());
+            self.lock_admitted().push_back(Instant::now());
+            if let Err(outage) = self.gauge.note_admitted().await {
+                tracing::warn!(%outage, "the admission could not be counted for the other instances");
+            }
         }
         Verdict::Admit
     }
 
+    /// The work admitted within the in-transit window: every instance's as of the reading
+    /// plus this one's since, or this one's alone where the gauge does not count them all.
+    fn in_transit(&self, reading: &Reading) -> u64 {
+        let mut admitted = self.lock_admitted();
+        while admitted.front().is_some_and(|at| at.elapsed() >= self.in_transit_for) {
+            admitted.pop_front();
+        }
+        match reading.admitted {
+            Some(everyone) => everyone.saturating_add(admitted.iter().filter(|at| **at > reading.at).count() as u64),
+            None => admitted.len() as u64,
+        }
+    }
+
+    fn lock_admitted(&self) -> std::sync::MutexGuard<'_, VecDeque<Instant>> {
+        self.admitted.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The gauge's figures; one it cannot read counts as nothing waiting (and is logged).
     async fn read(&self) -> Reading {
+        let at = Instant::now();
         let backlog = self.gauge.backlog().await.unwrap_or_else(|outage| {
             tracing::warn!(%outage, "the backlog could not be read; admitting");
             0
@@ -256,24 +302,34 @@ impl<G: BacklogGauge> Admission<G> {
                 None
             }),
         };
-        Reading { backlog, wait }
+        let admitted = match self.in_transit_for.is_zero() {
+            true => None,
+            false => self.gauge.admitted_within(self.in_transit_for).await.unwrap_or_else(|outage| {
+                tracing::warn!(%outage, "the other instances' admissions could not be read; counting this one's");
+                None
+            }),
+        };
+        Reading { at, backlog, wait, admitted }
     }
 
     fn cached(&self) -> Option<Reading> {
         let last = self.last_read.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        last.as_ref().filter(|(at, _)| at.elapsed() < self.fresh_for).map(|(_, reading)| reading.clone())
+        last.as_ref().filter(|reading| reading.at.elapsed() < self.fresh_for).cloned()
     }
 
     fn remember(&self, reading: Reading) {
-        *self.last_read.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), reading));
+        *self.last_read.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reading);
     }
 }
 
-/// What the gauge read.
+/// What the gauge read, and when.
 #[derive(Debug, Clone)]
 struct Reading {
+    at: Instant,
     backlog: u64,
     wait: Option<Wait>,
+    /// What every instance admitted in the in-transit window, where the gauge counts it.
+    admitted: Option<u64>,
 }
 
 /// One second, plus one per half of the limit the backlog is above it, at most
@@ -340,8 +396,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_consumer_waiting_past_the_limit_refuses_though_the_queues_are_empty() {
-        let waits = InMemoryWaits::default();
-        let gauge = FixedBacklog::new(0).with_waits(&waits);
+        let waits = InMemoryAdmissionTable::default();
+        let gauge = FixedBacklog::new(0).with_table(&waits);
         let admission =
             Admission::new(&gauge, 100).refusing_waits_over(Duration::from_secs(10)).fresh_for(Duration::ZERO);
         waits.report("outbox-relay", Duration::from_secs(10)).await.unwrap();
@@ -362,22 +418,59 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unreadable_waits_admit() {
-        struct BrokenWaits;
-        impl WaitGauge for BrokenWaits {
+    async fn instances_sharing_a_table_count_what_every_one_of_them_admitted() {
+        let table = InMemoryAdmissionTable::default();
+        let gauge = FixedBacklog::new(9).with_table(&table);
+        let instance =
+            || Admission::new(&gauge, 10).fresh_for(Duration::ZERO).counting_admitted_for(Duration::from_secs(60));
+        let (first, second) = (instance(), instance());
+        assert_eq!(first.verdict().await, Verdict::Admit);
+        assert_eq!(second.verdict().await, Verdict::Admit);
+        let Verdict::Refuse { backlog, .. } = first.verdict().await else {
+            panic!("the first instance let a third in past a limit the two already reached")
+        };
+        assert_eq!(backlog, 11, "9 on the gauge and 2 admitted, one by each instance");
+        let alone = || {
+            Admission::new(FixedBacklog::new(9), 10)
+                .fresh_for(Duration::ZERO)
+                .counting_admitted_for(Duration::from_secs(60))
+        };
+        let (first, second) = (alone(), alone());
+        for instance in [&first, &second, &first, &second] {
+            assert_eq!(instance.verdict().await, Verdict::Admit, "without the table each counts only its own");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_table_admits_on_this_instances_own_count() {
+        struct BrokenTable;
+        impl WaitGauge for BrokenTable {
             async fn longest_wait(&self) -> Result<Option<Wait>, Outage> {
                 Err(Outage::from("table unavailable"))
             }
         }
-        let gauge = FixedBacklog::new(0).with_waits(BrokenWaits);
-        let admission = Admission::new(gauge, 100).refusing_waits_over(Duration::from_secs(1));
+        impl AdmittedCount for BrokenTable {
+            async fn note_admitted(&self) -> Result<(), Outage> {
+                Err(Outage::from("table unavailable"))
+            }
+            async fn admitted_within(&self, _window: Duration) -> Result<Option<u64>, Outage> {
+                Err(Outage::from("table unavailable"))
+            }
+        }
+        let gauge = FixedBacklog::new(0).with_table(BrokenTable);
+        let admission = Admission::new(gauge, 1)
+            .refusing_waits_over(Duration::from_secs(1))
+            .counting_admitted_for(Duration::from_secs(60))
+            .fresh_for(Duration::ZERO);
         assert_eq!(admission.verdict().await, Verdict::Admit);
+        assert_eq!(admission.verdict().await, Verdict::Admit, "this instance's own count: 1, at the limit");
+        assert!(matches!(admission.verdict().await, Verdict::Refuse { backlog: 2, .. }), "then its own count refuses");
     }
 
     #[tokio::test]
     async fn a_wait_far_past_the_limit_asks_for_at_most_the_longest_retry() {
-        let waits = InMemoryWaits::default();
-        let admission = Admission::new(FixedBacklog::new(0).with_waits(&waits), 100)
+        let waits = InMemoryAdmissionTable::default();
+        let admission = Admission::new(FixedBacklog::new(0).with_table(&waits), 100)
             .refusing_waits_over(Duration::from_secs(10))
             .fresh_for(Duration::ZERO);
         for (seconds, retry) in [(11, 1), (14, 2), (600, 30)] {

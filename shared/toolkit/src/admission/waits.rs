@@ -3,11 +3,17 @@
 //! wait reported lately ([`WaitGauge`]). A backlog counts messages, which says how late
 //! the work will be only at a known rate; a wait is the lateness itself, whatever the
 //! rate, and it covers what no queue shows (a stream whose consumer is stuck).
+//!
+//! The same table counts the work admitted lately by every instance ([`AdmittedCount`]):
+//! work admitted moments ago is on no queue yet, and one instance's own count of it misses
+//! what the others let in (Lambda runs one instance per concurrent request: 16 concurrent
+//! callers let 442 orders past a limit of 200 when each instance counted alone).
 
 use crate::error::Outage;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Waits shorter than this are not reported: a consumer that keeps up writes nothing.
 pub const REPORT_WAITS_FROM: Duration = Duration::from_secs(2);
@@ -31,6 +37,41 @@ pub trait WaitReport: Send + Sync {
 pub trait WaitGauge: Send + Sync {
     /// `None` when no consumer reported a wait lately; an error when it cannot be read.
     fn longest_wait(&self) -> impl Future<Output = Result<Option<Wait>, Outage>> + Send;
+}
+
+/// The work admitted lately, by every instance that admits.
+pub trait AdmittedCount: Send + Sync {
+    /// Notes one unit of work admitted now.
+    fn note_admitted(&self) -> impl Future<Output = Result<(), Outage>> + Send;
+    /// The units admitted during the last `window` by every instance; `None` when this
+    /// count is not kept (each instance then counts its own).
+    fn admitted_within(&self, window: Duration) -> impl Future<Output = Result<Option<u64>, Outage>> + Send;
+}
+
+impl<C: AdmittedCount> AdmittedCount for &C {
+    fn note_admitted(&self) -> impl Future<Output = Result<(), Outage>> + Send {
+        (**self).note_admitted()
+    }
+
+    fn admitted_within(&self, window: Duration) -> impl Future<Output = Result<Option<u64>, Outage>> + Send {
+        (**self).admitted_within(window)
+    }
+}
+
+impl<C: AdmittedCount> AdmittedCount for Option<C> {
+    async fn note_admitted(&self) -> Result<(), Outage> {
+        match self {
+            Some(count) => count.note_admitted().await,
+            None => Ok(()),
+        }
+    }
+
+    async fn admitted_within(&self, window: Duration) -> Result<Option<u64>, Outage> {
+        match self {
+            Some(count) => count.admitted_within(window).await,
+            None => Ok(None),
+        }
+    }
 }
 
 impl<R: WaitReport> WaitReport for &R {
@@ -79,6 +120,16 @@ impl WaitGauge for Unreported {
     }
 }
 
+impl AdmittedCount for Unreported {
+    async fn note_admitted(&self) -> Result<(), Outage> {
+        Ok(())
+    }
+
+    async fn admitted_within(&self, _window: Duration) -> Result<Option<u64>, Outage> {
+        Ok(None)
+    }
+}
+
 /// Reports `waited` (the oldest record's age, if the batch had any) when it is at least
 /// [`REPORT_WAITS_FROM`]. A report that fails is logged, never the batch's failure: the
 /// work matters more than the figure about it.
@@ -89,26 +140,34 @@ pub async fn report_wait(report: &impl WaitReport, consumer: &str, waited: Optio
     }
 }
 
-/// Waits kept in memory, the longest per consumer until [`InMemoryWaits::clear`]: the
-/// report and the gauge of tests and the simulation.
+/// Waits and admissions kept in memory: the longest wait per consumer until
+/// [`InMemoryAdmissionTable::clear`], and every admission's time. The table of tests, and
+/// of several instances in one process.
 #[derive(Debug, Default)]
-pub struct InMemoryWaits(Mutex<Vec<Wait>>);
+pub struct InMemoryAdmissionTable {
+    waits: Mutex<Vec<Wait>>,
+    admitted: Mutex<VecDeque<Instant>>,
+}
 
-impl InMemoryWaits {
+impl InMemoryAdmissionTable {
     /// Forgets every wait reported (as the windows of a real store expire).
     pub fn clear(&self) {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        lock(&self.waits).clear();
     }
 
     /// The waits reported, the longest per consumer, in the order consumers first reported.
     pub fn reported(&self) -> Vec<Wait> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        lock(&self.waits).clone()
     }
 }
 
-impl WaitReport for InMemoryWaits {
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl WaitReport for InMemoryAdmissionTable {
     async fn report(&self, consumer: &str, waited: Duration) -> Result<(), Outage> {
-        let mut waits = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut waits = lock(&self.waits);
         match waits.iter_mut().find(|w| w.consumer == consumer) {
             Some(known) => known.waited = known.waited.max(waited),
             None => waits.push(Wait { consumer: consumer.to_string(), waited }),
@@ -117,10 +176,21 @@ impl WaitReport for InMemoryWaits {
     }
 }
 
-impl WaitGauge for InMemoryWaits {
+impl WaitGauge for InMemoryAdmissionTable {
     async fn longest_wait(&self) -> Result<Option<Wait>, Outage> {
-        let waits = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(waits.iter().max_by_key(|w| w.waited).cloned())
+        Ok(lock(&self.waits).iter().max_by_key(|w| w.waited).cloned())
+    }
+}
+
+impl AdmittedCount for InMemoryAdmissionTable {
+    async fn note_admitted(&self) -> Result<(), Outage> {
+        lock(&self.admitted).push_back(Instant::now());
+        Ok(())
+    }
+
+    async fn admitted_within(&self, window: Duration) -> Result<Option<u64>, Outage> {
+        let admitted = lock(&self.admitted);
+        Ok(Some(admitted.iter().filter(|at| at.elapsed() < window).count() as u64))
     }
 }
 
@@ -130,7 +200,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_waits_from_the_floor_are_reported_and_the_longest_is_read() {
-        let waits = InMemoryWaits::default();
+        let waits = InMemoryAdmissionTable::default();
         report_wait(&waits, "payment", Some(Duration::from_millis(1_999))).await;
         report_wait(&waits, "payment", None).await;
         assert_eq!(waits.longest_wait().await.unwrap(), None, "a consumer that keeps up reports nothing");
