@@ -245,6 +245,35 @@ impl Harness {
         (run_id, views)
     }
 
+    /// Runs `waiting` while the timeout sweeper is invoked every 5 s from `after` on, as
+    /// its schedule invokes it each minute: orders past their timeout then end seconds
+    /// after it instead of at the schedule's next minute (up to a minute of idle waiting).
+    /// [`Harness::the_schedule_invoked_the_sweeper`] keeps the schedule itself tested.
+    pub async fn sweeping_while<F: std::future::Future>(&self, after: Duration, waiting: F) -> F::Output {
+        let function = self.stack.function_name("timeout-sweeper");
+        let lambda = self.clients.lambda();
+        let sweeps = async {
+            tokio::time::sleep(after).await;
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let payload = aws_sdk_lambda::primitives::Blob::new(b"{}".to_vec());
+                if let Err(error) = lambda.invoke().function_name(&function).payload(payload).send().await {
+                    eprintln!("invoking {function}: {}", toolkit::error::error_text(&error));
+                }
+            }
+        };
+        tokio::select! {
+            output = waiting => output,
+            () = sweeps => unreachable!("the sweeps never end"),
+        }
+    }
+
+    /// Whether the sweeper's schedule (not a test) invoked it at least once, from its log
+    /// line; `None` when the tests run on an emulator they did not start.
+    pub fn the_schedule_invoked_the_sweeper(&self) -> Option<bool> {
+        self.log_lines_with(&["\"message\":\"sweeping\"", "\"trigger\":\"aws.events\""]).map(|lines| lines > 0)
+    }
+
     /// Polls until every order is final (or the time is up); the last view of each.
     pub async fn wait_for_final_states(&self, order_ids: &[String], extra: Duration) -> Vec<OrderView> {
         // The admin key reads every order: the tests' own and the scenarios' (placed as admin).

@@ -75,7 +75,8 @@ async fn a_burst_with_faults_loses_nothing_and_duplicates_nothing() {
     }
     let sent_in = started.elapsed();
     let ids: Vec<String> = accepted.iter().map(|(id, _)| id.clone()).collect();
-    let views = sweeping_while(&harness, harness.wait_for_final_states(&ids, Duration::from_secs(240))).await;
+    let views =
+        harness.sweeping_while(Duration::ZERO, harness.wait_for_final_states(&ids, Duration::from_secs(240))).await;
     let settled_in = started.elapsed();
     let terminal: BTreeMap<String, String> = views
         .iter()
@@ -311,27 +312,4 @@ async fn rebuild_equals_the_live_read_model(harness: &Harness) {
             events as f64 / seconds
         ),
     );
-}
-
-/// Runs `waiting` while the timeout sweeper is invoked every few seconds, as its schedule
-/// invokes it every minute: the burst's few orders that never hear from the provider then
-/// end a few seconds after their timeout instead of at the schedule's next minute (up to a
-/// minute of idle waiting, most of the burst's variance). The saga scenarios still wait for
-/// the schedule, so the rule that drives the sweeper stays tested.
-async fn sweeping_while<F: std::future::Future>(harness: &Harness, waiting: F) -> F::Output {
-    let function = harness.stack.function_name("timeout-sweeper");
-    let lambda = harness.clients.lambda();
-    let sweeps = async {
-        loop {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            let payload = aws_sdk_lambda::primitives::Blob::new(b"{}".to_vec());
-            if let Err(error) = lambda.invoke().function_name(&function).payload(payload).send().await {
-                eprintln!("invoking {function}: {}", toolkit::error::error_text(&error));
-            }
-        }
-    };
-    tokio::select! {
-        output = waiting => output,
-        _ = sweeps => unreachable!("the sweeps never end"),
-    }
 }

@@ -140,9 +140,10 @@ async fn concurrent_orders_for_the_last_units_never_oversell() {
 async fn an_order_nobody_decides_times_out_and_gives_its_stock_back() {
     use orderflow::stacks::deploy::TEST_ORDER_TIMEOUT_SECONDS;
     let harness = Harness::connect().await;
-    // The timeout, then up to a minute until the sweeper's next run.
-    let extra = std::time::Duration::from_secs(u64::from(TEST_ORDER_TIMEOUT_SECONDS) + 70);
-    let (run_id, views) = harness.replay_scenario_waiting("timeout", extra).await;
+    // The timeout, then a sweep every 5 s (the schedule's own minute is checked below).
+    let timeout = std::time::Duration::from_secs(u64::from(TEST_ORDER_TIMEOUT_SECONDS));
+    let extra = timeout + std::time::Duration::from_secs(70);
+    let (run_id, views) = harness.sweeping_while(timeout, harness.replay_scenario_waiting("timeout", extra)).await;
     let view = &views[0];
     assert_eq!(view.status, OrderStatus::TimedOut, "{view:?}");
     assert_eq!(view.status_reason.as_deref(), Some("timed out while Reserved"));
@@ -155,6 +156,8 @@ async fn an_order_nobody_decides_times_out_and_gives_its_stock_back() {
     );
     assert_eq!(harness.stock_of(&format!("TEA-{run_id}")).await, (5, 0));
     assert_eq!(harness.dead_letters_mentioning(&run_id).await, Vec::<String>::new());
+    // The stack has been up for minutes (the burst ran before): its schedule has fired.
+    assert_ne!(harness.the_schedule_invoked_the_sweeper(), Some(false), "the sweeper's schedule never invoked it");
 }
 
 #[tokio::test]

@@ -19,7 +19,10 @@ async fn main() -> Result<(), Error> {
         timeout,
     );
     let sweeper = &sweeper;
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        // "aws.events" from the schedule; a direct invocation (an operator, a test) has none.
+        let trigger = event.payload.get("source").and_then(serde_json::Value::as_str).unwrap_or("direct");
+        tracing::info!(trigger, "sweeping");
         sweeper.sweep(chrono::Utc::now()).await.map_err(Error::from)
     }))
     .await
