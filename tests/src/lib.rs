@@ -268,10 +268,12 @@ impl Harness {
         }
     }
 
-    /// Whether the sweeper's schedule (not a test) invoked it at least once, from its log
-    /// line; `None` when the tests run on an emulator they did not start.
+    /// Whether the sweeper's schedule rule (not a test) invoked it at least once, from the
+    /// emulator's log of its scheduled dispatches (MiniStack logs a function's output only
+    /// for direct invocations); `None` when the tests run on an emulator they did not start.
     pub fn the_schedule_invoked_the_sweeper(&self) -> Option<bool> {
-        self.log_lines_with(&["\"message\":\"sweeping\"", "\"trigger\":\"aws.events\""]).map(|lines| lines > 0)
+        let function = self.stack.function_name("timeout-sweeper");
+        self.log_lines_with(&["EventBridge → Lambda", &format!("{function}:"), "dispatched"]).map(|lines| lines > 0)
     }
 
     /// Polls until every order is final (or the time is up); the last view of each.

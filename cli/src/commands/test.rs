@@ -79,35 +79,24 @@ fn install_tools(project: &Project) -> Result<Tools> {
 
 async fn all_steps(project: &Project, global: &Global, target: &Target, emulator: Option<&StopOnDrop>) -> Result<()> {
     let started = *STARTED.get_or_init(Instant::now);
+    step(project, "formatting", "cargo", &["fmt", "--all", "--", "--check"], &[]).await?;
+    let mut lints = AbortOnDrop(lints_beside(project));
+    // The functions' build while the tools install (mostly downloads).
     let installing = {
         let project = project.clone();
         tokio::task::spawn_blocking(move || install_tools(&project))
     };
-    let lints = async {
-        step(project, "formatting", "cargo", &["fmt", "--all", "--", "--check"], &[]).await?;
-        step(project, "lints", "cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[]).await
-    }
-    .await;
-    // Waited for whatever the lints said: no install is left running behind a failure.
-    let tools = installing.await.map_err(|e| CliError::Failed(format!("installing the tools: {e}")))?;
-    lints?;
-    let tools = tools?;
-    let cfn_lint = project.venv_bin("cfn-lint").display().to_string();
-    let template = project.template().display().to_string();
-    step(project, "template lint", &cfn_lint, &[&template], &[]).await?;
-    let checkov = tools.checkov.display().to_string();
-    let config = project.root().join("infra").join("checkov.yaml").display().to_string();
-    step(project, "template security checks", &checkov, &["--config-file", &config, "--file", &template], &[]).await?;
-    super::privileges::lint(project)?;
-    let sam = tools.sam.display().to_string();
-    let sam_validate = ["validate", "--lint", "--template", &template, "--region", "us-east-1"];
-    step(project, "SAM template validation", &sam, &sam_validate, &[("SAM_CLI_TELEMETRY", "0")]).await?;
-    let asyncapi = tools.asyncapi.display().to_string();
-    let catalog = project.root().join(crate::generate::catalog::CATALOG_FILE).display().to_string();
-    step(project, "event catalog (the AsyncAPI parser)", "node", &[&asyncapi, &catalog], &[]).await?;
-    eprintln!("\n== schemas: orderflow schema check");
-    super::schema::run(&super::schema::Action::Check, None)?;
-    let zips = build::build(project, Profile::Debug)?;
+    let at = started.elapsed().as_secs();
+    eprintln!("\n== the functions' build, the tools installing beside it (at {} min {} s)", at / 60, at % 60);
+    let building = {
+        let project = project.clone();
+        tokio::task::spawn_blocking(move || build::build(&project, Profile::Debug))
+    };
+    // Both waited for, whatever either says: nothing is left running behind a failure.
+    let (tools, zips) = (installing.await, building.await);
+    let tools = tools.map_err(|e| CliError::Failed(format!("installing the tools: {e}")))??;
+    let zips = zips.map_err(|e| CliError::Failed(format!("building the functions: {e}")))??;
+    static_checks(project, &tools).await?;
     // The tests compile while the emulator starts and the stack deploys.
     let at = started.elapsed().as_secs();
     eprintln!("\n== tests' build (at {} min {} s): cargo test --workspace --no-run", at / 60, at % 60);
@@ -189,10 +178,93 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
     ];
     let tests_started_ms = chrono::Utc::now().timestamp_millis();
     let binaries = tests_built.await.map_err(|e| CliError::Failed(format!("building the tests: {e}")))??;
-    run_tests(project, binaries, &env, started).await?;
+    let tested = run_tests(project, binaries, &env, started).await;
+    if !lints.0.is_finished() {
+        eprintln!("\n== waiting for the lints (cargo {})", CLIPPY.join(" "));
+    }
+    let linted = lints.finished().await.map_err(|e| CliError::Failed(format!("the lints: {e}")))?;
+    match (tested, linted) {
+        (Err(tests), Err(lints)) => return Err(CliError::Failed(format!("{tests}; {lints}"))),
+        (Err(failed), Ok(())) | (Ok(()), Err(failed)) => return Err(failed),
+        (Ok(()), Ok(())) => {}
+    }
     print_reports(&reports);
     eprintln!("\n== least privilege: the calls each function made during the tests against its policy");
     super::privileges::check(&clients, &stack, project, tests_started_ms).await
+}
+
+/// The template's lint, security checks and SAM validation, the policies' lint, the event
+/// catalog and the schema registry.
+async fn static_checks(project: &Project, tools: &Tools) -> Result<()> {
+    let cfn_lint = project.venv_bin("cfn-lint").display().to_string();
+    let template = project.template().display().to_string();
+    step(project, "template lint", &cfn_lint, &[&template], &[]).await?;
+    let checkov = tools.checkov.display().to_string();
+    let config = project.root().join("infra").join("checkov.yaml").display().to_string();
+    step(project, "template security checks", &checkov, &["--config-file", &config, "--file", &template], &[]).await?;
+    super::privileges::lint(project)?;
+    let sam = tools.sam.display().to_string();
+    let sam_validate = ["validate", "--lint", "--template", &template, "--region", "us-east-1"];
+    step(project, "SAM template validation", &sam, &sam_validate, &[("SAM_CLI_TELEMETRY", "0")]).await?;
+    let asyncapi = tools.asyncapi.display().to_string();
+    let catalog = project.root().join(crate::generate::catalog::CATALOG_FILE).display().to_string();
+    step(project, "event catalog (the AsyncAPI parser)", "node", &[&asyncapi, &catalog], &[]).await?;
+    eprintln!("\n== schemas: orderflow schema check");
+    super::schema::run(&super::schema::Action::Check, None)
+}
+
+/// The clippy command line.
+const CLIPPY: [&str; 6] = ["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"];
+
+/// Clippy beside everything else, at the lowest CPU priority, in a target directory of its
+/// own: a check shares no compiled unit with a build, so run in line it held the builds
+/// and the tests back by 3 min (fresh clone, 2 cores), and sharing the directory would
+/// make the builds wait for its lock. Its output is printed whole when it ends.
+fn lints_beside(project: &Project) -> tokio::task::JoinHandle<Result<()>> {
+    let (root, target_dir) = (project.root().to_path_buf(), project.target_dir().join("clippy"));
+    tokio::spawn(async move {
+        let begun = Instant::now();
+        let output = Command::new("nice")
+            .args(["-n", "19", "cargo"])
+            .args(CLIPPY)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .current_dir(&root)
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| CliError::Failed(format!("lints: cannot run cargo clippy: {e}")))?;
+        let at = STARTED.get().map_or(0, |started| started.elapsed().as_secs());
+        let verdict = if output.status.success() { "passed" } else { "FAILED" };
+        eprintln!(
+            "\n-- lints (cargo {}) {verdict} in {:.1} s (ended at {} min {} s)",
+            CLIPPY.join(" "),
+            begun.elapsed().as_secs_f64(),
+            at / 60,
+            at % 60
+        );
+        eprint!("{}", String::from_utf8_lossy(&output.stderr));
+        match output.status.success() {
+            true => Ok(()),
+            false => Err(CliError::Failed(format!("lints failed ({}); the output is above", output.status))),
+        }
+    })
+}
+
+/// Aborts the task (and so kills its child process) when dropped: a failure elsewhere
+/// leaves no lint running behind it.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> AbortOnDrop<T> {
+    /// Waits for the task's result.
+    async fn finished(&mut self) -> std::result::Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
 }
 
 /// Unit, handler and end-to-end tests: every test binary, in the phases and lanes of
