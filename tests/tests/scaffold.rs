@@ -57,10 +57,13 @@ fn a_scaffolded_consumer_builds_tests_lints_and_is_routed() {
     let again = scaffold(&copy, &consumer).expect_err("a second scaffold of the same name is refused");
     assert!(again.to_string().contains("exists"), "{again}");
 
-    // The shared target directory: only the copy's own crates compile again.
+    // The shared target directories: only the copy's own crates compile again. The test
+    // first, beside the tests' build; then the lints in the test command's clippy directory
+    // (`target/clippy`), whose dependencies that clippy has checked (in `target/` they were
+    // checked from scratch: a check shares nothing with a build).
     let target_dir = project.target_dir();
-    cargo(&copy_root, &target_dir, &["clippy", "-p", NAME, "--all-targets", "--", "-D", "warnings"]);
     cargo(&copy_root, &target_dir, &["test", "-p", NAME]);
+    cargo(&copy_root, &target_dir.join("clippy"), &["clippy", "-p", NAME, "--all-targets", "--", "-D", "warnings"]);
 
     let template = std::fs::read_to_string(copy.template()).unwrap();
     let cfn_lint = Command::new(project.venv_bin("cfn-lint")).arg(copy.template()).status().expect("cfn-lint runs");
