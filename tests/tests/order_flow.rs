@@ -160,14 +160,10 @@ async fn a_v1_order_placed_in_the_store_still_goes_through_the_saga_and_is_proje
     assert_eq!(versions, vec![("OrderPlaced", 1), ("OrderValidated", 1), ("FraudCleared", 1), ("OutOfStock", 2)]);
 }
 
-/// A batch whose oldest record is this old: at the reporting floor's double, under the
-/// test stack's wait limit, so the reports refuse no other test's orders.
-const REPORTED_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
-
 #[tokio::test]
 #[ignore = "needs the emulator: run `cargo run -p orderflow -- test`"]
 async fn every_consumer_admission_listens_to_reports_its_wait_where_the_api_reads_it() {
-    use toolkit::admission::{DynamoAdmissionTable, WaitGauge};
+    use toolkit::admission::DynamoAdmissionTable;
     let harness = Harness::connect().await;
     let correlation_id = Harness::correlation_id("waits");
     let sku = format!("WAITS-{}", uuid::Uuid::new_v4().simple());
@@ -190,31 +186,41 @@ async fn every_consumer_admission_listens_to_reports_its_wait_where_the_api_read
     assert_eq!(harness.wait_for_final_state(&order_id).await.status, OrderStatus::Completed);
     let stream = harness.stream(&format!("order-{order_id}")).await;
 
-    // Each step gets its trigger again, late: it reports the wait and, the order having
-    // moved on, appends nothing.
-    let sent = chrono::Utc::now() - chrono::Duration::from_std(REPORTED_WAIT).expect("a few seconds");
-    for (function, trigger) in [
+    // Each consumer gets a batch later than the one before it (so the table's longest wait
+    // is its own) and under the test stack's 10-s limit (so no other test is refused). The
+    // relay first: the emulator's stream times are whole seconds. Each step gets its
+    // trigger again and, the order having moved on, appends nothing.
+    let table = harness.stack.output("RateLimitTableName").expect("the rate-limit table's output");
+    let waits = DynamoAdmissionTable::new(harness.clients.dynamodb(), table);
+    let failures = invoke(&harness, "outbox-relay", late_stream_batch(ago(3_000))).await;
+    assert_eq!(failures, json!([]), "the relay failed a record it has nothing to publish for");
+    assert_longest_wait(&waits, "outbox-relay", 3_000).await;
+    for (late_ms, (function, trigger)) in (4_500..).step_by(1_000).zip([
         ("order-validator", "OrderPlaced"),
         ("fraud-detector", "OrderValidated"),
         ("inventory", "FraudCleared"),
         ("payment", "StockReserved"),
         ("shipping", "PaymentAuthorized"),
-    ] {
+    ]) {
         let envelope = stream.iter().find(|e| e.event_type == trigger).expect("the completed order's event");
-        let failures = invoke(&harness, function, late_sqs_batch(envelope, sent)).await;
+        let failures = invoke(&harness, function, late_sqs_batch(envelope, ago(late_ms))).await;
         assert_eq!(failures, json!([]), "{function} failed its late {trigger}");
+        assert_longest_wait(&waits, function, late_ms).await;
     }
-    let failures = invoke(&harness, "outbox-relay", late_stream_batch(sent)).await;
-    assert_eq!(failures, json!([]), "the relay failed a record it has nothing to publish for");
     assert_eq!(harness.stream(&format!("order-{order_id}")).await.len(), stream.len(), "a late trigger decided again");
+}
 
-    let table = harness.stack.output("RateLimitTableName").expect("the rate-limit table's output");
-    let longest = DynamoAdmissionTable::new(harness.clients.dynamodb(), table)
-        .longest_wait()
-        .await
-        .expect("the waits can be read");
-    let longest = longest.expect("the consumers' waits were reported");
-    assert!(longest.waited >= REPORTED_WAIT, "{longest:?}");
+fn ago(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() - chrono::Duration::milliseconds(ms)
+}
+
+/// The longest wait the API would read is `consumer`'s, at least `ms` long.
+async fn assert_longest_wait(waits: &toolkit::admission::DynamoAdmissionTable, consumer: &str, ms: i64) {
+    use toolkit::admission::WaitGauge;
+    let longest = waits.longest_wait().await.expect("the waits can be read");
+    let longest = longest.unwrap_or_else(|| panic!("{consumer} reported no wait"));
+    assert_eq!(longest.consumer, consumer, "{longest:?}");
+    assert!(longest.waited.as_millis() >= u128::try_from(ms).unwrap_or(0), "{longest:?}");
 }
 
 /// Invokes `function` with `event`; returns its `batchItemFailures`.

@@ -15,6 +15,7 @@ use crate::test_lanes;
 use crate::{CliError, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::Instant;
 use tokio::process::Command;
 
@@ -80,7 +81,7 @@ fn install_tools(project: &Project) -> Result<Tools> {
 async fn all_steps(project: &Project, global: &Global, target: &Target, emulator: Option<&StopOnDrop>) -> Result<()> {
     let started = *STARTED.get_or_init(Instant::now);
     step(project, "formatting", "cargo", &["fmt", "--all", "--", "--check"], &[]).await?;
-    let mut lints = AbortOnDrop(lints_beside(project));
+    let mut lints = lints_beside(project);
     // The functions' build while the tools install (mostly downloads).
     let installing = {
         let project = project.clone();
@@ -179,10 +180,10 @@ async fn all_steps(project: &Project, global: &Global, target: &Target, emulator
     let tests_started_ms = chrono::Utc::now().timestamp_millis();
     let binaries = tests_built.await.map_err(|e| CliError::Failed(format!("building the tests: {e}")))??;
     let tested = run_tests(project, binaries, &env, started).await;
-    if !lints.0.is_finished() {
+    if !lints.task.is_finished() {
         eprintln!("\n== waiting for the lints (cargo {})", CLIPPY.join(" "));
     }
-    let linted = lints.finished().await.map_err(|e| CliError::Failed(format!("the lints: {e}")))?;
+    let linted = lints.finished().await;
     match (tested, linted) {
         (Err(tests), Err(lints)) => return Err(CliError::Failed(format!("{tests}; {lints}"))),
         (Err(failed), Ok(())) | (Ok(()), Err(failed)) => return Err(failed),
@@ -220,19 +221,25 @@ const CLIPPY: [&str; 6] = ["clippy", "--workspace", "--all-targets", "--", "-D",
 /// own: a check shares no compiled unit with a build, so run in line it held the builds
 /// and the tests back by 3 min (fresh clone, 2 cores), and sharing the directory would
 /// make the builds wait for its lock. Its output is printed whole when it ends.
-fn lints_beside(project: &Project) -> tokio::task::JoinHandle<Result<()>> {
+fn lints_beside(project: &Project) -> Lints {
     let (root, target_dir) = (project.root().to_path_buf(), project.target_dir().join("clippy"));
-    tokio::spawn(async move {
+    let child = Command::new("nice")
+        .args(["-n", "19", "cargo"])
+        .args(CLIPPY)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .current_dir(&root)
+        // Its own group, so that stopping it stops the compilers cargo started too.
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let group = child.as_ref().ok().and_then(tokio::process::Child::id);
+    let task = tokio::spawn(async move {
         let begun = Instant::now();
-        let output = Command::new("nice")
-            .args(["-n", "19", "cargo"])
-            .args(CLIPPY)
-            .env("CARGO_TARGET_DIR", &target_dir)
-            .current_dir(&root)
-            .kill_on_drop(true)
-            .output()
-            .await
-            .map_err(|e| CliError::Failed(format!("lints: cannot run cargo clippy: {e}")))?;
+        let child = child.map_err(|e| CliError::Failed(format!("lints: cannot run cargo clippy: {e}")))?;
+        let output =
+            child.wait_with_output().await.map_err(|e| CliError::Failed(format!("lints: cargo clippy: {e}")))?;
         let at = STARTED.get().map_or(0, |started| started.elapsed().as_secs());
         let verdict = if output.status.success() { "passed" } else { "FAILED" };
         eprintln!(
@@ -247,23 +254,32 @@ fn lints_beside(project: &Project) -> tokio::task::JoinHandle<Result<()>> {
             true => Ok(()),
             false => Err(CliError::Failed(format!("lints failed ({}); the output is above", output.status))),
         }
-    })
+    });
+    Lints { group, task }
 }
 
-/// Aborts the task (and so kills its child process) when dropped: a failure elsewhere
-/// leaves no lint running behind it.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+/// The lints running beside the rest. Dropped before they end (a failure elsewhere, an
+/// interruption), it stops them, cargo's compilers included: nothing is left running.
+struct Lints {
+    group: Option<u32>,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
 
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
+impl Lints {
+    /// Waits for the lints' verdict.
+    async fn finished(&mut self) -> Result<()> {
+        let verdict = (&mut self.task).await.map_err(|e| CliError::Failed(format!("the lints: {e}")))?;
+        self.group = None; // ended: its group id may be reused
+        verdict
     }
 }
 
-impl<T> AbortOnDrop<T> {
-    /// Waits for the task's result.
-    async fn finished(&mut self) -> std::result::Result<T, tokio::task::JoinError> {
-        (&mut self.0).await
+impl Drop for Lints {
+    fn drop(&mut self) {
+        self.task.abort();
+        if let Some(group) = self.group.take() {
+            crate::local::emulator::signal_group(group, "KILL");
+        }
     }
 }
 

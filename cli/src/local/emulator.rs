@@ -300,7 +300,7 @@ impl Drop for StopOnDrop {
 }
 
 /// Signals the process group led by `pid` (the group `start` created).
-fn signal_group(pid: u32, signal: &str) {
+pub(crate) fn signal_group(pid: u32, signal: &str) {
     let _ = Command::new("kill").arg(format!("-{signal}")).arg("--").arg(format!("-{pid}")).status();
 }
 

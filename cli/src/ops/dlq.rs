@@ -365,6 +365,12 @@ async fn reinvoke(clients: &Clients, stack: &StackInfo, parked: &DeadLetter) -> 
         (serde_json::Value::Null, Some(stored)) => stored_record(clients, stack, stored).await?,
         (record, _) => record.clone(),
     };
+    // Handed over now, as republish does: its original time would read as the relay's wait
+    // (days, for an old letter) and shut admission's door while the redrive runs.
+    let mut record = record;
+    if let Some(change) = record.get_mut("dynamodb").and_then(serde_json::Value::as_object_mut) {
+        change.insert("ApproximateCreationDateTime".into(), serde_json::json!(chrono::Utc::now().timestamp()));
+    }
     match crate::ops::republish::invoke_with_records(clients, &function, &[record]).await? {
         Some(_) => Err(CliError::Failed(format!("{function} could not process it"))),
         None => Ok(function),

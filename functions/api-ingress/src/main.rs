@@ -25,10 +25,15 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = aws::sdk_config().await;
     let dynamodb = aws::dynamodb(&sdk);
     // Off (a limit nobody reaches) unless the template sets a limit and the saga's queues.
+    let backlog_limited = admission_config.is_some();
     let (limit, queues) = admission_config.unwrap_or((u64::MAX, Vec::new()));
     let backlog = SqsBacklog::new(aws::sqs(&sdk), queues)
         .with_table(config::waits_table().map(|table| DynamoAdmissionTable::new(dynamodb.clone(), table)));
-    let mut admission = Admission::new(backlog, limit).counting_admitted_for(config::ADMISSION_IN_TRANSIT);
+    let mut admission = Admission::new(backlog, limit);
+    if backlog_limited {
+        // Only with a backlog limit: otherwise each admission's count would be a write for nothing.
+        admission = admission.counting_admitted_for(config::ADMISSION_IN_TRANSIT);
+    }
     if let Some(wait_limit) = config::admission_wait_limit()? {
         admission = admission.refusing_waits_over(wait_limit);
     }

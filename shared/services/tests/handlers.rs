@@ -861,18 +861,29 @@ async fn api_refuses_new_orders_with_503_and_retry_after_while_the_saga_is_behin
 #[tokio::test]
 async fn api_refuses_new_orders_with_503_while_the_relay_is_behind_though_the_queues_are_empty() {
     use toolkit::admission::{Admission, BacklogGauge, FixedBacklog, InMemoryAdmissionTable};
-    // The sample's records were written days before the test runs: the relay is behind.
+    // Records written two hours ago: the relay is behind.
     let waits = InMemoryAdmissionTable::default();
     let relay = relay().with_wait_report(&waits);
     relay.ports().0.refuse(placed().event_id);
+    let late = || {
+        let mut event = sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json");
+        let written = chrono::Utc::now() - chrono::Duration::hours(2);
+        event.records.iter_mut().for_each(|r| r.change.approximate_creation_date_time = written);
+        event
+    };
     for _ in 0..2 {
-        let response = relay.handle(sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json")).await;
+        let response = relay.handle(late()).await;
         assert_eq!(response.batch_item_failures.len(), 1, "the bus refuses the first record");
     }
     let reported = waits.reported();
     assert_eq!(reported.len(), 1, "{reported:?}");
     assert_eq!(reported[0].consumer, "outbox-relay");
     assert!(reported[0].waited > Duration::from_secs(3_600), "{reported:?}");
+    // The same records handed over again days later (a redrive of old letters) are no lag.
+    let redriven = InMemoryAdmissionTable::default();
+    let relay_again = self::relay().with_wait_report(&redriven);
+    relay_again.handle(sample::<StreamEvent>("aws/dynamodb-stream-order-validated.json")).await;
+    assert!(redriven.reported().is_empty(), "a record past the stream's 24 hours: {:?}", redriven.reported());
 
     let gauge = FixedBacklog::new(0).with_table(&waits);
     let admission = Admission::new(&gauge, 100).refusing_waits_over(Duration::from_secs(60)).fresh_for(Duration::ZERO);

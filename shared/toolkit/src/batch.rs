@@ -208,11 +208,17 @@ fn age_since_sent<'a>(messages: impl Iterator<Item = &'a SqsMessage>) -> Option<
     Some(std::time::Duration::from_millis(u64::try_from(now - sent).unwrap_or(0)))
 }
 
-/// How long the oldest of `records` has waited since it was written to the stream.
+/// How long the oldest of `records` has waited since it was written to the stream. `None`
+/// past the stream's 24 hours, which no record outlives there: a record handed over again
+/// (a redrive) or without a time (read as 1970).
 pub fn oldest_record_age(records: &[EventRecord]) -> Option<std::time::Duration> {
     let written = records.iter().map(|r| r.change.approximate_creation_date_time).min()?;
-    Some((crate::clock::now() - written).to_std().unwrap_or_default())
+    let age = (crate::clock::now() - written).to_std().unwrap_or_default();
+    (age <= STREAM_RETENTION).then_some(age)
 }
+
+/// How long DynamoDB Streams keeps a record.
+const STREAM_RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3_600);
 
 fn receive_count(message: &SqsMessage) -> u32 {
     message.attributes.get("ApproximateReceiveCount").and_then(|count| count.parse().ok()).unwrap_or(1)
@@ -407,6 +413,33 @@ mod tests {
         let failed: Vec<_> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
         assert_eq!(failed, vec!["b"]);
         assert_eq!(handled.into_inner().unwrap(), vec!["a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_stream_record_that_panics_is_the_checkpoint_and_those_before_it_are_done() {
+        let records: Vec<EventRecord> = ["1", "2", "3"]
+            .iter()
+            .map(|n| {
+                let mut record = EventRecord::default();
+                record.change.sequence_number = Some((*n).to_string());
+                record
+            })
+            .collect();
+        let mut event = StreamEvent::default();
+        event.records = records;
+        let handled = Mutex::new(Vec::new());
+        let response = process_stream_batch("test", &InMemoryDeadLetters::default(), event, |r| {
+            let n = r.change.sequence_number.clone().unwrap_or_default();
+            handled.lock().unwrap().push(n.clone());
+            async move {
+                assert_ne!(n, "2", "a bug on record 2");
+                Ok(())
+            }
+        })
+        .await;
+        let checkpoint: Vec<_> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+        assert_eq!(checkpoint, vec![Some("2".to_string())], "the stream resumes at the record that panicked");
+        assert_eq!(handled.into_inner().unwrap(), vec!["1", "2"], "in order: nothing after it runs ahead");
     }
 
     #[tokio::test]

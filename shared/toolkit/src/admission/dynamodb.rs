@@ -7,9 +7,9 @@
 //!
 //! Admissions are counted one item per second, `id` = `#admitted#<epoch second>`, `n`
 //! incremented by each instance as it admits; a count of the last W seconds is one
-//! BatchGetItem of W + 1 items. DynamoDB takes about 1,000 writes a second on one item, so
-//! past about 1,000 admissions a second the count's writes are throttled: the instance
-//! then admits (and logs it), counting its own.
+//! BatchGetItem of W + 1 items (the current second's too). DynamoDB takes about 1,000
+//! writes a second on one item, so past about 1,000 admissions a second the count's writes
+//! are throttled: each admission whose count failed is then counted by its own instance.
 
 use super::waits::{AdmittedCount, Wait, WaitGauge, WaitReport};
 use crate::error::Outage;
@@ -83,6 +83,9 @@ impl WaitGauge for DynamoAdmissionTable {
             .build()
             .map_err(Outage::new)?;
         let answer = self.client.batch_get_item().request_items(&self.table, keys).send().await.map_err(Outage::new)?;
+        if answer.unprocessed_keys.as_ref().is_some_and(|unprocessed| !unprocessed.is_empty()) {
+            return Err(Outage::from("DynamoDB left some of the consumers' waits unread"));
+        }
         let items = answer.responses.and_then(|mut tables| tables.remove(&self.table)).unwrap_or_default();
         Ok(items.iter().filter_map(wait_of).max_by_key(|w| w.waited))
     }

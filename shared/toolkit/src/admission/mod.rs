@@ -181,6 +181,8 @@ pub struct Admission<G> {
     last_read: Mutex<Option<Reading>>,
     in_transit_for: Duration,
     admitted: Mutex<VecDeque<Instant>>,
+    /// This instance's admissions the shared count could not record: counted here instead.
+    unrecorded: Mutex<VecDeque<Instant>>,
 }
 
 /// How long a backlog reading is used before the gauge is read again.
@@ -210,6 +212,7 @@ impl<G: BacklogGauge> Admission<G> {
             last_read: Mutex::new(None),
             in_transit_for: Duration::ZERO,
             admitted: Mutex::new(VecDeque::new()),
+            unrecorded: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -265,7 +268,8 @@ impl<G: BacklogGauge> Admission<G> {
         if !self.in_transit_for.is_zero() {
             self.lock_admitted().push_back(Instant::now());
             if let Err(outage) = self.gauge.note_admitted().await {
-                tracing::warn!(%outage, "the admission could not be counted for the other instances");
+                tracing::warn!(%outage, "the admission could not be counted for the other instances; counting it here");
+                lock(&self.unrecorded).push_back(Instant::now());
             }
         }
         Verdict::Admit
@@ -273,19 +277,26 @@ impl<G: BacklogGauge> Admission<G> {
 
     /// The work admitted within the in-transit window: every instance's as of the reading
     /// plus this one's since, or this one's alone where the gauge does not count them all.
+    /// Those whose shared count failed are added as this instance's own, so a throttled
+    /// count lets no more in than an instance counting alone would.
     fn in_transit(&self, reading: &Reading) -> u64 {
-        let mut admitted = self.lock_admitted();
-        while admitted.front().is_some_and(|at| at.elapsed() >= self.in_transit_for) {
-            admitted.pop_front();
+        let window = self.in_transit_for;
+        let (mut admitted, mut unrecorded) = (lock(&self.admitted), lock(&self.unrecorded));
+        for queue in [&mut *admitted, &mut *unrecorded] {
+            while queue.front().is_some_and(|at| at.elapsed() >= window) {
+                queue.pop_front();
+            }
         }
         match reading.admitted {
-            Some(everyone) => everyone.saturating_add(admitted.iter().filter(|at| **at > reading.at).count() as u64),
+            Some(everyone) => everyone
+                .saturating_add(admitted.iter().filter(|at| **at > reading.at).count() as u64)
+                .saturating_add(unrecorded.iter().filter(|at| **at <= reading.at).count() as u64),
             None => admitted.len() as u64,
         }
     }
 
     fn lock_admitted(&self) -> std::sync::MutexGuard<'_, VecDeque<Instant>> {
-        self.admitted.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.admitted)
     }
 
     /// The gauge's figures; one it cannot read counts as nothing waiting (and is logged).
@@ -320,6 +331,10 @@ impl<G: BacklogGauge> Admission<G> {
     fn remember(&self, reading: Reading) {
         *self.last_read.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reading);
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What the gauge read, and when.
@@ -439,6 +454,50 @@ mod tests {
         for instance in [&first, &second, &first, &second] {
             assert_eq!(instance.verdict().await, Verdict::Admit, "without the table each counts only its own");
         }
+    }
+
+    #[tokio::test]
+    async fn between_two_readings_an_instance_adds_what_it_admitted_since_the_first() {
+        let table = InMemoryAdmissionTable::default();
+        let gauge = FixedBacklog::new(8).with_table(&table);
+        let admission = Admission::new(&gauge, 10)
+            .fresh_for(Duration::from_secs(60))
+            .counting_admitted_for(Duration::from_secs(60));
+        for _ in 0..3 {
+            assert_eq!(admission.verdict().await, Verdict::Admit);
+        }
+        let Verdict::Refuse { backlog, .. } = admission.verdict().await else {
+            panic!("a cached reading let a fourth in")
+        };
+        assert_eq!(backlog, 11, "8 on the gauge, none counted at the reading, 3 admitted since");
+    }
+
+    #[tokio::test]
+    async fn an_admission_the_shared_count_could_not_record_is_counted_by_its_instance() {
+        struct WritesFail(InMemoryAdmissionTable);
+        impl WaitGauge for WritesFail {
+            async fn longest_wait(&self) -> Result<Option<Wait>, Outage> {
+                Ok(None)
+            }
+        }
+        impl AdmittedCount for WritesFail {
+            async fn note_admitted(&self) -> Result<(), Outage> {
+                Err(Outage::from("throttled"))
+            }
+            async fn admitted_within(&self, window: Duration) -> Result<Option<u64>, Outage> {
+                self.0.admitted_within(window).await
+            }
+        }
+        let gauge = FixedBacklog::new(8).with_table(WritesFail(InMemoryAdmissionTable::default()));
+        let admission =
+            Admission::new(&gauge, 10).fresh_for(Duration::ZERO).counting_admitted_for(Duration::from_secs(60));
+        for _ in 0..3 {
+            assert_eq!(admission.verdict().await, Verdict::Admit);
+        }
+        let Verdict::Refuse { backlog, .. } = admission.verdict().await else {
+            panic!("admissions the count never recorded were forgotten")
+        };
+        assert_eq!(backlog, 11, "8 on the gauge, 0 recorded, 3 counted here");
     }
 
     #[tokio::test]
