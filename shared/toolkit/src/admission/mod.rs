@@ -38,6 +38,7 @@ pub mod waits;
 pub use dynamodb::DynamoAdmissionTable;
 #[cfg(feature = "sqs")]
 pub use sqs::SqsBacklog;
+use waits::lock;
 pub use waits::{AdmittedCount, InMemoryAdmissionTable, Unreported, Wait, WaitGauge, WaitReport, report_wait};
 
 use crate::error::Outage;
@@ -266,7 +267,7 @@ impl<G: BacklogGauge> Admission<G> {
             return Verdict::Behind { consumer: wait.consumer, waited: wait.waited, limit, retry_after };
         }
         if !self.in_transit_for.is_zero() {
-            self.lock_admitted().push_back(Instant::now());
+            lock(&self.admitted).push_back(Instant::now());
             if let Err(outage) = self.gauge.note_admitted().await {
                 tracing::warn!(%outage, "the admission could not be counted for the other instances; counting it here");
                 lock(&self.unrecorded).push_back(Instant::now());
@@ -295,10 +296,6 @@ impl<G: BacklogGauge> Admission<G> {
         }
     }
 
-    fn lock_admitted(&self) -> std::sync::MutexGuard<'_, VecDeque<Instant>> {
-        lock(&self.admitted)
-    }
-
     /// The gauge's figures; one it cannot read counts as nothing waiting (and is logged).
     async fn read(&self) -> Reading {
         let at = Instant::now();
@@ -324,17 +321,13 @@ impl<G: BacklogGauge> Admission<G> {
     }
 
     fn cached(&self) -> Option<Reading> {
-        let last = self.last_read.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let last = lock(&self.last_read);
         last.as_ref().filter(|reading| reading.at.elapsed() < self.fresh_for).cloned()
     }
 
     fn remember(&self, reading: Reading) {
-        *self.last_read.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reading);
+        *lock(&self.last_read) = Some(reading);
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What the gauge read, and when.
